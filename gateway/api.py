@@ -1,0 +1,187 @@
+"""The gateway's own endpoints: login, tokens, the caller's account, staff accounts, files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import FileResponse
+
+from gateway import files, repository, service
+from gateway.schemas import (
+    FileOut,
+    MeOut,
+    RefreshRequest,
+    ScopeIn,
+    TokenPair,
+    TokenRequest,
+    UserCreate,
+    UserOut,
+    WeChatLoginRequest,
+)
+from gateway.wechat import provider_from_settings
+from services.common.auth import PrincipalDep, permissions_for, require
+from services.common.database import SessionDep, TransactionalRoute
+from services.common.errors import NotFound
+from services.common.pagination import Page, PageParams, page_params
+from services.common.peers import forward_token
+
+router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute)
+
+
+def _user_out(user) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=user.roles,
+        scope=user.scope,
+        unit_id=user.unit_id,
+        resident_id=user.resident_id,
+        active=user.active,
+        created_at=user.created_at,
+    )
+
+
+@router.post("/auth/token", tags=["auth"])
+async def login(body: TokenRequest, request: Request, session: SessionDep) -> TokenPair:
+    """Staff login. Five failures within 15 minutes lock the account for 15 minutes."""
+    state = request.app.state
+    return await service.login(
+        session=session,
+        database=state.database,
+        settings=state.settings,
+        username=body.username,
+        password=body.password,
+    )
+
+
+@router.post("/auth/wechat", tags=["auth"])
+async def login_wechat(
+    body: WeChatLoginRequest, request: Request, session: SessionDep
+) -> TokenPair:
+    """Mini-program login with a ``wx.login()`` code; the first login creates a resident."""
+    state = request.app.state
+    return await service.login_wechat(
+        session=session,
+        settings=state.settings,
+        provider=provider_from_settings(state.settings, state.http_client),
+        cipher=state.cipher,
+        code=body.code,
+    )
+
+
+@router.post("/auth/refresh", tags=["auth"])
+async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenPair:
+    """Spend a refresh token for a new pair. A token works once; reuse revokes the family."""
+    state = request.app.state
+    return await service.refresh(
+        session=session,
+        database=state.database,
+        settings=state.settings,
+        raw_token=body.refresh_token,
+    )
+
+
+@router.get("/me", tags=["auth"])
+async def me(principal: PrincipalDep, session: SessionDep, request: Request) -> MeOut:
+    """The caller's account, roles, scope, and the records linked to it: the resident, the
+    unit, and the volunteer record (asked of the volunteer service with the caller's token)."""
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None:
+        raise NotFound()
+    volunteer = None
+    if "resident" in user.roles:
+        r = await request.app.state.peers.call(
+            "volunteer", "GET", "/api/v1/volunteer/volunteers/me", token=forward_token(request)
+        )
+        if r.status_code == 200:
+            v = r.json()
+            volunteer = {"id": v["id"], "number": v["number"], "status": v["status"]}
+    return MeOut(
+        **_user_out(user).model_dump(),
+        permissions=sorted(permissions_for(user.roles, user.extra_permissions)),
+        kind="staff" if user.username else "resident",
+        volunteer=volunteer,
+    )
+
+
+@router.post("/users", status_code=201, tags=["users"])
+async def create_user(
+    body: UserCreate,
+    session: SessionDep,
+    principal=Depends(require("users:write")),
+) -> UserOut:
+    """An admin creates a staff account of a lower rank, inside its own scope."""
+    user = await service.create_staff_user(session=session, principal=principal, data=body)
+    return _user_out(user)
+
+
+@router.get("/users", tags=["users"])
+async def list_users(
+    session: SessionDep,
+    principal=Depends(require("users:write")),
+    page: PageParams = Depends(page_params),
+) -> Page[UserOut]:
+    users, cursor = await repository.users_in_scope(session, principal, page)
+    return Page(items=[_user_out(u) for u in users], next_cursor=cursor)
+
+
+@router.get("/users/{user_id}", tags=["users"])
+async def get_user(
+    user_id: str, session: SessionDep, principal=Depends(require("users:write"))
+) -> UserOut:
+    user = await repository.user_by_id(session, user_id)
+    if user is None or not service.can_see_user(principal, user):
+        raise NotFound()
+    return _user_out(user)
+
+
+@router.put("/users/{user_id}/scope", tags=["users"])
+async def set_user_scope(
+    user_id: str, body: ScopeIn, session: SessionDep, principal=Depends(require("users:scope"))
+) -> UserOut:
+    """For the grid service: a grid worker's scope becomes the cells they are assigned."""
+    user = await service.set_scope(
+        session=session, principal=principal, user_id=user_id, scope=body.scope
+    )
+    return _user_out(user)
+
+
+@router.post("/files", status_code=201, tags=["files"])
+async def upload_file(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    file: Annotated[UploadFile, File(description="JPEG, PNG or PDF, at most 5 MB")],
+) -> FileOut:
+    settings = request.app.state.settings
+    data = await file.read(settings.max_upload_bytes + 1)
+    record = await files.store_upload(
+        session=session,
+        root=settings.files_dir,
+        principal=principal,
+        data=data,
+        original_name=file.filename,
+        limit=settings.max_upload_bytes,
+    )
+    return FileOut(
+        id=record.id,
+        url=f"/api/v1/files/{record.id}",
+        sha256=record.sha256,
+        content_type=record.content_type,
+        size=record.size,
+    )
+
+
+@router.get("/files/{file_id}", tags=["files"], response_class=FileResponse)
+async def download_file(
+    file_id: str, request: Request, session: SessionDep, principal: PrincipalDep
+):
+    record = files.ensure_readable(principal, await repository.file_by_id(session, file_id))
+    path = files.blob_path(request.app.state.settings.files_dir, record.sha256)
+    if not path.exists():
+        raise NotFound()
+    return FileResponse(
+        path, media_type=record.content_type, headers={"ETag": f'"{record.sha256}"'}
+    )

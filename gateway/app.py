@@ -1,0 +1,127 @@
+"""The gateway app: its own endpoints (auth, me, users, files), the edge middleware, the
+merged OpenAPI document, and the routing of ``/api/v1/<service>/...`` to the services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp
+
+from gateway.api import router
+from gateway.middleware import BodyLimitMiddleware, RateLimitMiddleware
+from gateway.models import Base
+from gateway.openapi import merge_openapi
+from gateway.routing import UpstreamDispatchMiddleware, service_prefixes
+from services.common.app import create_component_app
+from services.common.peers import Peers
+from services.common.settings import SERVICE_NAMES, Settings, get_settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def embedded_services(settings: Settings) -> dict[str, FastAPI]:
+    """Every service app, to be called in process."""
+    from services.assessment.app import create_app as assessment
+    from services.grid.app import create_app as grid
+    from services.registry.app import create_app as registry
+    from services.volunteer.app import create_app as volunteer
+
+    factories = {
+        "registry": registry,
+        "grid": grid,
+        "volunteer": volunteer,
+        "assessment": assessment,
+    }
+    return {name: factories[name](settings) for name in SERVICE_NAMES}
+
+
+async def fetch_remote_openapi(app: FastAPI) -> None:
+    """The services' documents, fetched when the gateway starts in the split mode."""
+    settings: Settings = app.state.settings
+    docs = {}
+    for name, url in settings.peer_urls.items():
+        if name == "gateway" or settings.mode != "split":
+            continue
+        try:
+            r = await app.state.http_client.get(f"{url.rstrip('/')}/openapi.json", timeout=2.0)
+            docs[name] = r.json()
+        except (httpx.HTTPError, ValueError):
+            continue  # a service that is down is left out of the document
+    app.state.remote_docs = docs
+
+
+def split_upstreams(settings: Settings) -> dict[str, ASGIApp]:
+    """In the split mode each service is a process of its own, reached over HTTP."""
+    from gateway.proxy import HttpUpstream
+
+    return {
+        name: HttpUpstream(name, url)
+        for name, url in settings.peer_urls.items()
+        if name != "gateway"
+    }
+
+
+def create_app(
+    settings: Settings | None = None, *, upstreams: Mapping[str, ASGIApp] | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    if upstreams is None and settings.mode == "split":
+        upstreams = split_upstreams(settings)
+    services = embedded_services(settings) if upstreams is None else {}
+    routes: Mapping[str, ASGIApp] = services if upstreams is None else upstreams
+
+    async def open_client(app: FastAPI) -> None:
+        app.state.http_client = httpx.AsyncClient(timeout=10.0)
+
+    async def close_client(app: FastAPI) -> None:
+        await app.state.http_client.aclose()
+        for upstream in routes.values():
+            if hasattr(upstream, "aclose"):
+                await upstream.aclose()
+
+    app = create_component_app(
+        "gateway",
+        title="Gongjian 共建 API",
+        metadata=Base.metadata,
+        routers=[router],
+        settings=settings,
+        idempotency_skip=service_prefixes(routes),
+        on_startup=[open_client, fetch_remote_openapi],
+        on_shutdown=[close_client],
+        # Innermost first: dispatch sits just outside the gateway's own idempotency, so a
+        # service request reaches the service untouched; limits and gzip wrap everything.
+        middleware=[
+            (UpstreamDispatchMiddleware, {"upstreams": routes}),
+            (BodyLimitMiddleware, {"settings": settings}),
+            (RateLimitMiddleware, {"settings": settings}),
+            (GZipMiddleware, {"minimum_size": 1024}),
+        ],
+    )
+    app.state.embedded_apps = list(services.values())
+    # In process, events travel on one in-process bus (NATS when configured instead).
+    if services and not settings.nats_url:
+        from services.common.events import InProcessBus
+
+        bus = InProcessBus()
+        for sub in services.values():
+            sub.state.bus = bus
+    # In process, every component reaches every other through its app, the gateway included.
+    peers = {**services, "gateway": app}
+    for name, sub in [*services.items(), ("gateway", app)]:
+        sub.state.peers = Peers(settings, name, apps=peers, urls=settings.peer_urls)
+    app.state.upstreams = routes
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            base = FastAPI.openapi(app)
+            docs = {name: sub.openapi() for name, sub in services.items()}
+            docs = docs or getattr(app.state, "remote_docs", {})
+            app.openapi_schema = merge_openapi(base, docs)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,121 @@
+"""``gongjian``: migrate, load demo data, serve.
+
+gongjian run            migrate, load the demo data, print the demo logins, serve
+gongjian migrate        upgrade every component's database to head
+gongjian demo           load the demo data (idempotent)
+gongjian serve          serve the embedded platform (gateway + all services)
+gongjian makemigration COMPONENT -m MESSAGE   autogenerate a migration (developers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from services.common.observability import configure_logging
+from services.common.settings import Settings, get_settings
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+def _serve_service(settings: Settings, name: str, port: int) -> None:
+    import importlib
+
+    import uvicorn
+
+    module = importlib.import_module(f"services.{name}.app")
+    uvicorn.run(module.create_app(settings), host=settings.host, port=port, log_config=None)
+
+
+def _migrate(settings: Settings) -> None:
+    from gateway.components import migrate_all
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate_all(settings)
+    print("migrations: every component at head", flush=True)
+
+
+def _demo(settings: Settings) -> None:
+    import logging
+
+    from gateway.demo import load_demo_data
+
+    logging.getLogger("gongjian.access").setLevel(logging.WARNING)  # the loader's own calls
+    report = asyncio.run(load_demo_data(settings))
+    print(report.summary(), flush=True)
+
+
+def _makemigration(component: str, message: str) -> None:
+    from alembic import command
+
+    from gateway.components import MIGRATION_TREES
+    from services.common.migrations import alembic_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp), database_url="")
+        cfg = alembic_config(component, MIGRATION_TREES[component], settings)
+        command.upgrade(cfg, "head")
+        command.revision(cfg, message=message, autogenerate=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="gongjian", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "migrate", "demo", "serve", "run-split"):
+        sub.add_parser(name)
+    one = sub.add_parser("serve-service")
+    one.add_argument("name", choices=["registry", "grid", "volunteer", "assessment"])
+    one.add_argument("--port", type=int, required=True)
+    mk = sub.add_parser("makemigration")
+    mk.add_argument("component")
+    mk.add_argument("-m", "--message", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "makemigration":
+        return _makemigration(args.component, args.message)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        sys.exit(f"configuration refused: {exc}")
+    configure_logging(settings.log_level, settings.log_json)
+    if args.command == "migrate":
+        _migrate(settings)
+    elif args.command == "demo":
+        _demo(settings)
+    elif args.command == "serve":
+        _serve(settings)
+    elif args.command == "serve-service":
+        _serve_service(settings, args.name, args.port)
+    elif args.command == "run-split":
+        from gateway.split import run_split
+
+        _migrate(settings)
+        run_split(settings)
+    elif args.command == "run":
+        _migrate(settings)
+        if settings.demo_data:
+            _demo(settings)
+        print(
+            f"Gongjian is serving on http://{settings.host}:{settings.port} (docs at /docs)",
+            flush=True,
+        )
+        _serve(settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Uploads: photos of cases and visits, evidence for co-building records. The type is judged
+by the bytes (a ``.jpg`` that is really text is refused), the size is capped, and the bytes
+are stored once per sha256 under the data dir."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import anyio
+import filetype
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.models import StoredFile
+from services.common.auth import Principal
+from services.common.errors import AppError, NotFound
+
+ACCEPTED_TYPES = {"image/jpeg", "image/png", "application/pdf"}
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    kind = filetype.guess(head)
+    return kind.mime if kind is not None and kind.mime in ACCEPTED_TYPES else None
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256[2:4] / sha256
+
+
+async def store_upload(
+    *,
+    session: AsyncSession,
+    root: Path,
+    principal: Principal,
+    data: bytes,
+    original_name: str | None,
+    limit: int,
+) -> StoredFile:
+    if not data:
+        raise AppError("file.empty", 422)
+    if len(data) > limit:
+        raise AppError("file.too_large", 413, limit=limit)
+    content_type = sniff_content_type(data[:8192])
+    if content_type is None:
+        raise AppError("file.type_unsupported", 415)
+    digest = hashlib.sha256(data).hexdigest()
+    path = blob_path(root, digest)
+
+    def write() -> None:
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a reader never sees half a file
+
+    await anyio.to_thread.run_sync(write)
+    record = StoredFile(
+        sha256=digest,
+        content_type=content_type,
+        size=len(data),
+        original_name=(original_name or "")[:255] or None,
+        owner_id=principal.user_id,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+def may_read(principal: Principal, record: StoredFile) -> bool:
+    """Residents and unit contacts read their own uploads; staff read any."""
+    if record.owner_id == principal.user_id:
+        return True
+    return principal.has_role("platform_admin", "street_admin", "community_admin", "grid_worker")
+
+
+def ensure_readable(principal: Principal, record: StoredFile | None) -> StoredFile:
+    if record is None or not may_read(principal, record):
+        raise NotFound()
+    return record

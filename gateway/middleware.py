@@ -1,0 +1,138 @@
+"""Edge protections the gateway applies before anything reaches a service: body-size limits
+(413) and rate limits per user and per IP (429 with Retry-After)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.auth import decode_access_token
+from services.common.errors import AppError, problem
+from services.common.settings import Settings
+
+_UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class TokenBucket:
+    """``rate_per_min`` requests a minute, refilled continuously, bursts up to the same
+    number. In memory: right for one process; the split mode behind several gateway replicas
+    would move it to Redis."""
+
+    def __init__(self, rate_per_min: int, max_keys: int = 100_000) -> None:
+        self.capacity = float(rate_per_min)
+        self.refill_per_s = rate_per_min / 60.0
+        self.max_keys = max_keys
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float) -> float:
+        """Take one token; 0 if allowed, else the seconds until one is available."""
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            if len(self._buckets) > self.max_keys:
+                self._prune(now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.refill_per_s
+
+    def _prune(self, now: float) -> None:
+        full_after = self.capacity / self.refill_per_s
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.per_ip = TokenBucket(settings.rate_limit_ip_per_min)
+        self.per_user = TokenBucket(settings.rate_limit_user_per_min)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNLIMITED_PATHS:
+            return await self.app(scope, receive, send)
+        now = time.monotonic()
+        client = scope.get("client")
+        wait = self.per_ip.take(f"ip:{client[0] if client else '-'}", now)
+        user = self._user(scope)
+        if user and not wait:
+            wait = self.per_user.take(f"user:{user}", now)
+        if wait:
+            retry = max(1, math.ceil(wait))
+            response = problem(
+                429, "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
+            )
+            return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def _user(self, scope: Scope) -> str | None:
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer":
+                    try:
+                        return decode_access_token(token.strip(), self.settings).user_id
+                    except AppError:
+                        return None
+        return None
+
+
+class BodyLimitMiddleware:
+    """Refuses a body over the limit for its path, by Content-Length when it is given and by
+    counting when it is streamed."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        overhead = 64 * 1024  # multipart boundaries and headers around an upload
+        self.limits = (
+            ("/api/v1/files", settings.max_upload_bytes + overhead),
+            ("/api/v1/registry/imports", settings.max_import_bytes + overhead),
+        )
+        self.default = settings.max_body_bytes
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                return await problem(413, "request.too_large", limit=limit)(scope, receive, send)
+        received = 0
+        started = exceeded = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Tell the app the client is gone; the 413 is ours to send.
+                    exceeded = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded and not started:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await problem(413, "request.too_large", limit=limit)(scope, receive, send)

@@ -1,0 +1,111 @@
+"""The gateway's own tables: accounts, their scope, WeChat identities, refresh tokens,
+failed logins and uploaded files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.clock import utcnow
+from services.common.database import new_metadata
+from services.common.idempotency import idempotency_table
+from services.common.ids import new_id
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+idempotency_keys = idempotency_table(Base.metadata)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # Staff log in by username; residents come through WeChat and have none.
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra_permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    unit_id: Mapped[str | None] = mapped_column(String(36))
+    resident_id: Mapped[str | None] = mapped_column(String(36))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    scopes: Mapped[list[UserScope]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="UserScope.code"
+    )
+
+    @property
+    def scope(self) -> list[str]:
+        return [s.code for s in self.scopes]
+
+
+class UserScope(Base):
+    """One code prefix an account reaches; a row each so that "accounts inside my scope" is
+    a query, not a scan."""
+
+    __tablename__ = "user_scopes"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class WeChatIdentity(Base):
+    __tablename__ = "wechat_identities"
+
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    unionid: Mapped[str | None] = mapped_column(String(128), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # WeChat's session_key stays on the server, encrypted like any personal data.
+    session_key_enc: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RefreshToken(Base):
+    """Single-use: each refresh spends one and issues the next of the same family. A spent
+    token presented again means it was stolen or replayed, so the family is revoked."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_username_at", "username", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StoredFile(Base):
+    """An upload; the bytes live on disk under the data dir, named by their sha256, so the
+    same photo uploaded twice is stored once."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    owner_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,233 @@
+"""The split mode's upstream: an ASGI app that forwards to a service over HTTP with one
+pooled client, per-upstream timeouts, retries only where they are safe, and a circuit
+breaker, so that a dead service costs a fast 503 and the others keep answering.
+
+The HTTP client is httpx (see bench/ for the comparison the split-mode issue asks for)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from services.common.errors import problem
+
+log = logging.getLogger("gongjian.proxy")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+
+
+class CircuitBreaker:
+    """Closed → open after ``threshold`` consecutive failures; open answers at once for
+    ``cooldown_s``; then one trial request decides (half-open)."""
+
+    def __init__(self, threshold: int = 5, cooldown_s: float = 5.0) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial_running = False
+
+    def allow(self, now: float) -> bool:
+        if self.opened_at is None:
+            return True
+        if now - self.opened_at < self.cooldown_s or self.trial_running:
+            return False
+        self.trial_running = True  # half-open: let one through
+        return True
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self.trial_running = False
+
+    def failure(self, now: float) -> None:
+        self.failures += 1
+        self.trial_running = False
+        if self.failures >= self.threshold or self.opened_at is not None:
+            self.opened_at = now
+
+
+class _Unreachable(Exception):
+    """The request never reached the service: safe to retry if idempotent."""
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class Upstream:
+    """What every proxy client shares: the breaker, the body, the retries, the relay. A
+    client subclass says only how to open a response."""
+
+    name: str
+    retries: int
+    breaker: CircuitBreaker
+
+    async def _open(self, method: str, path: str, query: str, headers: list, body: bytes):
+        """-> (status, raw header pairs, async iterator of body chunks, async closer)."""
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        if not self.breaker.allow(time.monotonic()):
+            return await self._unavailable(scope, receive, send)
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        client = scope.get("client")
+        if client:
+            headers.append((b"x-forwarded-for", client[0].encode()))
+        query = scope.get("query_string", b"").decode("latin-1")
+        attempts = 1 + (self.retries if scope["method"] in IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            try:
+                status, raw, chunks, close = await self._open(
+                    scope["method"], scope["path"], query, headers, bytes(body)
+                )
+                break
+            except _Unreachable:
+                if attempt + 1 < attempts:
+                    continue
+                self.breaker.failure(time.monotonic())
+                return await self._unavailable(scope, receive, send)
+            except _TimedOut:
+                self.breaker.failure(time.monotonic())
+                return await self._unavailable(scope, receive, send, status=504)
+        try:
+            kept = [(k, v) for k, v in raw if k.lower() not in HOP_BY_HOP]
+            await send({"type": "http.response.start", "status": status, "headers": kept})
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await close()
+        if status >= 500:
+            self.breaker.failure(time.monotonic())
+        else:
+            self.breaker.success()
+
+    async def _unavailable(self, scope, receive, send, status: int = 503) -> None:
+        response = problem(
+            status, "upstream.unavailable", headers={"Retry-After": "2"}, service=self.name
+        )
+        await response(scope, receive, send)
+
+
+class HttpUpstream(Upstream):
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        connect_timeout_s: float = 1.0,
+        read_timeout_s: float = 10.0,
+        retries: int = 1,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+        self.retries = retries
+        self.breaker = CircuitBreaker()
+
+    async def _open(self, method, path, query, headers, body):
+        request = self.client.build_request(
+            method, path, params=query or None, headers=headers, content=body
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise _Unreachable() from None
+        except httpx.TimeoutException:
+            raise _TimedOut() from None
+        return response.status_code, response.headers.raw, response.aiter_raw(), response.aclose
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpUpstream(Upstream):
+    """The same upstream on aiohttp's client, kept for the measurement in bench/gateway.py
+    (the split-mode issue asks that the client be chosen by measurement)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        connect_timeout_s: float = 1.0,
+        read_timeout_s: float = 10.0,
+        retries: int = 1,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.breaker = CircuitBreaker()
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.max_connections = max_connections
+        self._session = None
+
+    def session(self):
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self.timeout[0], sock_read=self.timeout[1]
+                ),
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def _open(self, method, path, query, headers, body):
+
+        import aiohttp
+
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        try:
+            response = await self.session().request(method, url, headers=text_headers, data=body)
+        except aiohttp.ClientConnectionError:
+            raise _Unreachable() from None
+        except TimeoutError:
+            raise _TimedOut() from None
+
+        async def close() -> None:
+            response.release()
+
+        return response.status, response.raw_headers, response.content.iter_any(), close
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()

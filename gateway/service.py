@@ -1,0 +1,238 @@
+"""Accounts and sessions: staff login with lockout, WeChat login, token rotation, and the
+rules for who may create whom."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import anyio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import repository
+from gateway.models import LoginFailure, RefreshToken, User, UserScope, WeChatIdentity
+from gateway.schemas import TokenPair, UserCreate
+from gateway.wechat import WeChatProvider
+from services.common.auth import ALL, ROLE_RANK, Principal, issue_access_token, permissions_for
+from services.common.clock import as_utc, utcnow
+from services.common.database import Database
+from services.common.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
+from services.common.ids import new_id
+from services.common.pii import PiiCipher
+from services.common.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified when the username is unknown, so that a miss costs as long as a hit.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+async def _password_matches(password_hash: str | None, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await anyio.to_thread.run_sync(verify)
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def issue_tokens(
+    *, session: AsyncSession, settings: Settings, user: User, family_id: str | None = None
+) -> TokenPair:
+    access, ttl = issue_access_token(
+        settings,
+        user_id=user.id,
+        roles=user.roles,
+        scope=user.scope,
+        permissions=permissions_for(user.roles, user.extra_permissions),
+        unit_id=user.unit_id,
+        resident_id=user.resident_id,
+    )
+    raw = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or secrets.token_hex(16),
+            token_hash=_token_hash(raw),
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
+        )
+    )
+    await session.flush()
+    return TokenPair(access_token=access, refresh_token=raw, expires_in=ttl)
+
+
+async def login(
+    *, session: AsyncSession, database: Database, settings: Settings, username: str, password: str
+) -> TokenPair:
+    """Staff login. Wrong, unknown and locked accounts all get the same 401."""
+    now = utcnow()
+    user = await repository.user_by_username(session, username)
+    locked = user is not None and user.locked_until and as_utc(user.locked_until) > now
+    ok = await _password_matches(user.password_hash if user else None, password)
+    if locked or not ok or user is None or not user.active:
+        await session.rollback()  # release the write lock before the failure is recorded
+        if not locked:
+            await _record_failure(database=database, settings=settings, username=username)
+        raise Unauthorized("auth.invalid_credentials")
+    await repository.clear_failures(session, username)
+    return await issue_tokens(session=session, settings=settings, user=user)
+
+
+async def _record_failure(*, database: Database, settings: Settings, username: str) -> None:
+    # In a transaction of its own: the request fails, the failure must still be remembered.
+    now = utcnow()
+    async with database.transaction() as session:
+        session.add(LoginFailure(username=username, at=now))
+        await session.flush()
+        window_start = now - timedelta(seconds=settings.login_failure_window_s)
+        failures = await repository.count_failures_since(session, username, window_start)
+        if failures >= settings.login_max_failures:
+            user = await repository.user_by_username(session, username)
+            if user is not None:
+                user.locked_until = now + timedelta(seconds=settings.login_lock_s)
+                await repository.clear_failures(session, username)
+
+
+async def login_wechat(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    provider: WeChatProvider,
+    cipher: PiiCipher,
+    code: str,
+) -> TokenPair:
+    """The first login of an openid creates its resident account; the token's subject is our
+    user id, never the openid."""
+    wx = await provider.code_to_session(code)
+    identity = await repository.wechat_identity(session, wx.openid)
+    now = utcnow()
+    sealed = cipher.encrypt(wx.session_key, "wechat_session_key") if wx.session_key else None
+    if identity is None:
+        user = User(roles=["resident"], display_name="", scopes=[])
+        session.add(user)
+        await session.flush()
+        identity = WeChatIdentity(
+            openid=wx.openid, unionid=wx.unionid, user_id=user.id, session_key_enc=sealed
+        )
+        session.add(identity)
+    else:
+        user = await repository.user_by_id(session, identity.user_id)
+        identity.session_key_enc = sealed or identity.session_key_enc
+        identity.last_login_at = now
+    if user is None or not user.active:
+        raise Unauthorized("auth.account_disabled")
+    await session.flush()
+    return await issue_tokens(session=session, settings=settings, user=user)
+
+
+async def refresh(
+    *, session: AsyncSession, database: Database, settings: Settings, raw_token: str
+) -> TokenPair:
+    now = utcnow()
+    token = await repository.refresh_by_hash(session, _token_hash(raw_token))
+    if token is None or as_utc(token.expires_at) <= now:
+        raise Unauthorized("auth.refresh_invalid")
+    if (
+        token.used_at is not None
+        or token.revoked_at is not None
+        or not (await repository.spend_refresh(session, token.id, now))
+    ):
+        # A spent token presented again: whoever holds the family may be an attacker.
+        family_id = token.family_id
+        await session.rollback()
+        async with database.transaction() as revoking:
+            await repository.revoke_family(revoking, family_id, now)
+        raise Unauthorized("auth.refresh_reused")
+    user = await repository.user_by_id(session, token.user_id)
+    if user is None or not user.active:
+        raise Unauthorized("auth.account_disabled")
+    return await issue_tokens(
+        session=session, settings=settings, user=user, family_id=token.family_id
+    )
+
+
+async def create_staff_user(
+    *, session: AsyncSession, principal: Principal, data: UserCreate
+) -> User:
+    """An admin creates accounts of a lower rank, inside its own scope only."""
+    if ROLE_RANK[data.role] >= principal.rank and not principal.has_role("platform_admin"):
+        raise Forbidden("user.role_not_allowed")
+    scope = list(dict.fromkeys(data.scope))
+    if ALL in scope and (data.role != "platform_admin" or len(scope) > 1):
+        raise Unprocessable(
+            "validation.scope_code_invalid", errors=[FieldError("scope", "scope_code_invalid")]
+        )
+    if data.role == "platform_admin":
+        scope = [ALL]
+    elif not scope:
+        raise Unprocessable("validation.missing", errors=[FieldError("scope", "missing")])
+    outside = [code for code in scope if not principal.covers(code)]
+    if outside:
+        raise Forbidden("auth.out_of_scope", extra={"outside": outside})
+    if data.role == "unit_contact" and not data.unit_id:
+        raise Unprocessable("validation.missing", errors=[FieldError("unit_id", "missing")])
+    extra = [p for p in data.extra_permissions if principal.has(p)]
+    if await repository.user_by_username(session, data.username) is not None:
+        raise Conflict("user.username_taken", errors=[FieldError("username", "username_taken")])
+    user = User(
+        id=new_id(),
+        username=data.username,
+        password_hash=await hash_password(data.password),
+        display_name=data.display_name,
+        roles=[data.role],
+        extra_permissions=extra,
+        unit_id=data.unit_id,
+        created_by=principal.user_id,
+        scopes=[UserScope(code=c) for c in scope],
+    )
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:  # the same username created a moment ago
+        raise Conflict(
+            "user.username_taken", errors=[FieldError("username", "username_taken")]
+        ) from None
+    return user
+
+
+def can_see_user(principal: Principal, user: User) -> bool:
+    if principal.user_id == user.id or principal.unrestricted:
+        return True
+    return any(principal.reaches(code) for code in user.scope)
+
+
+async def set_scope(
+    *, session: AsyncSession, principal: Principal, user_id: str, scope: list[str]
+) -> User:
+    """The grid service keeps a grid worker's scope equal to their cells."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None or user.username is None:
+        raise NotFound()
+    if "grid_worker" not in user.roles:
+        raise Unprocessable(
+            "validation.not_a_grid_worker",
+            errors=[FieldError("scope", "not_a_grid_worker", {"user": user_id})],
+        )
+    user.scopes = [UserScope(code=c) for c in dict.fromkeys(scope)]
+    await session.flush()
+    return user

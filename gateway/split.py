@@ -1,0 +1,96 @@
+"""The split mode on one machine: every service and the gateway as separate uvicorn
+processes on their own ports, each with its own database (schema or file)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from services.common.settings import SERVICE_NAMES, Settings
+
+BASE_PORT = 8101
+
+
+def service_ports(base: int = BASE_PORT) -> dict[str, int]:
+    return {name: base + i for i, name in enumerate(SERVICE_NAMES)}
+
+
+def split_environment(
+    settings: Settings, ports: dict[str, int], gateway_port: int
+) -> dict[str, str]:
+    env = dict(os.environ)
+    env["GONGJIAN_MODE"] = "split"
+    env["GONGJIAN_DATA_DIR"] = str(settings.data_dir)
+    env["GONGJIAN_ENV"] = settings.env
+    if settings.database_url:
+        env["GONGJIAN_DATABASE_URL"] = settings.database_url
+    env["GONGJIAN_GATEWAY_URL"] = f"http://127.0.0.1:{gateway_port}"
+    for name, port in ports.items():
+        env[f"GONGJIAN_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def start(
+    settings: Settings, *, gateway_port: int, ports: dict[str, int] | None = None
+) -> dict[str, subprocess.Popen]:
+    ports = ports or service_ports()
+    env = split_environment(settings, ports, gateway_port)
+    processes = {name: start_service(name, port, env) for name, port in ports.items()}
+    wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
+    gateway_env = {**env, "GONGJIAN_PORT": str(gateway_port)}
+    processes["gateway"] = subprocess.Popen([*CLI, "serve"], env=gateway_env)
+    wait_ready([f"http://127.0.0.1:{gateway_port}/healthz"])
+    return processes
+
+
+CLI = [sys.executable, "-m", "gateway.cli"]
+
+
+def start_service(name: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([*CLI, "serve-service", name, "--port", str(port)], env=env)
+
+
+def wait_ready(urls: list[str], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for url in urls:
+        while True:
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up")
+            time.sleep(0.1)
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_split(settings: Settings) -> None:
+    processes = start(settings, gateway_port=settings.port)
+    print(
+        f"split mode: gateway on http://{settings.host}:{settings.port}, services on "
+        + ", ".join(f"{n}:{p}" for n, p in service_ports().items()),
+        flush=True,
+    )
+    try:
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(processes)

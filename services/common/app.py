@@ -1,0 +1,165 @@
+"""What every component's FastAPI app has in common: settings and database on ``app.state``,
+problem+json errors, request context, idempotency, ``/healthz``, ``/readyz``, ``/metrics``,
+and operation ids that read well in a generated mini-program client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import MetaData
+
+from services.common.database import Database
+from services.common.errors import install_error_handlers, problem
+from services.common.idempotency import IdempotencyMiddleware
+from services.common.observability import RequestContextMiddleware, metrics_response
+from services.common.peers import Peers
+from services.common.pii import PiiCipher
+from services.common.settings import Settings, get_settings
+
+StartupHook = Callable[[FastAPI], Any]
+
+
+def operation_id(route: APIRoute) -> str:
+    """``registry-list_residents`` rather than FastAPI's path-derived default."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+async def start_events(app: FastAPI, consumer_factory) -> None:
+    """The outbox publisher and the event consumers of one component."""
+    settings: Settings = app.state.settings
+    if app.state.bus is None and settings.nats_url:
+        from services.common.events import NatsBus
+
+        bus = NatsBus(settings.nats_url)
+        await bus.connect()
+        app.state.bus, app.state.owns_bus = bus, True
+    bus = app.state.bus
+    if bus is None:
+        return
+    outbox = app.state.metadata.tables.get("outbox")
+    if outbox is not None:
+        from services.common.events import OutboxPublisher
+
+        app.state.publisher = OutboxPublisher(app.state.database, outbox, bus)
+        if settings.outbox_poll_s > 0:
+            app.state.publisher.start(settings.outbox_poll_s)
+    if consumer_factory is not None:
+        from services.common.events import InProcessBus
+
+        consumer = consumer_factory(app)
+        app.state.consumer = consumer
+        for topic in consumer.handlers:
+            if isinstance(bus, InProcessBus):
+                bus.subscribe(topic, consumer.deliverer(topic))
+            else:
+                await bus.consume(consumer.name, topic, consumer.deliverer(topic))
+
+
+async def stop_events(app: FastAPI) -> None:
+    if app.state.publisher is not None:
+        await app.state.publisher.stop()
+    if app.state.owns_bus:
+        await app.state.bus.close()
+
+
+def create_component_app(
+    component: str,
+    *,
+    title: str,
+    metadata: MetaData,
+    routers: Sequence[APIRouter],
+    settings: Settings | None = None,
+    database: Database | None = None,
+    idempotency_skip: tuple[str, ...] = (),
+    middleware: Sequence[tuple[type, dict[str, Any]]] = (),
+    consumer: Callable[[FastAPI], Any] | None = None,
+    on_startup: Sequence[StartupHook] = (),
+    on_shutdown: Sequence[StartupHook] = (),
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for hook in on_startup:
+                result = hook(app)
+                if hasattr(result, "__await__"):
+                    await result
+            for sub in getattr(app.state, "embedded_apps", ()):
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            await start_events(app, consumer)
+            yield
+            await stop_events(app)
+            await app.state.peers.aclose()
+            for hook in on_shutdown:
+                result = hook(app)
+                if hasattr(result, "__await__"):
+                    await result
+        await app.state.database.dispose()
+
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.component = component
+    app.state.metadata = metadata
+    app.state.embedded_apps = []
+    app.state.cipher = PiiCipher(settings.pii_key, settings.pii_index_key)
+    app.state.peers = Peers(settings, component, urls=settings.peer_urls)
+    app.state.bus = None  # the gateway hands an in-process bus to the services it carries
+    app.state.publisher = None
+    app.state.owns_bus = False
+    app.state.settings = settings
+    app.state.database = database or Database(
+        settings.database_url_for(component),
+        schema=component,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+    )
+    # Each component declares the table in its own models, so its migrations create it.
+    app.state.idempotency_table = metadata.tables["idempotency_keys"]
+
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "component": component}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready when this component's database answers, and those of the services it
+        carries in process."""
+        checks = {component: app.state.database}
+        checks.update({sub.state.component: sub.state.database for sub in app.state.embedded_apps})
+        failed = []
+        for name, database in checks.items():
+            try:
+                await database.ping()
+            except Exception:
+                failed.append(name)
+        if failed:
+            return problem(503, "server.unavailable", extra={"failed": failed})
+        return JSONResponse({"status": "ready", "checked": sorted(checks)})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        return metrics_response()
+
+    for router in routers:
+        app.include_router(router)
+
+    app.add_middleware(IdempotencyMiddleware, state=app.state, skip_prefixes=idempotency_skip)
+    # Starlette puts the last added outermost: these wrap idempotency, the request context
+    # wraps them all so that every answer, even a 413 or a 429, carries the request id.
+    for cls, options in middleware:
+        app.add_middleware(cls, **options)
+    app.add_middleware(RequestContextMiddleware, component=component)
+    return app

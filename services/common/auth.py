@@ -1,0 +1,246 @@
+"""Who is calling: the ``Principal`` read from a verified JWT, the role → permission table,
+and the scope rule (a staff account reaches every record whose code starts with one of its
+scope prefixes). Every service verifies the token itself; none trusts the gateway blindly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from services.common.clock import utcnow
+from services.common.errors import Forbidden, Unauthorized
+from services.common.ids import new_id
+from services.common.settings import Settings
+
+ROLES = (
+    "platform_admin",
+    "street_admin",
+    "community_admin",
+    "grid_worker",
+    "unit_contact",
+    "resident",
+)
+STAFF_ROLES = ROLES[:5]
+
+# Who may create whom: an admin creates accounts of a lower rank only.
+ROLE_RANK = {
+    "platform_admin": 50,
+    "street_admin": 40,
+    "community_admin": 30,
+    "grid_worker": 20,
+    "unit_contact": 10,
+    "resident": 0,
+}
+
+ALL = "*"
+
+# The default grants of each role. An account may hold extra permissions on top.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "platform_admin": frozenset({ALL}),
+    "street_admin": frozenset(
+        {
+            "users:write",
+            "audit:read",
+            "pii:read",
+            "registry:read",
+            "registry:write",
+            "registry:import",
+            "grid:read",
+            "grid:write",
+            "grid:dispatch",
+            "grid:handle",
+            "grid:verify",
+            "volunteer:read",
+            "volunteer:manage",
+            "assessment:read",
+            "assessment:manage",
+            "assessment:recommend",
+        }
+    ),
+    "community_admin": frozenset(
+        {
+            "users:write",
+            "pii:read",
+            "registry:read",
+            "registry:write",
+            "registry:import",
+            "grid:read",
+            "grid:write",
+            "grid:dispatch",
+            "grid:handle",
+            "grid:verify",
+            "volunteer:read",
+            "volunteer:manage",
+            "assessment:read",
+            "assessment:manage",
+            "assessment:submit",
+        }
+    ),
+    "grid_worker": frozenset(
+        {
+            "registry:read",
+            "grid:read",
+            "grid:visit",
+            "grid:report",
+            "grid:handle",
+            "grid:verify",
+            "grid:sync",
+            "volunteer:read",
+            "files:write",
+        }
+    ),
+    "unit_contact": frozenset(
+        {"assessment:read", "assessment:unit", "volunteer:read", "files:write"}
+    ),
+    "resident": frozenset({"volunteer:self", "grid:report", "files:write"}),
+}
+
+
+def permissions_for(roles: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
+    perms: set[str] = set(extra)
+    for role in roles:
+        perms |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(perms)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    roles: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    unit_id: str | None = None
+    resident_id: str | None = None
+    kind: str = "user"  # "user", or "service" for service-to-service calls
+
+    def has(self, permission: str) -> bool:
+        return ALL in self.permissions or permission in self.permissions
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    @property
+    def unrestricted(self) -> bool:
+        """Reaches every code (a platform admin, or a trusted service)."""
+        return ALL in self.scope
+
+    @property
+    def rank(self) -> int:
+        return max((ROLE_RANK.get(r, 0) for r in self.roles), default=0)
+
+    def reaches(self, code: str | None) -> bool:
+        if self.unrestricted:
+            return True
+        if not code:
+            return False
+        return any(code.startswith(prefix) for prefix in self.scope)
+
+    def covers(self, prefix: str) -> bool:
+        """True when everything under ``prefix`` is inside this principal's scope (used to
+        check that an admin hands out only scope it holds itself)."""
+        return self.reaches(prefix)
+
+
+def issue_access_token(
+    settings: Settings,
+    *,
+    user_id: str,
+    roles: Iterable[str],
+    scope: Iterable[str],
+    permissions: Iterable[str],
+    unit_id: str | None = None,
+    resident_id: str | None = None,
+    ttl_s: int | None = None,
+    kind: str = "user",
+) -> tuple[str, int]:
+    now = utcnow()
+    ttl = ttl_s if ttl_s is not None else settings.access_token_ttl_s
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "sub": user_id,
+        "typ": "access" if kind == "user" else "service",
+        "roles": list(roles),
+        "scope": list(scope),
+        "perms": sorted(permissions),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": new_id(),
+    }
+    if unit_id:
+        claims["unit"] = unit_id
+    if resident_id:
+        claims["resident"] = resident_id
+    token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
+    return token, ttl
+
+
+def decode_access_token(token: str, settings: Settings) -> Principal:
+    try:
+        # Expiry is checked against our clock below, so that tests can move time.
+        claims = jwt.decode(
+            token,
+            settings.secret_key,
+            algorithms=[settings.jwt_algorithm],
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "sub", "iat"], "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        raise Unauthorized("auth.token_invalid") from None
+    if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= utcnow().timestamp():
+        raise Unauthorized("auth.token_expired")
+    if claims.get("typ") not in ("access", "service"):
+        raise Unauthorized("auth.token_invalid")
+    return Principal(
+        user_id=str(claims["sub"]),
+        roles=tuple(claims.get("roles") or ()),
+        scope=tuple(claims.get("scope") or ()),
+        permissions=frozenset(claims.get("perms") or ()),
+        unit_id=claims.get("unit"),
+        resident_id=claims.get("resident"),
+        kind="user" if claims["typ"] == "access" else "service",
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def principal_from_request(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("auth.required")
+    principal = decode_access_token(token, request.app.state.settings)
+    request.state.principal = principal
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    return principal_from_request(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: str) -> Callable[..., Any]:
+    """A dependency: the caller must be authenticated and hold ``permission``."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.has(permission):
+            raise Forbidden()
+        return principal
+
+    check.__name__ = f"require_{permission.replace(':', '_')}"
+    return check

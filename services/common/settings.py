@@ -1,0 +1,163 @@
+"""Deployment settings, read once from the environment (prefix ``GONGJIAN_``).
+
+Development defaults make ``make run`` work on a fresh machine; production mode refuses
+them, so a forgotten secret cannot ship.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Well-known development values; production refuses every one of them.
+DEV_SECRET_KEY = "dev-only-jwt-secret-change-me-0123456789abcdef"
+DEV_PII_KEY = base64.b64encode(b"dev-only-pii-encryption-key-32b!").decode()
+DEV_PII_INDEX_KEY = "dev-only-pii-blind-index-key"
+DEMO_PASSWORD = "gongjian-demo"
+
+SERVICE_NAMES = ("registry", "grid", "volunteer", "assessment")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GONGJIAN_", extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    # embedded: the gateway and every service in one process; split: a process each.
+    mode: Literal["embedded", "split"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    # Empty means one SQLite file per service under data_dir (the embedded mode).
+    database_url: str = Field(
+        default="", validation_alias=AliasChoices("GONGJIAN_DATABASE_URL", "DATABASE_URL")
+    )
+    db_pool_size: int = 10
+    db_echo: bool = False
+    timezone: str = "Asia/Shanghai"
+
+    secret_key: str = DEV_SECRET_KEY
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "gongjian"
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+
+    # AES-256-GCM key for personal data at rest (base64 of 32 bytes), and the HMAC key of
+    # the blind index that lets us find a record by exact ID number or phone.
+    pii_key: str = DEV_PII_KEY
+    pii_index_key: str = DEV_PII_INDEX_KEY
+
+    login_max_failures: int = 5
+    login_failure_window_s: int = 15 * 60
+    login_lock_s: int = 15 * 60
+
+    wechat_provider: Literal["fake", "real"] = "fake"
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    # Requests per minute; a bucket refills continuously.
+    rate_limit_ip_per_min: int = 1200
+    rate_limit_user_per_min: int = 600
+    # Request body limits in bytes: the default, and larger ones for upload paths.
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_import_bytes: int = 64 * 1024 * 1024
+
+    # Under this age a resident's data is minors' data (PIPL art. 28, 31): marked, and the
+    # birth date shown only to those who may read personal data in full.
+    minor_age: int = 14
+    # Imports up to this size are finished before the answer; larger ones run on.
+    import_inline_max_bytes: int = 256 * 1024
+    # Grid cells: the community's 12 digits and a sequence of this many digits.
+    grid_cell_seq_digits: int = 3
+    # Two cells may share more than this much area (m²) only by mistake.
+    grid_overlap_tolerance_m2: float = 10.0
+    # An open case of the same category this near, this recent, is pointed out on report.
+    grid_duplicate_radius_m: float = 50.0
+    grid_duplicate_window_h: float = 72.0
+    # A phone's sync cursor older than this must start over with a full sync.
+    grid_sync_cursor_days: int = 30
+    # Keys given to outside Open311 GeoReport clients (comma-separated in the environment).
+    open311_api_keys: list[str] = []
+    # Volunteers: the registration target (seed 000: 10% of residents), who may register,
+    # the check-in window either side, the daily hours above which a person approves, and
+    # the star levels in total hours.
+    volunteer_target_rate: float = 0.10
+    volunteer_min_age: int = 14
+    volunteer_checkin_window_min: int = 30
+    volunteer_daily_cap_hours: float = 8
+    volunteer_star_levels: list[int] = [100, 300, 600, 1000, 1500]
+    # How long the organiser's rotating QR check-in code stays valid.
+    volunteer_qr_token_s: int = 60
+    # Resident units: a fulfilment score from which a unit is an "advanced unit" candidate,
+    # and under which it is flagged (the responsibility evaluation, seeds 000 and 003).
+    assessment_advanced_unit_score: float = 95
+    assessment_unit_flag_below: float = 60
+    # Events: NATS JetStream when a URL is given (the split mode), in process otherwise; how
+    # often each component's outbox is swept (0: only when asked, as the tests do).
+    nats_url: str = ""
+    outbox_poll_s: float = 1.0
+    # The gateway's HTTP client to the services in the split mode (see bench/gateway.py).
+    proxy_client: Literal["httpx", "aiohttp"] = "httpx"
+    # The split mode: where each component listens (the embedded mode calls them in process).
+    gateway_url: str = ""
+    registry_url: str = ""
+    grid_url: str = ""
+    volunteer_url: str = ""
+    assessment_url: str = ""
+    idempotency_ttl_s: int = 24 * 3600
+    demo_data: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_development_values_in_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("GONGJIAN_SECRET_KEY must be set to a secret of 32+ characters")
+        if self.pii_key == DEV_PII_KEY:
+            problems.append("GONGJIAN_PII_KEY must be set (base64 of 32 random bytes)")
+        if self.pii_index_key == DEV_PII_INDEX_KEY:
+            problems.append("GONGJIAN_PII_INDEX_KEY must be set")
+        if self.demo_data:
+            problems.append("GONGJIAN_DEMO_DATA must be false in production")
+        if self.wechat_provider == "fake":
+            problems.append("GONGJIAN_WECHAT_PROVIDER=fake is for development only")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    def database_url_for(self, component: str) -> str:
+        """Each component (a service or the gateway) gets its own database: a SQLite file of
+        its own, or its own schema in the PostgreSQL database (see database.py)."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{component}.db').resolve()}"
+
+    @property
+    def peer_urls(self) -> dict[str, str]:
+        names = ("gateway", *SERVICE_NAMES)
+        return {n: getattr(self, f"{n}_url") for n in names if getattr(self, f"{n}_url")}
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

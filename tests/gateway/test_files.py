@@ -1,0 +1,67 @@
+"""Uploading a photo of a case or a PDF of an agreement."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+
+from tests.support import assert_problem
+
+
+def tiny_png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+async def test_a_png_is_stored_by_its_sha256_and_read_back_by_its_owner(api):
+    data = tiny_png()
+    resident = await api.resident()
+    r = await resident.post("/api/v1/files", files={"file": ("photo.png", data, "image/png")})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    assert body["content_type"] == "image/png"
+    assert body["url"] == f"/api/v1/files/{body['id']}"
+    got = await resident.get(body["url"])
+    assert got.status_code == 200 and got.content == data
+    # Another resident cannot read it; staff can.
+    other = await api.resident()
+    assert_problem(await other.get(body["url"]), 404)
+    assert (await api.grid.get(body["url"])).status_code == 200
+
+
+async def test_a_pdf_is_recognised_whatever_its_name(api):
+    r = await api.unit.post(
+        "/api/v1/files", files={"file": ("evidence.bin", PDF, "application/octet-stream")}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["content_type"] == "application/pdf"
+
+
+async def test_a_jpg_that_is_really_text_is_a_415(api):
+    r = await api.grid.post(
+        "/api/v1/files", files={"file": ("photo.jpg", b"hello, I am text", "image/jpeg")}
+    )
+    assert_problem(r, 415, "file.type_unsupported")
+
+
+async def test_over_five_megabytes_is_a_413(api):
+    big = tiny_png() + b"\x00" * (5 * 1024 * 1024)
+    r = await api.grid.post("/api/v1/files", files={"file": ("big.png", big, "image/png")})
+    assert_problem(r, 413)
+
+
+async def test_uploads_need_a_login(api):
+    r = await api.anon.post("/api/v1/files", files={"file": ("p.png", tiny_png(), "image/png")})
+    assert_problem(r, 401, "auth.required")
+    assert_problem(await api.grid.post("/api/v1/files"), 422, "validation.missing")

@@ -1,0 +1,145 @@
+"""Pure logic of the shared kernel."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from gateway.middleware import TokenBucket
+from services.common.i18n import negotiate
+from services.common.pagination import decode_cursor, encode_cursor
+from services.common.pii import PiiCipher, mask_id_number, mask_phone
+from services.common.settings import DEV_PII_INDEX_KEY, DEV_PII_KEY, Settings
+from services.common.validators import (
+    InvalidValue,
+    normalize_mobile,
+    normalize_uscc,
+    parse_id_number,
+    significant_prefix,
+)
+from tests.support import make_id_number
+
+
+def test_a_valid_id_number_gives_birth_date_gender_and_place():
+    number = make_id_number(date(1990, 3, 7), seq=123)
+    info = parse_id_number(number, today=date(2026, 11, 22))
+    assert info.birth_date == date(1990, 3, 7)
+    assert info.gender == "male"  # 123 is odd
+    assert info.birthplace_code == "410105"
+    assert info.age_on(date(2026, 11, 22)) == 36
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "41010519900307123",  # 17 characters
+        "4101051990030712AX",  # a letter in the body
+        "410105199002301230",  # 30 February (check digit made valid below)
+        "990105199003071230",  # no such birthplace
+    ],
+)
+def test_invalid_id_numbers_are_refused(number):
+    from stdnum.cn import ric
+
+    if len(number) == 18 and number[:17].isdigit():
+        number = number[:17] + ric.calc_check_digit(number[:17] + "0")
+    with pytest.raises(InvalidValue) as caught:
+        parse_id_number(number)
+    assert caught.value.code == "id_number_invalid"
+
+
+def test_a_wrong_check_digit_and_a_future_birth_are_refused():
+    good = make_id_number(date(1980, 1, 1))
+    wrong = good[:17] + ("0" if good[17] != "0" else "1")
+    with pytest.raises(InvalidValue) as caught:
+        parse_id_number(wrong)
+    assert "check digit" in caught.value.reason.en
+    future = make_id_number(date(2030, 1, 1))
+    with pytest.raises(InvalidValue) as caught:
+        parse_id_number(future, today=date(2026, 11, 22))
+    assert "future" in caught.value.reason.en
+
+
+def test_uscc_check_digit_and_letter_authority():
+    assert normalize_uscc("91350100M000100Y43") == "91350100M000100Y43"
+    with pytest.raises(InvalidValue):
+        normalize_uscc("91350100M000100Y44")
+    with pytest.raises(InvalidValue):
+        normalize_uscc("91350100M000100Y4")
+
+
+def test_mobile_numbers():
+    assert normalize_mobile("+86 138-1234-5678") == "13812345678"
+    assert normalize_mobile("19912345678") == "19912345678"
+    for bad in ("12345678901", "1381234567", "037163123456", "hello"):
+        with pytest.raises(InvalidValue):
+            normalize_mobile(bad)
+
+
+def test_masking():
+    assert mask_id_number("410105199003071234") == "410105********1234"
+    assert mask_phone("13812345678") == "138****5678"
+
+
+def test_encryption_round_trip_and_field_binding():
+    cipher = PiiCipher(DEV_PII_KEY, DEV_PII_INDEX_KEY)
+    sealed = cipher.encrypt("410105199003071234", "id_number")
+    assert "410105" not in sealed
+    assert cipher.encrypt("410105199003071234", "id_number") != sealed  # fresh nonce
+    assert cipher.decrypt(sealed, "id_number") == "410105199003071234"
+    with pytest.raises(Exception):  # noqa: B017 - moved to another column: refused
+        cipher.decrypt(sealed, "phone")
+    assert cipher.blind_index("x", "id_number") == cipher.blind_index("x", "id_number")
+    assert cipher.blind_index("x", "id_number") != cipher.blind_index("x", "phone")
+
+
+def test_significant_prefix_of_area_codes():
+    assert significant_prefix("410105001001") == "410105001001"
+    assert significant_prefix("410105001000") == "410105001"
+    assert significant_prefix("410105000000") == "410105"
+    assert significant_prefix("410100000000") == "4101"
+    assert significant_prefix("410105001001003") == "410105001001003"
+
+
+def test_language_negotiation():
+    assert negotiate(None) == "zh"
+    assert negotiate("en-US,en;q=0.9") == "en"
+    assert negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert negotiate("fr, en;q=0.5") == "en"
+    assert negotiate("de") == "zh"
+
+
+def test_cursor_round_trip():
+    assert decode_cursor(encode_cursor(["a", 3]), 2) == ["a", 3]
+
+
+def test_production_refuses_development_secrets_and_demo_data():
+    with pytest.raises(ValueError) as caught:
+        Settings(env="production")
+    text = str(caught.value)
+    assert "SECRET_KEY" in text and "PII_KEY" in text and "DEMO_DATA" in text
+
+
+def test_token_bucket_refills_over_time():
+    bucket = TokenBucket(60)  # one a second
+    assert all(bucket.take("k", 0.0) == 0 for _ in range(60))
+    assert bucket.take("k", 0.0) > 0
+    assert bucket.take("k", 1.01) == 0
+
+
+def test_the_circuit_breaker_opens_cools_down_and_tries_once():
+    from gateway.proxy import CircuitBreaker
+
+    breaker = CircuitBreaker(threshold=3, cooldown_s=5)
+    for t in range(3):
+        assert breaker.allow(t)
+        breaker.failure(t)
+    assert not breaker.allow(3)  # open
+    assert breaker.allow(8)  # cooled down: one trial
+    assert not breaker.allow(8.1)  # while the trial runs, the rest wait
+    breaker.failure(8.2)  # the trial failed: open again
+    assert not breaker.allow(9)
+    assert breaker.allow(13.3)
+    breaker.success()
+    assert breaker.allow(13.4) and breaker.allow(13.5)  # closed
