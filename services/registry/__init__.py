@@ -1,0 +1,1 @@
+"""Registry: areas, buildings, households, residents and resident units."""

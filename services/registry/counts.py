@@ -1,0 +1,68 @@
+"""The running population counts behind the statistics (see ``PopulationCount``).
+
+Every change to who lives where goes through ``add``, inside the transaction that makes the
+change; an upsert adds the delta atomically, so concurrent writers never lose a count."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.scope import prefix_clause
+from services.registry.models import Household, PopulationCount, Resident, ResidentTag
+
+Key = tuple[str, str, str]  # community, dimension, value
+
+
+def resident_keys(community: str, residence_type: str, tags: Iterable[str]) -> list[Key]:
+    return [(community, "residence", residence_type), *((community, "tag", t) for t in tags)]
+
+
+def household_key(community: str) -> Key:
+    return (community, "households", "all")
+
+
+# One statement, run once per row with the driver's executemany (prepared once): a multi-row
+# VALUES of hundreds of rows cost more to compile than to run, once per import batch.
+_UPSERT = text(
+    "INSERT INTO population_counts (community_code, dimension, value, n) "
+    "VALUES (:community_code, :dimension, :value, :n) "
+    "ON CONFLICT (community_code, dimension, value) "
+    "DO UPDATE SET n = population_counts.n + excluded.n"
+)
+
+
+async def add(session: AsyncSession, deltas: Counter) -> None:
+    rows = [
+        {"community_code": c, "dimension": d, "value": v, "n": n}
+        for (c, d, v), n in deltas.items()
+        if n
+    ]
+    if rows:
+        await session.execute(_UPSERT, rows)
+
+
+async def recount(session: AsyncSession, prefix: str) -> None:
+    """Rebuild the counts under ``prefix`` from the residents, tags and households."""
+    await session.execute(
+        delete(PopulationCount).where(prefix_clause(PopulationCount.community_code, prefix))
+    )
+    sources = [
+        select(Resident.community_code, literal("residence"), Resident.residence_type, func.count())
+        .where(Resident.status == "current", prefix_clause(Resident.community_code, prefix))
+        .group_by(Resident.community_code, Resident.residence_type),
+        select(ResidentTag.community_code, literal("tag"), ResidentTag.tag, func.count())
+        .where(ResidentTag.current.is_(True), prefix_clause(ResidentTag.community_code, prefix))
+        .group_by(ResidentTag.community_code, ResidentTag.tag),
+        select(Household.community_code, literal("households"), literal("all"), func.count())
+        .where(prefix_clause(Household.community_code, prefix))
+        .group_by(Household.community_code),
+    ]
+    deltas: Counter = Counter()
+    for source in sources:
+        for community, dimension, value, n in await session.execute(source):
+            deltas[(community, dimension, value)] += n
+    await add(session, deltas)

@@ -1,0 +1,494 @@
+"""Every query the registry makes. Scope is applied here, from the principal, once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.pagination import PageParams, paginate
+from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
+from services.registry.models import (
+    Area,
+    Building,
+    Household,
+    ImportError_,
+    ImportJob,
+    PiiAuditEntry,
+    PopulationCount,
+    Resident,
+    ResidentTag,
+    TagDefinition,
+    Unit,
+)
+
+AREA_CODE_LEN = 12
+
+
+def _split_scope(principal: Principal) -> tuple[list[str], list[str]]:
+    """Area prefixes (≤ 12 digits) and grid-cell codes (longer) of the caller's scope."""
+    areas = [p for p in principal.scope if len(p) <= AREA_CODE_LEN]
+    cells = [p for p in principal.scope if len(p) > AREA_CODE_LEN]
+    return areas, cells
+
+
+def community_scope(column, principal: Principal, building_column=None):
+    """A row keyed by community is in scope when its community is, or — for a grid worker
+    whose scope is cells — when its building lies in one of those cells."""
+    if principal.unrestricted:
+        return scope_clause(column, principal)
+    areas, cells = _split_scope(principal)
+    clauses = [any_prefix_clause(column, areas)] if areas else []
+    if cells and building_column is not None:
+        in_cells = select(Building.id).where(any_prefix_clause(Building.cell_code, cells))
+        clauses.append(building_column.in_(in_cells))
+    if not clauses:
+        return any_prefix_clause(column, [])
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)
+
+
+# --- areas ---------------------------------------------------------------------------------
+
+
+async def area(session: AsyncSession, code: str) -> Area | None:
+    return await session.get(Area, code)
+
+
+def _area_visible(principal: Principal):
+    """An area is visible when it is inside the scope or is an ancestor of it (a community
+    worker sees the street and district its community belongs to)."""
+    if principal.unrestricted:
+        return scope_clause(Area.code, principal)
+    areas, cells = _split_scope(principal)
+    prefixes = areas + [c[:AREA_CODE_LEN] for c in cells]
+    clauses = [any_prefix_clause(Area.code, prefixes)]
+    ancestors = {_ancestor for p in prefixes for _ancestor in _ancestor_codes(p)}
+    if ancestors:
+        clauses.append(Area.code.in_(sorted(ancestors)))
+    return or_(*clauses)
+
+
+def _ancestor_codes(prefix: str) -> list[str]:
+    return [prefix[:cut].ljust(AREA_CODE_LEN, "0") for cut in (2, 4, 6, 9) if cut < len(prefix)]
+
+
+async def list_areas(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    parent: str | None,
+    level: str | None,
+    under: str | None,
+) -> tuple[list[Area], str | None]:
+    stmt = select(Area).where(_area_visible(principal))
+    if parent:
+        stmt = stmt.where(Area.parent_code == parent)
+    if level:
+        stmt = stmt.where(Area.level == level)
+    if under:
+        stmt = stmt.where(prefix_clause(Area.code, under))
+    return await paginate(session, stmt, [Area.code], params)
+
+
+async def area_visible(session: AsyncSession, principal: Principal, code: str) -> Area | None:
+    return await session.scalar(select(Area).where(Area.code == code, _area_visible(principal)))
+
+
+async def child_areas(session: AsyncSession, code: str) -> list[Area]:
+    return list(
+        (
+            await session.scalars(select(Area).where(Area.parent_code == code).order_by(Area.code))
+        ).all()
+    )
+
+
+async def areas_at_level_under(session: AsyncSession, prefix: str, level: str) -> list[Area]:
+    stmt = (
+        select(Area)
+        .where(prefix_clause(Area.code, prefix), Area.level == level)
+        .order_by(Area.code)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+async def population_stats(
+    session: AsyncSession, prefix: str, group_len: int, today: date, minor_age: int
+) -> dict[str, dict[str, Any]]:
+    """Figures under ``prefix``, grouped by the first ``group_len`` characters of the
+    community code: a sum over the running counts, and one index range for minors."""
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"by_residence_type": {}, "households": 0, "tags": {}, "minors": 0}
+    )
+    group = func.substr(PopulationCount.community_code, 1, group_len).label("g")
+    rows = await session.execute(
+        select(group, PopulationCount.dimension, PopulationCount.value, func.sum(PopulationCount.n))
+        .where(prefix_clause(PopulationCount.community_code, prefix))
+        .group_by(group, PopulationCount.dimension, PopulationCount.value)
+    )
+    for g, dimension, value, n in rows:
+        n = int(n or 0)
+        if dimension == "residence":
+            out[g]["by_residence_type"][value] = n
+        elif dimension == "tag":
+            if n:
+                out[g]["tags"][value] = n
+        else:
+            out[g]["households"] = n
+
+    born_after = today.replace(year=today.year - minor_age)
+    mgroup = func.substr(Resident.community_code, 1, group_len).label("g")
+    rows = await session.execute(
+        select(mgroup, func.count())
+        .where(
+            # Written as a literal so that SQLite uses the partial index on current residents.
+            Resident.status == literal_column("'current'"),
+            Resident.birth_date > born_after,
+            prefix_clause(Resident.community_code, prefix),
+        )
+        .group_by(mgroup)
+    )
+    for g, n in rows:
+        out[g]["minors"] = n
+    return out
+
+
+# --- buildings and households --------------------------------------------------------------
+
+
+async def building(
+    session: AsyncSession, principal: Principal, building_id: str
+) -> Building | None:
+    return await session.scalar(
+        select(Building).where(
+            Building.id == building_id,
+            Building.deleted_at.is_(None),
+            community_scope(Building.community_code, principal, Building.id),
+        )
+    )
+
+
+async def list_buildings(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    community: str | None,
+    cell: str | None,
+    q: str | None,
+) -> tuple[list[Building], str | None]:
+    stmt = select(Building).where(
+        Building.deleted_at.is_(None),
+        community_scope(Building.community_code, principal, Building.id),
+    )
+    if community:
+        stmt = stmt.where(prefix_clause(Building.community_code, community))
+    if cell:
+        stmt = stmt.where(Building.cell_code == cell)
+    if q:
+        stmt = stmt.where(Building.name.startswith(q, autoescape=True))
+    return await paginate(session, stmt, [Building.id], params)
+
+
+async def household(
+    session: AsyncSession, principal: Principal, household_id: str
+) -> Household | None:
+    return await session.scalar(
+        select(Household).where(
+            Household.id == household_id,
+            community_scope(Household.community_code, principal, Household.building_id),
+        )
+    )
+
+
+async def list_households(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    community: str | None,
+    building_id: str | None,
+) -> tuple[list[Household], str | None]:
+    stmt = select(Household).where(
+        community_scope(Household.community_code, principal, Household.building_id)
+    )
+    if community:
+        stmt = stmt.where(prefix_clause(Household.community_code, community))
+    if building_id:
+        stmt = stmt.where(Household.building_id == building_id)
+    return await paginate(session, stmt, [Household.id], params)
+
+
+async def household_sizes(session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Resident.household_id, func.count())
+        .where(Resident.household_id.in_(ids), Resident.status == "current")
+        .group_by(Resident.household_id)
+    )
+    return dict(rows.all())
+
+
+# --- residents -----------------------------------------------------------------------------
+
+
+async def resident(
+    session: AsyncSession, principal: Principal, resident_id: str
+) -> Resident | None:
+    return await session.scalar(
+        select(Resident).where(
+            Resident.id == resident_id,
+            community_scope(Resident.community_code, principal, Resident.building_id),
+        )
+    )
+
+
+async def current_resident_by_index(session: AsyncSession, id_index: str) -> Resident | None:
+    return await session.scalar(
+        select(Resident).where(Resident.id_number_index == id_index, Resident.status == "current")
+    )
+
+
+def resident_query(
+    principal: Principal,
+    *,
+    community: str | None = None,
+    q: str | None = None,
+    phone_index: str | None = None,
+    id_number_index: str | None = None,
+    tag: str | None = None,
+    building_id: str | None = None,
+    household_id: str | None = None,
+    residence_type: str | None = None,
+    status: str | None = "current",
+) -> Select:
+    stmt = select(Resident).where(
+        community_scope(Resident.community_code, principal, Resident.building_id)
+    )
+    if status:
+        stmt = stmt.where(Resident.status == status)
+    if community:
+        stmt = stmt.where(prefix_clause(Resident.community_code, community))
+    if q:
+        stmt = stmt.where(Resident.name.startswith(q, autoescape=True))
+    if phone_index:
+        stmt = stmt.where(Resident.phone_index == phone_index)
+    if id_number_index:
+        stmt = stmt.where(Resident.id_number_index == id_number_index)
+    if building_id:
+        stmt = stmt.where(Resident.building_id == building_id)
+    if household_id:
+        stmt = stmt.where(Resident.household_id == household_id)
+    if residence_type:
+        stmt = stmt.where(Resident.residence_type == residence_type)
+    if tag:
+        stmt = stmt.where(
+            Resident.id.in_(select(ResidentTag.resident_id).where(ResidentTag.tag == tag))
+        )
+    return stmt
+
+
+async def list_residents(
+    session: AsyncSession, stmt: Select, params: PageParams
+) -> tuple[list[Resident], str | None]:
+    # A roster reads community by community; the index (status, community_code, id) serves
+    # this order directly on both databases.
+    return await paginate(session, stmt, [Resident.community_code, Resident.id], params)
+
+
+async def tag_codes(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(TagDefinition.code))).all())
+
+
+async def list_tags(session: AsyncSession) -> list[TagDefinition]:
+    return list((await session.scalars(select(TagDefinition).order_by(TagDefinition.code))).all())
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+async def unit(session: AsyncSession, principal: Principal, unit_id: str) -> Unit | None:
+    stmt = select(Unit).where(Unit.id == unit_id)
+    if principal.has_role("unit_contact") and not principal.unrestricted:
+        stmt = stmt.where(Unit.id == principal.unit_id)
+    else:
+        stmt = stmt.where(scope_clause(Unit.community_code, principal))
+    return await session.scalar(stmt)
+
+
+async def unit_by_uscc(session: AsyncSession, uscc: str) -> Unit | None:
+    return await session.scalar(select(Unit).where(Unit.uscc == uscc))
+
+
+async def list_units(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    community: str | None,
+    q: str | None,
+    category: str | None,
+) -> tuple[list[Unit], str | None]:
+    stmt = select(Unit)
+    if principal.has_role("unit_contact") and not principal.unrestricted:
+        stmt = stmt.where(Unit.id == principal.unit_id)
+    else:
+        stmt = stmt.where(scope_clause(Unit.community_code, principal))
+    if community:
+        stmt = stmt.where(prefix_clause(Unit.community_code, community))
+    if q:
+        stmt = stmt.where(Unit.name.contains(q, autoescape=True))
+    if category:
+        stmt = stmt.where(Unit.category == category)
+    return await paginate(session, stmt, [Unit.id], params)
+
+
+# --- audit and imports ---------------------------------------------------------------------
+
+
+async def list_audit(
+    session: AsyncSession, principal: Principal, params: PageParams, *, subject_id: str | None
+) -> tuple[list[PiiAuditEntry], str | None]:
+    stmt = select(PiiAuditEntry).where(scope_clause(PiiAuditEntry.community_code, principal))
+    if subject_id:
+        stmt = stmt.where(PiiAuditEntry.subject_id == subject_id)
+    return await paginate(session, stmt, [PiiAuditEntry.id], params, descending=True)
+
+
+async def import_job(session: AsyncSession, principal: Principal, job_id: str) -> ImportJob | None:
+    job = await session.get(ImportJob, job_id)
+    if job is None:
+        return None
+    mine = job.created_by == principal.user_id or principal.unrestricted
+    if not mine and not all(principal.reaches(code) for code in job.scope or []):
+        return None
+    return job
+
+
+async def import_errors(
+    session: AsyncSession, job_id: str, limit: int | None
+) -> list[ImportError_]:
+    stmt = (
+        select(ImportError_)
+        .where(ImportError_.job_id == job_id)
+        .order_by(ImportError_.row, ImportError_.id)
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+# --- for the grid service ------------------------------------------------------------------
+
+
+async def cell_counts(session: AsyncSession, cells: list[str]) -> dict[str, dict[str, int]]:
+    out = {c: {"buildings": 0, "households": 0, "residents": 0} for c in cells}
+    live = Building.deleted_at.is_(None)
+    for cell, n in await session.execute(
+        select(Building.cell_code, func.count())
+        .where(live, Building.cell_code.in_(cells))
+        .group_by(Building.cell_code)
+    ):
+        out[cell]["buildings"] = n
+    for cell, n in await session.execute(
+        select(Building.cell_code, func.count())
+        .join(Household, Household.building_id == Building.id)
+        .where(live, Building.cell_code.in_(cells))
+        .group_by(Building.cell_code)
+    ):
+        out[cell]["households"] = n
+    for cell, n in await session.execute(
+        select(Building.cell_code, func.count())
+        .join(Resident, Resident.building_id == Building.id)
+        .where(live, Building.cell_code.in_(cells), Resident.status == "current")
+        .group_by(Building.cell_code)
+    ):
+        out[cell]["residents"] = n
+    return out
+
+
+async def changed_in_cells(
+    session: AsyncSession, principal: Principal, cells: list[str], since, until
+):
+    """Buildings, households and residents of ``cells`` changed in (since, until]; with a
+    null ``since``, everything current."""
+
+    def window(column):
+        clauses = [column <= until]
+        if since is not None:
+            clauses.append(column > since)
+        return clauses
+
+    building_ids = select(Building.id).where(Building.cell_code.in_(cells))
+    buildings = list(
+        (
+            await session.scalars(
+                select(Building)
+                .where(
+                    Building.cell_code.in_(cells),
+                    Building.deleted_at.is_(None),
+                    *window(Building.updated_at),
+                )
+                .order_by(Building.id)
+            )
+        ).all()
+    )
+    deleted_buildings = []
+    if since is not None:
+        deleted_buildings = list(
+            (
+                await session.scalars(
+                    select(Building.id).where(
+                        Building.cell_code.in_(cells),
+                        Building.deleted_at.is_not(None),
+                        *window(Building.deleted_at),
+                    )
+                )
+            ).all()
+        )
+    households = list(
+        (
+            await session.scalars(
+                select(Household)
+                .where(Household.building_id.in_(building_ids), *window(Household.updated_at))
+                .order_by(Household.id)
+            )
+        ).all()
+    )
+    residents = list(
+        (
+            await session.scalars(
+                select(Resident)
+                .where(
+                    Resident.building_id.in_(building_ids),
+                    Resident.status == "current",
+                    community_scope(Resident.community_code, principal, Resident.building_id),
+                    *window(Resident.updated_at),
+                )
+                .order_by(Resident.id)
+            )
+        ).all()
+    )
+    gone = []
+    if since is not None:
+        gone = list(
+            (
+                await session.scalars(
+                    select(Resident.id).where(
+                        Resident.building_id.in_(building_ids),
+                        Resident.status != "current",
+                        *window(Resident.updated_at),
+                    )
+                )
+            ).all()
+        )
+    return buildings, deleted_buildings, households, residents, gone

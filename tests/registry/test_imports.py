@@ -1,0 +1,289 @@
+"""Importing the rosters communities already keep in Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from openpyxl import Workbook, load_workbook
+
+from tests.support import assert_problem, make_id_number
+
+HEADER = [
+    "姓名",
+    "身份证号",
+    "手机号",
+    "社区代码",
+    "楼栋",
+    "门牌号",
+    "与户主关系",
+    "居住类型",
+    "标签",
+    "迁入日期",
+]
+
+
+def xlsx(rows: list[list], header=HEADER) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(header)
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def csv_bytes(rows: list[list], header=HEADER) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    w.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def upload(caller, content: bytes, name: str = "roster.xlsx", kind: str = "residents"):
+    return await caller.post(
+        "/api/v1/registry/imports",
+        data={"kind": kind},
+        files={"file": (name, content, "application/octet-stream")},
+    )
+
+
+async def finished(caller, job_id: str) -> dict:
+    job = (await caller.get(f"/api/v1/registry/imports/{job_id}")).json()
+    assert job["status"] == "done", job
+    return job
+
+
+async def test_a_mixed_file_keeps_the_good_rows_and_reports_each_bad_one(api, new_community):
+    community = await new_community()
+    good = [
+        [
+            "王一",
+            make_id_number(date(1960, 1, 1)),
+            "13800000001",
+            community,
+            "1号楼",
+            "1单元101",
+            "户主",
+            "户籍",
+            "党员、老年人",
+            "2020-05-01",
+        ],
+        [
+            "王二",
+            make_id_number(date(1990, 2, 2)),
+            "",
+            community,
+            "1号楼",
+            "1单元101",
+            "子",
+            "常住",
+            "",
+            "",
+        ],
+        [
+            "李三",
+            make_id_number(date(1985, 3, 3)),
+            "13800000003",
+            community,
+            "2号楼",
+            "2单元202",
+            "户主",
+            "流动",
+            "",
+            "",
+        ],
+    ]
+    dup = good[0][1]
+    bad = [
+        [
+            "坏一",
+            good[1][1][:17] + ("0" if good[1][1][17] != "0" else "1"),
+            "",
+            community,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ],
+        ["坏二", make_id_number(), "1234", community, "", "", "", "", "", ""],
+        ["坏三", make_id_number(), "", "410105009999", "", "", "", "", "", ""],
+        ["坏四", dup, "", community, "", "", "", "", "", ""],
+        ["", make_id_number(), "", community, "", "", "", "暂住", "会员", "昨天"],
+    ]
+    r = await upload(api.admin, xlsx(good[:2] + bad[:2] + good[2:] + bad[2:]))
+    assert r.status_code == 202, r.text
+    job = await finished(api.admin, r.json()["id"])
+    assert (job["total"], job["imported"], job["failed"]) == (8, 3, 5)
+    by_row = {}
+    for e in job["errors"]:
+        by_row.setdefault(e["row"], set()).add(e["field"])
+    assert by_row == {
+        4: {"身份证号"},
+        5: {"手机号"},
+        7: {"社区代码"},
+        8: {"身份证号"},
+        9: {"姓名", "居住类型", "标签", "迁入日期"},
+    }
+    dup_message = next(e["message"] for e in job["errors"] if e["row"] == 8)
+    assert "第 2 行" in dup_message
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["residents"] == 3 and stats["households"] == 2 and stats["party_members"] == 1
+    assert stats["by_residence_type"] == {"registered": 1, "permanent": 1, "floating": 1}
+    page = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()
+    assert {p["name"] for p in page["items"]} == {"王一", "王二", "李三"}
+    assert all("*" in p["id_number_masked"] for p in page["items"])
+
+    # The bad rows come back as a spreadsheet with an error column; fixed, they import.
+    r = await api.admin.get(f"/api/v1/registry/imports/{job['id']}/errors.xlsx")
+    assert r.status_code == 200
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][-1] == "错误" and len(rows) == 6
+    fixed = [list(row[: len(HEADER)]) for row in rows[1:]]
+    for row in fixed:
+        row[0] = row[0] or "补名"
+        row[1] = make_id_number()
+        row[2] = ""
+        row[3] = community
+        row[7], row[8], row[9] = "常住", "", ""
+    r = await upload(api.admin, xlsx(fixed))
+    again = await finished(api.admin, r.json()["id"])
+    assert (again["imported"], again["failed"]) == (5, 0)
+
+
+async def test_importing_the_same_file_twice_changes_nothing(api, new_community):
+    community = await new_community()
+    rows = [
+        [
+            "赵" + str(i),
+            make_id_number(seq=i),
+            "",
+            community,
+            "5号楼",
+            f"1单元{i}01",
+            "",
+            "",
+            "",
+            "",
+        ]
+        for i in range(1, 6)
+    ]
+    content = csv_bytes(rows)
+    first = await finished(api.admin, (await upload(api.admin, content, "roster.csv")).json()["id"])
+    second = await finished(
+        api.admin, (await upload(api.admin, content, "roster.csv")).json()["id"]
+    )
+    assert (first["imported"], first["unchanged"]) == (5, 0)
+    assert (second["imported"], second["unchanged"], second["failed"]) == (0, 5, 0)
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["residents"] == 5 and stats["households"] == 5
+    # A changed row is an update, not a new person.
+    rows[0][0] = "赵改名"
+    third = await finished(
+        api.admin, (await upload(api.admin, csv_bytes(rows), "roster.csv")).json()["id"]
+    )
+    assert (third["imported"], third["unchanged"]) == (1, 4)
+    assert (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()[
+        "residents"
+    ] == 5
+
+
+async def test_a_file_of_another_shape_is_refused_with_the_missing_columns(api, base_areas):
+    r = await upload(api.admin, xlsx([["a", "b"]], header=["名字", "证件"]))
+    body = assert_problem(r, 422, "import.columns_missing")
+    assert {e["field"] for e in body["errors"]} == {"姓名", "身份证号", "社区代码"}
+    assert "姓名" in body["detail"]
+    r = await upload(api.admin, b"\x00\x01 not a spreadsheet", "x.bin")
+    assert_problem(r, 422, "import.file_unreadable")
+    r = await upload(api.admin, xlsx([]), kind="people")
+    assert assert_problem(r, 422)["errors"][0]["field"] == "kind"
+
+
+async def test_an_import_outside_the_callers_scope_reports_those_rows(api, base_areas):
+    rows = [
+        ["甲", make_id_number(), "", base_areas["home"], "", "", "", "", "", ""],
+        ["乙", make_id_number(), "", "410105002001", "", "", "", "", "", ""],
+    ]
+    r = await upload(api.community, csv_bytes(rows), "r.csv")
+    job = await finished(api.community, r.json()["id"])
+    assert (job["imported"], job["failed"]) == (1, 1)
+    assert job["errors"][0]["row"] == 3 and job["errors"][0]["field"] == "社区代码"
+    # and another community's worker cannot read the job
+    assert_problem(await api.grid.get(f"/api/v1/registry/imports/{job['id']}"), 403)
+
+
+async def test_buildings_households_and_units_import_too(api, new_community):
+    community = await new_community()
+    b = await upload(
+        api.admin,
+        xlsx(
+            [
+                [community, "A座", "某路1号", 18, 34.77, 113.69, "gcj02"],
+                [community, "B座", "", "", "", "", ""],
+            ],
+            header=["社区代码", "楼栋名称", "地址", "层数", "纬度", "经度", "坐标系"],
+        ),
+        kind="buildings",
+    )
+    assert (await finished(api.admin, b.json()["id"]))["imported"] == 2
+    h = await upload(
+        api.admin,
+        xlsx(
+            [[community, "A座", "101", "孙七"], [community, "C座", "101", ""]],
+            header=["社区代码", "楼栋", "门牌号", "户主姓名"],
+        ),
+        kind="households",
+    )
+    job = await finished(api.admin, h.json()["id"])
+    assert (job["imported"], job["failed"]) == (1, 1)
+    from tests.registry.test_units import credit_code
+
+    u = await upload(
+        api.admin,
+        xlsx(
+            [["某小学", credit_code("12"), "学校", community, "", "", "", "", 20]],
+            header=[
+                "单位名称",
+                "统一社会信用代码",
+                "单位类别",
+                "社区代码",
+                "地址",
+                "联系人",
+                "联系电话",
+                "党组织名称",
+                "党员人数",
+            ],
+        ),
+        kind="units",
+    )
+    assert (await finished(api.admin, u.json()["id"]))["imported"] == 1
+
+
+async def test_the_template_is_a_spreadsheet_with_the_columns(api, base_areas):
+    r = await api.community.get("/api/v1/registry/import-templates/residents.xlsx")
+    assert r.status_code == 200
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert [c.value for c in sheet[1]] == HEADER
+    assert_problem(await api.community.get("/api/v1/registry/import-templates/people.xlsx"), 422)
+
+
+async def test_a_retried_upload_with_the_same_key_is_one_job(api, new_community):
+    community = await new_community()
+    content = csv_bytes([["钱", make_id_number(), "", community, "", "", "", "", "", ""]])
+    key = {"Idempotency-Key": "import-" + community}
+    files = {"file": ("r.csv", content, "text/csv")}
+    a = await api.admin.post(
+        "/api/v1/registry/imports", data={"kind": "residents"}, files=files, headers=key
+    )
+    b = await api.admin.post(
+        "/api/v1/registry/imports", data={"kind": "residents"}, files=files, headers=key
+    )
+    assert a.json()["id"] == b.json()["id"]

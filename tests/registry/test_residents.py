@@ -1,0 +1,245 @@
+"""Residents: validated on the way in, masked on the way out, found only within scope."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.support import assert_problem, make_id_number, unique
+
+
+def person(community: str, **extra) -> dict:
+    return {"name": "张三", "id_number": make_id_number(), "community_code": community, **extra}
+
+
+async def test_a_valid_resident_comes_back_masked(api, base_areas):
+    number = make_id_number(date(1950, 5, 6), seq=246)
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json=person(
+            base_areas["home"],
+            id_number=number,
+            phone="13812345678",
+            tags=["elderly", "party_member"],
+        ),
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["id_number_masked"] == number[:6] + "********" + number[-4:]
+    assert body["phone"] == "138****5678"
+    assert number not in r.text and "13812345678" not in r.text
+    assert body["gender"] == "female" and body["birth_date"] == "1950-05-06"
+    assert body["tags"] == ["elderly", "party_member"]
+    assert body["updated_at"].endswith("+08:00")
+
+
+async def test_invalid_id_numbers_and_phones_name_the_field(api, base_areas):
+    good = make_id_number()
+    wrong_digit = good[:17] + ("1" if good[17] != "1" else "2")
+    for bad in (wrong_digit, good[:17], "11010519491331002X"):
+        r = await api.community.post(
+            "/api/v1/registry/residents", json=person(base_areas["home"], id_number=bad)
+        )
+        body = assert_problem(r, 422, "validation.id_number_invalid")
+        assert body["errors"][0]["field"] == "id_number"
+        assert "身份证号码无效" in body["errors"][0]["message"]
+    r = await api.community.post(
+        "/api/v1/registry/residents", json=person(base_areas["home"], phone="12345678901")
+    )
+    assert assert_problem(r, 422, "validation.phone_invalid")["errors"][0]["field"] == "phone"
+    future = make_id_number(date(2099, 1, 1))
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json=person(base_areas["home"], id_number=future),
+        headers={"Accept-Language": "en"},
+    )
+    assert "future" in assert_problem(r, 422)["errors"][0]["message"]
+    r = await api.community.post(
+        "/api/v1/registry/residents", json=person(base_areas["home"], tags=["vip"])
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "tags"
+
+
+async def test_one_person_is_current_in_one_place(api, base_areas):
+    number = make_id_number()
+    first = await api.admin.post(
+        "/api/v1/registry/residents", json=person("410105002001", id_number=number)
+    )
+    assert first.status_code == 201
+    # The community worker learns the person is registered, not where.
+    r = await api.community.post(
+        "/api/v1/registry/residents", json=person(base_areas["home"], id_number=number)
+    )
+    body = assert_problem(r, 409, "resident.already_registered")
+    assert "existing_id" not in body
+    # Once moved out there, they can be registered here; the old record stays.
+    r = await api.admin.post(
+        f"/api/v1/registry/residents/{first.json()['id']}/move-out",
+        json={"moved_out_on": "2026-10-01", "reason": "迁居"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "moved_out"
+    r = await api.community.post(
+        "/api/v1/registry/residents", json=person(base_areas["home"], id_number=number)
+    )
+    assert r.status_code == 201, r.text
+    old = await api.admin.get(f"/api/v1/registry/residents/{first.json()['id']}")
+    assert old.json()["status"] == "moved_out" and old.json()["moved_out_on"] == "2026-10-01"
+    assert_problem(
+        await api.admin.post(
+            f"/api/v1/registry/residents/{first.json()['id']}/move-out",
+            json={"moved_out_on": "2026-10-02", "reason": "again"},
+        ),
+        409,
+        "resident.not_current",
+    )
+
+
+async def test_a_worker_of_one_community_gets_404_for_another(api, base_areas):
+    elsewhere = await api.admin.post("/api/v1/registry/residents", json=person("410105002001"))
+    rid = elsewhere.json()["id"]
+    assert_problem(await api.community.get(f"/api/v1/registry/residents/{rid}"), 404)
+    assert_problem(await api.grid.get(f"/api/v1/registry/residents/{rid}"), 404)
+    assert_problem(
+        await api.community.patch(f"/api/v1/registry/residents/{rid}", json={"name": "李四"}), 404
+    )
+    listed = (await api.community.get("/api/v1/registry/residents", params={"limit": 100})).json()
+    assert all(r["community_code"].startswith("410105001001") for r in listed["items"])
+    # A resident (or a unit contact) reads no registry at all.
+    assert_problem(await (await api.resident()).get(f"/api/v1/registry/residents/{rid}"), 403)
+
+
+async def test_search_by_exact_phone_id_number_name_prefix_and_tag(api, base_areas):
+    name = "欧阳" + unique("")[-4:]
+    number = make_id_number()
+    phone = f"139{unique('')[-8:]:0>8}"
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json=person(
+            base_areas["home"], name=name, id_number=number, phone=phone, tags=["disabled"]
+        ),
+    )
+    rid = r.json()["id"]
+
+    async def ids(**params):
+        page = (await api.community.get("/api/v1/registry/residents", params=params)).json()
+        return {x["id"] for x in page["items"]}
+
+    assert await ids(phone=phone) == {rid}
+    assert await ids(id_number=number) == {rid}
+    assert rid in await ids(q=name[:3])
+    assert rid in await ids(tag="disabled", limit=100)
+    r = await api.community.get("/api/v1/registry/residents", params={"id_number": "123"})
+    assert assert_problem(r, 422)["errors"][0]["field"] == "id_number"
+
+
+async def test_reveal_needs_pii_read_and_a_reason_and_is_audited(api, base_areas):
+    number = make_id_number()
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json=person(base_areas["home"], id_number=number, phone="13700001111"),
+    )
+    rid = r.json()["id"]
+    assert_problem(
+        await api.grid.post(
+            f"/api/v1/registry/residents/{rid}/reveal", json={"reason": "入户核实"}
+        ),
+        403,
+    )
+    assert_problem(
+        await api.community.post(f"/api/v1/registry/residents/{rid}/reveal", json={}), 422
+    )
+    r = await api.community.post(
+        f"/api/v1/registry/residents/{rid}/reveal",
+        json={"reason": "办理低保核对身份"},
+        headers={"X-Request-ID": "audit-check-1"},
+    )
+    assert r.json() == {"id": rid, "id_number": number, "phone": "13700001111"}
+    log = (await api.street.get("/api/v1/registry/audit-log", params={"subject_id": rid})).json()
+    assert len(log["items"]) == 1
+    entry = log["items"][0]
+    assert entry["reason"] == "办理低保核对身份" and entry["fields"] == ["id_number", "phone"]
+    assert entry["request_id"] == "audit-check-1" and entry["actor_roles"] == ["community_admin"]
+    assert_problem(await api.community.get("/api/v1/registry/audit-log"), 403)
+
+
+async def test_minors_are_marked_and_their_birth_date_kept_back(api, base_areas):
+    child = make_id_number(date(2020, 2, 2))
+    r = await api.community.post(
+        "/api/v1/registry/residents", json=person(base_areas["home"], id_number=child)
+    )
+    rid = r.json()["id"]
+    assert r.json()["minor"] is True
+    seen_by_grid = (await api.grid.get(f"/api/v1/registry/residents/{rid}")).json()
+    assert seen_by_grid["minor"] is True and seen_by_grid["birth_date"] is None
+
+
+async def test_households_and_buildings_tie_residents_to_places(api, base_areas):
+    building = await api.community.post(
+        "/api/v1/registry/buildings",
+        json={
+            "community_code": base_areas["home"],
+            "name": "9号楼",
+            "lat": 34.7736,
+            "lng": 113.6908,
+            "coord_system": "gcj02",
+        },
+    )
+    assert building.status_code == 201, building.text
+    b = building.json()
+    assert b["lat"] != 34.7736 and abs(b["lat"] - 34.7736) < 0.01  # stored as WGS-84
+    household = await api.community.post(
+        "/api/v1/registry/households",
+        json={"building_id": b["id"], "door_no": "1单元101", "head_name": "王五"},
+    )
+    hid = household.json()["id"]
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json=person(base_areas["home"], household_id=hid, relation_to_head="户主"),
+    )
+    assert r.json()["building_id"] == b["id"]
+    assert (await api.community.get(f"/api/v1/registry/households/{hid}")).json()["members"] == 1
+    assert_problem(
+        await api.community.delete(f"/api/v1/registry/buildings/{b['id']}"),
+        409,
+        "building.has_residents",
+    )
+    r = await api.community.post(
+        "/api/v1/registry/buildings",
+        json={"community_code": base_areas["home"], "name": "外", "lat": 48.85, "lng": 2.35},
+    )
+    assert_problem(r, 422, "validation.outside_china")
+
+
+async def test_single_resources_carry_an_etag(api, base_areas):
+    r = await api.community.post("/api/v1/registry/residents", json=person(base_areas["home"]))
+    url = f"/api/v1/registry/residents/{r.json()['id']}"
+    first = await api.community.get(url)
+    etag = first.headers["etag"]
+    again = await api.community.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    await api.community.patch(url, json={"name": "改名"})
+    assert (await api.community.get(url, headers={"If-None-Match": etag})).status_code == 200
+
+
+async def test_a_retried_create_with_the_same_key_creates_one_resident(api, base_areas):
+    body = person(base_areas["home"])
+    key = {"Idempotency-Key": unique("k")}
+    a = await api.community.post("/api/v1/registry/residents", json=body, headers=key)
+    b = await api.community.post("/api/v1/registry/residents", json=body, headers=key)
+    assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
+    found = (
+        await api.community.get(
+            "/api/v1/registry/residents", params={"id_number": body["id_number"]}
+        )
+    ).json()
+    assert len(found["items"]) == 1
+
+
+async def test_services_verify_the_token_themselves(app, base_areas):
+    """Called directly, not through the gateway, a service still refuses a missing token."""
+    import httpx
+
+    registry = next(a for a in app.state.embedded_apps if a.state.component == "registry")
+    transport = httpx.ASGITransport(app=registry)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as direct:
+        assert_problem(await direct.get("/api/v1/registry/residents"), 401, "auth.required")
+        assert (await direct.get("/healthz")).json()["component"] == "registry"
