@@ -1,0 +1,1 @@
+"""Grid: cells, grid workers, visits, cases, offline sync."""

@@ -1,0 +1,108 @@
+"""What the grid's route modules share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from services.common.auth import Principal, require
+from services.common.database import TransactionalRoute
+from services.common.pagination import PageParams, page_params
+from services.grid.models import Case, CaseEvent, Cell, CellMember
+from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
+from services.grid.service import GridState
+from services.grid.workflow import OPEN_STATUSES, allowed_actions
+
+Paging = Annotated[PageParams, Depends(page_params)]
+Reader = Annotated[Principal, Depends(require("grid:read"))]
+Writer = Annotated[Principal, Depends(require("grid:write"))]
+
+
+def make_router() -> APIRouter:
+    return APIRouter(prefix="/api/v1/grid", tags=["grid"], route_class=TransactionalRoute)
+
+
+def grid_state(request: Request) -> GridState:
+    return request.app.state.grid
+
+
+def cell_out(cell: Cell, members: list[CellMember] | None = None, system: str = "wgs84") -> CellOut:
+    from shapely.geometry import shape
+
+    from services.grid.geometry import to_geojson
+
+    boundary = cell.boundary if system == "wgs84" else to_geojson(shape(cell.boundary), system)  # type: ignore[arg-type]
+    return CellOut(
+        code=cell.code,
+        community_code=cell.community_code,
+        name=cell.name,
+        kind=cell.kind,
+        dedicated_to=cell.dedicated_to,
+        household_target=cell.household_target,
+        responsible=cell.responsible,
+        boundary=boundary,
+        coord_system=system,  # type: ignore[arg-type]
+        valid_from=cell.valid_from,
+        valid_to=cell.valid_to,
+        members=[
+            MemberOut(user_id=m.user_id, role=m.role, display_name=m.display_name)
+            for m in members or []
+        ],
+        updated_at=cell.updated_at,
+    )
+
+
+def case_out(
+    case: Case,
+    now,
+    *,
+    system: str = "wgs84",
+    history: list[CaseEvent] | None = None,
+    duplicates=None,
+) -> CaseOut:
+    from services.common.clock import as_utc
+    from services.common.geo import from_wgs84
+
+    lat, lng = case.lat, case.lng
+    if lat is not None and system != "wgs84":
+        lat, lng = from_wgs84(lat, lng, system)  # type: ignore[arg-type]
+    return CaseOut(
+        id=case.id,
+        category_code=case.category_code,
+        description=case.description,
+        address=case.address,
+        lat=lat,
+        lng=lng,
+        coord_system=system,  # type: ignore[arg-type]
+        cell_code=case.cell_code,
+        community_code=case.community_code,
+        source=case.source,
+        photos=case.photos,
+        priority=case.priority,
+        status=case.status,
+        step=case.step,
+        deadline_at=case.deadline_at,
+        overdue=bool(
+            case.status in OPEN_STATUSES and case.deadline_at and as_utc(case.deadline_at) < now
+        ),
+        dispatched_to=case.dispatched_to,
+        rework_count=case.rework_count,
+        extension_pending=case.extension_hours is not None,
+        rating=case.rating,
+        allowed_actions=allowed_actions(
+            case.status, extension_pending=case.extension_hours is not None
+        ),
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        closed_at=case.closed_at,
+        history=[CaseEventOut.model_validate(e, from_attributes=True) for e in history]
+        if history is not None
+        else None,
+        possible_duplicates=[
+            DuplicateOut(id=c.id, distance_m=d, status=c.status, created_at=c.created_at)
+            for c, d in duplicates
+        ]
+        if duplicates is not None
+        else None,
+    )

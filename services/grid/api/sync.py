@@ -1,0 +1,82 @@
+"""Offline sync for the grid worker's phone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
+
+from services.common.auth import Principal, require
+from services.common.clock import as_utc, utcnow
+from services.common.database import SessionDep
+from services.common.errors import AppError
+from services.common.http import with_etag
+from services.common.peers import forward_token
+from services.grid import repository, service
+from services.grid.api.common import case_out, cell_out, make_router
+from services.grid.schemas import SyncOut
+
+router = make_router()
+
+
+@router.get("/sync")
+async def sync(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require("grid:sync"))],
+    cursor: str | None = Query(default=None, max_length=200),
+) -> SyncOut:
+    """The caller's cells, their buildings, households, residents (masked) and open cases,
+    changed since ``cursor`` (everything when it is empty), with deletions as tombstones.
+    An expired cursor is a 410: start over with a full sync."""
+    now = utcnow()
+    ttl = timedelta(days=request.app.state.settings.grid_sync_cursor_days)
+    since = service.decode_sync_cursor(cursor, now, ttl) if cursor else None
+    until = now
+    # The next window starts a little before this one ends, so that a write committed late
+    # with an earlier timestamp is not skipped; the phone upserts, so a repeat costs nothing.
+    next_cursor = (
+        max(now - service.SYNC_SKEW, since) if since is not None else now - service.SYNC_SKEW
+    )
+    cells = await repository.cells_of_user(session, principal.user_id)
+    changed_cells = await repository.cells_changed(session, cells, since, until) if cells else []
+    members = await repository.members(session, [c.code for c in changed_cells])
+    cases = await repository.cases_changed(session, cells, since, until) if cells else []
+    registry = {
+        "buildings": [],
+        "households": [],
+        "residents": [],
+        "deleted": {"buildings": [], "residents": []},
+    }
+    if cells:
+        params = {"cells": ",".join(cells), "until": as_utc(until).isoformat()}
+        if since is not None:
+            params["since"] = as_utc(since).isoformat()
+        r = await request.app.state.peers.call(
+            "registry", "GET", "/api/v1/registry/sync", params=params, token=forward_token(request)
+        )
+        if r.status_code != 200:
+            raise AppError("upstream.unavailable", 503, service="registry")
+        registry = r.json()
+    open_cases = [c for c in cases if c.status not in ("closed", "rejected")]
+    closed = [c.id for c in cases if c.status in ("closed", "rejected")]
+    body = SyncOut(
+        cursor=service.encode_sync_cursor(next_cursor),
+        full=since is None,
+        cells=[cell_out(c, members[c.code]) for c in changed_cells if c.deleted_at is None],
+        buildings=registry["buildings"],
+        households=registry["households"],
+        residents=registry["residents"],
+        cases=[case_out(c, now) for c in open_cases],
+        deleted={
+            "cells": [c.code for c in changed_cells if c.deleted_at is not None],
+            "buildings": registry["deleted"]["buildings"],
+            "residents": registry["deleted"]["residents"],
+            "cases": closed,
+        },
+    )
+    # The version is the content, not the cursor: an unchanged delta is a 304, and the phone
+    # keeps its cursor (the next window then starts where it did — nothing is skipped).
+    return with_etag(request, response, body, tagged=body.model_copy(update={"cursor": ""}))

@@ -1,0 +1,34 @@
+"""The grid service as an ASGI app: run alone (split mode) or inside the gateway."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.common.app import create_component_app
+from services.common.database import Database
+from services.common.settings import Settings
+from services.grid import messages  # noqa: F401 - registers the grid's sentences
+from services.grid.api import routers
+from services.grid.models import Base
+from services.grid.service import GridState
+
+NAME = "grid"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def start(app: FastAPI) -> None:
+    app.state.grid = GridState(app.state.settings)
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    app = create_component_app(
+        NAME,
+        title="Gongjian Grid: cells, grid workers, visits, cases, offline sync",
+        metadata=Base.metadata,
+        routers=routers,
+        settings=settings,
+        database=database,
+        on_startup=[start],
+    )
+    app.state.grid = GridState(app.state.settings)
+    return app

@@ -1,0 +1,275 @@
+"""Every query the grid service makes; scope is applied here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.pagination import PageParams, paginate
+from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
+from services.grid.models import (
+    Case,
+    CaseCategory,
+    CaseEvent,
+    Cell,
+    CellMember,
+    FindingTag,
+    Holiday,
+    Visit,
+)
+from services.grid.workflow import OPEN_STATUSES
+
+
+def cells_in_scope(principal: Principal):
+    return scope_clause(Cell.code, principal)
+
+
+async def live_cells(session: AsyncSession) -> list[Cell]:
+    return list((await session.scalars(select(Cell).where(Cell.deleted_at.is_(None)))).all())
+
+
+async def live_cells_near(
+    session: AsyncSession, bounds: tuple[float, float, float, float]
+) -> list[Cell]:
+    """Live cells whose bounding box meets ``bounds`` (min_lng, min_lat, max_lng, max_lat);
+    a cell saved before boxes were kept is always a candidate."""
+    min_lng, min_lat, max_lng, max_lat = bounds
+    stmt = select(Cell).where(
+        Cell.deleted_at.is_(None),
+        or_(
+            Cell.min_lat.is_(None),
+            and_(
+                Cell.min_lng <= max_lng,
+                Cell.max_lng >= min_lng,
+                Cell.min_lat <= max_lat,
+                Cell.max_lat >= min_lat,
+            ),
+        ),
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def cell(
+    session: AsyncSession, principal: Principal, code: str, *, live: bool = True
+) -> Cell | None:
+    stmt = select(Cell).where(Cell.code == code, cells_in_scope(principal))
+    if live:
+        stmt = stmt.where(Cell.deleted_at.is_(None))
+    return await session.scalar(stmt)
+
+
+async def cell_any(session: AsyncSession, code: str) -> Cell | None:
+    return await session.get(Cell, code)
+
+
+async def last_cell_code(session: AsyncSession, community: str) -> str | None:
+    return await session.scalar(select(func.max(Cell.code)).where(Cell.community_code == community))
+
+
+async def list_cells(
+    session: AsyncSession, principal: Principal, params: PageParams, *, community: str | None
+) -> tuple[list[Cell], str | None]:
+    stmt = select(Cell).where(Cell.deleted_at.is_(None), cells_in_scope(principal))
+    if community:
+        stmt = stmt.where(prefix_clause(Cell.code, community))
+    return await paginate(session, stmt, [Cell.code], params)
+
+
+async def members(session: AsyncSession, codes: list[str]) -> dict[str, list[CellMember]]:
+    out: dict[str, list[CellMember]] = {c: [] for c in codes}
+    if codes:
+        rows = await session.scalars(
+            select(CellMember)
+            .where(CellMember.cell_code.in_(codes))
+            .order_by(CellMember.role, CellMember.user_id)
+        )
+        for m in rows:
+            out[m.cell_code].append(m)
+    return out
+
+
+async def cells_of_user(session: AsyncSession, user_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(CellMember.cell_code)
+        .join(Cell, Cell.code == CellMember.cell_code)
+        .where(CellMember.user_id == user_id, Cell.deleted_at.is_(None))
+        .order_by(CellMember.cell_code)
+    )
+    return list(rows.all())
+
+
+async def finding_codes(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(FindingTag.code))).all())
+
+
+async def list_findings(session: AsyncSession) -> list[FindingTag]:
+    return list((await session.scalars(select(FindingTag).order_by(FindingTag.code))).all())
+
+
+async def visit(session: AsyncSession, visit_id: str) -> Visit | None:
+    return await session.get(Visit, visit_id)
+
+
+def visits_in_scope(principal: Principal):
+    if principal.unrestricted:
+        return scope_clause(Visit.community_code, principal)
+    area = [p for p in principal.scope if len(p) <= 12]
+    cells = [p for p in principal.scope if len(p) > 12]
+    clauses = []
+    if area:
+        clauses.append(any_prefix_clause(Visit.community_code, area))
+    if cells:
+        clauses.append(any_prefix_clause(Visit.cell_code, cells))
+    from sqlalchemy import false, or_
+
+    return or_(*clauses) if clauses else false()
+
+
+async def list_visits(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    cell: str | None,
+    household_id: str | None,
+    worker_id: str | None,
+) -> tuple[list[Visit], str | None]:
+    stmt = select(Visit).where(visits_in_scope(principal))
+    if cell:
+        stmt = stmt.where(Visit.cell_code == cell)
+    if household_id:
+        stmt = stmt.where(Visit.household_id == household_id)
+    if worker_id:
+        stmt = stmt.where(Visit.worker_id == worker_id)
+    return await paginate(session, stmt, [Visit.id], params, descending=True)
+
+
+async def visited_households(
+    session: AsyncSession, cell: str, start: datetime, end: datetime
+) -> int:
+    return (
+        await session.scalar(
+            select(func.count(func.distinct(Visit.household_id))).where(
+                Visit.cell_code == cell, Visit.visited_at >= start, Visit.visited_at < end
+            )
+        )
+        or 0
+    )
+
+
+async def category(session: AsyncSession, code: str) -> CaseCategory | None:
+    return await session.get(CaseCategory, code)
+
+
+async def list_categories(session: AsyncSession) -> list[CaseCategory]:
+    return list(
+        (
+            await session.scalars(
+                select(CaseCategory)
+                .where(CaseCategory.active.is_(True))
+                .order_by(CaseCategory.code)
+            )
+        ).all()
+    )
+
+
+async def holidays(session: AsyncSession) -> list[Holiday]:
+    return list((await session.scalars(select(Holiday))).all())
+
+
+def cases_in_scope(principal: Principal):
+    """Staff see cases in their cells or areas; a resident or a unit contact sees the cases
+    they reported (and a unit contact those dispatched to its unit)."""
+    from sqlalchemy import or_
+
+    if principal.unrestricted:
+        return scope_clause(Case.cell_code, principal)
+    if principal.has_role("resident") or principal.has_role("unit_contact"):
+        clauses = [Case.reporter_id == principal.user_id]
+        if principal.unit_id:
+            clauses.append(Case.dispatched_unit_id == principal.unit_id)
+        return or_(*clauses)
+    return any_prefix_clause(Case.cell_code, principal.scope)
+
+
+async def case(session: AsyncSession, principal: Principal, case_id: str) -> Case | None:
+    return await session.scalar(select(Case).where(Case.id == case_id, cases_in_scope(principal)))
+
+
+def case_query(
+    principal: Principal,
+    *,
+    status: str | None,
+    overdue: bool | None,
+    cell: str | None,
+    community: str | None,
+    category: str | None,
+    now: datetime,
+) -> Select:
+    stmt = select(Case).where(cases_in_scope(principal))
+    if status == "open":
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+    elif status:
+        stmt = stmt.where(Case.status == status)
+    if overdue:
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES), Case.deadline_at < now)
+    if cell:
+        stmt = stmt.where(Case.cell_code == cell)
+    if community:
+        stmt = stmt.where(prefix_clause(Case.community_code, community))
+    if category:
+        stmt = stmt.where(Case.category_code == category)
+    return stmt
+
+
+async def nearby_open_cases(
+    session: AsyncSession, category: str, lat: float, lng: float, since: datetime, deg: float
+) -> list[Case]:
+    rows = await session.scalars(
+        select(Case).where(
+            Case.category_code == category,
+            Case.status.in_(OPEN_STATUSES),
+            Case.created_at >= since,
+            Case.lat.between(lat - deg, lat + deg),
+            Case.lng.between(lng - deg * 1.5, lng + deg * 1.5),
+        )
+    )
+    return list(rows.all())
+
+
+async def case_history(session: AsyncSession, case_id: str) -> list[CaseEvent]:
+    rows = await session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.at, CaseEvent.id)
+    )
+    return list(rows.all())
+
+
+async def cases_for_kpis(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime
+) -> list[Case]:
+    """Cases reported in the period under ``prefix``; a period's cases are a bounded set."""
+    rows = await session.scalars(
+        select(Case).where(
+            prefix_clause(Case.cell_code, prefix), Case.created_at >= start, Case.created_at < end
+        )
+    )
+    return list(rows.all())
+
+
+async def cells_changed(session: AsyncSession, codes: list[str], since, until) -> list[Cell]:
+    stmt = select(Cell).where(Cell.code.in_(codes), Cell.updated_at <= until)
+    if since is not None:
+        stmt = stmt.where(Cell.updated_at > since)
+    return list((await session.scalars(stmt)).all())
+
+
+async def cases_changed(session: AsyncSession, codes: list[str], since, until) -> list[Case]:
+    stmt = select(Case).where(Case.cell_code.in_(codes), Case.updated_at <= until)
+    if since is None:
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+    else:
+        stmt = stmt.where(Case.updated_at > since)
+    return list((await session.scalars(stmt.order_by(Case.id))).all())

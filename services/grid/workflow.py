@@ -1,0 +1,54 @@
+"""The case workflow (GB/T 30428's digital urban-management cycle) as a table: which action
+moves a case from which status to which. An action not in the table is a 409 that lists the
+allowed ones."""
+
+from __future__ import annotations
+
+# action -> (from statuses, to status, the deadline step that starts)
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
+    "accept": (frozenset({"reported"}), "accepted", "dispatch"),  # 立案
+    "reject": (frozenset({"reported"}), "rejected", None),
+    "dispatch": (frozenset({"accepted"}), "dispatched", "handle"),  # 派遣
+    "handle": (frozenset({"dispatched"}), "handled", "verify"),  # 处置
+    "verify": (frozenset({"handled"}), "verified", "close"),  # 核查 (passed)
+    "return": (frozenset({"handled", "verified"}), "dispatched", "handle"),  # 返工
+    "close": (frozenset({"verified"}), "closed", None),  # 结案
+    "request_extension": (frozenset({"dispatched"}), None, None),  # 延期申请
+    "approve_extension": (frozenset({"dispatched"}), None, None),
+    "reject_extension": (frozenset({"dispatched"}), None, None),
+    "evaluate": (frozenset({"closed"}), None, None),  # the reporter's evaluation
+}
+
+OPEN_STATUSES = frozenset({"reported", "accepted", "dispatched", "handled", "verified"})
+TERMINAL = frozenset({"rejected", "closed"})
+
+# Deadline steps: what the clock runs for in each status.
+STEP_OF_STATUS = {
+    "reported": "accept",
+    "accepted": "dispatch",
+    "dispatched": "handle",
+    "handled": "verify",
+    "verified": "close",
+}
+
+
+def allowed_actions(status: str, *, extension_pending: bool = False) -> list[str]:
+    actions = []
+    for action, (sources, _, _) in TRANSITIONS.items():
+        if status not in sources:
+            continue
+        if action in ("approve_extension", "reject_extension") and not extension_pending:
+            continue
+        if action == "request_extension" and extension_pending:
+            continue
+        actions.append(action)
+    return actions
+
+
+def next_status(status: str, action: str) -> str | None:
+    """The status after ``action`` (unchanged for actions that only record), or None when
+    the action is not allowed from ``status``."""
+    entry = TRANSITIONS.get(action)
+    if entry is None or status not in entry[0]:
+        return None
+    return entry[1] or status

@@ -1,0 +1,188 @@
+"""Household visits and the grid worker's offline sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.common.clock import clock
+from tests.grid.test_cases import report, setup_cell
+from tests.support import assert_problem, make_id_number
+
+
+async def populate(api, cell, point):
+    """A building in the cell with two households and three residents."""
+    b = await api.admin.post(
+        "/api/v1/registry/buildings",
+        json={
+            "community_code": cell["community_code"],
+            "name": "1号楼",
+            "lat": point[0],
+            "lng": point[1],
+        },
+    )
+    assert b.json()["cell_code"] == cell["code"]
+    households = []
+    for door in ("101", "102"):
+        r = await api.admin.post(
+            "/api/v1/registry/households", json={"building_id": b.json()["id"], "door_no": door}
+        )
+        households.append(r.json()["id"])
+    residents = []
+    for i, hid in enumerate([households[0], households[0], households[1]]):
+        r = await api.admin.post(
+            "/api/v1/registry/residents",
+            json={
+                "name": f"住户{i}",
+                "id_number": make_id_number(),
+                "phone": "13911112222",
+                "community_code": cell["community_code"],
+                "household_id": hid,
+            },
+        )
+        residents.append(r.json()["id"])
+    return b.json()["id"], households, residents
+
+
+async def test_a_visit_records_whether_the_phone_was_inside_and_counts_toward_coverage(
+    api, new_community, spot, worker
+):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    _, households, _ = await populate(api, cell, point)
+    now = datetime.now(UTC).isoformat()
+    inside = await grid.post(
+        "/api/v1/grid/visits",
+        json={
+            "household_id": households[0],
+            "visited_at": now,
+            "findings": ["elderly_alone_checked"],
+            "note": "老人身体良好",
+            "lat": point[0],
+            "lng": point[1],
+        },
+    )
+    assert inside.status_code == 201, inside.text
+    body = inside.json()
+    assert (
+        body["inside_cell"] is True
+        and body["distance_m"] == 0
+        and body["cell_code"] == cell["code"]
+    )
+    assert "lat" not in body  # the track is not kept
+    outside = await grid.post(
+        "/api/v1/grid/visits",
+        json={
+            "household_id": households[0],
+            "visited_at": now,
+            "lat": point[0] - 0.01,
+            "lng": point[1],
+        },
+    )
+    assert outside.json()["inside_cell"] is False and outside.json()["distance_m"] > 800
+    period = f"{datetime.now(UTC).year}"
+    coverage = (
+        await grid.get(f"/api/v1/grid/cells/{cell['code']}/coverage", params={"period": period})
+    ).json()
+    assert (coverage["households"], coverage["visited"], coverage["coverage"]) == (2, 1, 0.5)
+    r = await grid.post(
+        "/api/v1/grid/visits",
+        json={"household_id": households[1], "visited_at": now, "findings": ["ufo"]},
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "findings"
+    r = await grid.post(
+        "/api/v1/grid/visits",
+        json={"household_id": households[1], "visited_at": "2026-11-01T10:00:00"},
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "visited_at"  # a time without its offset
+
+
+async def test_a_worker_syncs_only_their_cells_and_then_only_what_changed(
+    api, new_community, spot, worker
+):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    building_id, households, residents = await populate(api, cell, point)
+    case = await report(grid, point)
+    # A neighbouring cell this worker does not hold.
+    other_cell, other_grid, other_point = await setup_cell(
+        api, new_community, (spot[0] + 0.006, spot[1]), worker
+    )
+    other_case = await report(other_grid, other_point)
+    # Sync windows overlap by a few seconds (a late commit is never skipped): let the setup
+    # settle past that before the first sync.
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+
+    full = await grid.get("/api/v1/grid/sync")
+    assert full.status_code == 200, full.text
+    body = full.json()
+    assert body["full"] is True
+    assert [c["code"] for c in body["cells"]] == [cell["code"]]
+    assert [b["id"] for b in body["buildings"]] == [building_id]
+    assert sorted(h["id"] for h in body["households"]) == sorted(households)
+    assert sorted(r["id"] for r in body["residents"]) == sorted(residents)
+    assert all(
+        "*" in r["id_number_masked"] and r["phone"] == "139****2222" for r in body["residents"]
+    )
+    assert [c["id"] for c in body["cases"]] == [case["id"]]
+    assert_problem(await grid.get(f"/api/v1/grid/cases/{other_case['id']}"), 404)
+
+    # Nothing changed: the same content, so the same ETag and a 304.
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    empty = await grid.get("/api/v1/grid/sync", params={"cursor": body["cursor"]})
+    assert (
+        empty.json()["full"] is False
+        and not empty.json()["residents"]
+        and not empty.json()["cases"]
+    )
+    assert len(empty.content) < 1024
+    again = await grid.get(
+        "/api/v1/grid/sync",
+        params={"cursor": body["cursor"]},
+        headers={"If-None-Match": empty.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+    # A resident moves out and the case is accepted: the delta carries just that.
+    admin = await api.login("demo-admin", "gongjian-demo")
+    await admin.post(
+        f"/api/v1/registry/residents/{residents[0]}/move-out",
+        json={"moved_out_on": "2026-11-20", "reason": "迁出"},
+    )
+    await admin.post(f"/api/v1/grid/cases/{case['id']}/transitions", json={"action": "accept"})
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    delta = (await grid.get("/api/v1/grid/sync", params={"cursor": empty.json()["cursor"]})).json()
+    assert delta["deleted"]["residents"] == [residents[0]]
+    assert [c["status"] for c in delta["cases"]] == ["accepted"]
+    assert delta["buildings"] == [] and delta["households"] == []
+
+
+async def test_an_expired_or_broken_cursor(api, new_community, spot, worker):
+    _, grid, _ = await setup_cell(api, new_community, spot, worker)
+    cursor = (await grid.get("/api/v1/grid/sync")).json()["cursor"]
+    clock.advance(timedelta(days=31))
+    grid = await api.login(grid.username, "grid-pass-1")
+    assert_problem(
+        await grid.get("/api/v1/grid/sync", params={"cursor": cursor}), 410, "sync.cursor_expired"
+    )
+    assert_problem(
+        await grid.get("/api/v1/grid/sync", params={"cursor": "garbage"}),
+        400,
+        "pagination.cursor_invalid",
+    )
+
+
+async def test_a_replayed_offline_visit_creates_one(api, new_community, spot, worker):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    _, households, _ = await populate(api, cell, point)
+    body = {
+        "id": "0192f0c4-2222-7aaa-8bbb-000000000001"[:-6] + households[0][-6:],
+        "household_id": households[0],
+        "visited_at": datetime.now(UTC).isoformat(),
+    }
+    key = {"Idempotency-Key": "visit-" + body["id"]}
+    a = await grid.post("/api/v1/grid/visits", json=body, headers=key)
+    b = await grid.post("/api/v1/grid/visits", json=body, headers=key)
+    assert a.status_code == b.status_code == 201 and a.json() == b.json()
+    listed = (await grid.get("/api/v1/grid/visits", params={"household_id": households[0]})).json()
+    assert [v["id"] for v in listed["items"]] == [body["id"]]
