@@ -1,0 +1,1 @@
+"""Volunteer: registration, teams, activities, the hours ledger."""

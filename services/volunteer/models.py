@@ -1,0 +1,188 @@
+"""The volunteer service's tables: volunteers (real-name, personal data sealed), teams,
+activities with their sign-ups and attendance, and the hours ledger, which is only ever
+appended to."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common.clock import utcnow
+from services.common.database import new_metadata
+from services.common.events import inbox_table
+from services.common.idempotency import idempotency_table
+from services.common.ids import new_id
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+idempotency_keys = idempotency_table(Base.metadata)
+# Events this service has handled (delivery is at least once; the effect exactly once).
+inbox = inbox_table(Base.metadata)
+
+
+class Volunteer(Base):
+    __tablename__ = "volunteers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(24), unique=True)  # not the ID number
+    user_id: Mapped[str] = mapped_column(String(36), unique=True)
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    resident_id: Mapped[str | None] = mapped_column(String(36))  # matched in the registry
+    name: Mapped[str] = mapped_column(String(50))
+    id_number_enc: Mapped[str] = mapped_column(String(128))
+    id_number_index: Mapped[str] = mapped_column(String(64), unique=True)  # one person, one record
+    id_number_masked: Mapped[str] = mapped_column(String(18))
+    birth_date: Mapped[date] = mapped_column(Date)
+    phone_enc: Mapped[str] = mapped_column(String(128))
+    phone_masked: Mapped[str] = mapped_column(String(16))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    availability: Mapped[str | None] = mapped_column(String(200))
+    in_service_party_member: Mapped[bool] = mapped_column(Boolean, default=False)
+    employer_unit_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    party_reported_on: Mapped[date | None] = mapped_column(Date)  # 在职党员到社区报到
+    guardian_name: Mapped[str | None] = mapped_column(String(50))
+    guardian_phone_enc: Mapped[str | None] = mapped_column(String(128))
+    guardian_consent: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))  # active pending rejected withdrawn
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_volunteers_status_community", "status", "community_code"),)
+
+
+class NumberCounter(Base):
+    """The last volunteer number given in each community."""
+
+    __tablename__ = "number_counters"
+
+    community_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))  # party_member youth elderly_care patrol ...
+    leader_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    volunteer_id: Mapped[str] = mapped_column(
+        ForeignKey("volunteers.id"), primary_key=True, index=True
+    )
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    community_code: Mapped[str] = mapped_column(String(12), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(36))
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    address: Mapped[str | None] = mapped_column(String(255))
+    lat: Mapped[float | None] = mapped_column(Float)  # WGS-84
+    lng: Mapped[float | None] = mapped_column(Float)
+    radius_m: Mapped[float] = mapped_column(Float, default=200)
+    capacity: Mapped[int] = mapped_column(Integer)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)  # kept under capacity atomically
+    arrivals: Mapped[int] = mapped_column(Integer, default=0)  # the sign-up sequence
+    signup_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="published")  # cancelled finished
+    checkin_secret: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_activities_community_start", "community_code", "start_at"),)
+
+
+class Signup(Base):
+    __tablename__ = "signups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    activity_id: Mapped[str] = mapped_column(ForeignKey("activities.id"))
+    volunteer_id: Mapped[str] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # order of arrival
+    status: Mapped[str] = mapped_column(String(16))  # confirmed waitlisted cancelled no_show
+    # copied from the activity, so overlap checks read one table
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    check_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_in_ok: Mapped[bool | None] = mapped_column(Boolean)
+    check_in_distance_m: Mapped[float | None] = mapped_column(Float)
+    check_in_method: Mapped[str | None] = mapped_column(String(8))
+    check_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_out_ok: Mapped[bool | None] = mapped_column(Boolean)
+    check_out_distance_m: Mapped[float | None] = mapped_column(Float)
+    auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)  # forgot to check out
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "uq_signups_live",
+            "activity_id",
+            "volunteer_id",
+            unique=True,
+            sqlite_where=text("status != 'cancelled'"),
+            postgresql_where=text("status != 'cancelled'"),
+        ),
+        Index("ix_signups_activity_status_position", "activity_id", "status", "position"),
+    )
+
+
+class HoursEntry(Base):
+    """One line of the hours ledger. Never edited: a correction is a new line with a reason,
+    entered by one worker and approved by another."""
+
+    __tablename__ = "hours_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    volunteer_id: Mapped[str] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    community_code: Mapped[str] = mapped_column(String(12))
+    activity_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))  # activity correction back_entry
+    service_date: Mapped[date] = mapped_column(Date)
+    hours: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # approved pending rejected
+    entered_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_hours_status_date", "status", "service_date", "community_code"),)

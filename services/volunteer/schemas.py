@@ -1,0 +1,227 @@
+"""The volunteer service's wire format."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from services.common.geo import CoordSystem
+from services.common.schemas import Timestamp, WireModel
+from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
+
+
+class Guardian(WireModel):
+    name: str = Field(min_length=1, max_length=50)
+    phone: MobileStr
+    consent: bool
+
+
+class VolunteerCreate(WireModel):
+    name: str = Field(min_length=1, max_length=50)
+    id_number: IdNumberStr
+    phone: MobileStr
+    community_code: AreaCodeStr
+    skills: list[str] = Field(default_factory=list, max_length=20)
+    availability: str | None = Field(default=None, max_length=200)
+    in_service_party_member: bool = False
+    employer_unit_id: str | None = Field(default=None, max_length=36)
+    guardian: Guardian | None = Field(default=None, description="required from 14 to 17")
+
+
+class VolunteerOut(BaseModel):
+    id: str
+    number: str
+    name: str
+    id_number_masked: str
+    phone: str
+    community_code: str
+    skills: list[str]
+    availability: str | None
+    in_service_party_member: bool
+    employer_unit_id: str | None
+    party_reported_on: date | None
+    status: str
+    matched_resident: bool
+    created_at: Timestamp
+
+
+class Review(WireModel):
+    note: str | None = Field(default=None, max_length=255)
+
+
+class TeamCreate(WireModel):
+    community_code: AreaCodeStr
+    name: str = Field(min_length=1, max_length=100)
+    kind: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="party_member, youth, elderly_care, patrol, or the deployment's own",
+    )
+    leader_id: str | None = Field(default=None, max_length=36)
+
+
+class TeamMembers(WireModel):
+    volunteer_ids: list[str] = Field(max_length=500)
+    leader_id: str | None = Field(default=None, max_length=36)
+
+
+class TeamOut(BaseModel):
+    id: str
+    community_code: str
+    name: str
+    kind: str
+    leader_id: str | None
+    members: int
+
+
+class ActivityCreate(WireModel):
+    community_code: AreaCodeStr
+    team_id: str | None = Field(default=None, max_length=36)
+    title: str = Field(min_length=1, max_length=200)
+    category: str = Field(min_length=1, max_length=32)
+    description: str | None = Field(default=None, max_length=4000)
+    start_at: AwareDatetime
+    end_at: AwareDatetime
+    address: str | None = Field(default=None, max_length=255)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    coord_system: CoordSystem = "wgs84"
+    radius_m: float = Field(default=200, gt=0, le=5000)
+    capacity: int = Field(ge=1, le=100_000)
+    signup_deadline: AwareDatetime | None = None
+    cancel_deadline: AwareDatetime | None = None
+
+
+class ActivityOut(BaseModel):
+    id: str
+    community_code: str
+    team_id: str | None
+    title: str
+    category: str
+    description: str | None
+    start_at: Timestamp
+    end_at: Timestamp
+    address: str | None
+    lat: float | None
+    lng: float | None
+    radius_m: float
+    capacity: int
+    confirmed: int
+    waitlisted: int | None = None
+    signup_deadline: Timestamp | None
+    cancel_deadline: Timestamp | None
+    status: str
+
+
+class SignupOut(BaseModel):
+    id: str
+    activity_id: str
+    volunteer_id: str
+    status: str
+    position: int
+    waitlist_rank: int | None = None
+    check_in_at: Timestamp | None
+    check_in_ok: bool | None
+    check_out_at: Timestamp | None
+    auto_closed: bool
+
+
+class AttendanceIn(WireModel):
+    action: Literal["check_in", "check_out"]
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    coord_system: CoordSystem = "wgs84"
+    token: str | None = Field(default=None, max_length=100, description="the organiser's QR token")
+
+
+class AttendanceOut(BaseModel):
+    action: str
+    ok: bool
+    method: str
+    distance_m: float | None
+    at: Timestamp
+
+
+class CheckinToken(BaseModel):
+    token: str
+    expires_at: Timestamp
+
+
+class FinishOut(BaseModel):
+    activity_id: str
+    attended: int
+    no_shows: int
+    auto_closed: int
+    hours_entries: int
+    pending_approval: int
+
+
+class HoursEntryOut(BaseModel):
+    id: str
+    kind: str
+    activity_id: str | None
+    service_date: date
+    hours: Decimal
+    reason: str | None
+    status: str
+    entered_by: str
+    approved_by: str | None
+    created_at: Timestamp
+
+
+class HoursOut(BaseModel):
+    volunteer_id: str
+    total_hours: Decimal
+    star_level: int
+    next_level_hours: Decimal | None
+    entries: list[HoursEntryOut]
+    next_cursor: str | None = None
+
+
+class AdjustmentIn(WireModel):
+    volunteer_id: str = Field(min_length=1, max_length=36)
+    hours: Decimal = Field(ge=-100, le=100, decimal_places=2)
+    service_date: date
+    reason: str = Field(min_length=2, max_length=255)
+    kind: Literal["correction", "back_entry"] = "correction"
+
+
+class CorrectionRequest(WireModel):
+    """A volunteer asks for their record to be corrected (2021 rules on service records)."""
+
+    hours: Decimal = Field(ge=-100, le=100, decimal_places=2)
+    service_date: date
+    reason: str = Field(min_length=2, max_length=255)
+    activity_id: str | None = Field(default=None, max_length=36)
+
+
+class RateRow(BaseModel):
+    area: str
+    name: str | None = None
+    residents: int
+    volunteers: int
+    rate: float | None
+    target: float
+    shortfall: int
+    active_last_12_months: int
+    active_share: float | None
+
+
+class RateOut(RateRow):
+    children: list[RateRow]
+
+
+class PartyMemberRow(BaseModel):
+    key: str
+    reported: int
+    hours: Decimal
+
+
+class PartyMemberStats(BaseModel):
+    area: str
+    by_unit: list[PartyMemberRow]
+    by_community: list[PartyMemberRow]

@@ -1,0 +1,369 @@
+"""Residents register as volunteers from the mini-program; every community sees its way to
+the 10% target (seed 000)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+from services.common.clock import clock
+from tests.support import assert_problem, make_id_number, unique
+
+
+async def resident_in_registry(api, community: str, name: str = "志愿者") -> str:
+    number = make_id_number()
+    r = await api.admin.post(
+        "/api/v1/registry/residents",
+        json={"name": name, "id_number": number, "community_code": community},
+    )
+    assert r.status_code == 201, r.text
+    return number
+
+
+async def volunteer(
+    api, community: str, *, matched: bool = True, openid: str | None = None, **extra
+):
+    """A resident who logs in through WeChat and registers; returns (caller, volunteer)."""
+    openid = openid or unique("wx")
+    caller = await api.resident(openid)
+    caller.openid = openid
+    number = await resident_in_registry(api, community) if matched else make_id_number()
+    r = await caller.post(
+        "/api/v1/volunteer/volunteers",
+        json={
+            "name": "志愿者",
+            "id_number": number,
+            "phone": "13700001234",
+            "community_code": community,
+            **extra,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return caller, r.json()
+
+
+async def activity(
+    api,
+    community: str,
+    *,
+    capacity: int = 10,
+    start_in=timedelta(days=2),
+    hours: float = 2,
+    **extra,
+) -> dict:
+    start = datetime.now(UTC) + start_in
+    r = await api.admin.post(
+        "/api/v1/volunteer/activities",
+        json={
+            "community_code": community,
+            "title": "清洁家园",
+            "category": "environment",
+            "start_at": start.isoformat(),
+            "end_at": (start + timedelta(hours=hours)).isoformat(),
+            "lat": 34.75,
+            "lng": 113.65,
+            "radius_m": 100,
+            "capacity": capacity,
+            **extra,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_a_matched_resident_is_active_and_an_unmatched_one_waits(api, new_community):
+    community = await new_community()
+    _, active = await volunteer(api, community)
+    assert active["status"] == "active" and active["matched_resident"] is True
+    assert active["number"].startswith("V" + community) and "*" in active["id_number_masked"]
+    caller, pending = await volunteer(api, community, matched=False)
+    assert pending["status"] == "pending"
+    assert_problem(
+        await caller.post(
+            f"/api/v1/volunteer/activities/{(await activity(api, community))['id']}/signups"
+        ),
+        409,
+    )
+    approved = await api.street.post(f"/api/v1/volunteer/volunteers/{pending['id']}/approve")
+    assert approved.json()["status"] == "active"
+    me = (await caller.get("/api/v1/me")).json()
+    assert me["volunteer"] == {"id": pending["id"], "number": pending["number"], "status": "active"}
+    assert (await caller.get("/api/v1/volunteer/volunteers/me")).json()["status"] == "active"
+
+
+async def test_one_person_one_volunteer_record(api, new_community):
+    community = await new_community()
+    number = await resident_in_registry(api, community)
+    body = {
+        "name": "志愿者",
+        "id_number": number,
+        "phone": "13700001234",
+        "community_code": community,
+    }
+    first = await (await api.resident()).post("/api/v1/volunteer/volunteers", json=body)
+    assert first.status_code == 201
+    second = await (await api.resident()).post("/api/v1/volunteer/volunteers", json=body)
+    assert_problem(second, 409, "volunteer.already_registered")
+
+
+async def test_minors_and_guardians(api, new_community):
+    community = await new_community()
+    today = datetime.now(UTC).date()
+    child = make_id_number(today.replace(year=today.year - 10))
+    r = await (await api.resident()).post(
+        "/api/v1/volunteer/volunteers",
+        json={
+            "name": "小明",
+            "id_number": child,
+            "phone": "13700001234",
+            "community_code": community,
+        },
+    )
+    assert_problem(r, 422, "volunteer.too_young")
+    teen = make_id_number(today.replace(year=today.year - 16))
+    body = {"name": "小红", "id_number": teen, "phone": "13700001234", "community_code": community}
+    caller = await api.resident()
+    assert_problem(
+        await caller.post("/api/v1/volunteer/volunteers", json=body),
+        422,
+        "volunteer.guardian_required",
+    )
+    ok = await caller.post(
+        "/api/v1/volunteer/volunteers",
+        json=body | {"guardian": {"name": "红妈妈", "phone": "13900001111", "consent": True}},
+    )
+    assert ok.status_code == 201, ok.text
+
+
+async def test_five_hundred_sign_ups_for_fifty_places(api, new_community):
+    """Exactly 50 confirmed and 450 waitlisted, in order of arrival, on either database."""
+    community = await new_community()
+    event = await activity(api, community, capacity=50)
+    callers = [(await volunteer(api, community))[0] for _ in range(500)]
+    results = await asyncio.gather(
+        *(c.post(f"/api/v1/volunteer/activities/{event['id']}/signups") for c in callers)
+    )
+    assert all(r.status_code == 201 for r in results), {r.status_code for r in results}
+    signups = [r.json() for r in results]
+    confirmed = [s for s in signups if s["status"] == "confirmed"]
+    waitlisted = [s for s in signups if s["status"] == "waitlisted"]
+    assert len(confirmed) == 50 and len(waitlisted) == 450
+    assert sorted(s["position"] for s in signups) == list(range(1, 501))
+    assert max(s["position"] for s in confirmed) < min(s["position"] for s in waitlisted)
+    assert [s["waitlist_rank"] for s in sorted(waitlisted, key=lambda s: s["position"])] == list(
+        range(1, 451)
+    )
+    state = (await api.admin.get(f"/api/v1/volunteer/activities/{event['id']}")).json()
+    assert (state["confirmed"], state["waitlisted"]) == (50, 450)
+
+    # A confirmed volunteer cancels: the head of the waitlist takes the place.
+    leaver = callers[signups.index(confirmed[0])]
+    head = min(waitlisted, key=lambda s: s["position"])
+    r = await leaver.delete(f"/api/v1/volunteer/activities/{event['id']}/signups/me")
+    assert r.json()["status"] == "cancelled"
+    promoted = callers[signups.index(head)]
+    page = (
+        await api.admin.get(
+            f"/api/v1/volunteer/activities/{event['id']}/signups", params={"limit": 100}
+        )
+    ).json()
+    assert next(s for s in page["items"] if s["id"] == head["id"])["status"] == "confirmed"
+    assert (await api.admin.get(f"/api/v1/volunteer/activities/{event['id']}")).json()[
+        "confirmed"
+    ] == 50
+    assert promoted  # the promoted volunteer is one of ours
+
+
+async def test_no_two_activities_that_overlap(api, new_community):
+    community = await new_community()
+    caller, _ = await volunteer(api, community)
+    one = await activity(api, community, start_in=timedelta(days=3), hours=3)
+    two = await activity(api, community, start_in=timedelta(days=3, hours=1), hours=3)
+    three = await activity(api, community, start_in=timedelta(days=3, hours=3), hours=1)
+    assert (
+        await caller.post(f"/api/v1/volunteer/activities/{one['id']}/signups")
+    ).status_code == 201
+    assert_problem(
+        await caller.post(f"/api/v1/volunteer/activities/{two['id']}/signups"),
+        409,
+        "signup.overlaps",
+    )
+    assert (
+        await caller.post(f"/api/v1/volunteer/activities/{three['id']}/signups")
+    ).status_code == 201
+    assert_problem(await caller.post(f"/api/v1/volunteer/activities/{one['id']}/signups"), 409)
+
+
+async def test_attendance_geofence_token_and_hours_clamped_to_the_window(api, new_community):
+    community = await new_community()
+    near, v1 = await volunteer(api, community)
+    forgetful, v2 = await volunteer(api, community)
+    absent, v3 = await volunteer(api, community)
+    event = await activity(api, community, start_in=timedelta(days=1), hours=2)
+    for caller in (near, forgetful, absent):
+        assert (
+            await caller.post(f"/api/v1/volunteer/activities/{event['id']}/signups")
+        ).status_code == 201
+    start = datetime.fromisoformat(event["start_at"])
+
+    clock.advance(start - timedelta(minutes=20) - datetime.now(UTC))  # twenty minutes early
+    near, forgetful = await api.resident(near.openid), await api.resident(forgetful.openid)
+    far = await near.post(
+        f"/api/v1/volunteer/activities/{event['id']}/attendance",
+        json={"action": "check_in", "lat": 34.76, "lng": 113.65},
+    )
+    assert far.json()["ok"] is False and far.json()["distance_m"] > 1000
+    ok = await near.post(
+        f"/api/v1/volunteer/activities/{event['id']}/attendance",
+        json={"action": "check_in", "lat": 34.7501, "lng": 113.6501},
+    )
+    assert ok.json()["ok"] is True and ok.json()["method"] == "geo" and "lat" not in ok.json()
+    admin = await api.login("demo-admin", "gongjian-demo")
+    token = (await admin.get(f"/api/v1/volunteer/activities/{event['id']}/checkin-token")).json()[
+        "token"
+    ]
+    qr = await forgetful.post(
+        f"/api/v1/volunteer/activities/{event['id']}/attendance",
+        json={"action": "check_in", "token": token},
+    )
+    assert qr.json()["ok"] is True and qr.json()["method"] == "token"
+
+    clock.advance(timedelta(hours=2, minutes=40))  # twenty minutes after the end
+    near = await api.resident(near.openid)
+    out = await near.post(
+        f"/api/v1/volunteer/activities/{event['id']}/attendance",
+        json={"action": "check_out", "lat": 34.75, "lng": 113.65},
+    )
+    assert out.json()["ok"] is True
+    admin = await api.login("demo-admin", "gongjian-demo")
+    done = (await admin.post(f"/api/v1/volunteer/activities/{event['id']}/finish")).json()
+    assert (done["attended"], done["no_shows"], done["auto_closed"]) == (2, 1, 1)
+    ledger = (await near.get(f"/api/v1/volunteer/volunteers/{v1['id']}/hours")).json()
+    assert ledger["total_hours"] == "2.00"  # 2 h 40 min on site, clamped to the 2 h activity
+    forgot = (await admin.get(f"/api/v1/volunteer/volunteers/{v2['id']}/hours")).json()
+    assert forgot["total_hours"] == "2.00"
+
+
+async def test_a_stale_qr_token_is_refused(api, new_community):
+    community = await new_community()
+    caller, _ = await volunteer(api, community)
+    event = await activity(api, community, start_in=timedelta(hours=1))
+    await caller.post(f"/api/v1/volunteer/activities/{event['id']}/signups")
+    token = (
+        await api.admin.get(f"/api/v1/volunteer/activities/{event['id']}/checkin-token")
+    ).json()["token"]
+    clock.advance(timedelta(minutes=45))
+    caller = await api.resident(caller.openid)
+    r = await caller.post(
+        f"/api/v1/volunteer/activities/{event['id']}/attendance",
+        json={"action": "check_in", "token": token},
+    )
+    assert r.json()["ok"] is False
+
+
+async def test_a_ledger_correction_needs_a_second_person(api, new_community):
+    community = await new_community()
+    caller, v = await volunteer(api, community)
+    r = await api.street.post(
+        "/api/v1/volunteer/hours/adjustments",
+        json={
+            "volunteer_id": v["id"],
+            "hours": "3.5",
+            "service_date": "2026-11-01",
+            "reason": "补录线下服务",
+        },
+    )
+    entry = r.json()
+    assert r.status_code == 201 and entry["status"] == "pending"
+    assert_problem(
+        await api.street.post(f"/api/v1/volunteer/hours/adjustments/{entry['id']}/approve"),
+        403,
+        "hours.same_person",
+    )
+    assert (await caller.get(f"/api/v1/volunteer/volunteers/{v['id']}/hours")).json()[
+        "total_hours"
+    ] == "0.00"
+    approved = await api.admin.post(f"/api/v1/volunteer/hours/adjustments/{entry['id']}/approve")
+    assert approved.json()["status"] == "approved"
+    mine = (await caller.get(f"/api/v1/volunteer/volunteers/{v['id']}/hours")).json()
+    assert (
+        mine["total_hours"] == "3.50"
+        and mine["star_level"] == 0
+        and mine["next_level_hours"] == "100"
+    )
+    other = await api.resident()
+    assert_problem(await other.get(f"/api/v1/volunteer/volunteers/{v['id']}/hours"), 404)
+
+
+async def test_the_rate_of_a_street_is_what_its_communities_give(api, new_community):
+    """A community at 10.0% meets the target; one below it shows its shortfall in people."""
+    full, short = await new_community(), await new_community()
+    for community, residents, volunteers in ((full, 10, 1), (short, 21, 2)):
+        for _ in range(residents - volunteers):
+            await resident_in_registry(api, community)
+        for _ in range(volunteers):
+            await volunteer(api, community)
+    await volunteer(api, short, matched=False)  # pending: not counted
+    rate = (
+        await api.street.get(
+            "/api/v1/volunteer/stats/registration-rate", params={"area": "410105001000"}
+        )
+    ).json()
+    rows = {c["area"]: c for c in rate["children"]}
+    assert (
+        rows[full]["residents"],
+        rows[full]["volunteers"],
+        rows[full]["rate"],
+        rows[full]["shortfall"],
+    ) == (10, 1, 0.1, 0)
+    assert (rows[short]["residents"], rows[short]["volunteers"], rows[short]["shortfall"]) == (
+        21,
+        2,
+        1,
+    )
+    assert rate["target"] == 0.1
+    assert rate["volunteers"] == sum(c["volunteers"] for c in rate["children"])
+    assert rate["residents"] == sum(c["residents"] for c in rate["children"])
+    assert_problem(
+        await api.community.get(
+            "/api/v1/volunteer/stats/registration-rate", params={"area": "410105002000"}
+        ),
+        404,
+    )
+
+
+async def test_in_service_party_members_report_and_are_counted_by_employer(api, new_community):
+    community = await new_community()
+    caller, v = await volunteer(
+        api, community, in_service_party_member=True, employer_unit_id="unit-123"
+    )
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/party-report")).json()[
+        "party_reported_on"
+    ]
+    teams = (
+        await api.admin.get("/api/v1/volunteer/teams", params={"community": community})
+    ).json()["items"]
+    assert [t["kind"] for t in teams] == ["party_member"] and teams[0]["members"] == 1
+    stats = (
+        await api.admin.get("/api/v1/volunteer/stats/party-members", params={"area": community})
+    ).json()
+    assert stats["by_unit"] == [{"key": "unit-123", "reported": 1, "hours": "0"}]
+    assert stats["by_community"][0]["key"] == community
+
+
+async def test_a_volunteer_asks_for_a_correction_and_a_worker_decides(api, new_community):
+    community = await new_community()
+    caller, v = await volunteer(api, community)
+    r = await caller.post(
+        "/api/v1/volunteer/volunteers/me/correction-requests",
+        json={"hours": "2", "service_date": "2026-10-01", "reason": "国庆值守漏记"},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    assert_problem(
+        await caller.post(f"/api/v1/volunteer/hours/adjustments/{r.json()['id']}/approve"), 403
+    )
+    decided = await api.street.post(f"/api/v1/volunteer/hours/adjustments/{r.json()['id']}/approve")
+    assert decided.json()["status"] == "approved"
+    assert (await caller.get(f"/api/v1/volunteer/volunteers/{v['id']}/hours")).json()[
+        "total_hours"
+    ] == "2.00"
