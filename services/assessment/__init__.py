@@ -1,0 +1,1 @@
+"""Assessment: co-building agreements and the assessment of communities."""

@@ -1,0 +1,27 @@
+"""The assessment service's sentences, in Chinese and English."""
+
+from services.common import i18n
+
+i18n.register(
+    {
+        "agreement.not_draft": ("协议已不在待签署状态。", "The agreement is no longer a draft."),
+        "agreement.not_active": ("协议不在有效状态。", "The agreement is not in force."),
+        "agreement.not_your_unit": (
+            "只能以本单位身份签署。",
+            "You can sign only for your own unit.",
+        ),
+        "record.reviewed": ("该履约记录已评议。", "The record has been reviewed."),
+        "application.open_exists": (
+            "该社区本年度已有在办的示范社区申报。",
+            "The community has an open application this year.",
+        ),
+        "application.wrong_level": (
+            "该步骤须由相应层级(街道推荐、区县审批)办理。",
+            "This step belongs to another level (street recommends, district approves).",
+        ),
+        "application.illegal_step": (
+            "当前状态不能办理该步骤。",
+            "Not allowed in the current status.",
+        ),
+    }
+)

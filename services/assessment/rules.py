@@ -1,0 +1,96 @@
+"""Assessment rules as plain functions: how an indicator turns a community's figures into a
+value and a pass or fail, how a pledge's fulfilment is measured, who may move an
+application. Exact fractions, so 10.0% passes a 10% threshold and 9.9% does not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+CATEGORIES = ("party_building", "ideology", "services", "facilities", "security", "sanitation")
+PER = {"quarter": 1, "half": 2, "year": 4}  # in quarters
+
+COMPARE = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+}
+
+
+@dataclass
+class Evaluation:
+    value: Fraction | None
+    numerator: Fraction | None
+    denominator: Fraction | None
+    threshold: Fraction
+    passed: bool
+
+
+def _frac(value: Any) -> Fraction | None:
+    if value is None:
+        return None
+    return Fraction(Decimal(str(value)))
+
+
+def evaluate(indicator, figures: dict[str, Any], quarters: int) -> Evaluation:
+    """``figures``: what the sources said of one community, by name."""
+    threshold = _frac(indicator.threshold)
+    if indicator.per_quarter:
+        threshold *= quarters
+    numerator = _frac(figures.get(indicator.numerator)) if indicator.numerator else None
+    if indicator.kind == "ratio":
+        denominator = _frac(figures.get(indicator.denominator))
+        if numerator is None or not denominator:
+            return Evaluation(None, numerator, denominator, threshold, False)
+        value = numerator / denominator * _frac(indicator.factor)
+        return Evaluation(
+            value,
+            numerator,
+            denominator,
+            threshold,
+            COMPARE[indicator.comparator](value, threshold),
+        )
+    if numerator is None:
+        return Evaluation(None, None, None, threshold, False)
+    return Evaluation(
+        numerator, numerator, None, threshold, COMPARE[indicator.comparator](numerator, threshold)
+    )
+
+
+def as_number(value: Fraction | None, places: int = 4) -> float | None:
+    return None if value is None else round(float(value), places)
+
+
+def pledge_fulfilment(target: Decimal, per: str, quarters: int, achieved: Decimal) -> Fraction:
+    """Achieved ÷ what the pledge asks over the period, capped at 1."""
+    required = Fraction(Decimal(target)) * Fraction(quarters, PER[per])
+    if required <= 0:
+        return Fraction(1)
+    return min(Fraction(1), Fraction(Decimal(achieved)) / required)
+
+
+# Model-community applications: action -> (from status, to status, the level that may act)
+APPLICATION_STEPS = {
+    "recommend": ("submitted", "recommended", "street"),
+    "reject": (None, "rejected", None),  # from submitted (street) or recommended (district)
+    "approve": ("recommended", "approved", "district"),
+}
+
+
+def level_of(scope: tuple[str, ...], unrestricted: bool, community: str) -> str | None:
+    """Which level the caller acts at for a community: district (a scope of 6 digits or less
+    covering it), street (9 digits), or community (12)."""
+    if unrestricted:
+        return "district"
+    best = None
+    for prefix in scope:
+        if not community.startswith(prefix):
+            continue
+        level = "district" if len(prefix) <= 6 else "street" if len(prefix) <= 9 else "community"
+        order = {"community": 0, "street": 1, "district": 2}
+        if best is None or order[level] > order[best]:
+            best = level
+    return best

@@ -1,0 +1,416 @@
+"""Co-building agreements and their records; the indicator-based assessment of communities
+and units; model-community applications."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from tests.registry.test_units import credit_code
+from tests.support import assert_problem, make_id_number, unique
+
+YEAR = datetime.now(UTC).year
+
+
+async def unit_with_contact(api, community: str):
+    r = await api.admin.post(
+        "/api/v1/registry/units",
+        json={
+            "name": "某某公司" + unique("")[-4:],
+            "uscc": credit_code(),
+            "category": "enterprise",
+            "community_code": community,
+        },
+    )
+    unit = r.json()
+    username = unique("uc")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "unit-pass-1",
+            "role": "unit_contact",
+            "scope": [community],
+            "unit_id": unit["id"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return unit, await api.login(username, "unit-pass-1")
+
+
+def agreement_body(unit_id: str, community: str, **extra) -> dict:
+    return {
+        "unit_id": unit_id,
+        "community_code": community,
+        "title": "共驻共建协议",
+        "term_start": f"{YEAR}-01-01",
+        "term_end": f"{YEAR}-12-31",
+        "pledges": [
+            {
+                "category": "services",
+                "description": "每季度开展一次便民服务",
+                "target_quantity": 1,
+                "target_unit": "times",
+                "per": "quarter",
+            },
+            {
+                "category": "facilities",
+                "description": "周末开放篮球场",
+                "target_quantity": 16,
+                "target_unit": "opening_hours_per_week",
+                "per": "year",
+                "facility_name": "篮球场",
+                "facility_capacity": 30,
+                "facility_hours": "周六、周日 8:00-16:00",
+            },
+        ],
+        **extra,
+    }
+
+
+async def active_agreement(api, community):
+    unit, contact = await unit_with_contact(api, community)
+    r = await api.street.post(
+        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
+    )
+    assert r.status_code == 201, r.text
+    agreement = r.json()
+    await contact.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "unit"}
+    )
+    r = await api.street.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "community"}
+    )
+    return unit, contact, r.json()
+
+
+async def test_an_agreement_is_active_only_after_both_signatures(api, new_community):
+    community = await new_community()
+    unit, contact = await unit_with_contact(api, community)
+    r = await api.street.post(
+        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
+    )
+    agreement = r.json()
+    assert agreement["status"] == "draft" and agreement["unit_name"] == unit["name"]
+    signed = await contact.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "unit"}
+    )
+    assert signed.json()["status"] == "draft"
+    # the unit cannot sign for the community, nor another unit for this one
+    assert_problem(
+        await contact.post(
+            f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "community"}
+        ),
+        403,
+    )
+    _, stranger = await unit_with_contact(api, community)
+    assert_problem(await stranger.get(f"/api/v1/assessment/agreements/{agreement['id']}"), 404)
+    both = await api.street.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "community"}
+    )
+    assert both.json()["status"] == "active"
+    listed = (await contact.get("/api/v1/assessment/agreements")).json()
+    assert [a["id"] for a in listed["items"]] == [agreement["id"]]
+    # the pledged facility is now discoverable by residents
+    resident = await api.resident()
+    found = (
+        await resident.get("/api/v1/assessment/facilities", params={"community": community})
+    ).json()
+    assert [(f["name"], f["unit_name"]) for f in found] == [("篮球场", unit["name"])]
+    # an amendment is a new version; the old one stays until the new one is signed
+    amended = (
+        await api.street.post(
+            f"/api/v1/assessment/agreements/{agreement['id']}/amend",
+            json=agreement_body(unit["id"], community, title="共驻共建协议(修订)"),
+        )
+    ).json()
+    assert (amended["version"], amended["root_id"], amended["status"]) == (
+        2,
+        agreement["id"],
+        "draft",
+    )
+    await contact.post(
+        f"/api/v1/assessment/agreements/{amended['id']}/sign", json={"party": "unit"}
+    )
+    await api.street.post(
+        f"/api/v1/assessment/agreements/{amended['id']}/sign", json={"party": "community"}
+    )
+    old = (await api.street.get(f"/api/v1/assessment/agreements/{agreement['id']}")).json()
+    assert old["status"] == "superseded"
+    r = await contact.post(f"/api/v1/assessment/agreements/{amended['id']}/terminate", json={})
+    assert_problem(r, 422)
+
+
+async def test_only_confirmed_records_count(api, new_community):
+    community = await new_community()
+    unit, contact, agreement = await active_agreement(api, community)
+    service_pledge = agreement["pledges"][0]["id"]
+    for quarter_day in (f"{YEAR}-02-01", f"{YEAR}-05-01"):
+        r = await contact.post(
+            f"/api/v1/assessment/agreements/{agreement['id']}/records",
+            json={
+                "pledge_id": service_pledge,
+                "day": quarter_day,
+                "quantity": 1,
+                "participants": 12,
+                "description": "义诊",
+            },
+        )
+        assert r.status_code == 201, r.text
+    records = (
+        await api.street.get(f"/api/v1/assessment/agreements/{agreement['id']}/records")
+    ).json()["items"]
+    scores = (
+        await api.street.get(
+            "/api/v1/assessment/unit-scores", params={"area": community, "period": str(YEAR)}
+        )
+    ).json()
+    assert scores["units"][0]["fulfilment"] == 0  # nothing confirmed yet
+    await api.street.post(
+        f"/api/v1/assessment/records/{records[0]['id']}/confirm", json={"note": "属实"}
+    )
+    await api.street.post(
+        f"/api/v1/assessment/records/{records[1]['id']}/dispute", json={"note": "无照片"}
+    )
+    scores = (
+        await api.street.get(
+            "/api/v1/assessment/unit-scores", params={"area": community, "period": str(YEAR)}
+        )
+    ).json()
+    unit_row = scores["units"][0]
+    # one confirmed of the four services a year asks; nothing yet for the facility pledge
+    assert unit_row["unit_id"] == unit["id"] and unit_row["by_pledge"][0]["fulfilment"] == 0.25
+    assert unit_row["flagged"] is True and unit_row["advanced_candidate"] is False
+    assert_problem(
+        await contact.post(f"/api/v1/assessment/records/{records[0]['id']}/confirm", json={}), 403
+    )
+
+
+def roster(community: str, count: int) -> tuple[bytes, list[tuple[str, str]]]:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["姓名", "身份证号", "社区代码"])
+    people, seen = [], set()
+    while len(people) < count:
+        number = make_id_number()
+        if number in seen:
+            continue
+        seen.add(number)
+        i = len(people)
+        people.append((f"居民{i}", number))
+        writer.writerow([f"居民{i}", number, community])
+    return out.getvalue().encode("utf-8-sig"), people
+
+
+async def community_with(api, new_community, residents: int, volunteers: int) -> str:
+    community = await new_community()
+    content, people = roster(community, residents)
+    r = await api.admin.post(
+        "/api/v1/registry/imports",
+        data={"kind": "residents"},
+        files={"file": ("r.csv", content, "text/csv")},
+    )
+    job = (await api.admin.get(f"/api/v1/registry/imports/{r.json()['id']}")).json()
+    assert job["imported"] == residents, job
+    for name, number in people[:volunteers]:
+        caller = await api.resident()
+        r = await caller.post(
+            "/api/v1/volunteer/volunteers",
+            json={
+                "name": name,
+                "id_number": number,
+                "phone": "13700001234",
+                "community_code": community,
+            },
+        )
+        assert r.json()["status"] == "active", r.text
+    return community
+
+
+async def test_nine_point_nine_percent_fails_and_ten_passes(api, new_community):
+    failing = await community_with(api, new_community, 1000, 99)
+    passing = await community_with(api, new_community, 1000, 100)
+    scores = (
+        await api.street.get(
+            "/api/v1/assessment/scores",
+            params={"area": "410105001000", "period": str(YEAR), "live": "true"},
+        )
+    ).json()
+    rows = {c["community_code"]: c for c in scores["communities"]}
+
+    def rate(code):
+        return next(i for i in rows[code]["indicators"] if i["code"] == "volunteer_rate")
+
+    assert (rate(failing)["value"], rate(failing)["passed"]) == (0.099, False)
+    assert (rate(passing)["value"], rate(passing)["passed"]) == (0.1, True)
+    assert (rate(passing)["numerator"], rate(passing)["denominator"], rate(passing)["source"]) == (
+        100,
+        1000,
+        "volunteer",
+    )
+    assert rows[passing]["total"] > rows[failing]["total"]
+    assert rows[passing]["rank"] < rows[failing]["rank"]
+
+
+async def test_a_published_score_does_not_move_when_the_data_moves(api, new_community):
+    community = await new_community()
+    r = await api.street.post(
+        "/api/v1/assessment/scores/publish", json={"area": community, "period": f"{YEAR}Q1"}
+    )
+    assert r.status_code == 201, r.text
+    published = r.json()
+    meeting = next(
+        i for i in published["communities"][0]["indicators"] if i["code"] == "coordination_meetings"
+    )
+    assert meeting["passed"] is False
+    await api.street.post(
+        "/api/v1/assessment/meetings",
+        json={
+            "community_code": community,
+            "day": f"{YEAR}-02-15",
+            "minutes": "季度协调会",
+            "attending_units": [],
+        },
+    )
+    again = (
+        await api.street.get(
+            "/api/v1/assessment/scores", params={"area": community, "period": f"{YEAR}Q1"}
+        )
+    ).json()
+    assert again["published"] is True and again["communities"] == published["communities"]
+    live = (
+        await api.street.get(
+            "/api/v1/assessment/scores",
+            params={"area": community, "period": f"{YEAR}Q1", "live": "true"},
+        )
+    ).json()
+    assert (
+        next(
+            i for i in live["communities"][0]["indicators"] if i["code"] == "coordination_meetings"
+        )["passed"]
+        is True
+    )
+    republished = (
+        await api.street.post(
+            "/api/v1/assessment/scores/publish", json={"area": community, "period": f"{YEAR}Q1"}
+        )
+    ).json()
+    assert republished["version"] == 2
+    xlsx = await api.street.get(
+        "/api/v1/assessment/scores.xlsx", params={"area": community, "period": f"{YEAR}Q1"}
+    )
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+
+
+async def test_changing_a_threshold_for_next_year_leaves_this_year(api, new_community):
+    current = (
+        await api.admin.get("/api/v1/assessment/indicators", params={"period": str(YEAR)})
+    ).json()
+    office = next(i for i in current if i["code"] == "office_service_space")
+    assert float(office["threshold"]) == 300 and "000" in office["seed"]
+    r = await api.admin.put(
+        "/api/v1/assessment/indicators",
+        json=[
+            {
+                **{
+                    k: office[k]
+                    for k in (
+                        "code",
+                        "name",
+                        "kind",
+                        "source",
+                        "numerator",
+                        "denominator",
+                        "factor",
+                        "comparator",
+                        "weight",
+                        "unit",
+                    )
+                },
+                "threshold": 600,
+                "seed": "seed 002: newer standard",
+                "valid_from": str(YEAR + 1),
+            }
+        ],
+    )
+    assert r.status_code == 200, r.text
+    this_year = next(
+        i
+        for i in (
+            await api.admin.get("/api/v1/assessment/indicators", params={"period": str(YEAR)})
+        ).json()
+        if i["code"] == "office_service_space"
+    )
+    next_year = next(
+        i
+        for i in (
+            await api.admin.get("/api/v1/assessment/indicators", params={"period": str(YEAR + 1)})
+        ).json()
+        if i["code"] == "office_service_space"
+    )
+    assert (float(this_year["threshold"]), float(next_year["threshold"])) == (300, 600)
+    assert_problem(await api.street.put("/api/v1/assessment/indicators", json=[]), 403)
+
+
+async def test_model_community_application_goes_up_level_by_level(api, new_community, base_areas):
+    community = "410105001001"  # demo-community's own
+    r = await api.community.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "申报示范社区"},
+    )
+    assert r.status_code == 201, r.text
+    application = r.json()
+    assert (
+        application["status"] == "submitted" and application["score"]["community_code"] == community
+    )
+    again = await api.community.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "再次申报"},
+    )
+    assert_problem(again, 409, "application.open_exists")
+    # a street admin cannot approve at district level
+    assert_problem(
+        await api.street.post(
+            f"/api/v1/assessment/applications/{application['id']}/transitions",
+            json={"action": "approve"},
+        ),
+        409,
+    )
+    r = await api.street.post(
+        f"/api/v1/assessment/applications/{application['id']}/transitions",
+        json={"action": "recommend", "note": "同意推荐"},
+    )
+    assert r.json()["status"] == "recommended"
+    assert_problem(
+        await api.street.post(
+            f"/api/v1/assessment/applications/{application['id']}/transitions",
+            json={"action": "approve"},
+        ),
+        403,
+        "application.wrong_level",
+    )
+    district = unique("district")
+    await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": district,
+            "password": "district-1",
+            "role": "street_admin",
+            "scope": ["410105"],
+        },
+    )
+    district_admin = await api.login(district, "district-1")
+    r = await district_admin.post(
+        f"/api/v1/assessment/applications/{application['id']}/transitions",
+        json={"action": "approve", "note": "批准"},
+    )
+    assert r.json()["status"] == "approved"
+    assert [h["action"] for h in r.json()["history"]] == ["submit", "recommend", "approve"]
+    assert_problem(
+        await api.community.post(
+            f"/api/v1/assessment/applications/{application['id']}/transitions",
+            json={"action": "recommend"},
+        ),
+        409,
+    )
