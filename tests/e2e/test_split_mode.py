@@ -1,0 +1,109 @@
+"""The split mode for real: every service and the gateway in processes of their own, on
+free ports, over HTTP — a user story across services, then a service dies and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+
+import httpx
+import pytest
+
+from gateway.split import split_environment, start, start_service, stop, wait_ready
+from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
+from tests.support import make_id_number, unique
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def split(settings, app):
+    """``app`` first: the databases are migrated and the demo accounts exist."""
+    ports = {name: free_port() for name in SERVICE_NAMES}
+    gateway_port = free_port()
+    os.environ["GONGJIAN_RATE_LIMIT_IP_PER_MIN"] = "1000000"
+    processes = start(settings, gateway_port=gateway_port, ports=ports)
+    try:
+        yield {
+            "url": f"http://127.0.0.1:{gateway_port}",
+            "gateway_port": gateway_port,
+            "ports": ports,
+            "processes": processes,
+            "settings": settings,
+        }
+    finally:
+        os.environ.pop("GONGJIAN_RATE_LIMIT_IP_PER_MIN", None)
+        stop(processes)
+
+
+async def test_a_story_across_services_then_a_dead_service_and_its_return(split, base_areas):
+    async with httpx.AsyncClient(base_url=split["url"], timeout=10) as http:
+        token = (
+            await http.post(
+                "/api/v1/auth/token", json={"username": "demo-admin", "password": DEMO_PASSWORD}
+            )
+        ).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        community = "410105001001"
+        number = make_id_number()
+        r = await http.post(
+            "/api/v1/registry/residents",
+            headers=admin,
+            json={"name": "分体", "id_number": number, "community_code": community},
+        )
+        assert r.status_code == 201, r.text
+        resident = (
+            await http.post("/api/v1/auth/wechat", json={"code": f"test:{unique('split')}"})
+        ).json()["access_token"]
+        mine = {"Authorization": f"Bearer {resident}"}
+        # volunteer → registry over HTTP, with a service token, to match the resident
+        r = await http.post(
+            "/api/v1/volunteer/volunteers",
+            headers=mine,
+            json={
+                "name": "分体",
+                "id_number": number,
+                "phone": "13700001234",
+                "community_code": community,
+            },
+        )
+        assert r.status_code == 201 and r.json()["status"] == "active", r.text
+        me = (await http.get("/api/v1/me", headers=mine)).json()
+        assert me["volunteer"]["status"] == "active"
+        doc = (await http.get("/openapi.json")).json()
+        assert (
+            "/api/v1/registry/residents" in doc["paths"]
+            and "/api/v1/volunteer/volunteers" in doc["paths"]
+        )
+
+        # The registry dies: its requests fail fast; the others keep answering.
+        registry = split["processes"]["registry"]
+        registry.send_signal(signal.SIGKILL)
+        registry.wait()
+        started = time.monotonic()
+        r = await http.get("/api/v1/registry/areas", headers=admin)
+        assert time.monotonic() - started < 2
+        assert r.status_code == 503 and r.json()["code"] == "upstream.unavailable"
+        assert (await http.get("/api/v1/volunteer/volunteers/me", headers=mine)).status_code == 200
+        assert (await http.get("/api/v1/grid/case-categories", headers=admin)).status_code == 200
+
+        # It comes back on its port; the gateway recovers without a restart of its own.
+        env = split_environment(split["settings"], split["ports"], split["gateway_port"])
+        split["processes"]["registry"] = start_service("registry", split["ports"]["registry"], env)
+        await asyncio.to_thread(
+            wait_ready, [f"http://127.0.0.1:{split['ports']['registry']}/healthz"]
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            r = await http.get("/api/v1/registry/areas", headers=admin)
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert r.status_code == 200, r.text
