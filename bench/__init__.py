@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` runs them all, prints figures and writes bench/results/."""
