@@ -11,7 +11,8 @@ from stdnum.cn import ric
 
 _counter = itertools.count(1)
 _ID_BIRTH_DAYS = 60 * 365
-_id_serial = itertools.count(random.randrange(_ID_BIRTH_DAYS * 1000))
+_ID_OLD_BIRTH_DAYS = 40 * 365
+_id_serial = itertools.count(random.randrange(_ID_BIRTH_DAYS * 900))
 
 
 class Caller:
@@ -99,13 +100,20 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
 def make_id_number(
     birth: date | None = None, region: str = "410105", seq: int | None = None
 ) -> str:
-    """A synthetic citizen ID with a valid check digit. Numbers come from one serial per test
-    run that starts at a random place among about 22 million, so a run never draws the same
-    number twice (random draws did, now and then, across the 500 volunteers of one test) and
-    two runs on one database almost never meet."""
-    n = next(_id_serial)
-    if birth is None:
-        birth = date(1940, 1, 1) + timedelta(days=(n // 1000) % _ID_BIRTH_DAYS)
-    seq = seq if seq is not None else n % 1000
+    """A synthetic citizen ID with a valid check digit that no other call in this run draws
+    (random draws did collide, now and then, across the 500 volunteers of one test).
+
+    Numbers come from serials that start at a random place, so two runs on one database
+    almost never meet either. The three kinds of call draw from disjoint parts of the space:
+    neither given → born 1940–1999 with order code 000–899; birth given → order code
+    900–999; order code given → born 1900–1939."""
+    if birth is None and seq is None:
+        n = next(_id_serial)
+        birth = date(1940, 1, 1) + timedelta(days=(n // 900) % _ID_BIRTH_DAYS)
+        seq = n % 900
+    elif seq is None:
+        seq = 900 + next(_id_serial) % 100
+    elif birth is None:
+        birth = date(1900, 1, 1) + timedelta(days=next(_id_serial) % _ID_OLD_BIRTH_DAYS)
     body = f"{region}{birth:%Y%m%d}{seq:03d}"
     return body + ric.calc_check_digit(body + "0")

@@ -4,7 +4,7 @@ the 10% target (seed 000)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from services.common.clock import clock
 from tests.support import assert_problem, make_id_number, unique
