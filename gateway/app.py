@@ -55,13 +55,13 @@ async def fetch_remote_openapi(app: FastAPI) -> None:
 
 
 def split_upstreams(settings: Settings) -> dict[str, ASGIApp]:
-    """In the split mode each service is a process of its own, reached over HTTP."""
-    from gateway.proxy import HttpUpstream
+    """In the split mode each service is a process of its own, reached over HTTP, with the
+    client ``GONGJIAN_PROXY_CLIENT`` names (aiohttp; see gateway/proxy.py for why)."""
+    from gateway.proxy import AiohttpUpstream, HttpxUpstream
 
+    upstream = HttpxUpstream if settings.proxy_client == "httpx" else AiohttpUpstream
     return {
-        name: HttpUpstream(name, url)
-        for name, url in settings.peer_urls.items()
-        if name != "gateway"
+        name: upstream(name, url) for name, url in settings.peer_urls.items() if name != "gateway"
     }
 
 

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     nats_url: str = ""
     outbox_poll_s: float = 1.0
     # The gateway's HTTP client to the services in the split mode (see bench/gateway.py).
-    proxy_client: Literal["httpx", "aiohttp"] = "httpx"
+    proxy_client: Literal["httpx", "aiohttp"] = "aiohttp"
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""
     registry_url: str = ""
