@@ -18,6 +18,8 @@ from pathlib import Path
 from services.common.observability import configure_logging
 from services.common.settings import Settings, get_settings
 
+SERVICE_KEEP_ALIVE_S = 30
+
 
 def _serve(settings: Settings) -> None:
     import uvicorn
@@ -39,7 +41,15 @@ def _serve_service(settings: Settings, name: str, port: int) -> None:
     import uvicorn
 
     module = importlib.import_module(f"services.{name}.app")
-    uvicorn.run(module.create_app(settings), host=settings.host, port=port, log_config=None)
+    uvicorn.run(
+        module.create_app(settings),
+        host=settings.host,
+        port=port,
+        log_config=None,
+        # Longer than the gateway's pooled connections stay idle (gateway/proxy.py), so the
+        # service never closes a connection the gateway is about to reuse.
+        timeout_keep_alive=SERVICE_KEEP_ALIVE_S,
+    )
 
 
 def _migrate(settings: Settings) -> None:

@@ -69,8 +69,13 @@ class CircuitBreaker:
             self.opened_at = now
 
 
+# How long a pooled connection to a service may stay idle: shorter than the services'
+# keep-alive (gateway/cli.py), so the gateway never reuses one the service has just closed.
+POOL_IDLE_S = 15.0
+
+
 class _Unreachable(Exception):
-    """The request never reached the service: safe to retry if idempotent."""
+    """No answer came back (refused, reset, closed): safe to retry if idempotent."""
 
 
 class _TimedOut(Exception):
@@ -160,7 +165,9 @@ class HttpxUpstream(Upstream):
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=POOL_IDLE_S,
             ),
         )
         self.retries = retries
@@ -176,6 +183,8 @@ class HttpxUpstream(Upstream):
             raise _Unreachable() from None
         except httpx.TimeoutException:
             raise _TimedOut() from None
+        except (httpx.NetworkError, httpx.RemoteProtocolError):
+            raise _Unreachable() from None
         return response.status_code, response.headers.raw, response.aiter_raw(), response.aclose
 
     async def aclose(self) -> None:
@@ -207,7 +216,9 @@ class AiohttpUpstream(Upstream):
         # Made on first use: a session belongs to the event loop that serves requests.
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, keepalive_timeout=POOL_IDLE_S
+                ),
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=self.timeout[0], sock_read=self.timeout[1]
                 ),
