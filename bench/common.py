@@ -52,8 +52,10 @@ async def fresh_postgres(name: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    base = PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return f"{base}/{name}"
+    # BENCH_PG may name a Unix socket (``postgresql://postgres@/postgres?host=/var/run/...``).
+    server, _, query = PG_SERVER.partition("?")
+    base = server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
 async def drop_postgres(name: str) -> None:

@@ -372,10 +372,13 @@ async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
     return tags
 
 
-def seal_id_number(cipher: PiiCipher, citizen: CitizenId) -> dict[str, Any]:
+def seal_id_number(
+    cipher: PiiCipher, citizen: CitizenId, index: str | None = None
+) -> dict[str, Any]:
+    """The stored columns of an ID number; ``index`` when the caller has it already."""
     return {
         "id_number_enc": cipher.encrypt(citizen.number, "id_number"),
-        "id_number_index": cipher.blind_index(citizen.number, "id_number"),
+        "id_number_index": index or cipher.blind_index(citizen.number, "id_number"),
         "id_number_masked": mask_id_number(citizen.number),
         "gender": citizen.gender,
         "birth_date": citizen.birth_date,
