@@ -70,6 +70,19 @@ class CellMember(Base):
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class CellMemberRemoval(Base):
+    """A worker taken off a cell: their phone's next sync drops the cell and all it held."""
+
+    __tablename__ = "cell_member_removals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    cell_code: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(36))
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_cell_member_removals_user", "user_id", "removed_at"),)
+
+
 class FindingTag(Base):
     """What a visit can find (configurable): elderly living alone checked, a dispute ..."""
 

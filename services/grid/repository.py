@@ -16,6 +16,7 @@ from services.grid.models import (
     CaseEvent,
     Cell,
     CellMember,
+    CellMemberRemoval,
     FindingTag,
     Holiday,
     Visit,
@@ -257,6 +258,35 @@ async def cases_for_kpis(
         )
     )
     return list(rows.all())
+
+
+async def cells_joined(session: AsyncSession, user_id: str, since, until) -> set[str]:
+    """The user's cells they joined in (since, until]: their phone has none of it yet."""
+    rows = await session.scalars(
+        select(CellMember.cell_code).where(
+            CellMember.user_id == user_id,
+            CellMember.assigned_at > since,
+            CellMember.assigned_at <= until,
+        )
+    )
+    return set(rows.all())
+
+
+async def cells_left(session: AsyncSession, user_id: str, since, until) -> set[str]:
+    """Cells the user was taken off, or that were deleted, in (since, until]."""
+    removed = await session.scalars(
+        select(CellMemberRemoval.cell_code).where(
+            CellMemberRemoval.user_id == user_id,
+            CellMemberRemoval.removed_at > since,
+            CellMemberRemoval.removed_at <= until,
+        )
+    )
+    deleted = await session.scalars(
+        select(Cell.code)
+        .join(CellMember, CellMember.cell_code == Cell.code)
+        .where(CellMember.user_id == user_id, Cell.deleted_at > since, Cell.deleted_at <= until)
+    )
+    return set(removed.all()) | set(deleted.all())
 
 
 async def cells_changed(session: AsyncSession, codes: list[str], since, until) -> list[Cell]:

@@ -36,7 +36,15 @@ from services.common.settings import Settings, get_settings
 from services.grid import repository
 from services.grid.calendar import WorkCalendar
 from services.grid.geometry import CellIndex, GeometryProblem, area_m2, distance_m, parse_boundary
-from services.grid.models import Case, CaseCategory, CaseEvent, Cell, CellMember, Visit
+from services.grid.models import (
+    Case,
+    CaseCategory,
+    CaseEvent,
+    Cell,
+    CellMember,
+    CellMemberRemoval,
+    Visit,
+)
 from services.grid.schemas import (
     CaseCreate,
     CellCreate,
@@ -292,21 +300,31 @@ async def set_members(
                 errors=[FieldError("workers", "not_a_grid_worker", {"user": user_id})],
             )
         names[user_id] = user.get("display_name") or user.get("username") or ""
-    current = (await repository.members(session, [code]))[code]
-    before = {m.user_id for m in current}
-    for member in current:
-        await session.delete(member)
-    await session.flush()
+    # Members who stay keep their row, so that ``assigned_at`` says when each joined: the
+    # sync sends a newly joined cell whole, and a left one as a tombstone.
+    now = utcnow()
+    current = {m.user_id: m for m in (await repository.members(session, [code]))[code]}
+    before = set(current)
+    for user_id, member in current.items():
+        if user_id not in wanted:
+            await session.delete(member)
+            session.add(CellMemberRemoval(cell_code=code, user_id=user_id, removed_at=now))
     for user_id in wanted:
-        session.add(
-            CellMember(
-                cell_code=code,
-                user_id=user_id,
-                role="leader" if user_id == data.leader else "worker",
-                display_name=names[user_id],
+        role = "leader" if user_id == data.leader else "worker"
+        member = current.get(user_id)
+        if member is None:
+            session.add(
+                CellMember(
+                    cell_code=code,
+                    user_id=user_id,
+                    role=role,
+                    display_name=names[user_id],
+                    assigned_at=now,
+                )
             )
-        )
-    cell.updated_at = utcnow()
+        else:
+            member.role, member.display_name = role, names[user_id]
+    cell.updated_at = now
     await session.flush()
     return cell, sorted(before | set(wanted))
 

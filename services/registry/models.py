@@ -82,6 +82,20 @@ class Building(Base):
     __table_args__ = (Index("ix_buildings_community_name", "community_code", "name"),)
 
 
+class BuildingCellMove(Base):
+    """A building leaving one grid cell for another (or for none). Phones that synced the old
+    cell must hear that it is gone; phones of the new cell must get it whole, households and
+    residents included, though none of those rows changed."""
+
+    __tablename__ = "building_cell_moves"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    building_id: Mapped[str] = mapped_column(String(36), index=True)
+    from_cell: Mapped[str | None] = mapped_column(String(32))
+    to_cell: Mapped[str | None] = mapped_column(String(32))
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class Household(Base):
     """No foreign keys here or on residents: on PostgreSQL each checked reference takes a row
     lock on the referenced area or building, which made bulk imports five times slower. The

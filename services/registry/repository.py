@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -16,6 +16,7 @@ from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
 from services.registry.models import (
     Area,
     Building,
+    BuildingCellMove,
     Household,
     ImportError_,
     ImportJob,
@@ -420,7 +421,9 @@ async def changed_in_cells(
     session: AsyncSession, principal: Principal, cells: list[str], since, until
 ):
     """Buildings, households and residents of ``cells`` changed in (since, until]; with a
-    null ``since``, everything current."""
+    null ``since``, everything current. A building that moved into the cells in the window
+    comes whole (households and residents though they did not change); one that moved out,
+    or was deleted, is a tombstone."""
 
     def window(column):
         clauses = [column <= until]
@@ -442,7 +445,8 @@ async def changed_in_cells(
             )
         ).all()
     )
-    deleted_buildings = []
+    deleted_buildings: list[str] = []
+    arrived: list[str] = []
     if since is not None:
         deleted_buildings = list(
             (
@@ -455,11 +459,33 @@ async def changed_in_cells(
                 )
             ).all()
         )
+        moves = (
+            await session.execute(
+                select(BuildingCellMove.building_id, Building.cell_code)
+                .join(Building, Building.id == BuildingCellMove.building_id)
+                .where(
+                    or_(BuildingCellMove.from_cell.in_(cells), BuildingCellMove.to_cell.in_(cells)),
+                    *window(BuildingCellMove.moved_at),
+                )
+            )
+        ).all()
+        inside = set(cells)
+        arrived = sorted({b for b, now_in in moves if now_in in inside})
+        deleted_buildings += sorted({b for b, now_in in moves if now_in not in inside})
+
+    def changed_or_arrived(column, building_column):
+        if not arrived:
+            return window(column)
+        return [or_(and_(*window(column)), building_column.in_(arrived))]
+
     households = list(
         (
             await session.scalars(
                 select(Household)
-                .where(Household.building_id.in_(building_ids), *window(Household.updated_at))
+                .where(
+                    Household.building_id.in_(building_ids),
+                    *changed_or_arrived(Household.updated_at, Household.building_id),
+                )
                 .order_by(Household.id)
             )
         ).all()
@@ -472,7 +498,7 @@ async def changed_in_cells(
                     Resident.building_id.in_(building_ids),
                     Resident.status == "current",
                     community_scope(Resident.community_code, principal, Resident.building_id),
-                    *window(Resident.updated_at),
+                    *changed_or_arrived(Resident.updated_at, Resident.building_id),
                 )
                 .order_by(Resident.id)
             )

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from services.common.clock import utcnow
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.geo import in_china_box, to_wgs84
+from services.common.ids import new_id
 from services.common.observability import request_id_var
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.validators import CitizenId, parse_id_number
@@ -24,6 +25,7 @@ from services.registry import counts, repository, rules
 from services.registry.models import (
     Area,
     Building,
+    BuildingCellMove,
     Household,
     PiiAuditEntry,
     Resident,
@@ -256,9 +258,14 @@ async def patch_building(
         building.lat, building.lng = _point(
             changes.get("lat", building.lat), changes.get("lng", building.lng), data.coord_system
         )
-    for name in ("name", "address", "floors", "cell_code"):
+    for name in ("name", "address", "floors"):
         if name in changes:
             setattr(building, name, changes[name])
+    if "cell_code" in changes and changes["cell_code"] != building.cell_code:
+        await record_cell_moves(
+            session, [(building.id, building.cell_code, changes["cell_code"])], utcnow()
+        )
+        building.cell_code = changes["cell_code"]
     await session.flush()
     return building
 
@@ -278,7 +285,7 @@ async def delete_building(*, session: AsyncSession, principal: Principal, buildi
 
 async def assign_cells(*, session: AsyncSession, assignments) -> int:
     """Set each building's cell: the current cells read in one query, the changed ones
-    written in one executemany."""
+    written (and their moves recorded for the phones' sync) in one executemany each."""
     wanted = {a.building_id: a.cell_code for a in assignments}
     if not wanted:
         return 0
@@ -289,8 +296,9 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
             )
         ).all()
     )
+    now = utcnow()
     changed = [
-        {"b_id": bid, "cell": cell, "now": utcnow()}
+        {"b_id": bid, "cell": cell, "now": now, "was": current[bid]}
         for bid, cell in wanted.items()
         if bid in current and current[bid] != cell
     ]
@@ -302,7 +310,19 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
             .values(cell_code=bindparam("cell"), updated_at=bindparam("now")),
             changed,
         )
+        await record_cell_moves(session, [(c["b_id"], c["was"], c["cell"]) for c in changed], now)
     return len(changed)
+
+
+async def record_cell_moves(session: AsyncSession, moves, now) -> None:
+    """moves: (building id, from cell, to cell)."""
+    rows = [
+        {"id": new_id(), "building_id": b, "from_cell": old, "to_cell": new, "moved_at": now}
+        for b, old, new in moves
+        if old != new
+    ]
+    if rows:
+        await session.execute(insert(BuildingCellMove.__table__), rows)
 
 
 async def locate_cell(peers, lat: float, lng: float) -> str | None:

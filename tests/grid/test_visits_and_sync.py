@@ -186,3 +186,69 @@ async def test_a_replayed_offline_visit_creates_one(api, new_community, spot, wo
     assert a.status_code == b.status_code == 201 and a.json() == b.json()
     listed = (await grid.get("/api/v1/grid/visits", params={"household_id": households[0]})).json()
     assert [v["id"] for v in listed["items"]] == [body["id"]]
+
+
+async def test_a_cell_joined_comes_whole_and_one_left_or_moved_away_is_a_tombstone(
+    api, new_community, spot, worker
+):
+    cell_a, grid, point_a = await setup_cell(api, new_community, spot, worker)
+    await populate(api, cell_a, point_a)
+    # Cell B, worked by somebody else, already full of people before our worker joins it.
+    cell_b, other, point_b = await setup_cell(
+        api, new_community, (spot[0] + 0.006, spot[1]), worker
+    )
+    building_b, households_b, residents_b = await populate(api, cell_b, point_b)
+    case_b = await report(other, point_b)
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    first = (await grid.get("/api/v1/grid/sync")).json()
+    assert [c["code"] for c in first["cells"]] == [cell_a["code"]]
+
+    # Joining B: the delta brings B whole, though none of its rows changed.
+    me = (await grid.get("/api/v1/me")).json()["id"]
+    other_id = (await other.get("/api/v1/me")).json()["id"]
+    r = await api.admin.put(
+        f"/api/v1/grid/cells/{cell_b['code']}/members", json={"workers": [other_id, me]}
+    )
+    assert r.status_code == 200, r.text
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    joined = (await grid.get("/api/v1/grid/sync", params={"cursor": first["cursor"]})).json()
+    assert [c["code"] for c in joined["cells"]] == [cell_b["code"]]
+    assert [b["id"] for b in joined["buildings"]] == [building_b]
+    assert sorted(h["id"] for h in joined["households"]) == sorted(households_b)
+    assert sorted(r["id"] for r in joined["residents"]) == sorted(residents_b)
+    assert [c["id"] for c in joined["cases"]] == [case_b["id"]]
+    assert joined["deleted"]["cells"] == [] and joined["deleted"]["buildings"] == []
+
+    # B's boundary shrinks away from its building: the building leaves B, a tombstone.
+    corner = {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                [spot[1], spot[0] + 0.006],
+                [spot[1] + 0.001, spot[0] + 0.006],
+                [spot[1] + 0.001, spot[0] + 0.007],
+                [spot[1], spot[0] + 0.007],
+                [spot[1], spot[0] + 0.006],
+            ]
+        ],
+    }
+    r = await api.admin.patch(f"/api/v1/grid/cells/{cell_b['code']}", json={"boundary": corner})
+    assert r.status_code == 200, r.text
+    building = (await api.admin.get(f"/api/v1/registry/buildings/{building_b}")).json()
+    assert building["cell_code"] is None
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    moved = (await grid.get("/api/v1/grid/sync", params={"cursor": joined["cursor"]})).json()
+    assert moved["deleted"]["buildings"] == [building_b]
+    assert moved["buildings"] == [] and moved["residents"] == []
+
+    # Taken off A: A is a tombstone (the phone drops it and all it held).
+    r = await api.admin.put(f"/api/v1/grid/cells/{cell_a['code']}/members", json={"workers": []})
+    assert r.status_code == 200, r.text
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    left = (await grid.get("/api/v1/grid/sync", params={"cursor": moved["cursor"]})).json()
+    assert left["deleted"]["cells"] == [cell_a["code"]]
+    assert cell_a["code"] not in [c["code"] for c in left["cells"]]

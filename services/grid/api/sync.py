@@ -20,6 +20,20 @@ from services.grid.schemas import SyncOut
 router = make_router()
 
 
+async def _registry_part(request: Request, cells: list[str], since, until) -> dict:
+    """The registry's rows of ``cells`` changed in (since, until], asked with the worker's
+    own token (their scope applies)."""
+    params = {"cells": ",".join(cells), "until": as_utc(until).isoformat()}
+    if since is not None:
+        params["since"] = as_utc(since).isoformat()
+    r = await request.app.state.peers.call(
+        "registry", "GET", "/api/v1/registry/sync", params=params, token=forward_token(request)
+    )
+    if r.status_code != 200:
+        raise AppError("upstream.unavailable", 503, service="registry")
+    return r.json()
+
+
 @router.get("/sync")
 async def sync(
     request: Request,
@@ -30,7 +44,9 @@ async def sync(
 ) -> SyncOut:
     """The caller's cells, their buildings, households, residents (masked) and open cases,
     changed since ``cursor`` (everything when it is empty), with deletions as tombstones.
-    An expired cursor is a 410: start over with a full sync."""
+    A cell the worker joined since comes whole; one they left (or that was deleted) is a
+    tombstone, as is a building that moved to a cell that is not theirs. An expired cursor
+    is a 410: start over with a full sync."""
     now = utcnow()
     ttl = timedelta(days=request.app.state.settings.grid_sync_cursor_days)
     since = service.decode_sync_cursor(cursor, now, ttl) if cursor else None
@@ -41,25 +57,36 @@ async def sync(
         max(now - service.SYNC_SKEW, since) if since is not None else now - service.SYNC_SKEW
     )
     cells = await repository.cells_of_user(session, principal.user_id)
+    if since is None:
+        joined, left = set(cells), set()
+    else:
+        joined = await repository.cells_joined(session, principal.user_id, since, until)
+        left = await repository.cells_left(session, principal.user_id, since, until)
+        left -= set(cells)
+    # A cell joined in this window comes whole; the others bring what changed in it.
+    fresh = [c for c in cells if c in joined]
+    known = [c for c in cells if c not in joined]
     changed_cells = await repository.cells_changed(session, cells, since, until) if cells else []
     members = await repository.members(session, [c.code for c in changed_cells])
-    cases = await repository.cases_changed(session, cells, since, until) if cells else []
+    cases = []
+    if fresh:
+        cases += await repository.cases_changed(session, fresh, None, until)
+    if known:
+        cases += await repository.cases_changed(session, known, since, until)
     registry = {
         "buildings": [],
         "households": [],
         "residents": [],
         "deleted": {"buildings": [], "residents": []},
     }
-    if cells:
-        params = {"cells": ",".join(cells), "until": as_utc(until).isoformat()}
-        if since is not None:
-            params["since"] = as_utc(since).isoformat()
-        r = await request.app.state.peers.call(
-            "registry", "GET", "/api/v1/registry/sync", params=params, token=forward_token(request)
-        )
-        if r.status_code != 200:
-            raise AppError("upstream.unavailable", 503, service="registry")
-        registry = r.json()
+    for group, group_since in ((fresh, None), (known, since)):
+        if not group:
+            continue
+        part = await _registry_part(request, group, group_since, until)
+        for key in ("buildings", "households", "residents"):
+            registry[key] += part[key]
+        for key in ("buildings", "residents"):
+            registry["deleted"][key] += part["deleted"][key]
     open_cases = [c for c in cases if c.status not in ("closed", "rejected")]
     closed = [c.id for c in cases if c.status in ("closed", "rejected")]
     body = SyncOut(
@@ -71,7 +98,9 @@ async def sync(
         residents=registry["residents"],
         cases=[case_out(c, now) for c in open_cases],
         deleted={
-            "cells": [c.code for c in changed_cells if c.deleted_at is not None],
+            # A cell here takes with it, on the phone, the buildings, households, residents
+            # and cases it held.
+            "cells": sorted(left),
             "buildings": registry["deleted"]["buildings"],
             "residents": registry["deleted"]["residents"],
             "cases": closed,
