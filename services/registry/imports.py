@@ -723,97 +723,166 @@ class Writer:
                 by_index[row["id_number_index"]].fail("身份证号", "registered_elsewhere")
         return kept, [t for t in tag_rows if t["resident_id"] in kept_ids]
 
+    # Buildings, households and units: one read for the batch, then one bulk insert and one
+    # executemany update, as for residents (a household roster runs to thousands of rows).
+
     async def _write_buildings(self, session, good: list[Parsed], tally: Tally) -> None:
-        await self._building_ids(
-            session, {(p.data["community_code"], p.data["name"]) for p in good}, False
-        )
+        keys = {(p.data["community_code"], p.data["name"]) for p in good}
+        await self._building_ids(session, keys, False)
+        known = [self.buildings[k] for k in keys if k in self.buildings]
+        current = {
+            b.id: b
+            for b in await session.execute(
+                select(
+                    Building.id, Building.address, Building.floors, Building.lat, Building.lng
+                ).where(Building.id.in_(known))
+            )
+        }
+        now = utcnow()
+        new_rows: dict[tuple[str, str], dict] = {}
+        updates: dict[str, dict] = {}
         for p in good:
             d = p.data
             key = (d["community_code"], d["name"])
-            fields = {
-                "address": d["address"],
-                "floors": d["floors"],
-                "lat": d["lat"],
-                "lng": d["lng"],
-            }
-            if key in self.buildings:
-                building = await session.get(Building, self.buildings[key])
-                if all(getattr(building, k) == v for k, v in fields.items() if v is not None):
+            fields = {k: d[k] for k in ("address", "floors", "lat", "lng") if d[k] is not None}
+            if key in new_rows:  # named twice in this batch: the later row wins
+                new_rows[key].update(fields)
+            elif key in self.buildings:
+                bid = self.buildings[key]
+                before = updates.get(bid) or current[bid]._asdict()
+                if all(before[k] == v for k, v in fields.items()):
                     tally.unchanged += 1
                     continue
-                for k, v in fields.items():
-                    if v is not None:
-                        setattr(building, k, v)
+                updates[bid] = {**before, **fields}
             else:
-                building = Building(community_code=d["community_code"], name=d["name"], **fields)
-                session.add(building)
-                await session.flush()
-                self.buildings[key] = building.id
+                new_rows[key] = {
+                    "id": new_id(),
+                    "community_code": key[0],
+                    "name": key[1],
+                    "address": None,
+                    "floors": None,
+                    "lat": None,
+                    "lng": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    **fields,
+                }
             tally.imported += 1
+        await bulk_insert(session, Building.__table__, list(new_rows.values()))
+        for row in new_rows.values():
+            self.buildings[(row["community_code"], row["name"])] = row["id"]
+        await _update_by_id(session, Building.__table__, updates.values(), now)
 
     async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
         await self._building_ids(
             session, {(p.data["community_code"], p.data["building"]) for p in good}, False
         )
+        known = []
         for p in good:
-            d = p.data
-            building_id = self.buildings.get((d["community_code"], d["building"]))
+            building_id = self.buildings.get((p.data["community_code"], p.data["building"]))
             if building_id is None:
                 p.fail("楼栋", "building_unknown")
-                continue
-            existing = await session.scalar(
-                select(Household).where(
-                    Household.building_id == building_id, Household.door_no == d["door_no"]
+            elif (building_id, p.data["door_no"]) in self.households:
+                known.append(self.households[(building_id, p.data["door_no"])])
+        heads = dict(
+            (
+                await session.execute(
+                    select(Household.id, Household.head_name).where(Household.id.in_(known))
                 )
-            )
-            if existing is not None:
-                if d["head_name"] in (None, existing.head_name):
+            ).all()
+        )
+        now = utcnow()
+        new_rows: dict[tuple[str, str], dict] = {}
+        updates: dict[str, dict] = {}
+        for p in good:
+            if p.problems:
+                continue
+            d = p.data
+            building_id = self.buildings[(d["community_code"], d["building"])]
+            key = (building_id, d["door_no"])
+            if key in new_rows:
+                new_rows[key]["head_name"] = d["head_name"] or new_rows[key]["head_name"]
+            elif key in self.households:
+                hid = self.households[key]
+                head = updates.get(hid, {}).get("head_name", heads.get(hid))
+                if d["head_name"] in (None, head):
                     tally.unchanged += 1
                     continue
-                existing.head_name = d["head_name"]
+                updates[hid] = {"id": hid, "head_name": d["head_name"]}
             else:
+                new_rows[key] = {
+                    "id": new_id(),
+                    "community_code": d["community_code"],
+                    "building_id": building_id,
+                    "door_no": d["door_no"],
+                    "head_name": d["head_name"],
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 self.deltas[counts.household_key(d["community_code"])] += 1
-                session.add(
-                    Household(
-                        community_code=d["community_code"],
-                        building_id=building_id,
-                        door_no=d["door_no"],
-                        head_name=d["head_name"],
-                    )
-                )
-            await session.flush()
             tally.imported += 1
+        await bulk_insert(session, Household.__table__, list(new_rows.values()))
+        for row in new_rows.values():
+            self.households[(row["building_id"], row["door_no"])] = row["id"]
+        await _update_by_id(session, Household.__table__, updates.values(), now)
 
     async def _write_units(self, session, good: list[Parsed], tally: Tally) -> None:
+        columns = [c for c in Unit.__table__.c if c.name not in ("created_at", "updated_at")]
+        existing = {
+            u.uscc: u._asdict()
+            for u in await session.execute(
+                select(*columns).where(Unit.uscc.in_([p.data["uscc"] for p in good]))
+            )
+        }
+        now = utcnow()
+        new_rows: dict[str, dict] = {}
+        updates: dict[str, dict] = {}
         for p in good:
             d = dict(p.data)
             phone = d.pop("contact_phone")
-            existing = await session.scalar(select(Unit).where(Unit.uscc == d["uscc"]))
-            if existing is not None and existing.community_code != d["community_code"]:
-                p.fail("统一社会信用代码", "unit_exists")
-                continue
-            phone_fields = {
-                "contact_phone_enc": self.cipher.encrypt(phone, "phone") if phone else None,
-                "contact_phone_masked": mask_phone(phone),
-            }
-            if existing is not None:
-                same = all(getattr(existing, k) == v for k, v in d.items()) and (
-                    existing.contact_phone_masked == phone_fields["contact_phone_masked"]
-                )
-                if same:
+            masked = mask_phone(phone)
+            if d["uscc"] in new_rows:
+                target = new_rows[d["uscc"]]
+            elif d["uscc"] in existing:
+                target = updates.get(existing[d["uscc"]]["id"], existing[d["uscc"]])
+                if target["community_code"] != d["community_code"]:
+                    p.fail("统一社会信用代码", "unit_exists")
+                    continue
+                if all(target[k] == v for k, v in d.items()) and (
+                    not phone or target["contact_phone_masked"] == masked
+                ):
                     tally.unchanged += 1
                     continue
-                for k, v in d.items():
-                    setattr(existing, k, v)
-                if phone:
-                    existing.contact_phone_enc = phone_fields["contact_phone_enc"]
-                    existing.contact_phone_masked = phone_fields["contact_phone_masked"]
+                target = updates.setdefault(target["id"], dict(target))
             else:
-                unit = Unit(**d, **phone_fields)
-                unit.facilities = []
-                session.add(unit)
-            await session.flush()
+                target = new_rows[d["uscc"]] = {
+                    "id": new_id(),
+                    "contact_phone_enc": None,
+                    "contact_phone_masked": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            target.update(d)
+            if phone:
+                target["contact_phone_enc"] = self.cipher.encrypt(phone, "phone")
+                target["contact_phone_masked"] = masked
             tally.imported += 1
+        await bulk_insert(session, Unit.__table__, list(new_rows.values()))
+        await _update_by_id(session, Unit.__table__, updates.values(), now)
+
+
+async def _update_by_id(session, table, rows, now) -> None:
+    """Rows (dicts with ``id`` and the columns to set) written in one executemany."""
+    rows = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]} for r in rows]
+    if not rows:
+        return
+    columns = [k for k in rows[0] if k != "b_id"]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({**{c: bindparam(c) for c in columns}, "updated_at": now}),
+        rows,
+    )
 
 
 async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today: date) -> Context:

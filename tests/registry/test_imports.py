@@ -267,6 +267,99 @@ async def test_buildings_households_and_units_import_too(api, new_community):
     assert (await finished(api.admin, u.json()["id"]))["imported"] == 1
 
 
+async def test_buildings_households_and_units_reimport_as_unchanged_or_updated(api, new_community):
+    """The same files again change nothing; a changed row updates in place; a row named
+    twice in one file is one record; a unit registered in another community is refused."""
+    community, elsewhere = await new_community(), await new_community()
+    building_header = ["社区代码", "楼栋名称", "地址", "层数", "纬度", "经度", "坐标系"]
+    buildings = [
+        [community, "A座", "某路1号", 18, "", "", ""],
+        [community, "B座", "某路2号", 6, "", "", ""],
+        [community, "B座", "", 7, "", "", ""],  # again, one floor more: still one building
+    ]
+    first = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(buildings, building_header), kind="buildings")).json()["id"],
+    )
+    assert (first["imported"], first["unchanged"]) == (3, 0)
+    listed = (
+        await api.admin.get("/api/v1/registry/buildings", params={"community": community})
+    ).json()["items"]
+    assert {(b["name"], b["floors"]) for b in listed} == {("A座", 18), ("B座", 7)}
+    buildings[0][3] = 20
+    again = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(buildings[:2], building_header), kind="buildings")).json()[
+            "id"
+        ],
+    )
+    assert (again["imported"], again["unchanged"]) == (2, 0)  # A: 18 → 20, B: 7 → 6
+    again = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(buildings[:2], building_header), kind="buildings")).json()[
+            "id"
+        ],
+    )
+    assert (again["imported"], again["unchanged"]) == (0, 2)
+
+    household_header = ["社区代码", "楼栋", "门牌号", "户主姓名"]
+    households = [[community, "A座", "101", "孙七"], [community, "A座", "102", ""]]
+    for expected in ((2, 0), (0, 2)):
+        job = await finished(
+            api.admin,
+            (await upload(api.admin, xlsx(households, household_header), kind="households")).json()[
+                "id"
+            ],
+        )
+        assert (job["imported"], job["unchanged"]) == expected
+    households[1][3] = "周八"
+    job = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(households, household_header), kind="households")).json()[
+            "id"
+        ],
+    )
+    assert (job["imported"], job["unchanged"]) == (1, 1)
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["households"] == 2
+
+    from tests.registry.test_units import credit_code
+
+    unit_header = [
+        "单位名称",
+        "统一社会信用代码",
+        "单位类别",
+        "社区代码",
+        "地址",
+        "联系人",
+        "联系电话",
+        "党组织名称",
+        "党员人数",
+    ]
+    school, clinic = credit_code("12"), credit_code("12")
+    units = [
+        ["某小学", school, "学校", community, "", "王老师", "13800001111", "", 20],
+        ["某诊所", clinic, "医院", elsewhere, "", "", "", "", ""],
+    ]
+    job = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(units, unit_header), kind="units")).json()["id"],
+    )
+    assert (job["imported"], job["unchanged"]) == (2, 0)
+    units[0][8] = 25
+    units[1][3] = community  # the clinic is registered in the other community
+    job = await finished(
+        api.admin,
+        (await upload(api.admin, xlsx(units, unit_header), kind="units")).json()["id"],
+    )
+    assert (job["imported"], job["unchanged"], job["failed"]) == (1, 0, 1)
+    found = (await api.admin.get("/api/v1/registry/units", params={"community": community})).json()[
+        "items"
+    ]
+    assert [(u["name"], u["party_member_count"]) for u in found] == [("某小学", 25)]
+    assert found[0]["contact_phone"] == "138****1111"
+
+
 async def test_the_template_is_a_spreadsheet_with_the_columns(api, base_areas):
     r = await api.community.get("/api/v1/registry/import-templates/residents.xlsx")
     assert r.status_code == 200
