@@ -61,7 +61,9 @@ def split_upstreams(settings: Settings) -> dict[str, ASGIApp]:
 
     upstream = HttpxUpstream if settings.proxy_client == "httpx" else AiohttpUpstream
     return {
-        name: upstream(name, url) for name, url in settings.peer_urls.items() if name != "gateway"
+        name: upstream(name, url, settings)
+        for name, url in settings.peer_urls.items()
+        if name != "gateway"
     }
 
 

@@ -18,8 +18,6 @@ from pathlib import Path
 from services.common.observability import configure_logging
 from services.common.settings import Settings, get_settings
 
-SERVICE_KEEP_ALIVE_S = 30
-
 
 def _serve(settings: Settings) -> None:
     import uvicorn
@@ -46,9 +44,8 @@ def _serve_service(settings: Settings, name: str, port: int) -> None:
         host=settings.host,
         port=port,
         log_config=None,
-        # Longer than the gateway's pooled connections stay idle (gateway/proxy.py), so the
-        # service never closes a connection the gateway is about to reuse.
-        timeout_keep_alive=SERVICE_KEEP_ALIVE_S,
+        # Longer than the gateway's pooled connections stay idle (see the settings).
+        timeout_keep_alive=settings.service_keep_alive_s,
     )
 
 

@@ -18,6 +18,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from services.common.errors import problem
+from services.common.settings import Settings
 
 log = logging.getLogger("gongjian.proxy")
 
@@ -69,11 +70,6 @@ class CircuitBreaker:
             self.opened_at = now
 
 
-# How long a pooled connection to a service may stay idle: shorter than the services'
-# keep-alive (gateway/cli.py), so the gateway never reuses one the service has just closed.
-POOL_IDLE_S = 15.0
-
-
 class _Unreachable(Exception):
     """No answer came back (refused, reset, closed): safe to retry if idempotent."""
 
@@ -86,9 +82,17 @@ class Upstream:
     """What every proxy client shares: the breaker, the body, the retries, the relay. A
     client subclass says only how to open a response."""
 
-    name: str
-    retries: int
-    breaker: CircuitBreaker
+    def __init__(
+        self, name: str, base_url: str, settings: Settings, *, max_connections: int = 100
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings
+        self.retries = settings.proxy_retries
+        self.breaker = CircuitBreaker(
+            settings.proxy_breaker_failures, settings.proxy_breaker_cooldown_s
+        )
+        self.max_connections = max_connections
 
     async def _open(self, method: str, path: str, query: str, headers: list, body: bytes):
         """-> (status, raw header pairs, async iterator of body chunks, async closer)."""
@@ -150,28 +154,18 @@ class Upstream:
 class HttpxUpstream(Upstream):
     """The same upstream on httpx, kept for the measurement in bench/gateway.py."""
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        *,
-        connect_timeout_s: float = 1.0,
-        read_timeout_s: float = 10.0,
-        retries: int = 1,
-        max_connections: int = 100,
-    ) -> None:
-        self.name = name
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.settings
         self.client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
+            base_url=self.base_url,
+            timeout=httpx.Timeout(s.proxy_read_timeout_s, connect=s.proxy_connect_timeout_s),
             limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=POOL_IDLE_S,
+                max_connections=self.max_connections,
+                max_keepalive_connections=self.max_connections,
+                keepalive_expiry=s.proxy_pool_idle_s,
             ),
         )
-        self.retries = retries
-        self.breaker = CircuitBreaker()
 
     async def _open(self, method, path, query, headers, body):
         request = self.client.build_request(
@@ -194,33 +188,18 @@ class HttpxUpstream(Upstream):
 class AiohttpUpstream(Upstream):
     """The default: one aiohttp session (one connection pool) per upstream."""
 
-    def __init__(
-        self,
-        name: str,
-        base_url: str,
-        *,
-        connect_timeout_s: float = 1.0,
-        read_timeout_s: float = 10.0,
-        retries: int = 1,
-        max_connections: int = 100,
-    ) -> None:
-        self.name = name
-        self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        self.breaker = CircuitBreaker()
-        self.timeout = (connect_timeout_s, read_timeout_s)
-        self.max_connections = max_connections
-        self._session = None
+    _session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         # Made on first use: a session belongs to the event loop that serves requests.
         if self._session is None:
+            s = self.settings
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self.max_connections, keepalive_timeout=POOL_IDLE_S
+                    limit=self.max_connections, keepalive_timeout=s.proxy_pool_idle_s
                 ),
                 timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self.timeout[0], sock_read=self.timeout[1]
+                    total=None, connect=s.proxy_connect_timeout_s, sock_read=s.proxy_read_timeout_s
                 ),
                 auto_decompress=False,
             )

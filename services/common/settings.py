@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     # The gateway's HTTP client to the services in the split mode (see bench/gateway.py).
     proxy_client: Literal["httpx", "aiohttp"] = "aiohttp"
+    # A dead service must cost a fast 503 (the split-mode issue: within 2 s).
+    proxy_connect_timeout_s: float = 1.0
+    proxy_read_timeout_s: float = 10.0
+    proxy_retries: int = 1  # on connection errors, idempotent requests only
+    proxy_breaker_failures: int = 5
+    proxy_breaker_cooldown_s: float = 5.0
+    # A pooled connection is dropped before the service would close it, so the gateway never
+    # reuses one the service has just closed: idle < keep-alive (checked below).
+    proxy_pool_idle_s: float = 15.0
+    service_keep_alive_s: int = 30
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""
     registry_url: str = ""
@@ -114,6 +124,14 @@ class Settings(BaseSettings):
     demo_data: bool = True
     log_level: str = "INFO"
     log_json: bool = True
+
+    @model_validator(mode="after")
+    def _pool_idle_below_keep_alive(self) -> Settings:
+        if self.proxy_pool_idle_s >= self.service_keep_alive_s:
+            raise ValueError(
+                "GONGJIAN_PROXY_POOL_IDLE_S must be below GONGJIAN_SERVICE_KEEP_ALIVE_S"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_values_in_production(self) -> Settings:

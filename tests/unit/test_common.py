@@ -166,3 +166,9 @@ def test_the_blind_index_is_keyed_and_deterministic():
     # the cipher computes it.
     expected = hmac.new(b"index-key-one", f"id_number:{number}".encode(), hashlib.sha256)
     assert one.blind_index(number, "id_number") == expected.hexdigest()
+
+
+def test_the_gateway_pool_must_let_go_of_connections_before_the_services_do():
+    with pytest.raises(ValueError, match="PROXY_POOL_IDLE_S"):
+        Settings(env="test", proxy_pool_idle_s=30, service_keep_alive_s=30)
+    assert Settings(env="test").proxy_pool_idle_s < Settings(env="test").service_keep_alive_s
