@@ -203,10 +203,14 @@ async def get_building(
 
 @router.patch("/buildings/{building_id}")
 async def patch_building(
-    building_id: str, body: BuildingPatch, session: SessionDep, principal: Writer
+    building_id: str, body: BuildingPatch, request: Request, session: SessionDep, principal: Writer
 ) -> BuildingOut:
     building = await service.patch_building(
-        session=session, principal=principal, building_id=building_id, data=body
+        session=session,
+        principal=principal,
+        building_id=building_id,
+        data=body,
+        peers=request.app.state.peers,
     )
     return _building_out(building)
 

@@ -250,14 +250,23 @@ async def get_building(
 
 
 async def patch_building(
-    *, session: AsyncSession, principal: Principal, building_id: str, data: BuildingPatch
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    building_id: str,
+    data: BuildingPatch,
+    peers=None,
 ) -> Building:
+    """New coordinates place the building again in the cell that contains them, unless the
+    patch names the cell itself."""
     building = await get_building(session=session, principal=principal, building_id=building_id)
     changes = data.model_dump(exclude_unset=True)
     if "lat" in changes or "lng" in changes:
         building.lat, building.lng = _point(
             changes.get("lat", building.lat), changes.get("lng", building.lng), data.coord_system
         )
+        if "cell_code" not in changes and peers is not None and building.lat is not None:
+            changes["cell_code"] = await locate_cell(peers, building.lat, building.lng)
     for name in ("name", "address", "floors"):
         if name in changes:
             setattr(building, name, changes[name])

@@ -252,3 +252,16 @@ async def test_a_cell_joined_comes_whole_and_one_left_or_moved_away_is_a_tombsto
     left = (await grid.get("/api/v1/grid/sync", params={"cursor": moved["cursor"]})).json()
     assert left["deleted"]["cells"] == [cell_a["code"]]
     assert cell_a["code"] not in [c["code"] for c in left["cells"]]
+
+
+async def test_a_building_given_new_coordinates_is_placed_again(api, new_community, spot, worker):
+    cell, _, point = await setup_cell(api, new_community, spot, worker)
+    building_id, _, _ = await populate(api, cell, point)
+    url = f"/api/v1/registry/buildings/{building_id}"
+    away = await api.admin.patch(url, json={"lat": point[0] - 0.01, "lng": point[1]})
+    assert away.status_code == 200, away.text
+    assert away.json()["cell_code"] is None
+    back = await api.admin.patch(url, json={"lat": point[0], "lng": point[1]})
+    assert back.json()["cell_code"] == cell["code"]
+    named = await api.admin.patch(url, json={"lat": point[0] - 0.01, "cell_code": cell["code"]})
+    assert named.json()["cell_code"] == cell["code"]  # a cell named in the patch wins
