@@ -22,6 +22,17 @@ HEADER = [
     "标签",
     "迁入日期",
 ]
+UNIT_HEADER = [
+    "单位名称",
+    "统一社会信用代码",
+    "单位类别",
+    "社区代码",
+    "地址",
+    "联系人",
+    "联系电话",
+    "党组织名称",
+    "党员人数",
+]
 
 
 def xlsx(rows: list[list], header=HEADER) -> bytes:
@@ -250,17 +261,7 @@ async def test_buildings_households_and_units_import_too(api, new_community):
         api.admin,
         xlsx(
             [["某小学", credit_code("12"), "学校", community, "", "", "", "", 20]],
-            header=[
-                "单位名称",
-                "统一社会信用代码",
-                "单位类别",
-                "社区代码",
-                "地址",
-                "联系人",
-                "联系电话",
-                "党组织名称",
-                "党员人数",
-            ],
+            header=UNIT_HEADER,
         ),
         kind="units",
     )
@@ -325,17 +326,6 @@ async def test_buildings_households_and_units_reimport_as_unchanged_or_updated(a
 
     from tests.registry.test_units import credit_code
 
-    unit_header = [
-        "单位名称",
-        "统一社会信用代码",
-        "单位类别",
-        "社区代码",
-        "地址",
-        "联系人",
-        "联系电话",
-        "党组织名称",
-        "党员人数",
-    ]
     school, clinic = credit_code("12"), credit_code("12")
     units = [
         ["某小学", school, "学校", community, "", "王老师", "13800001111", "", 20],
@@ -343,14 +333,14 @@ async def test_buildings_households_and_units_reimport_as_unchanged_or_updated(a
     ]
     job = await finished(
         api.admin,
-        (await upload(api.admin, xlsx(units, unit_header), kind="units")).json()["id"],
+        (await upload(api.admin, xlsx(units, UNIT_HEADER), kind="units")).json()["id"],
     )
     assert (job["imported"], job["unchanged"]) == (2, 0)
     units[0][8] = 25
     units[1][3] = community  # the clinic is registered in the other community
     job = await finished(
         api.admin,
-        (await upload(api.admin, xlsx(units, unit_header), kind="units")).json()["id"],
+        (await upload(api.admin, xlsx(units, UNIT_HEADER), kind="units")).json()["id"],
     )
     assert (job["imported"], job["unchanged"], job["failed"]) == (1, 0, 1)
     found = (await api.admin.get("/api/v1/registry/units", params={"community": community})).json()[
