@@ -10,17 +10,18 @@ import asyncio
 import json
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 
 from bench.common import peak_rss_mb, platform_on
 from bench.registry import create_areas, load_population
 from bench.synthetic import COMMUNITIES, DISTRICT
 from services.assessment.models import Agreement, FulfilmentRecord, Meeting, Pledge
+from services.common.clock import clock
 from services.common.ids import new_id
 
 
 async def bench_scores(db: str, residents: int) -> dict:
-    year = datetime.now(UTC).year
+    year = clock.now().year
     async with platform_on(db) as (app, client, auth):
         await create_areas(client, auth)
         for code in COMMUNITIES:
@@ -60,8 +61,8 @@ async def bench_scores(db: str, residents: int) -> dict:
                         term_start=date(year, 1, 1),
                         term_end=date(year, 12, 31),
                         status="active",
-                        unit_signed_at=datetime.now(UTC),
-                        community_signed_at=datetime.now(UTC),
+                        unit_signed_at=clock.now(),
+                        community_signed_at=clock.now(),
                         created_by="bench",
                     )
                     agreement.root_id = agreement.id

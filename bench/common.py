@@ -12,7 +12,6 @@ import statistics
 import tempfile
 import time
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +20,7 @@ import httpx
 from gateway.app import create_app
 from gateway.components import migrate_all
 from gateway.demo import DemoReport, ensure_demo_accounts
+from services.common.clock import clock
 from services.common.settings import DEMO_PASSWORD, Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -105,7 +105,7 @@ def write_result(name: str, figures: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     figures = {
         "bench": name,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "at": clock.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
         **figures,

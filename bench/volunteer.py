@@ -10,20 +10,21 @@ import asyncio
 import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import text
 
 from bench.common import Timer, peak_rss_mb, percentiles, platform_on
 from bench.registry import create_areas, load_population
 from bench.synthetic import COMMUNITIES, DISTRICT, id_number
+from services.common.clock import clock
 
 
 async def bench_signups(db: str, requests: int, capacity: int) -> dict:
     async with platform_on(db) as (app, client, auth):
         await create_areas(client, auth)
         community = COMMUNITIES[0]
-        start = datetime.now(UTC) + timedelta(days=1)
+        start = clock.now() + timedelta(days=1)
         r = await client.post(
             "/api/v1/volunteer/activities",
             headers=auth,

@@ -7,7 +7,7 @@ import csv
 import io
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from stdnum.cn import ric
 
 from gateway.models import User, UserScope
 from gateway.service import hash_password
+from services.common.clock import clock, start_of_day
 from services.common.database import Database
 from services.common.settings import DEMO_PASSWORD, Settings
 
@@ -317,7 +318,8 @@ async def load_grid_volunteer_assessment(
             "lng": 113.6825,
         },
     )
-    start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) + timedelta(days=3)
+    # 09:00 Beijing time, three days from now: what a community worker would type.
+    start = start_of_day(clock.today() + timedelta(days=3)) + timedelta(hours=9)
     await client.post(
         "/api/v1/volunteer/activities",
         headers=auth,
@@ -341,7 +343,7 @@ async def load_grid_volunteer_assessment(
         async with db.transaction() as session:  # demo-unit speaks for the first demo unit
             user = await session.scalar(select(User).where(User.username == "demo-unit"))
             user.unit_id = unit["id"]
-        year = datetime.now(UTC).year
+        year = clock.today().year
         r = await client.post(
             "/api/v1/assessment/agreements",
             headers=auth,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.clock import utcnow
-from services.common.database import new_metadata
+from services.common.clock import clock
+from services.common.database import UTCDateTime, new_metadata
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -34,9 +34,9 @@ class User(Base):
     unit_id: Mapped[str | None] = mapped_column(String(36))
     resident_id: Mapped[str | None] = mapped_column(String(36))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(36))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     scopes: Mapped[list[UserScope]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="UserScope.code"
@@ -67,8 +67,8 @@ class WeChatIdentity(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     # WeChat's session_key stays on the server, encrypted like any personal data.
     session_key_enc: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    last_login_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class RefreshToken(Base):
@@ -81,10 +81,10 @@ class RefreshToken(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     family_id: Mapped[str] = mapped_column(String(36), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LoginFailure(Base):
@@ -93,7 +93,7 @@ class LoginFailure(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     username: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class StoredFile(Base):
@@ -108,4 +108,4 @@ class StoredFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     original_name: Mapped[str | None] = mapped_column(String(255))
     owner_id: Mapped[str] = mapped_column(String(36), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -18,7 +18,7 @@ from gateway.models import LoginFailure, RefreshToken, User, UserScope, WeChatId
 from gateway.schemas import TokenPair, UserCreate
 from gateway.wechat import WeChatProvider
 from services.common.auth import ALL, ROLE_RANK, Principal, issue_access_token, permissions_for
-from services.common.clock import as_utc, utcnow
+from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import (
     Conflict,
@@ -73,7 +73,7 @@ async def issue_tokens(
             user_id=user.id,
             family_id=family_id or secrets.token_hex(16),
             token_hash=_token_hash(raw),
-            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s),
+            expires_at=clock.now() + timedelta(seconds=settings.refresh_token_ttl_s),
         )
     )
     await session.flush()
@@ -84,9 +84,9 @@ async def login(
     *, session: AsyncSession, database: Database, settings: Settings, username: str, password: str
 ) -> TokenPair:
     """Staff login. Wrong, unknown and locked accounts all get the same 401."""
-    now = utcnow()
+    now = clock.now()
     user = await repository.user_by_username(session, username)
-    locked = user is not None and user.locked_until and as_utc(user.locked_until) > now
+    locked = user is not None and user.locked_until and user.locked_until > now
     ok = await _password_matches(user.password_hash if user else None, password)
     if locked or not ok or user is None or not user.active:
         await session.rollback()  # release the write lock before the failure is recorded
@@ -99,7 +99,7 @@ async def login(
 
 async def _record_failure(*, database: Database, settings: Settings, username: str) -> None:
     # In a transaction of its own: the request fails, the failure must still be remembered.
-    now = utcnow()
+    now = clock.now()
     async with database.transaction() as session:
         session.add(LoginFailure(username=username, at=now))
         await session.flush()
@@ -124,7 +124,7 @@ async def login_wechat(
     user id, never the openid."""
     wx = await provider.code_to_session(code)
     identity = await repository.wechat_identity(session, wx.openid)
-    now = utcnow()
+    now = clock.now()
     sealed = cipher.encrypt(wx.session_key, "wechat_session_key") if wx.session_key else None
     if identity is None:
         user = User(roles=["resident"], display_name="", scopes=[])
@@ -147,9 +147,9 @@ async def login_wechat(
 async def refresh(
     *, session: AsyncSession, database: Database, settings: Settings, raw_token: str
 ) -> TokenPair:
-    now = utcnow()
+    now = clock.now()
     token = await repository.refresh_by_hash(session, _token_hash(raw_token))
-    if token is None or as_utc(token.expires_at) <= now:
+    if token is None or token.expires_at <= now:
         raise Unauthorized("auth.refresh_invalid")
     if (
         token.used_at is not None

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from gateway.app import create_app
 from gateway.components import MIGRATION_TREES, migrate_all
 from gateway.demo import DemoReport, ensure_demo_accounts
-from services.common.clock import clock
+from services.common.clock import clock, start_of_day
 from services.common.settings import DEMO_PASSWORD, Settings
 from tests.support import DEMO_USERS, Api
 
@@ -98,6 +99,21 @@ async def tokens(client) -> dict[str, str]:
 def api(client, tokens):
     """``api.admin.get(...)``, ``api.street.post(...)``, ``api.anon.get(...)``."""
     return Api(client, tokens)
+
+
+def beijing_morning() -> datetime:
+    """07:30 in Beijing: the local date is already today while the UTC date is still
+    yesterday, the hours in which a platform that counts days in UTC is a day off."""
+    return start_of_day(clock.today()) + timedelta(hours=7, minutes=30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clock_at_beijing_morning():
+    """Every story starts at a Beijing morning; tokens and records of the session are made
+    on that clock, and time runs on from there."""
+    clock.pin(beijing_morning())
+    yield
+    clock.unpin()
 
 
 @pytest.fixture(autouse=True)

@@ -32,7 +32,7 @@ from services.assessment.schemas import (
     UnitScoresOut,
 )
 from services.common.auth import Principal, PrincipalDep, require
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound
 from services.common.http import with_etag
@@ -57,7 +57,7 @@ async def agreements_out(session, agreements: list[Agreement]) -> list[Agreement
             select(Pledge).where(Pledge.agreement_id.in_(list(pledges))).order_by(Pledge.id)
         ):
             pledges[pledge.agreement_id].append(pledge)
-    today = utcnow().date()
+    today = clock.today()
     fields = (
         "id",
         "root_id",
@@ -226,7 +226,7 @@ async def facilities(
 ) -> list[FacilityOut]:
     """Facilities the units pledged to open, while their agreements hold: what residents
     can use."""
-    today = utcnow().date()
+    today = clock.today()
     rows = await session.execute(
         select(Agreement, Pledge)
         .join(Pledge, Pledge.agreement_id == Agreement.id)
@@ -279,7 +279,7 @@ async def get_indicators(
     session: SessionDep, principal: Reader, period: str | None = Query(default=None, max_length=8)
 ) -> list[IndicatorOut]:
     """The indicators in force for a period (default: this year), each citing its seed."""
-    parsed = period_or_422(period or str(utcnow().year))
+    parsed = period_or_422(period or str(clock.today().year))
     return [
         IndicatorOut.model_validate(i, from_attributes=True)
         for i in await service.indicators_for(session, parsed)

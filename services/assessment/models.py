@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.clock import utcnow
-from services.common.database import new_metadata
+from services.common.clock import clock
+from services.common.database import UTCDateTime, new_metadata
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -40,13 +40,13 @@ class Agreement(Base):
     term_end: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))  # draft active terminated superseded
     unit_signed_by: Mapped[str | None] = mapped_column(String(64))
-    unit_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unit_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     community_signed_by: Mapped[str | None] = mapped_column(String(64))
-    community_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    community_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terminated_reason: Mapped[str | None] = mapped_column(String(255))
-    terminated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class Pledge(Base):
@@ -88,7 +88,7 @@ class FulfilmentRecord(Base):
     review_note: Mapped[str | None] = mapped_column(String(500))
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (Index("ix_records_status_community_day", "status", "community_code", "day"),)
 
@@ -105,7 +105,7 @@ class Meeting(Base):
     minutes: Mapped[str] = mapped_column(Text)
     decisions: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class Indicator(Base):
@@ -130,7 +130,7 @@ class Indicator(Base):
     seed: Mapped[str | None] = mapped_column(String(100))  # where the default comes from
     valid_from: Mapped[date] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(64), default="seed")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class ScoreSnapshot(Base):
@@ -144,7 +144,7 @@ class ScoreSnapshot(Base):
     version: Mapped[int] = mapped_column(Integer)
     payload: Mapped[dict] = mapped_column(JSON)
     published_by: Mapped[str] = mapped_column(String(64))
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (
         Index("ix_snapshots_area_period_version", "area", "period", "version", unique=True),
@@ -165,7 +165,7 @@ class Application(Base):
     attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
     score: Mapped[dict] = mapped_column(JSON)  # the community's row of the scores at submission
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class ApplicationEvent(Base):
@@ -178,4 +178,4 @@ class ApplicationEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(500))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -31,7 +31,7 @@ from services.assessment.schemas import (
     RecordIn,
 )
 from services.common.auth import Principal
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.errors import (
     AppError,
     Conflict,
@@ -133,7 +133,7 @@ async def sign(
     agreement = await get_agreement(session, principal, agreement_id)
     if agreement.status != "draft":
         raise Conflict("agreement.not_draft")
-    now = utcnow()
+    now = clock.now()
     if party == "unit":
         if principal.unit_id != agreement.unit_id:
             raise Forbidden("agreement.not_your_unit")
@@ -169,7 +169,7 @@ async def terminate(
         raise Forbidden()
     agreement.status = "terminated"
     agreement.terminated_reason = reason
-    agreement.terminated_at = utcnow()
+    agreement.terminated_at = clock.now()
     await session.flush()
     return agreement
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 
+from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import install_error_handlers, problem
 from services.common.idempotency import IdempotencyMiddleware
@@ -83,6 +84,7 @@ def create_component_app(
     on_shutdown: Sequence[StartupHook] = (),
 ) -> FastAPI:
     settings = settings or get_settings()
+    clock.use_zone(settings.timezone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

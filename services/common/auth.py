@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, Request
 
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.errors import Forbidden, Unauthorized
 from services.common.ids import new_id
 from services.common.settings import Settings
@@ -159,7 +159,7 @@ def issue_access_token(
     ttl_s: int | None = None,
     kind: str = "user",
 ) -> tuple[str, int]:
-    now = utcnow()
+    now = clock.now()
     ttl = ttl_s if ttl_s is not None else settings.access_token_ttl_s
     claims: dict[str, Any] = {
         "iss": settings.jwt_issuer,
@@ -192,7 +192,7 @@ def decode_access_token(token: str, settings: Settings) -> Principal:
         )
     except jwt.PyJWTError:
         raise Unauthorized("auth.token_invalid") from None
-    if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= utcnow().timestamp():
+    if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= clock.now().timestamp():
         raise Unauthorized("auth.token_expired")
     if claims.get("typ") not in ("access", "service"):
         raise Unauthorized("auth.token_invalid")

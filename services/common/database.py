@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +26,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.types import TypeDecorator
+
+from services.common.clock import to_utc
 
 # An explicit constraint naming convention, so migrations name things the same everywhere.
 NAMING_CONVENTION = {
@@ -38,6 +42,31 @@ NAMING_CONVENTION = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator):
+    """The platform's one time column: stores the instant in UTC and always hands back an
+    aware datetime in UTC, on SQLite (which keeps no offset: an aware value would be written
+    as its wall-clock digits and read back 8 hours off) and on PostgreSQL alike. A naive
+    value means the deployment's zone, the same rule as on the wire."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # a literal someone typed in a query: parse it the same way
+            value = datetime.fromisoformat(value)
+        value = to_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

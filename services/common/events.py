@@ -20,7 +20,6 @@ from typing import Any, Protocol
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -32,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.clock import utcnow
+from services.common.clock import clock
+from services.common.database import UTCDateTime
 from services.common.ids import new_id
 
 log = logging.getLogger("gongjian.events")
@@ -47,8 +47,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("id", String(36), primary_key=True),
         Column("topic", String(64), nullable=False),
         Column("payload", JSON, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("published_at", UTCDateTime(), nullable=True, index=True),
     )
 
 
@@ -58,7 +58,7 @@ def inbox_table(metadata: MetaData) -> Table:
         metadata,
         Column("event_id", String(36), nullable=False),
         Column("consumer", String(64), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UTCDateTime(), nullable=False),
         PrimaryKeyConstraint("event_id", "consumer"),
     )
 
@@ -67,7 +67,7 @@ async def emit(session: AsyncSession, outbox: Table, topic: str, payload: dict[s
     """Record an event in the caller's transaction: it exists if and only if the change does."""
     event_id = new_id()
     await session.execute(
-        insert(outbox).values(id=event_id, topic=topic, payload=payload, created_at=utcnow())
+        insert(outbox).values(id=event_id, topic=topic, payload=payload, created_at=clock.now())
     )
     return event_id
 
@@ -198,7 +198,7 @@ class Consumer:
                     async with session.begin_nested():
                         await session.execute(
                             insert(self.inbox).values(
-                                event_id=event_id, consumer=self.name, processed_at=utcnow()
+                                event_id=event_id, consumer=self.name, processed_at=clock.now()
                             )
                         )
                 except IntegrityError:
@@ -240,7 +240,7 @@ class OutboxPublisher:
                 await session.execute(
                     update(self.outbox)
                     .where(self.outbox.c.id == row.id)
-                    .values(published_at=utcnow())
+                    .values(published_at=clock.now())
                 )
             delivered += 1
         return delivered

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Integer,
     LargeBinary,
     MetaData,
@@ -37,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth import decode_access_token
-from services.common.clock import as_utc, utcnow
+from services.common.clock import clock
+from services.common.database import UTCDateTime
 from services.common.errors import AppError, problem
 
 log = logging.getLogger("gongjian.idempotency")
@@ -56,8 +56,8 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("status", Integer, nullable=True),
         Column("headers", Text, nullable=True),
         Column("body", LargeBinary, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("expires_at", UTCDateTime(), nullable=False, index=True),
         PrimaryKeyConstraint("principal", "key"),
     )
 
@@ -153,7 +153,7 @@ class IdempotencyMiddleware:
 
     async def _claim(self, principal: str, key: str, request_hash: str):
         """Claim the key, or return the stored (status, headers, body) of its first use."""
-        now = utcnow()
+        now = clock.now()
         table = self._table
         for _ in range(2):
             async with self.state.database.transaction() as session:
@@ -162,7 +162,7 @@ class IdempotencyMiddleware:
                         select(table).where(table.c.principal == principal, table.c.key == key)
                     )
                 ).first()
-                if row is not None and as_utc(row.expires_at) <= now:
+                if row is not None and row.expires_at <= now:
                     await session.execute(
                         delete(table).where(table.c.principal == principal, table.c.key == key)
                     )

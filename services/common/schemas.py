@@ -4,29 +4,22 @@ offset, and coordinates that say which system they are in."""
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.common.clock import as_utc
+from services.common.clock import to_local, to_utc
 from services.common.geo import CoordSystem, in_china_box
-from services.common.settings import get_settings
-
-
-@lru_cache
-def display_zone() -> ZoneInfo:
-    return ZoneInfo(get_settings().timezone)
 
 
 def _show(value: datetime) -> str:
-    return as_utc(value).astimezone(display_zone()).isoformat()
+    return to_local(value).isoformat()
 
 
 # Stored in UTC; on the wire RFC 3339 in the deployment's zone (Asia/Shanghai by default).
-Timestamp = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(_show, return_type=str)]
+# A time sent without an offset is a time in that zone.
+Timestamp = Annotated[datetime, AfterValidator(to_utc), PlainSerializer(_show, return_type=str)]
 
 
 class WireModel(BaseModel):

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
 
+from services.common.clock import clock
 from services.common.i18n import current_lang
 
 
@@ -105,7 +106,7 @@ def parse_id_number(value: str, today: date | None = None) -> CitizenId:
         raise InvalidValue("id_number_invalid", _REASONS["birth_date"]) from None
     except stdnum_errors.ValidationError:
         raise InvalidValue("id_number_invalid", _REASONS["format"]) from None
-    if born > (today or date.today()) or born.year < 1880:
+    if born > (today or clock.today()) or born.year < 1880:
         raise InvalidValue(
             "id_number_invalid", _REASONS["future" if born.year >= 1880 else "birth_date"]
         )

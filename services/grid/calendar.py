@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from services.common.clock import local_zone
+
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    zone: ZoneInfo = field(default_factory=local_zone)
     day_start: time = time(9, 0)
     day_end: time = time(17, 30)
     weekdays: frozenset[int] = frozenset({0, 1, 2, 3, 4})  # Monday = 0

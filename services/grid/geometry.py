@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import shapely
 from shapely import STRtree
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.ops import nearest_points
 from shapely.validation import explain_validity
 
@@ -73,18 +73,6 @@ def distance_m(geometry, lat: float, lng: float) -> float:
         return 0.0
     nearest = nearest_points(geometry, point)[0]
     return great_circle(lat, lng, nearest.y, nearest.x)
-
-
-def to_geojson(geometry, system: CoordSystem = "wgs84") -> dict:
-    if system != "wgs84":
-        from services.common.geo import from_wgs84
-
-        def convert(xs, ys):
-            pairs = [from_wgs84(y, x, system) for x, y in zip(xs, ys, strict=True)]
-            return [p[1] for p in pairs], [p[0] for p in pairs]
-
-        geometry = shapely.transform(geometry, convert, interleaved=False)
-    return mapping(geometry)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -20,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.clock import utcnow
-from services.common.database import new_metadata
+from services.common.clock import clock
+from services.common.database import UTCDateTime, new_metadata
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -53,11 +52,9 @@ class Cell(Base):
     max_lng: Mapped[float | None] = mapped_column(Float)
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, index=True
-    )
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
 
 
 class CellMember(Base):
@@ -67,7 +64,7 @@ class CellMember(Base):
     user_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(16))  # worker / leader
     display_name: Mapped[str] = mapped_column(String(64), default="")
-    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class CellMemberRemoval(Base):
@@ -78,7 +75,7 @@ class CellMemberRemoval(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     cell_code: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(36))
-    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    removed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_cell_member_removals_user", "user_id", "removed_at"),)
 
@@ -104,13 +101,13 @@ class Visit(Base):
     household_id: Mapped[str] = mapped_column(String(36), index=True)
     building_id: Mapped[str | None] = mapped_column(String(36))
     worker_id: Mapped[str] = mapped_column(String(36), index=True)
-    visited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    visited_at: Mapped[datetime] = mapped_column(UTCDateTime())
     findings: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(JSON, default=list)
     inside_cell: Mapped[bool | None] = mapped_column(Boolean)
     distance_m: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (Index("ix_visits_cell_time", "cell_code", "visited_at"),)
 
@@ -152,8 +149,8 @@ class Case(Base):
     priority: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="reported")
     step: Mapped[str | None] = mapped_column(String(16))  # what the deadline is for
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    handle_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handle_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatched_to: Mapped[str | None] = mapped_column(String(100))
     dispatched_unit_id: Mapped[str | None] = mapped_column(String(36))
     handler_id: Mapped[str | None] = mapped_column(String(64))
@@ -161,14 +158,12 @@ class Case(Base):
     extension_hours: Mapped[float | None] = mapped_column(Float)  # a pending request
     extension_requested_by: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[int | None] = mapped_column(Integer)
-    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, index=True
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
 
     __table_args__ = (
         Index("ix_cases_status_deadline", "status", "deadline_at"),
@@ -190,7 +185,7 @@ class CaseEvent(Base):
     actor_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class Holiday(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
@@ -86,7 +86,7 @@ class VisitCreate(WireModel):
         default=None, pattern=r"^[0-9a-fA-F-]{32,36}$", description="made by the phone, offline"
     )
     household_id: str = Field(min_length=1, max_length=36)
-    visited_at: AwareDatetime
+    visited_at: Timestamp
     findings: list[str] = Field(default_factory=list, max_length=20)
     note: str | None = Field(default=None, max_length=2000)
     photos: list[str] = Field(default_factory=list, max_length=9)

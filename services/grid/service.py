@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import as_utc, utcnow
+from services.common.clock import clock, local_zone
 from services.common.errors import (
     AppError,
     Conflict,
@@ -95,17 +95,11 @@ class GridState:
         self.index = CellIndex.build((c.code, shape(c.boundary)) for c in cells)
         self.names = {c.code: (c.name, c.community_code) for c in cells}
         self.calendar = WorkCalendar(
-            zone=ZoneInfo(database_zone()),
+            zone=local_zone(),
             holidays=frozenset(h.day for h in holidays if not h.working),
             workdays=frozenset(h.day for h in holidays if h.working),
         )
         self.built_at = monotonic.monotonic()
-
-
-def database_zone() -> str:
-    from services.common.settings import get_settings
-
-    return get_settings().timezone
 
 
 def _boundary_error(problem: GeometryProblem) -> Unprocessable:
@@ -225,14 +219,14 @@ async def patch_cell(
     changes.pop("boundary", None)
     for name, value in changes.items():
         setattr(cell, name, value)
-    cell.updated_at = utcnow()
+    cell.updated_at = clock.now()
     await session.flush()
     return cell
 
 
 async def delete_cell(*, session: AsyncSession, principal: Principal, code: str) -> Cell:
     cell = await get_cell(session=session, principal=principal, code=code)
-    cell.deleted_at = utcnow()
+    cell.deleted_at = clock.now()
     cell.updated_at = cell.deleted_at
     await session.flush()
     return cell
@@ -302,7 +296,7 @@ async def set_members(
         names[user_id] = user.get("display_name") or user.get("username") or ""
     # Members who stay keep their row, so that ``assigned_at`` says when each joined: the
     # sync sends a newly joined cell whole, and a left one as a tombstone.
-    now = utcnow()
+    now = clock.now()
     current = {m.user_id: m for m in (await repository.members(session, [code]))[code]}
     before = set(current)
     for user_id, member in current.items():
@@ -466,7 +460,7 @@ async def report_case(
         source = data.source
     else:
         source = "grid_worker"
-    now = utcnow()
+    now = clock.now()
     priority = data.priority or category.priority
     case = Case(
         id=data.id or new_id(),
@@ -575,7 +569,7 @@ async def transition(
     result = await session.execute(
         update(Case)
         .where(Case.id == case.id, Case.status == case.status)
-        .values(updated_at=utcnow())
+        .values(updated_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -587,7 +581,7 @@ async def transition(
         )
     await state.current(database)
     category = await repository.category(session, case.category_code)
-    now = utcnow()
+    now = clock.now()
     old = case.status
     new = next_status(old, action)
     record: dict[str, Any] = {}
@@ -619,8 +613,7 @@ async def transition(
     elif action == "close":
         case.closed_at = now
         case.closed_on_time = case.handled_at is not None and (
-            case.handle_deadline_at is None
-            or as_utc(case.handled_at) <= as_utc(case.handle_deadline_at)
+            case.handle_deadline_at is None or case.handled_at <= case.handle_deadline_at
         )
     elif action == "request_extension":
         if not data.hours:
@@ -633,7 +626,7 @@ async def transition(
             raise Forbidden("case.approver_is_requester")
         if action == "approve_extension":
             extended = state.calendar.add_working_hours(
-                as_utc(case.deadline_at or now), case.extension_hours
+                case.deadline_at or now, case.extension_hours
             )
             case.deadline_at = extended
             case.handle_deadline_at = extended
@@ -679,15 +672,13 @@ def kpis(cases: list[Case], group_len: int, now: datetime, calendar: WorkCalenda
         closed = [c for c in items if c.status == "closed"]
         on_time = [c for c in closed if c.closed_on_time]
         handling = [
-            calendar.working_hours_between(as_utc(c.dispatched_at), as_utc(c.handled_at))
+            calendar.working_hours_between(c.dispatched_at, c.handled_at)
             for c in items
             if c.dispatched_at and c.handled_at
         ]
         reworked = [c for c in closed if c.rework_count]
         overdue = [
-            c
-            for c in items
-            if c.status in OPEN_STATUSES and c.deadline_at and as_utc(c.deadline_at) < now
+            c for c in items if c.status in OPEN_STATUSES and c.deadline_at and c.deadline_at < now
         ]
         rows.append(
             {
@@ -709,7 +700,7 @@ def kpis(cases: list[Case], group_len: int, now: datetime, calendar: WorkCalenda
 
 
 def encode_sync_cursor(until: datetime) -> str:
-    raw = json.dumps({"v": 1, "t": as_utc(until).isoformat()})
+    raw = json.dumps({"v": 1, "t": until.isoformat()})
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

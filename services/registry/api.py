@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -18,6 +18,7 @@ from services.common.errors import AppError, Conflict, NotFound
 from services.common.http import with_etag
 from services.common.ids import new_id
 from services.common.pagination import Page, PageParams, page_params
+from services.common.schemas import Timestamp
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
 from services.registry import counts, imports, repository, rules, service
 from services.registry.models import ImportJob, Resident, Unit
@@ -684,8 +685,8 @@ async def registry_sync(
     session: SessionDep,
     principal: Reader,
     cells: str = Query(min_length=1, max_length=20_000),
-    since: datetime | None = None,
-    until: datetime = Query(),
+    since: Timestamp | None = None,
+    until: Timestamp = Query(),
 ) -> RegistrySyncOut:
     """What a grid worker's phone holds of its cells, changed in (since, until]: the grid
     service's ``/sync`` asks this with the worker's own token."""

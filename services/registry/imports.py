@@ -29,7 +29,7 @@ from openpyxl.styles import Font, PatternFill
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.database import Database, bulk_insert, one_of
 from services.common.errors import AppError, FieldError
 from services.common.i18n import FIELD_MESSAGES, message
@@ -459,7 +459,7 @@ class Writer:
         await self._load_communities(session, {c for c, _ in keys})
         missing = [k for k in keys if k not in self.buildings]
         if create and missing:
-            now = utcnow()
+            now = clock.now()
             new_rows = [
                 {
                     "id": new_id(),
@@ -477,7 +477,7 @@ class Writer:
     async def _household_ids(self, session, keys: set[tuple[str, str, str]]) -> None:
         """keys: (community, building_id, door_no); households are created on first sight."""
         await self._load_communities(session, {k[0] for k in keys})
-        now = utcnow()
+        now = clock.now()
         new_rows = [
             {
                 "id": new_id(),
@@ -595,7 +595,7 @@ class Writer:
             ):
                 existing_tags.setdefault(rid, set()).add(tag)
 
-        now = utcnow()
+        now = clock.now()
         inserts, tag_rows, updates, retag = [], [], [], []
         for p in good:
             d = p.data
@@ -738,7 +738,7 @@ class Writer:
                 ).where(Building.id.in_(known))
             )
         }
-        now = utcnow()
+        now = clock.now()
         new_rows: dict[tuple[str, str], dict] = {}
         updates: dict[str, dict] = {}
         for p in good:
@@ -791,7 +791,7 @@ class Writer:
                 )
             ).all()
         )
-        now = utcnow()
+        now = clock.now()
         new_rows: dict[tuple[str, str], dict] = {}
         updates: dict[str, dict] = {}
         for p in good:
@@ -834,7 +834,7 @@ class Writer:
                 select(*columns).where(Unit.uscc.in_([p.data["uscc"] for p in good]))
             )
         }
-        now = utcnow()
+        now = clock.now()
         new_rows: dict[str, dict] = {}
         updates: dict[str, dict] = {}
         for p in good:
@@ -957,7 +957,7 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
         job.status = "running"
     tally = Tally()
     try:
-        ctx = await _context(database, job, cipher, utcnow().date())
+        ctx = await _context(database, job, cipher, clock.today())
         writer = Writer(database, cipher, job)
         # A pipeline of two: the next batch is parsed while this one is written. (A parser
         # process instead of the thread was measured slower: pickling the parsed rows back
@@ -982,7 +982,7 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
             .values(
                 status=status,
                 message=note,
-                finished_at=utcnow(),
+                finished_at=clock.now(),
                 total=tally.total,
                 imported=tally.imported,
                 unchanged=tally.unchanged,

@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.clock import utcnow
-from services.common.database import new_metadata
+from services.common.clock import clock
+from services.common.database import UTCDateTime, new_metadata
 from services.common.events import outbox_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
@@ -56,9 +55,9 @@ class Area(Base):
     activity_square_m2: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     full_time_staff: Mapped[int | None] = mapped_column(Integer)
     annual_funding_yuan: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=clock.now, onupdate=clock.now
     )
 
 
@@ -73,10 +72,10 @@ class Building(Base):
     lat: Mapped[float | None] = mapped_column(Float)  # WGS-84
     lng: Mapped[float | None] = mapped_column(Float)
     cell_code: Mapped[str | None] = mapped_column(String(32), index=True)  # set by grid
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=clock.now, onupdate=clock.now
     )
 
     __table_args__ = (Index("ix_buildings_community_name", "community_code", "name"),)
@@ -93,7 +92,7 @@ class BuildingCellMove(Base):
     building_id: Mapped[str] = mapped_column(String(36), index=True)
     from_cell: Mapped[str | None] = mapped_column(String(32))
     to_cell: Mapped[str | None] = mapped_column(String(32))
-    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    moved_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class Household(Base):
@@ -109,9 +108,9 @@ class Household(Base):
     building_id: Mapped[str | None] = mapped_column(String(36), index=True)
     door_no: Mapped[str] = mapped_column(String(50))  # 门牌号, e.g. 2单元301
     head_name: Mapped[str | None] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=clock.now, onupdate=clock.now
     )
 
     __table_args__ = (
@@ -144,9 +143,9 @@ class Resident(Base):
     moved_out_on: Mapped[date | None] = mapped_column(Date)
     move_out_reason: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="current")  # current moved_out
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=clock.now, onupdate=clock.now
     )
 
     __table_args__ = (
@@ -230,9 +229,9 @@ class Unit(Base):
     contact_phone_masked: Mapped[str | None] = mapped_column(String(16))
     party_org_name: Mapped[str | None] = mapped_column(String(200))
     party_member_count: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime(), default=clock.now, onupdate=clock.now
     )
 
 
@@ -255,7 +254,7 @@ class PiiAuditEntry(Base):
     __tablename__ = "pii_audit_log"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     actor_id: Mapped[str] = mapped_column(String(36), index=True)
     actor_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     subject_type: Mapped[str] = mapped_column(String(16))
@@ -281,8 +280,8 @@ class ImportJob(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ImportError_(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.geo import in_china_box, to_wgs84
@@ -62,7 +62,7 @@ PROFILE_FIELDS = (
 
 
 def today() -> date:
-    return utcnow().date()
+    return clock.today()
 
 
 def _require_reach(principal: Principal, code: str) -> None:
@@ -272,7 +272,7 @@ async def patch_building(
             setattr(building, name, changes[name])
     if "cell_code" in changes and changes["cell_code"] != building.cell_code:
         await record_cell_moves(
-            session, [(building.id, building.cell_code, changes["cell_code"])], utcnow()
+            session, [(building.id, building.cell_code, changes["cell_code"])], clock.now()
         )
         building.cell_code = changes["cell_code"]
     await session.flush()
@@ -288,7 +288,7 @@ async def delete_building(*, session: AsyncSession, principal: Principal, buildi
     )
     if occupied[0]:
         raise Conflict("building.has_residents")
-    building.deleted_at = utcnow()
+    building.deleted_at = clock.now()
     await session.flush()
 
 
@@ -305,7 +305,7 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
             )
         ).all()
     )
-    now = utcnow()
+    now = clock.now()
     changed = [
         {"b_id": bid, "cell": cell, "now": now, "was": current[bid]}
         for bid, cell in wanted.items()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 
 from services.common.auth import Principal, PrincipalDep, require
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound
 from services.common.http import with_etag
@@ -258,7 +258,7 @@ async def list_activities(
     if community:
         stmt = stmt.where(prefix_clause(Activity.community_code, significant_prefix(community)))
     if upcoming:
-        stmt = stmt.where(Activity.end_at > utcnow(), Activity.status == "published")
+        stmt = stmt.where(Activity.end_at > clock.now(), Activity.status == "published")
     rows, cursor = await paginate(session, stmt, [Activity.id], page)
     return Page(items=await activities_out(session, rows), next_cursor=cursor)
 
@@ -353,7 +353,7 @@ async def checkin_token(
     if not principal.reaches(activity.community_code):
         raise NotFound()
     token, expires = service.checkin_token(
-        activity, utcnow(), request.app.state.settings.volunteer_qr_token_s
+        activity, clock.now(), request.app.state.settings.volunteer_qr_token_s
     )
     return CheckinToken(token=token, expires_at=expires)
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.clock import utcnow
+from services.common.clock import clock
 from services.common.events import Consumer
 from services.volunteer.models import Volunteer, inbox
 
@@ -19,7 +19,7 @@ async def resident_moved_out(session: AsyncSession, payload: dict[str, Any]) -> 
     await session.execute(
         update(Volunteer)
         .where(Volunteer.resident_id == payload["resident_id"], Volunteer.status == "active")
-        .values(status="pending", resident_id=None, updated_at=utcnow())
+        .values(status="pending", resident_id=None, updated_at=clock.now())
     )
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -23,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.common.clock import utcnow
-from services.common.database import new_metadata
+from services.common.clock import clock
+from services.common.database import UTCDateTime, new_metadata
 from services.common.events import inbox_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
@@ -64,10 +63,10 @@ class Volunteer(Base):
     guardian_consent: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16))  # active pending rejected withdrawn
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (Index("ix_volunteers_status_community", "status", "community_code"),)
 
@@ -89,7 +88,7 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))  # party_member youth elderly_care patrol ...
     leader_id: Mapped[str | None] = mapped_column(String(36))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class TeamMember(Base):
@@ -99,7 +98,7 @@ class TeamMember(Base):
     volunteer_id: Mapped[str] = mapped_column(
         ForeignKey("volunteers.id"), primary_key=True, index=True
     )
-    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 
 class Activity(Base):
@@ -111,8 +110,8 @@ class Activity(Base):
     title: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
-    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
     address: Mapped[str | None] = mapped_column(String(255))
     lat: Mapped[float | None] = mapped_column(Float)  # WGS-84
     lng: Mapped[float | None] = mapped_column(Float)
@@ -120,12 +119,12 @@ class Activity(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     confirmed: Mapped[int] = mapped_column(Integer, default=0)  # kept under capacity atomically
     arrivals: Mapped[int] = mapped_column(Integer, default=0)  # the sign-up sequence
-    signup_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    cancel_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    signup_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="published")  # cancelled finished
     checkin_secret: Mapped[str] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (Index("ix_activities_community_start", "community_code", "start_at"),)
 
@@ -139,18 +138,18 @@ class Signup(Base):
     position: Mapped[int] = mapped_column(Integer)  # order of arrival
     status: Mapped[str] = mapped_column(String(16))  # confirmed waitlisted cancelled no_show
     # copied from the activity, so overlap checks read one table
-    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    check_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    check_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     check_in_ok: Mapped[bool | None] = mapped_column(Boolean)
     check_in_distance_m: Mapped[float | None] = mapped_column(Float)
     check_in_method: Mapped[str | None] = mapped_column(String(8))
-    check_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     check_out_ok: Mapped[bool | None] = mapped_column(Boolean)
     check_out_distance_m: Mapped[float | None] = mapped_column(Float)
     auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)  # forgot to check out
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index(
@@ -182,7 +181,7 @@ class HoursEntry(Base):
     status: Mapped[str] = mapped_column(String(16))  # approved pending rejected
     entered_by: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
-    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
     __table_args__ = (Index("ix_hours_status_date", "status", "service_date", "community_code"),)

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
@@ -84,16 +84,16 @@ class ActivityCreate(WireModel):
     title: str = Field(min_length=1, max_length=200)
     category: str = Field(min_length=1, max_length=32)
     description: str | None = Field(default=None, max_length=4000)
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    start_at: Timestamp
+    end_at: Timestamp
     address: str | None = Field(default=None, max_length=255)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     coord_system: CoordSystem = "wgs84"
     radius_m: float = Field(default=200, gt=0, le=5000)
     capacity: int = Field(ge=1, le=100_000)
-    signup_deadline: AwareDatetime | None = None
-    cancel_deadline: AwareDatetime | None = None
+    signup_deadline: Timestamp | None = None
+    cancel_deadline: Timestamp | None = None
 
 
 class ActivityOut(BaseModel):

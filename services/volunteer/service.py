@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import as_utc, utcnow
+from services.common.clock import clock, local_date
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.geo import distance_m, in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -91,7 +91,7 @@ async def register(
     settings: Settings,
     data: VolunteerCreate,
 ) -> Volunteer:
-    today = utcnow().date()
+    today = clock.today()
     citizen = parse_id_number(data.id_number, today)
     age = citizen.age_on(today)
     if age < settings.volunteer_min_age:
@@ -115,7 +115,7 @@ async def register(
     if mine is not None and mine is not existing:
         raise Conflict("volunteer.account_has_volunteer")
     resident_id = await _registry_match(peers, data, citizen.number)
-    now = utcnow()
+    now = clock.now()
     fields = dict(
         community_code=data.community_code,
         resident_id=resident_id,
@@ -213,7 +213,7 @@ async def review(
         raise Conflict("volunteer.not_pending")
     volunteer.status = "active" if approve else "rejected"
     volunteer.reviewed_by = principal.user_id
-    volunteer.reviewed_at = utcnow()
+    volunteer.reviewed_at = clock.now()
     await session.flush()
     return volunteer
 
@@ -222,7 +222,7 @@ async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
     """A volunteer may leave; their records stay (the 2021 rules on service records)."""
     volunteer = await volunteer_for(session, principal)
     volunteer.status = "withdrawn"
-    volunteer.withdrawn_at = utcnow()
+    volunteer.withdrawn_at = clock.now()
     await session.flush()
     return volunteer
 
@@ -231,7 +231,7 @@ async def party_report(*, session: AsyncSession, principal: Principal) -> Volunt
     volunteer = await volunteer_for(session, principal)
     if not volunteer.in_service_party_member:
         raise Conflict("volunteer.not_party_member")
-    volunteer.party_reported_on = utcnow().date()
+    volunteer.party_reported_on = clock.today()
     await session.flush()
     return volunteer
 
@@ -346,10 +346,10 @@ async def sign_up(*, session: AsyncSession, principal: Principal, activity_id: s
     if volunteer.status != "active":
         raise Conflict("volunteer.not_active")
     activity = await get_activity(session, activity_id)
-    now = utcnow()
+    now = clock.now()
     if activity.status != "published":
         raise Conflict("activity.not_open")
-    if now > as_utc(activity.signup_deadline or activity.start_at):
+    if now > (activity.signup_deadline or activity.start_at):
         raise Conflict("activity.signup_closed")
     clash = await session.scalar(
         select(Signup.activity_id).where(
@@ -408,13 +408,13 @@ async def cancel_signup(*, session: AsyncSession, principal: Principal, activity
     )
     if signup is None:
         raise NotFound()
-    if utcnow() > as_utc(activity.cancel_deadline or activity.start_at):
+    if clock.now() > (activity.cancel_deadline or activity.start_at):
         raise Conflict("signup.cancel_closed")
     was_confirmed = signup.status == "confirmed"
     claimed = await session.execute(
         update(Signup)
         .where(Signup.id == signup.id, Signup.status == signup.status)
-        .values(status="cancelled", cancelled_at=utcnow())
+        .values(status="cancelled", cancelled_at=clock.now())
     )
     if claimed.rowcount != 1:
         raise Conflict("signup.changed")
@@ -485,9 +485,9 @@ async def attend(
     )
     if signup is None:
         raise NotFound("signup.not_confirmed")
-    now = utcnow()
+    now = clock.now()
     slack = timedelta(minutes=settings.volunteer_checkin_window_min)
-    start, end = as_utc(activity.start_at), as_utc(activity.end_at)
+    start, end = activity.start_at, activity.end_at
     if data.action == "check_in":
         window = (start - slack, end)
         if signup.check_in_at is not None and signup.check_in_ok:
@@ -543,8 +543,8 @@ async def finish(
     activity = await get_activity(session, activity_id)
     if not principal.reaches(activity.community_code):
         raise NotFound()
-    now = utcnow()
-    start, end = as_utc(activity.start_at), as_utc(activity.end_at)
+    now = clock.now()
+    start, end = activity.start_at, activity.end_at
     if now < end:
         raise Conflict("activity.not_over")
     if activity.status != "published":
@@ -555,7 +555,7 @@ async def finish(
         )
     ).all()
     tally = Counter()
-    service_date = end.date()
+    service_date = local_date(end)
     for signup in signups:
         if not signup.check_in_ok:
             signup.status = "no_show"
@@ -565,7 +565,7 @@ async def finish(
             signup.check_out_at = end
             signup.auto_closed = True
             tally["auto_closed"] += 1
-        hours = served_hours(as_utc(signup.check_in_at), as_utc(signup.check_out_at), start, end)
+        hours = served_hours(signup.check_in_at, signup.check_out_at, start, end)
         volunteer = await session.get(Volunteer, signup.volunteer_id)
         day_total = await session.scalar(
             select(func.coalesce(func.sum(HoursEntry.hours), 0)).where(
@@ -666,7 +666,7 @@ async def review_entry(
         raise Forbidden("hours.same_person")
     entry.status = "approved" if approve else "rejected"
     entry.approved_by = principal.user_id
-    entry.approved_at = utcnow()
+    entry.approved_at = clock.now()
     await session.flush()
     return entry
 
@@ -718,9 +718,7 @@ async def registration_rate(
     children = stats["children"]
     group_len = len(significant_prefix(children[0]["code"])) if children else len(prefix)
     volunteers = await _count_by_prefix(session, prefix, group_len, None)
-    active = await _count_by_prefix(
-        session, prefix, group_len, utcnow().date() - timedelta(days=365)
-    )
+    active = await _count_by_prefix(session, prefix, group_len, clock.today() - timedelta(days=365))
     total_v = sum(volunteers.values())
     total_a = sum(active.values())
     target = settings.volunteer_target_rate

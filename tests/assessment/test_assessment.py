@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 
+from services.common.clock import clock
 from tests.registry.test_units import credit_code
 from tests.support import assert_problem, make_id_number, unique
 
-YEAR = datetime.now(UTC).year
+YEAR = clock.today().year
 
 
 async def unit_with_contact(api, community: str):

@@ -3,10 +3,10 @@ deadlines, replayed safely from offline."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.common.clock import clock
+from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD
 from services.grid.calendar import WorkCalendar
 from tests.grid.test_cells import make_cell
@@ -105,13 +105,12 @@ async def test_an_extension_needs_another_persons_approval(api, new_community, s
 
 
 async def test_a_deadline_over_a_weekend_counts_working_time(api, new_community, spot, worker):
-    zone = ZoneInfo("Asia/Shanghai")
-    now = datetime.now(zone)
+    now = to_local(clock.now())
     friday = (now + timedelta(days=(4 - now.weekday()) % 7 or 7)).replace(
         hour=16, minute=0, second=0, microsecond=0
     )
     _, reporter, point = await setup_cell(api, new_community, spot, worker)
-    clock.advance(friday - now)  # it is Friday 16:00: the worker logs in afresh
+    clock.set(friday)  # it is Friday 16:00: the worker logs in afresh
     reporter = await api.login(reporter.username, "grid-pass-1")
     case = await report(reporter, point)  # 01.01: accept within 2 working hours
     deadline = datetime.fromisoformat(case["deadline_at"])
@@ -226,7 +225,7 @@ async def test_kpis_per_community(api, new_community, spot, worker):
     await step(api.street, case["id"], "verify", passed=True)
     await step(api.admin, case["id"], "close")
     await report(reporter, (point[0] + 0.001, point[1] + 0.001), category_code="05.03")
-    year = datetime.now(UTC).year
+    year = clock.today().year
     r = await api.admin.get(
         "/api/v1/grid/cases/kpis",
         params={"area": cell["community_code"], "period": str(year), "group_by": "cell"},

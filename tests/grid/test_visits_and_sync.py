@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from services.common.clock import clock
+from services.common.clock import clock, to_local
 from tests.grid.test_cases import report, setup_cell
 from tests.support import assert_problem, make_id_number
 
@@ -48,7 +48,7 @@ async def test_a_visit_records_whether_the_phone_was_inside_and_counts_toward_co
 ):
     cell, grid, point = await setup_cell(api, new_community, spot, worker)
     _, households, _ = await populate(api, cell, point)
-    now = datetime.now(UTC).isoformat()
+    now = to_local(clock.now()).isoformat()  # a phone in Beijing: +08:00
     inside = await grid.post(
         "/api/v1/grid/visits",
         json={
@@ -78,7 +78,7 @@ async def test_a_visit_records_whether_the_phone_was_inside_and_counts_toward_co
         },
     )
     assert outside.json()["inside_cell"] is False and outside.json()["distance_m"] > 800
-    period = f"{datetime.now(UTC).year}"
+    period = f"{clock.today().year}"
     coverage = (
         await grid.get(f"/api/v1/grid/cells/{cell['code']}/coverage", params={"period": period})
     ).json()
@@ -88,11 +88,15 @@ async def test_a_visit_records_whether_the_phone_was_inside_and_counts_toward_co
         json={"household_id": households[1], "visited_at": now, "findings": ["ufo"]},
     )
     assert assert_problem(r, 422)["errors"][0]["field"] == "findings"
-    r = await grid.post(
+    earlier = (to_local(clock.now()) - timedelta(days=1)).replace(microsecond=0)
+    r = await grid.post(  # a time without its offset is Beijing time
         "/api/v1/grid/visits",
-        json={"household_id": households[1], "visited_at": "2026-11-01T10:00:00"},
+        json={
+            "household_id": households[1],
+            "visited_at": earlier.replace(tzinfo=None).isoformat(),
+        },
     )
-    assert assert_problem(r, 422)["errors"][0]["field"] == "visited_at"  # a time without its offset
+    assert r.status_code == 201 and r.json()["visited_at"] == earlier.isoformat(), r.text
 
 
 async def test_a_worker_syncs_only_their_cells_and_then_only_what_changed(
@@ -178,7 +182,7 @@ async def test_a_replayed_offline_visit_creates_one(api, new_community, spot, wo
     body = {
         "id": "0192f0c4-2222-7aaa-8bbb-000000000001"[:-6] + households[0][-6:],
         "household_id": households[0],
-        "visited_at": datetime.now(UTC).isoformat(),
+        "visited_at": to_local(clock.now()).isoformat(),
     }
     key = {"Idempotency-Key": "visit-" + body["id"]}
     a = await grid.post("/api/v1/grid/visits", json=body, headers=key)

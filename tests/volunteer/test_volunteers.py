@@ -4,9 +4,9 @@ the 10% target (seed 000)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from services.common.clock import clock
+from services.common.clock import clock, to_local
 from tests.support import assert_problem, make_id_number, unique
 
 
@@ -51,7 +51,7 @@ async def activity(
     hours: float = 2,
     **extra,
 ) -> dict:
-    start = datetime.now(UTC) + start_in
+    start = to_local(clock.now() + start_in)  # as a phone in Beijing sends it: +08:00
     r = await api.admin.post(
         "/api/v1/volunteer/activities",
         json={
@@ -108,7 +108,7 @@ async def test_one_person_one_volunteer_record(api, new_community):
 
 async def test_minors_and_guardians(api, new_community):
     community = await new_community()
-    today = datetime.now(UTC).date()
+    today = clock.today()
     child = make_id_number(today.replace(year=today.year - 10))
     r = await (await api.resident()).post(
         "/api/v1/volunteer/volunteers",
@@ -206,7 +206,7 @@ async def test_attendance_geofence_token_and_hours_clamped_to_the_window(api, ne
         ).status_code == 201
     start = datetime.fromisoformat(event["start_at"])
 
-    clock.advance(start - timedelta(minutes=20) - datetime.now(UTC))  # twenty minutes early
+    clock.set(start - timedelta(minutes=20))  # twenty minutes early
     near, forgetful = await api.resident(near.openid), await api.resident(forgetful.openid)
     far = await near.post(
         f"/api/v1/volunteer/activities/{event['id']}/attendance",

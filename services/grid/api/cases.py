@@ -7,14 +7,13 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query, Request, Response
 
 from services.common.auth import Principal, PrincipalDep, require
-from services.common.clock import utcnow
+from services.common.clock import clock, local_zone
 from services.common.database import SessionDep
 from services.common.errors import NotFound
 from services.common.geo import CoordSystem
 from services.common.http import with_etag
 from services.common.pagination import Page, paginate
 from services.common.periods import period_or_422
-from services.common.schemas import display_zone
 from services.common.validators import AreaCodeStr
 from services.grid import repository, service
 from services.grid.api.common import Paging, Reader, case_out, make_router
@@ -45,7 +44,7 @@ async def report_case(
     case, duplicates = await service.report_case(
         session=session, principal=principal, state=state.grid, database=state.database, data=body
     )
-    return case_out(case, utcnow(), duplicates=duplicates)
+    return case_out(case, clock.now(), duplicates=duplicates)
 
 
 @router.get("/cases")
@@ -63,7 +62,7 @@ async def list_cases(
     category: str | None = Query(default=None, max_length=16),
     coord_system: CoordSystem = "wgs84",
 ) -> Page[CaseOut]:
-    now = utcnow()
+    now = clock.now()
     stmt = repository.case_query(
         principal,
         status=status,
@@ -96,14 +95,14 @@ async def case_kpis(
         raise NotFound()
     state = request.app.state.grid
     await state.current(request.app.state.database)
-    start, end = parsed.bounds(display_zone())
+    start, end = parsed.bounds(local_zone())
     cases = await repository.cases_for_kpis(session, prefix, start, end)
     length = {
         "cell": 12 + request.app.state.settings.grid_cell_seq_digits,
         "community": 12,
         "street": 9,
     }[group_by]
-    rows = service.kpis(cases, length, utcnow(), state.calendar)
+    rows = service.kpis(cases, length, clock.now(), state.calendar)
     return KpiOut(area=area, period=parsed.label, group_by=group_by, rows=rows)
 
 
@@ -121,7 +120,7 @@ async def get_case(
         raise NotFound()
     history = await repository.case_history(session, case.id)
     return with_etag(
-        request, response, case_out(case, utcnow(), system=coord_system, history=history)
+        request, response, case_out(case, clock.now(), system=coord_system, history=history)
     )
 
 
@@ -141,7 +140,7 @@ async def transition(
         data=body,
     )
     history = await repository.case_history(session, case.id)
-    return case_out(case, utcnow(), history=history)
+    return case_out(case, clock.now(), history=history)
 
 
 @router.put("/holidays")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import BackgroundTasks, Depends, Query, Request, Response
 
 from services.common.auth import Principal, require
+from services.common.clock import local_zone
 from services.common.database import SessionDep
 from services.common.errors import FieldError, NotFound, Unprocessable
 from services.common.geo import CoordSystem, in_china_box, to_wgs84
@@ -14,7 +15,6 @@ from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.peers import forward_token
 from services.common.periods import period_or_422
-from services.common.schemas import display_zone
 from services.common.validators import AreaCodeStr
 from services.grid import repository, service
 from services.grid.api.common import Paging, Reader, Writer, cell_out, grid_state, make_router
@@ -171,6 +171,6 @@ async def cell_coverage(
             token=forward_token(request),
             cell=cell,
             period=parsed,
-            zone=display_zone(),
+            zone=local_zone(),
         )
     )

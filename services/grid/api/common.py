@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from services.common.auth import Principal, require
 from services.common.database import TransactionalRoute
+from services.common.geo import geojson_out, point_out
 from services.common.pagination import PageParams, page_params
 from services.grid.models import Case, CaseEvent, Cell, CellMember
 from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
@@ -28,11 +29,7 @@ def grid_state(request: Request) -> GridState:
 
 
 def cell_out(cell: Cell, members: list[CellMember] | None = None, system: str = "wgs84") -> CellOut:
-    from shapely.geometry import shape
-
-    from services.grid.geometry import to_geojson
-
-    boundary = cell.boundary if system == "wgs84" else to_geojson(shape(cell.boundary), system)  # type: ignore[arg-type]
+    boundary = geojson_out(cell.boundary, system)  # type: ignore[arg-type]
     return CellOut(
         code=cell.code,
         community_code=cell.community_code,
@@ -61,12 +58,7 @@ def case_out(
     history: list[CaseEvent] | None = None,
     duplicates=None,
 ) -> CaseOut:
-    from services.common.clock import as_utc
-    from services.common.geo import from_wgs84
-
-    lat, lng = case.lat, case.lng
-    if lat is not None and system != "wgs84":
-        lat, lng = from_wgs84(lat, lng, system)  # type: ignore[arg-type]
+    lat, lng = point_out(case.lat, case.lng, system)  # type: ignore[arg-type]
     return CaseOut(
         id=case.id,
         category_code=case.category_code,
@@ -83,9 +75,7 @@ def case_out(
         status=case.status,
         step=case.step,
         deadline_at=case.deadline_at,
-        overdue=bool(
-            case.status in OPEN_STATUSES and case.deadline_at and as_utc(case.deadline_at) < now
-        ),
+        overdue=bool(case.status in OPEN_STATUSES and case.deadline_at and case.deadline_at < now),
         dispatched_to=case.dispatched_to,
         rework_count=case.rework_count,
         extension_pending=case.extension_hours is not None,

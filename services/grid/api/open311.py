@@ -4,16 +4,16 @@ works too."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 
 from services.common.auth import Principal, bearer_token, decode_access_token
+from services.common.clock import local_zone
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound, Unauthorized
 from services.common.pagination import PageParams, paginate
-from services.common.schemas import display_zone
+from services.common.schemas import Timestamp
 from services.grid import repository, service
 from services.grid.models import Case
 from services.grid.schemas import CaseCreate
@@ -42,7 +42,7 @@ def _status(case: Case) -> str:
 
 
 def _request_out(case: Case, names: dict[str, str]) -> dict[str, Any]:
-    zone = display_zone()
+    zone = local_zone()
     return {
         "service_request_id": case.id,
         "status": _status(case),
@@ -119,8 +119,8 @@ async def get_requests(
     api_key: str | None = Query(default=None, max_length=200),
     service_code: str | None = Query(default=None, max_length=16),
     status: str | None = Query(default=None, pattern="^(open|closed)$"),
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: Timestamp | None = None,
+    end_date: Timestamp | None = None,
 ) -> list[dict[str, Any]]:
     """Requests the caller may see, newest first (at most 100, as the spec's default)."""
     from sqlalchemy import select

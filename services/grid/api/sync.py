@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 
 from services.common.auth import Principal, require
-from services.common.clock import as_utc, utcnow
+from services.common.clock import clock
 from services.common.database import SessionDep
 from services.common.errors import AppError
 from services.common.http import with_etag
@@ -23,9 +23,9 @@ router = make_router()
 async def _registry_part(request: Request, cells: list[str], since, until) -> dict:
     """The registry's rows of ``cells`` changed in (since, until], asked with the worker's
     own token (their scope applies)."""
-    params = {"cells": ",".join(cells), "until": as_utc(until).isoformat()}
+    params = {"cells": ",".join(cells), "until": until.isoformat()}
     if since is not None:
-        params["since"] = as_utc(since).isoformat()
+        params["since"] = since.isoformat()
     r = await request.app.state.peers.call(
         "registry", "GET", "/api/v1/registry/sync", params=params, token=forward_token(request)
     )
@@ -47,7 +47,7 @@ async def sync(
     A cell the worker joined since comes whole; one they left (or that was deleted) is a
     tombstone, as is a building that moved to a cell that is not theirs. An expired cursor
     is a 410: start over with a full sync."""
-    now = utcnow()
+    now = clock.now()
     ttl = timedelta(days=request.app.state.settings.grid_sync_cursor_days)
     since = service.decode_sync_cursor(cursor, now, ttl) if cursor else None
     until = now
