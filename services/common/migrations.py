@@ -44,6 +44,7 @@ def run_env(target_metadata: MetaData) -> None:
         "version_table_schema": None if db.is_sqlite else component,
         "render_as_batch": db.is_sqlite,
         "compare_type": True,
+        "render_item": render_item,
     }
     if context.is_offline_mode():
         context.configure(url=db.url, literal_binds=True, **options)
@@ -68,3 +69,88 @@ def run_env(target_metadata: MetaData) -> None:
             await db.dispose()
 
     asyncio.run(online())
+
+
+# --- the tables every component keeps: one definition each, used by every migration tree ----
+# Written out here (not derived from the models) so that a migration keeps creating what it
+# created the day it was written, whatever the models become later.
+
+
+def create_idempotency_table() -> None:
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("principal", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("headers", sa.Text(), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
+    )
+    op.create_index(
+        op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"], unique=False
+    )
+
+
+def drop_idempotency_table() -> None:
+    from alembic import op
+
+    op.drop_index(op.f("ix_idempotency_keys_expires_at"), table_name="idempotency_keys")
+    op.drop_table("idempotency_keys")
+
+
+def create_outbox_table() -> None:
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("topic", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    op.create_index(op.f("ix_outbox_published_at"), "outbox", ["published_at"], unique=False)
+
+
+def drop_outbox_table() -> None:
+    from alembic import op
+
+    op.drop_index(op.f("ix_outbox_published_at"), table_name="outbox")
+    op.drop_table("outbox")
+
+
+def create_inbox_table() -> None:
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("consumer", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", "consumer", name=op.f("pk_inbox")),
+    )
+
+
+def drop_inbox_table() -> None:
+    from alembic import op
+
+    op.drop_table("inbox")
+
+
+def render_item(type_: str, obj, autogen_context):
+    """Autogenerate writes the common time column as the plain type it stores, so that a
+    migration does not import application code."""
+    from services.common.database import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False

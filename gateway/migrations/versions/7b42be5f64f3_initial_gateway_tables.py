@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from services.common.migrations import create_idempotency_table, drop_idempotency_table
+
 revision: str = "7b42be5f64f3"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -33,22 +35,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_files_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_files_sha256"), ["sha256"], unique=False)
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("principal", sa.String(length=64), nullable=False),
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=True),
-        sa.Column("headers", sa.Text(), nullable=True),
-        sa.Column("body", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
-    )
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
-        )
+    create_idempotency_table()
 
     op.create_table(
         "login_failures",
@@ -152,10 +139,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_login_failures_username_at")
 
     op.drop_table("login_failures")
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
-
-    op.drop_table("idempotency_keys")
+    drop_idempotency_table()
     with op.batch_alter_table("files", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_files_sha256"))
         batch_op.drop_index(batch_op.f("ix_files_owner_id"))

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from services.common.migrations import create_idempotency_table, drop_idempotency_table
+
 revision: str = "f4ad55dc4f84"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -61,22 +63,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_households_community_code", ["community_code"], unique=False)
 
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("principal", sa.String(length=64), nullable=False),
-        sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=True),
-        sa.Column("headers", sa.Text(), nullable=True),
-        sa.Column("body", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("principal", "key", name=op.f("pk_idempotency_keys")),
-    )
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
-        )
+    create_idempotency_table()
 
     op.create_table(
         "import_jobs",
@@ -379,10 +366,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_import_jobs_created_by"))
 
     op.drop_table("import_jobs")
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
-
-    op.drop_table("idempotency_keys")
+    drop_idempotency_table()
     with op.batch_alter_table("households", schema=None) as batch_op:
         batch_op.drop_index("ix_households_community_code")
         batch_op.drop_index(batch_op.f("ix_households_building_id"))
