@@ -12,6 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp
 
 from gateway.api import router
+from gateway.consumers import consumer
 from gateway.middleware import BodyLimitMiddleware, RateLimitMiddleware
 from gateway.models import Base
 from gateway.openapi import merge_openapi
@@ -93,6 +94,7 @@ def create_app(
         settings=settings,
         idempotency_skip=service_prefixes(routes),
         on_startup=[open_client, fetch_remote_openapi],
+        consumer=consumer,
         on_shutdown=[close_client],
         # Innermost first: dispatch sits just outside the gateway's own idempotency, so a
         # service request reaches the service untouched; limits and gzip wrap everything.
@@ -109,8 +111,8 @@ def create_app(
         from services.common.events import InProcessBus
 
         bus = InProcessBus()
-        for sub in services.values():
-            sub.state.bus = bus
+        for component in [app, *services.values()]:
+            component.state.bus = bus
     # In process, every component reaches every other through its app, the gateway included.
     peers = {**services, "gateway": app}
     for name, sub in [*services.items(), ("gateway", app)]:

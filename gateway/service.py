@@ -236,3 +236,14 @@ async def set_scope(
     user.scopes = [UserScope(code=c) for c in dict.fromkeys(scope)]
     await session.flush()
     return user
+
+
+async def apply_grid_worker_cells(*, session: AsyncSession, user_id: str, cells: list[str]) -> None:
+    """A grid worker's scope becomes the cells the grid service says they hold (the event
+    ``grid.members_changed``). An account that is gone or no longer a grid worker is left
+    alone: the event is about cells, not about who may hold them."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None or "grid_worker" not in user.roles or not cells:
+        return  # no cell left: the scope an admin gave stays
+    user.scopes = [UserScope(code=c) for c in dict.fromkeys(cells)]
+    await session.flush()

@@ -173,6 +173,8 @@ class TransactionalRoute(APIRoute):
 
 
 async def _finish(request: Request, *, commit: bool) -> None:
+    from services.common.events import EMITTED, publish_after_commit  # events use our column
+
     session: AsyncSession | None = getattr(request.state, "db_session", None)
     if session is None:
         return
@@ -182,8 +184,11 @@ async def _finish(request: Request, *, commit: bool) -> None:
             await session.commit()
         else:
             await session.rollback()
+            session.info.pop(EMITTED, None)
     finally:
         await session.close()
+    if commit:
+        await publish_after_commit(request.app.state, session)
 
 
 async def bulk_insert(session: AsyncSession, table, rows: list[dict[str, Any]]) -> None:

@@ -69,7 +69,29 @@ async def emit(session: AsyncSession, outbox: Table, topic: str, payload: dict[s
     await session.execute(
         insert(outbox).values(id=event_id, topic=topic, payload=payload, created_at=clock.now())
     )
+    session.info[EMITTED] = True
     return event_id
+
+
+# Set on a session that wrote to the outbox: once it commits, the request nudges the publisher
+# (see ``publish_after_commit``) instead of leaving the event to the next sweep.
+EMITTED = "gongjian.events_emitted"
+
+
+async def publish_after_commit(app_state, session: AsyncSession) -> None:
+    """Deliver what a request just committed to the outbox, before its answer leaves: in the
+    embedded mode the other services have acted on it when the caller reads them next. A
+    delivery that fails leaves the event in the outbox for the sweep; never the request's
+    failure."""
+    if not session.info.pop(EMITTED, False):
+        return
+    publisher = getattr(app_state, "publisher", None)
+    if publisher is None:
+        return
+    try:
+        await publisher.run_once()
+    except Exception:
+        log.exception("publishing after commit failed; the sweep will retry")
 
 
 class Bus(Protocol):
@@ -217,8 +239,14 @@ class OutboxPublisher:
         self.bus = bus
         self.batch = batch
         self.task: asyncio.Task | None = None
+        # One delivery run at a time in this process keeps the outbox's order on the bus.
+        self._lock = asyncio.Lock()
 
     async def run_once(self) -> int:
+        async with self._lock:
+            return await self._deliver()
+
+    async def _deliver(self) -> int:
         delivered = 0
         async with self.database.transaction(write=False) as session:
             rows = (

@@ -3,6 +3,7 @@ hears of it — even when it was down at the time."""
 
 from __future__ import annotations
 
+from services.common.clock import clock
 from tests.volunteer.test_volunteers import volunteer
 
 
@@ -22,13 +23,8 @@ async def test_a_move_out_reaches_the_volunteer_service_even_after_it_was_down(
     bus = registry.state.bus
     await registry.state.publisher.run_once()  # anything earlier tests left behind
 
-    r = await api.admin.post(
-        f"/api/v1/registry/residents/{resident_id}/move-out",
-        json={"moved_out_on": "2026-11-01", "reason": "搬家"},
-    )
-    assert r.status_code == 200
-
-    # The volunteer service is down: delivery fails, the event stays in the registry's outbox.
+    # The volunteer service is down when the resident moves out: delivery right after the
+    # commit fails, and the event stays in the registry's outbox.
     subscribers = bus.subscribers["resident.moved_out"]
 
     async def down(event_id, payload):
@@ -36,6 +32,11 @@ async def test_a_move_out_reaches_the_volunteer_service_even_after_it_was_down(
 
     bus.subscribers["resident.moved_out"] = [down]
     try:
+        r = await api.admin.post(
+            f"/api/v1/registry/residents/{resident_id}/move-out",
+            json={"moved_out_on": clock.today().isoformat(), "reason": "搬家"},
+        )
+        assert r.status_code == 200
         assert await registry.state.publisher.run_once() == 0
     finally:
         bus.subscribers["resident.moved_out"] = subscribers
@@ -62,3 +63,19 @@ async def test_a_move_out_reaches_the_volunteer_service_even_after_it_was_down(
     for deliver in bus.subscribers["resident.moved_out"]:
         await deliver(event.id, event.payload)
     assert (await caller.get("/api/v1/volunteer/volunteers/me")).json()["status"] == "active"
+
+
+async def test_a_move_out_reaches_the_volunteer_service_before_the_answer(api, app, new_community):
+    """In one process the event is delivered right after the commit: the community worker
+    who moved the resident out sees the volunteer back under review at once."""
+    community = await new_community()
+    caller, v = await volunteer(api, community)
+    resident_id = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"][0]["id"]
+    r = await api.admin.post(
+        f"/api/v1/registry/residents/{resident_id}/move-out",
+        json={"moved_out_on": clock.today().isoformat(), "reason": "搬家"},
+    )
+    assert r.status_code == 200, r.text
+    assert (await caller.get("/api/v1/volunteer/volunteers/me")).json()["status"] == "pending"
