@@ -16,6 +16,7 @@ from sqlalchemy import MetaData
 from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import install_error_handlers, problem
+from services.common.guards import NulGuardMiddleware
 from services.common.idempotency import IdempotencyMiddleware
 from services.common.observability import RequestContextMiddleware, metrics_response
 from services.common.peers import Peers
@@ -163,5 +164,6 @@ def create_component_app(
     # wraps them all so that every answer, even a 413 or a 429, carries the request id.
     for cls, options in middleware:
         app.add_middleware(cls, **options)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, component=component)
     return app

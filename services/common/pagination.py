@@ -10,6 +10,8 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -43,19 +45,58 @@ def page_params(
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps([v if isinstance(v, str | int | float | None) else str(v) for v in values])
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        return value if isinstance(value, str | int | float | None) else str(value)
+
+    raw = json.dumps([plain(v) for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, width: int) -> list[Any]:
+def decode_cursor(cursor: str, columns: Sequence[Any]) -> list[Any]:
+    """The sort key a cursor carries, each value checked against its column's type: a cursor
+    is client input, and a forged one must be a 400, not a database error."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError("wrong width")
+        return [_typed(value, column) for value, column in zip(values, columns, strict=True)]
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
         raise BadRequest("pagination.cursor_invalid") from None
-    if not isinstance(values, list) or len(values) != width:
-        raise BadRequest("pagination.cursor_invalid")
-    return values
+
+
+def _typed(value: Any, column: Any) -> Any:
+    try:
+        expected = column.type.python_type
+    except (AttributeError, NotImplementedError):
+        expected = None
+    if value is None:
+        return None
+    if expected is datetime:
+        if not isinstance(value, str):
+            raise TypeError("a time")
+        return datetime.fromisoformat(value)
+    if expected is date:
+        if not isinstance(value, str):
+            raise TypeError("a date")
+        return date.fromisoformat(value)
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise TypeError("a boolean")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63 - 1:
+            raise TypeError("an integer")
+        return value
+    if expected is float or expected is Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("a number")
+        return value
+    if not isinstance(value, str) or "\x00" in value or len(value) > 256:
+        raise TypeError("a string")
+    return value
 
 
 async def paginate(
@@ -70,7 +111,7 @@ async def paginate(
     the last must be unique, usually the id) from after the cursor; return the page's
     objects and the next cursor. ``descending`` serves newest first."""
     if params.cursor:
-        after = decode_cursor(params.cursor, len(order_by))
+        after = decode_cursor(params.cursor, order_by)
         key, bound = tuple_(*order_by), tuple_(*after)
         stmt = stmt.where(key < bound if descending else key > bound)
     ordering = [c.desc() for c in order_by] if descending else list(order_by)

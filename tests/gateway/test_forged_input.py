@@ -1,0 +1,79 @@
+"""Input a phone or a fuzzer may send that no form would: every one is a 4xx problem that
+names what is wrong, never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests.support import assert_problem
+
+
+def _cursor(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+# No list's sort key can be any of these: each must be a 4xx.
+MALFORMED = [_cursor(v) for v in ([[1]], [{"a": 1}], ["x", "y", "z", "w"], [10**30], None)] + [
+    "W1sxXV0",  # [[1]], as the outside review sent it
+    "not-base64-%%%",
+    "AAAA",
+]
+# These may be a sort key of some list (a string id): any answer but a 5xx.
+ODD = [_cursor(v) for v in (["2026-13-45"], [True], ["\u0000"], [1.5])]
+
+
+def list_operations(doc: dict) -> list[str]:
+    """Every GET in the merged document that pages with ``cursor``."""
+    paths = []
+    for path, operations in doc["paths"].items():
+        get = operations.get("get")
+        if get and any(p["name"] == "cursor" for p in get.get("parameters", [])):
+            paths.append(path)
+    return sorted(paths)
+
+
+@pytest.fixture(scope="module")
+async def paged(client):
+    doc = (await client.get("/openapi.json")).json()
+    paths = list_operations(doc)
+    assert len(paths) >= 15, paths  # the platform's lists, merged from every service
+    return paths
+
+
+async def test_a_forged_cursor_is_a_400_on_every_list(api, paged, base_areas):
+    failures = []
+    for path in paged:
+        url = path.replace("{", "").replace("}", "")  # any id: the cursor is read first or 404
+        for cursor in MALFORMED + ODD:
+            params = {"cursor": cursor, "community": "410105001001", "area": "410105001001"}
+            r = await api.admin.get(url, params=params)
+            if r.status_code >= 500 or (cursor in MALFORMED and r.status_code < 400):
+                failures.append((path, cursor, r.status_code, r.text[:200]))
+    assert not failures, failures
+
+
+async def test_a_nul_character_is_a_422_naming_the_field(api, base_areas):
+    """PostgreSQL cannot keep a NUL in text; before the guard it answered 500 from inside
+    the query, even to the unauthenticated login."""
+    r = await api.anon.post("/api/v1/auth/token", json={"username": "a\u0000b", "password": "x"})
+    assert assert_problem(r, 422, "validation.nul_character")["errors"][0]["field"] == "username"
+    r = await api.admin.post(
+        "/api/v1/registry/areas", json={"code": "410105001099", "name": "坏\u0000名"}
+    )
+    body = assert_problem(r, 422, "validation.nul_character")
+    assert body["errors"][0]["field"] == "name"
+    r = await api.admin.get("/api/v1/registry/residents", params={"q": "黄\u0000"})
+    assert assert_problem(r, 422)["errors"][0]["field"] == "q"
+    r = await api.admin.post(
+        "/api/v1/assessment/meetings",
+        json={"community_code": "410105001001", "topics": ["ok", "bad\u0000"]},
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "topics[1]"
+    # a backslash and "u0000" typed as text is no NUL, and is kept as typed
+    r = await api.admin.post(
+        "/api/v1/registry/areas", json={"code": "410105001098", "name": "路径\\u0000说明"}
+    )
+    assert r.status_code in (201, 409), r.text
