@@ -68,8 +68,10 @@ def decode_cursor(cursor: str, columns: Sequence[Any]) -> list[Any]:
 
 
 def _typed(value: Any, column: Any) -> Any:
+    kind = getattr(column, "type", None)
+    kind = getattr(kind, "impl_instance", kind)  # a TypeDecorator (the time column) stores its impl
     try:
-        expected = column.type.python_type
+        expected = kind.python_type
     except (AttributeError, NotImplementedError):
         expected = None
     if value is None:

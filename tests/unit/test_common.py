@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from datetime import date
 
 import pytest
 
 from gateway.middleware import TokenBucket
+from services.common.errors import BadRequest
 from services.common.i18n import negotiate
 from services.common.ids import new_id
 from services.common.pagination import decode_cursor, encode_cursor
@@ -113,8 +116,20 @@ def test_language_negotiation():
     assert negotiate("de") == "zh"
 
 
-def test_cursor_round_trip():
-    assert decode_cursor(encode_cursor(["a", 3]), 2) == ["a", 3]
+def test_cursor_round_trip_checks_each_value_against_its_column():
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Column, Integer, String
+
+    from services.common.database import UTCDateTime
+
+    columns = [Column("name", String()), Column("n", Integer()), Column("at", UTCDateTime())]
+    at = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
+    assert decode_cursor(encode_cursor(["a", 3, at]), columns) == ["a", 3, at]
+    for forged in (["a", "3", at.isoformat()], [["a"], 3, at.isoformat()], ["a", 3, 5], [1]):
+        raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+        with pytest.raises(BadRequest):
+            decode_cursor(raw, columns)
 
 
 def test_production_refuses_development_secrets_and_demo_data():
