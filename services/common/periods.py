@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 from services.common.validators import InvalidValue, Localized
 
-_PERIOD = re.compile(r"^(\d{4})(?:(H)([12])|(Q)([1-4])|-(\d{2}))?$")
+_PERIOD = re.compile(r"^([0-9]{4})(?:(H)([12])|(Q)([1-4])|-([0-9]{2}))?$")
+# Periods the platform can hold records for; year 0000 or 9999 is a typo, not a period.
+FIRST_YEAR, LAST_YEAR = 1949, 2199
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ def parse_period(label: str) -> Period:
             "period_invalid", Localized("应如 2026、2026H2、2026Q3", "like 2026, 2026H2, 2026Q3")
         )
     year = int(match.group(1))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidValue(
+            "period_invalid",
+            Localized(f"年份应在 {FIRST_YEAR}–{LAST_YEAR} 之间", f"year {FIRST_YEAR}–{LAST_YEAR}"),
+        )
     if match.group(2):
         first = 1 + 6 * (int(match.group(3)) - 1)
         months = 6

@@ -8,6 +8,7 @@ date not in the future, the reasons in both languages, and the pydantic types.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -87,13 +88,16 @@ def _birthplace_exists(code: str) -> bool:
 
 def parse_id_number(value: str, today: date | None = None) -> CitizenId:
     """Validate an 18-digit GB 11643 citizen ID number and read what it encodes."""
-    number = str(value).strip().upper()
-    if len(number) != 18 or not number[:17].isdigit():
+    # Typed on a phone with a Chinese IME, digits and X may come full-width: NFKC turns them
+    # into ASCII, as python-stdnum's clean() does for digits; other scripts' digits stay
+    # what they are and are refused below.
+    number = unicodedata.normalize("NFKC", str(value)).strip().upper()
+    if len(number) != 18 or not _ascii_digits(number[:17]):
         number = ric.compact(number)
     try:
         if len(number) != 18:
             raise stdnum_errors.InvalidLength()
-        if not number[:-1].isdigit():
+        if not _ascii_digits(number[:-1]):
             raise stdnum_errors.InvalidFormat()
         if number[-1] != ric.calc_check_digit(number):
             raise stdnum_errors.InvalidChecksum()
@@ -140,24 +144,31 @@ _PHONE_NOISE = re.compile(r"[\s\-().]")
 def normalize_mobile(value: str) -> str:
     """A mainland mobile number in its 11-digit national form (``+86``, spaces and dashes
     accepted on the way in)."""
-    digits = _PHONE_NOISE.sub("", str(value))
+    digits = _PHONE_NOISE.sub("", unicodedata.normalize("NFKC", str(value)))
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
             digits = digits[len(prefix) :]
             break
-    if len(digits) != 11 or not digits.isdigit() or not _CN_MOBILE.fullmatch(digits):
+    if len(digits) != 11 or not _ascii_digits(digits) or not _CN_MOBILE.fullmatch(digits):
         raise InvalidValue("phone_invalid")
     return digits
 
 
-_AREA_CODE = re.compile(r"^\d{12}$")
-_SCOPE_CODE = re.compile(r"^\d{2,20}$")
+# ASCII digits only: Python's \d also matches full-width and Arabic-Indic digits.
+_AREA_CODE = re.compile(r"^[0-9]{12}$")
+_SCOPE_CODE = re.compile(r"^[0-9]{2,20}$")
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 # province, city, county, township/street, community/village
 _AREA_SEGMENTS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, 12))
 
 
 def normalize_area_code(value: str) -> str:
-    code = str(value).strip()
+    code = unicodedata.normalize("NFKC", str(value)).strip()
     if not _AREA_CODE.match(code):
         raise InvalidValue("area_code_invalid")
     return code
@@ -179,7 +190,7 @@ def significant_prefix(code: str) -> str:
 
 def normalize_scope_code(value: str) -> str:
     """An area or grid-cell code kept as its significant prefix, or ``*`` (everything)."""
-    code = str(value).strip()
+    code = unicodedata.normalize("NFKC", str(value)).strip()
     if code == "*":
         return code
     if not _SCOPE_CODE.match(code):

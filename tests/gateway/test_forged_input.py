@@ -77,3 +77,21 @@ async def test_a_nul_character_is_a_422_naming_the_field(api, base_areas):
         "/api/v1/registry/areas", json={"code": "410105001098", "name": "路径\\u0000说明"}
     )
     assert r.status_code in (201, 409), r.text
+
+
+async def test_periods_at_the_edge_of_the_calendar_are_a_422(api, base_areas):
+    for path, params in (
+        ("/api/v1/assessment/scores", {"area": "410105001000", "period": "9999Q4"}),
+        ("/api/v1/assessment/scores", {"area": "410105001000", "period": "0000"}),
+        ("/api/v1/grid/cases/kpis", {"area": "410105001000", "period": "9999"}),
+        ("/api/v1/grid/cases/kpis", {"area": "410105001000", "period": "0000H1"}),
+    ):
+        r = await api.admin.get(path, params=params)
+        assert assert_problem(r, 422)["errors"][0]["field"] == "period", (path, params)
+
+
+async def test_an_area_code_in_another_script_is_refused_not_stored(api, base_areas):
+    r = await api.admin.post(
+        "/api/v1/registry/areas", json={"code": "٤١٠١٠٥٠٠١٠٩٧", "name": "阿拉伯数字"}
+    )
+    assert assert_problem(r, 422)["errors"][0]["field"] == "code"

@@ -1,0 +1,53 @@
+"""Codes and numbers are ASCII digits. A Chinese IME types full-width ones, which mean the
+same digits and are read as such; digits of other scripts are refused, never stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.periods import parse_period
+from services.common.validators import (
+    InvalidValue,
+    normalize_area_code,
+    normalize_mobile,
+    normalize_scope_code,
+    parse_id_number,
+)
+from tests.support import make_id_number
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def test_an_id_number_typed_full_width_is_the_same_number():
+    number = make_id_number()
+    assert parse_id_number(number.translate(FULL_WIDTH)).number == number
+
+
+def test_an_id_number_in_arabic_indic_digits_is_refused_for_its_format():
+    number = make_id_number()
+    with pytest.raises(InvalidValue) as caught:
+        parse_id_number(number.translate(ARABIC_INDIC))
+    assert caught.value.code == "id_number_invalid"
+
+
+def test_area_and_scope_codes_are_ascii_digits():
+    assert normalize_area_code("４１０１０５００１００１") == "410105001001"
+    assert normalize_scope_code("４１０１０５００１０００") == "410105001"
+    for code in ("٤١٠١٠٥٠٠١٠٠١", "４１０１０５００１００"):
+        with pytest.raises(InvalidValue):
+            normalize_area_code(code)
+    with pytest.raises(InvalidValue):
+        normalize_scope_code("٤١٠١٠٥")
+
+
+def test_a_phone_in_another_script_is_refused():
+    assert normalize_mobile("１３８ ００１３ ８０００") == "13800138000"
+    with pytest.raises(InvalidValue):
+        normalize_mobile("13800138000".translate(ARABIC_INDIC))
+
+
+@pytest.mark.parametrize("label", ["0000", "9999", "9999Q4", "0000H1", "٢٠٢٦", "2026-13"])
+def test_a_period_out_of_range_or_script_is_refused(label):
+    with pytest.raises(InvalidValue):
+        parse_period(label)
