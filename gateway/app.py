@@ -18,6 +18,7 @@ from gateway.models import Base
 from gateway.openapi import merge_openapi
 from gateway.routing import UpstreamDispatchMiddleware, service_prefixes
 from services.common.app import create_component_app
+from services.common.openapi import document_problems
 from services.common.peers import Peers
 from services.common.settings import SERVICE_NAMES, Settings, get_settings
 
@@ -121,7 +122,7 @@ def create_app(
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            base = FastAPI.openapi(app)
+            base = document_problems(FastAPI.openapi(app))
             docs = {name: sub.openapi() for name, sub in services.items()}
             docs = docs or getattr(app.state, "remote_docs", {})
             app.openapi_schema = merge_openapi(base, docs)

@@ -19,6 +19,7 @@ from services.common.errors import install_error_handlers, problem
 from services.common.guards import NulGuardMiddleware
 from services.common.idempotency import IdempotencyMiddleware
 from services.common.observability import RequestContextMiddleware, metrics_response
+from services.common.openapi import document_problems
 from services.common.peers import Peers
 from services.common.pii import PiiCipher
 from services.common.settings import Settings, get_settings
@@ -158,6 +159,13 @@ def create_component_app(
 
     for router in routers:
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(IdempotencyMiddleware, state=app.state, skip_prefixes=idempotency_skip)
     # Starlette puts the last added outermost: these wrap idempotency, the request context
