@@ -4,6 +4,8 @@ gongjian run            migrate, load the demo data, print the demo logins, serv
 gongjian migrate        upgrade every component's database to head
 gongjian demo           load the demo data (idempotent)
 gongjian serve          serve the embedded platform (gateway + all services)
+gongjian secrets [--format env|k8s]   fresh production keys: an .env file for compose, or
+                        the Kubernetes Secret manifest
 gongjian makemigration COMPONENT -m MESSAGE   autogenerate a migration (developers)
 """
 
@@ -80,6 +82,27 @@ def _makemigration(component: str, message: str) -> None:
         command.revision(cfg, message=message, autogenerate=True)
 
 
+def _secrets(fmt: str) -> None:
+    from services.common.settings import generate_secrets
+
+    values = generate_secrets()
+    if fmt == "env":
+        print("# gongjian secrets: keep this file out of version control")
+        for name, value in values.items():
+            print(f"{name}={value}")
+        print("GONGJIAN_WECHAT_APP_ID=")
+        print("GONGJIAN_WECHAT_APP_SECRET=")
+        return
+    password = values.pop("POSTGRES_PASSWORD")
+    values["DATABASE_URL"] = f"postgresql+asyncpg://gongjian:{password}@postgres:5432/gongjian"
+    print("apiVersion: v1\nkind: Secret\nmetadata:\n  name: gongjian-secrets\ntype: Opaque")
+    print("stringData:")
+    for name, value in values.items():
+        print(f'  {name}: "{value}"')
+    print('  GONGJIAN_WECHAT_APP_ID: ""  # fill in')
+    print('  GONGJIAN_WECHAT_APP_SECRET: ""  # fill in')
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gongjian", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     one = sub.add_parser("serve-service")
     one.add_argument("name", choices=["registry", "grid", "volunteer", "assessment"])
     one.add_argument("--port", type=int, required=True)
+    keys = sub.add_parser("secrets")
+    keys.add_argument("--format", choices=["env", "k8s"], default="env")
     mk = sub.add_parser("makemigration")
     mk.add_argument("component")
     mk.add_argument("-m", "--message", required=True)
@@ -95,6 +120,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "makemigration":
         return _makemigration(args.component, args.message)
+    if args.command == "secrets":
+        return _secrets(args.format)
     try:
         settings = get_settings()
     except ValueError as exc:

@@ -7,6 +7,10 @@ them, so a forgotten secret cannot ship.
 from __future__ import annotations
 
 import base64
+import binascii
+import math
+import secrets
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -138,16 +142,22 @@ class Settings(BaseSettings):
         if self.env != "production":
             return self
         problems = []
-        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
-            problems.append("GONGJIAN_SECRET_KEY must be set to a secret of 32+ characters")
-        if self.pii_key == DEV_PII_KEY:
-            problems.append("GONGJIAN_PII_KEY must be set (base64 of 32 random bytes)")
-        if self.pii_index_key == DEV_PII_INDEX_KEY:
-            problems.append("GONGJIAN_PII_INDEX_KEY must be set")
+        for name, value, known in (
+            ("GONGJIAN_SECRET_KEY", self.secret_key, DEV_SECRET_KEY),
+            ("GONGJIAN_PII_INDEX_KEY", self.pii_index_key, DEV_PII_INDEX_KEY),
+        ):
+            reason = weak_secret(value, known)
+            if reason:
+                problems.append(f"{name} {reason} (generate keys with: gongjian secrets)")
+        reason = weak_key_bytes(self.pii_key, DEV_PII_KEY)
+        if reason:
+            problems.append(f"GONGJIAN_PII_KEY {reason} (generate keys with: gongjian secrets)")
         if self.demo_data:
             problems.append("GONGJIAN_DEMO_DATA must be false in production")
         if self.wechat_provider == "fake":
             problems.append("GONGJIAN_WECHAT_PROVIDER=fake is for development only")
+        elif any(_placeholder(v) for v in (self.wechat_app_id, self.wechat_app_secret)):
+            problems.append("GONGJIAN_WECHAT_APP_ID and _APP_SECRET must be the real ones")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -174,6 +184,63 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+# --- what production refuses as a key -----------------------------------------------------
+
+_PLACEHOLDERS = ("change-me", "changeme", "replace-me", "placeholder", "secret", "example")
+
+
+def _placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return not lowered or any(word in lowered for word in _PLACEHOLDERS)
+
+
+def _bits_per_symbol(data: bytes | str) -> float:
+    counts = Counter(data)
+    total = len(data)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def weak_secret(value: str, known: str) -> str | None:
+    """Why a text key is unfit for production, or None. 32 characters from
+    ``secrets.token_urlsafe`` carry ~5 bits each; a phrase or a repeated pattern far less."""
+    if value == known:
+        return "is the public development value"
+    if _placeholder(value):
+        return "is a placeholder"
+    if len(value) < 32:
+        return "must be 32 or more characters"
+    if _bits_per_symbol(value) < 3.5 or len(set(value)) < 16:
+        return "is not random enough"
+    return None
+
+
+def weak_key_bytes(value: str, known: str) -> str | None:
+    """Why the base64 AES key is unfit for production, or None."""
+    if value == known:
+        return "is the public development value"
+    if _placeholder(value):
+        return "is a placeholder"
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return "must be base64 of 32 random bytes"
+    if len(raw) != 32:
+        return "must be base64 of exactly 32 bytes"
+    if len(set(raw)) < 16:
+        return "is not random enough"
+    return None
+
+
+def generate_secrets() -> dict[str, str]:
+    """Fresh keys for a deployment (``gongjian secrets``)."""
+    return {
+        "GONGJIAN_SECRET_KEY": secrets.token_urlsafe(48),
+        "GONGJIAN_PII_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "GONGJIAN_PII_INDEX_KEY": secrets.token_urlsafe(48),
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
+    }
 
 
 @lru_cache
