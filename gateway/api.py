@@ -21,6 +21,7 @@ from gateway.schemas import (
 )
 from gateway.wechat import provider_from_settings
 from services.common.auth import PrincipalDep, permissions_for, require
+from services.common.clientaddr import client_address
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound
 from services.common.pagination import Page, PageParams, page_params
@@ -45,8 +46,13 @@ def _user_out(user) -> UserOut:
 
 @router.post("/auth/token", tags=["auth"])
 async def login(body: TokenRequest, request: Request, session: SessionDep) -> TokenPair:
-    """Staff login. Five failures within 15 minutes lock the account for 15 minutes."""
+    """Staff login. Five failures within 15 minutes lock the account for 15 minutes; a few
+    attempts a minute per client address and per username are let through at all."""
     state = request.app.state
+    state.login_throttle.check(
+        address=client_address(request.scope, state.settings.trusted_proxies),
+        username=body.username,
+    )
     return await service.login(
         session=session,
         database=state.database,

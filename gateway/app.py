@@ -13,10 +13,11 @@ from starlette.types import ASGIApp
 
 from gateway.api import router
 from gateway.consumers import consumer
-from gateway.middleware import BodyLimitMiddleware, RateLimitMiddleware
+from gateway.middleware import BodyLimitMiddleware, LoginThrottle, RateLimitMiddleware
 from gateway.models import Base
 from gateway.openapi import merge_openapi
 from gateway.routing import UpstreamDispatchMiddleware, service_prefixes
+from gateway.service import bound_hashing
 from services.common.app import create_component_app
 from services.common.openapi import document_problems
 from services.common.peers import Peers
@@ -80,6 +81,8 @@ def create_app(
 
     async def open_client(app: FastAPI) -> None:
         app.state.http_client = httpx.AsyncClient(timeout=10.0)
+        app.state.login_throttle = LoginThrottle(settings)
+        bound_hashing(settings.password_hash_concurrency)
 
     async def close_client(app: FastAPI) -> None:
         await app.state.http_client.aclose()

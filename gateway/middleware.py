@@ -9,7 +9,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.auth import decode_access_token
-from services.common.errors import AppError, problem
+from services.common.clientaddr import client_address
+from services.common.errors import AppError, TooManyRequests, problem
 from services.common.settings import Settings
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -43,6 +44,33 @@ class TokenBucket:
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
+def too_many(wait: float):
+    retry = max(1, math.ceil(wait))
+    return problem(
+        429, "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
+    )
+
+
+class LoginThrottle:
+    """Password guessing costs the guesser: a few attempts a minute per client address and
+    per username, whatever the outcome, before any hashing is done."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.per_ip = TokenBucket(settings.login_rate_ip_per_min)
+        self.per_username = TokenBucket(settings.login_rate_username_per_min)
+
+    def check(self, *, address: str, username: str) -> None:
+        now = time.monotonic()
+        wait = self.per_ip.take(f"ip:{address}", now) or self.per_username.take(
+            f"user:{username.strip().lower()}", now
+        )
+        if wait:
+            retry = max(1, math.ceil(wait))
+            raise TooManyRequests(
+                "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
+            )
+
+
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
@@ -54,17 +82,14 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in _UNLIMITED_PATHS:
             return await self.app(scope, receive, send)
         now = time.monotonic()
-        client = scope.get("client")
-        wait = self.per_ip.take(f"ip:{client[0] if client else '-'}", now)
+        address = client_address(scope, self.settings.trusted_proxies)
+        scope.setdefault("state", {})["client_address"] = address
+        wait = self.per_ip.take(f"ip:{address}", now)
         user = self._user(scope)
         if user and not wait:
             wait = self.per_user.take(f"user:{user}", now)
         if wait:
-            retry = max(1, math.ceil(wait))
-            response = problem(
-                429, "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
-            )
-            return await response(scope, receive, send)
+            return await too_many(wait)(scope, receive, send)
         await self.app(scope, receive, send)
 
     def _user(self, scope: Scope) -> str | None:

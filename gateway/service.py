@@ -41,6 +41,15 @@ async def hash_password(password: str) -> str:
     return await anyio.to_thread.run_sync(_hasher.hash, password)
 
 
+# Hashing runs in threads, at most this many at once (set from the settings at start-up):
+# a flood of logins queues here instead of taking every core from the other requests.
+hashing = anyio.CapacityLimiter(2)
+
+
+def bound_hashing(concurrency: int) -> None:
+    hashing.total_tokens = max(1, concurrency)
+
+
 async def _password_matches(password_hash: str | None, password: str) -> bool:
     def verify() -> bool:
         try:
@@ -48,7 +57,7 @@ async def _password_matches(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await anyio.to_thread.run_sync(verify)
+    return await anyio.to_thread.run_sync(verify, limiter=hashing)
 
 
 def _token_hash(raw: str) -> str:

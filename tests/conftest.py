@@ -57,6 +57,8 @@ def settings(tmp_path_factory) -> Settings:
         database_url=url,
         rate_limit_ip_per_min=1_000_000,
         rate_limit_user_per_min=1_000_000,
+        login_rate_ip_per_min=1_000_000,  # stories log in often; tests/gateway/test_abuse.py
+        login_rate_username_per_min=1_000_000,  # tries the real limits
         log_json=False,
         demo_data=False,
         outbox_poll_s=0,  # tests sweep the outbox themselves, when the story needs it

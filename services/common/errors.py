@@ -100,6 +100,10 @@ class Unprocessable(AppError):
     status = 422
 
 
+class TooManyRequests(AppError):
+    status = 429
+
+
 def field_error(field_name: str, code: str, **params: Any) -> Unprocessable:
     """A 422 naming one field, e.g. ``field_error("id_number", "id_number_invalid", ...)``."""
     return Unprocessable(

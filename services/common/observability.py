@@ -109,6 +109,10 @@ class RequestContextMiddleware:
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
                 ]
                 raw.append((b"x-request-id", rid.encode()))
+                # A browser must never guess a download's type (an uploaded "PNG" that is
+                # HTML); every answer says so, downloads included.
+                if not any(k.lower() == b"x-content-type-options" for k, _ in raw):
+                    raw.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": raw}
             await send(message)
 

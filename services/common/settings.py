@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     # Requests per minute; a bucket refills continuously.
     rate_limit_ip_per_min: int = 1200
     rate_limit_user_per_min: int = 600
+    # Password logins cost ~0.2 s of hashing each: their own, much lower limits per client
+    # address and per username, and at most this many hashes at once.
+    login_rate_ip_per_min: int = 20
+    login_rate_username_per_min: int = 10
+    password_hash_concurrency: int = 2
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; behind the
+    # shipped nginx, its address. Anyone else's X-Forwarded-For is ignored.
+    trusted_proxies: list[str] = []
     # Request body limits in bytes: the default, and larger ones for upload paths.
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 5 * 1024 * 1024
