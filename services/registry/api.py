@@ -674,10 +674,11 @@ async def cell_counts(
     principal: Reader,
     cells: str = Query(min_length=1, max_length=20_000, description="comma-separated cell codes"),
 ) -> list[CellCounts]:
-    """Buildings, households and current residents per grid cell (visit coverage)."""
+    """Buildings, households and current residents per grid cell (visit coverage), for the
+    cells within the caller's scope; the others are left out."""
     codes = [c for c in cells.split(",") if c][:1000]
-    counts_by_cell = await repository.cell_counts(session, codes)
-    return [CellCounts(cell_code=c, **counts_by_cell[c]) for c in codes]
+    counts_by_cell = await repository.cell_counts(session, principal, codes)
+    return [CellCounts(cell_code=c, **n) for c, n in counts_by_cell.items()]
 
 
 @router.get("/sync")

@@ -391,9 +391,17 @@ async def import_errors(
 # --- for the grid service ------------------------------------------------------------------
 
 
-async def cell_counts(session: AsyncSession, cells: list[str]) -> dict[str, dict[str, int]]:
+async def cell_counts(
+    session: AsyncSession, principal: Principal, cells: list[str]
+) -> dict[str, dict[str, int]]:
+    """Buildings, households and current residents of each cell within the caller's scope
+    (a cell code extends its community's, so the prefix rule reaches cells); a cell outside
+    it is left out of the answer, as if it did not exist."""
+    cells = [c for c in cells if principal.reaches(c)]
     out = {c: {"buildings": 0, "households": 0, "residents": 0} for c in cells}
-    live = Building.deleted_at.is_(None)
+    if not cells:
+        return out
+    live = and_(Building.deleted_at.is_(None), scope_clause(Building.cell_code, principal))
     for cell, n in await session.execute(
         select(Building.cell_code, func.count())
         .where(live, Building.cell_code.in_(cells))
