@@ -20,7 +20,7 @@ from services.common.ids import new_id
 from services.common.pagination import Page, PageParams, page_params
 from services.common.schemas import Timestamp
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
-from services.registry import counts, imports, repository, rules, service
+from services.registry import counts, imports, repository, rules
 from services.registry.models import ImportJob, Resident, Unit
 from services.registry.schemas import (
     AreaCreate,
@@ -58,6 +58,14 @@ from services.registry.schemas import (
     UnitOut,
     UnitPatch,
 )
+from services.registry.service import areas as areas_service
+from services.registry.service import buildings as buildings_service
+from services.registry.service import common as common_service
+from services.registry.service import households as households_service
+from services.registry.service import residents as residents_service
+from services.registry.service import stats as stats_service
+from services.registry.service import sync as sync_service
+from services.registry.service import units as units_service
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"], route_class=TransactionalRoute)
 
@@ -75,7 +83,7 @@ def _prefix(code: str | None) -> str | None:
 
 @router.post("/areas", status_code=201)
 async def create_area(body: AreaCreate, session: SessionDep, principal: Writer) -> AreaOut:
-    area = await service.create_area(session=session, principal=principal, data=body)
+    area = await areas_service.create_area(session=session, principal=principal, data=body)
     return AreaOut.model_validate(area, from_attributes=True)
 
 
@@ -100,13 +108,15 @@ async def list_areas(
 async def get_area(
     code: str, request: Request, response: Response, session: SessionDep, principal: Reader
 ) -> AreaOut:
-    area = await service.get_area(session=session, principal=principal, code=code)
+    area = await areas_service.get_area(session=session, principal=principal, code=code)
     return with_etag(request, response, AreaOut.model_validate(area, from_attributes=True))
 
 
 @router.patch("/areas/{code}")
 async def patch_area(code: str, body: AreaPatch, session: SessionDep, principal: Writer) -> AreaOut:
-    area = await service.patch_area(session=session, principal=principal, code=code, data=body)
+    area = await areas_service.patch_area(
+        session=session, principal=principal, code=code, data=body
+    )
     return AreaOut.model_validate(area, from_attributes=True)
 
 
@@ -114,7 +124,7 @@ async def patch_area(code: str, body: AreaPatch, session: SessionDep, principal:
 async def area_children(
     code: str, session: SessionDep, principal: Reader, page: Paging
 ) -> Page[AreaOut]:
-    await service.get_area(session=session, principal=principal, code=code)
+    await areas_service.get_area(session=session, principal=principal, code=code)
     areas, cursor = await repository.list_areas(
         session, principal, page, parent=code, level=None, under=None
     )
@@ -127,7 +137,9 @@ async def area_children(
 async def area_stats(code: str, session: SessionDep, principal: Reader) -> AreaStats:
     """Residents by residence type, households, party members and tags, summed over the
     whole subtree."""
-    return AreaStats(**await service.area_stats(session=session, principal=principal, code=code))
+    return AreaStats(
+        **await stats_service.area_stats(session=session, principal=principal, code=code)
+    )
 
 
 @router.get("/areas/{code}/children/stats")
@@ -142,7 +154,9 @@ async def children_stats(
     """The area's figures and each child's, in one call (the volunteer rate and the
     assessment use it as their denominator)."""
     return ChildrenStats(
-        **await service.children_stats(session=session, principal=principal, code=code, level=level)
+        **await stats_service.children_stats(
+            session=session, principal=principal, code=code, level=level
+        )
     )
 
 
@@ -152,10 +166,12 @@ async def recount_area(
 ) -> AreaStats:
     """Rebuilds the running counts under an area from the residents, tags and households
     (a repair tool: the counts are kept in step by every write)."""
-    await service.get_area(session=session, principal=principal, code=code)
+    await areas_service.get_area(session=session, principal=principal, code=code)
     await counts.recount(session, rules.area_prefix(code))
     await session.flush()
-    return AreaStats(**await service.area_stats(session=session, principal=principal, code=code))
+    return AreaStats(
+        **await stats_service.area_stats(session=session, principal=principal, code=code)
+    )
 
 
 # --- buildings -----------------------------------------------------------------------------
@@ -171,7 +187,7 @@ async def create_building(
 ) -> BuildingOut:
     """With coordinates, the building is placed in the grid cell that contains it."""
     return _building_out(
-        await service.create_building(
+        await buildings_service.create_building(
             session=session, principal=principal, data=body, peers=request.app.state.peers
         )
     )
@@ -196,7 +212,7 @@ async def list_buildings(
 async def get_building(
     building_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
 ) -> BuildingOut:
-    building = await service.get_building(
+    building = await buildings_service.get_building(
         session=session, principal=principal, building_id=building_id
     )
     return with_etag(request, response, _building_out(building))
@@ -206,7 +222,7 @@ async def get_building(
 async def patch_building(
     building_id: str, body: BuildingPatch, request: Request, session: SessionDep, principal: Writer
 ) -> BuildingOut:
-    building = await service.patch_building(
+    building = await buildings_service.patch_building(
         session=session,
         principal=principal,
         building_id=building_id,
@@ -218,7 +234,9 @@ async def patch_building(
 
 @router.delete("/buildings/{building_id}", status_code=204)
 async def delete_building(building_id: str, session: SessionDep, principal: Writer) -> Response:
-    await service.delete_building(session=session, principal=principal, building_id=building_id)
+    await buildings_service.delete_building(
+        session=session, principal=principal, building_id=building_id
+    )
     return Response(status_code=204)
 
 
@@ -229,7 +247,9 @@ async def delete_building(building_id: str, session: SessionDep, principal: Writ
 async def create_household(
     body: HouseholdCreate, session: SessionDep, principal: Writer
 ) -> HouseholdOut:
-    household = await service.create_household(session=session, principal=principal, data=body)
+    household = await households_service.create_household(
+        session=session, principal=principal, data=body
+    )
     return HouseholdOut.model_validate(household, from_attributes=True)
 
 
@@ -260,7 +280,7 @@ async def list_households(
 async def get_household(
     household_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
 ) -> HouseholdOut:
-    household = await service.get_household(
+    household = await households_service.get_household(
         session=session, principal=principal, household_id=household_id
     )
     sizes = await repository.household_sizes(session, [household.id])
@@ -274,7 +294,7 @@ async def get_household(
 async def patch_household(
     household_id: str, body: HouseholdPatch, session: SessionDep, principal: Writer
 ) -> HouseholdOut:
-    household = await service.patch_household(
+    household = await households_service.patch_household(
         session=session, principal=principal, household_id=household_id, data=body
     )
     return HouseholdOut.model_validate(household, from_attributes=True)
@@ -317,10 +337,10 @@ def resident_out(resident: Resident, principal: Principal, today: date) -> Resid
 async def create_resident(
     body: ResidentCreate, request: Request, session: SessionDep, principal: Writer
 ) -> ResidentOut:
-    resident = await service.create_resident(
+    resident = await residents_service.create_resident(
         session=session, principal=principal, cipher=request.app.state.cipher, data=body
     )
-    return resident_out(resident, principal, service.today())
+    return resident_out(resident, principal, common_service.today())
 
 
 @router.get("/residents")
@@ -355,7 +375,7 @@ async def list_residents(
         status=None if status == "all" else status,
     )
     rows, cursor = await repository.list_residents(session, stmt, page)
-    today = service.today()
+    today = common_service.today()
     return Page(items=[resident_out(r, principal, today) for r in rows], next_cursor=cursor)
 
 
@@ -363,24 +383,24 @@ async def list_residents(
 async def get_resident(
     resident_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
 ) -> ResidentOut:
-    resident = await service.get_resident(
+    resident = await residents_service.get_resident(
         session=session, principal=principal, resident_id=resident_id
     )
-    return with_etag(request, response, resident_out(resident, principal, service.today()))
+    return with_etag(request, response, resident_out(resident, principal, common_service.today()))
 
 
 @router.patch("/residents/{resident_id}")
 async def patch_resident(
     resident_id: str, body: ResidentPatch, request: Request, session: SessionDep, principal: Writer
 ) -> ResidentOut:
-    resident = await service.patch_resident(
+    resident = await residents_service.patch_resident(
         session=session,
         principal=principal,
         cipher=request.app.state.cipher,
         resident_id=resident_id,
         data=body,
     )
-    return resident_out(resident, principal, service.today())
+    return resident_out(resident, principal, common_service.today())
 
 
 @router.post("/residents/{resident_id}/move-out")
@@ -388,10 +408,10 @@ async def move_out(
     resident_id: str, body: MoveOut, session: SessionDep, principal: Writer
 ) -> ResidentOut:
     """Residents are never deleted: moving out keeps the record and its history."""
-    resident = await service.move_out(
+    resident = await residents_service.move_out(
         session=session, principal=principal, resident_id=resident_id, data=body
     )
-    return resident_out(resident, principal, service.today())
+    return resident_out(resident, principal, common_service.today())
 
 
 @router.post("/residents/{resident_id}/reveal")
@@ -400,7 +420,7 @@ async def reveal_resident(
 ) -> RevealOut:
     """The full ID number and phone, for callers with ``pii:read``, with a reason; audited."""
     return RevealOut(
-        **await service.reveal(
+        **await residents_service.reveal(
             session=session,
             principal=principal,
             cipher=request.app.state.cipher,
@@ -438,7 +458,7 @@ async def create_tag(
 ) -> TagOut:
     """A deployment-defined tag (the built-in ones cover seeds 000 and 003)."""
     return TagOut.model_validate(
-        await service.create_tag(session=session, data=body), from_attributes=True
+        await residents_service.create_tag(session=session, data=body), from_attributes=True
     )
 
 
@@ -458,7 +478,7 @@ def unit_out(unit: Unit) -> UnitOut:
         party_org_name=unit.party_org_name,
         party_member_count=unit.party_member_count,
         facilities=[FacilityOut.model_validate(f, from_attributes=True) for f in unit.facilities],
-        warnings=service.unit_warnings(unit),
+        warnings=units_service.unit_warnings(unit),
         updated_at=unit.updated_at,
     )
 
@@ -467,7 +487,7 @@ def unit_out(unit: Unit) -> UnitOut:
 async def create_unit(
     body: UnitCreate, request: Request, session: SessionDep, principal: Writer
 ) -> UnitOut:
-    unit = await service.create_unit(
+    unit = await units_service.create_unit(
         session=session, principal=principal, cipher=request.app.state.cipher, data=body
     )
     return unit_out(unit)
@@ -492,7 +512,7 @@ async def list_units(
 async def get_unit(
     unit_id: str, request: Request, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> UnitOut:
-    unit = await service.get_unit(session=session, principal=principal, unit_id=unit_id)
+    unit = await units_service.get_unit(session=session, principal=principal, unit_id=unit_id)
     return with_etag(request, response, unit_out(unit))
 
 
@@ -500,7 +520,7 @@ async def get_unit(
 async def patch_unit(
     unit_id: str, body: UnitPatch, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> UnitOut:
-    unit = await service.patch_unit(
+    unit = await units_service.patch_unit(
         session=session,
         principal=principal,
         cipher=request.app.state.cipher,
@@ -664,7 +684,7 @@ async def assign_cells(
     """The grid service tells which cell each building lies in (buildings are the
     registry's; only it writes them)."""
     return CellAssignmentResult(
-        updated=await service.assign_cells(session=session, assignments=body.assignments)
+        updated=await sync_service.assign_cells(session=session, assignments=body.assignments)
     )
 
 
@@ -692,7 +712,7 @@ async def registry_sync(
     """What a grid worker's phone holds of its cells, changed in (since, until]: the grid
     service's ``/sync`` asks this with the worker's own token."""
     codes = [c for c in cells.split(",") if c and principal.reaches(c)][:1000]
-    today = service.today()
+    today = common_service.today()
     buildings, gone_buildings, households, residents, gone = await repository.changed_in_cells(
         session, principal, codes, since, until
     )

@@ -18,7 +18,7 @@ from services.common.validators import (
 )
 from services.registry import rules
 from services.registry.imports.columns import COLUMNS, Column
-from services.registry.service import seal_id_number, seal_phone
+from services.registry.service.residents import seal_id_number, seal_phone
 
 _TAG_SPLIT = re.compile(r"[,，、;；\s]+")
 _RESIDENCE_NAMES = {v: k for k, v in rules.RESIDENCE_TYPES.items()} | {

@@ -1,0 +1,42 @@
+"""What the grid service asks of the registry: the cell of each building, counts per cell,
+and what changed in a worker's cells."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.clock import clock
+from services.registry.models import Building
+from services.registry.service.buildings import record_cell_moves
+
+
+async def assign_cells(*, session: AsyncSession, assignments) -> int:
+    """Set each building's cell: the current cells read in one query, the changed ones
+    written (and their moves recorded for the phones' sync) in one executemany each."""
+    wanted = {a.building_id: a.cell_code for a in assignments}
+    if not wanted:
+        return 0
+    current = dict(
+        (
+            await session.execute(
+                select(Building.id, Building.cell_code).where(Building.id.in_(list(wanted)))
+            )
+        ).all()
+    )
+    now = clock.now()
+    changed = [
+        {"b_id": bid, "cell": cell, "now": now, "was": current[bid]}
+        for bid, cell in wanted.items()
+        if bid in current and current[bid] != cell
+    ]
+    if changed:
+        table = Building.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(cell_code=bindparam("cell"), updated_at=bindparam("now")),
+            changed,
+        )
+        await record_cell_moves(session, [(c["b_id"], c["was"], c["cell"]) for c in changed], now)
+    return len(changed)
