@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -388,6 +388,39 @@ async def import_errors(
     return list((await session.scalars(stmt)).all())
 
 
+async def update_import_job(session: AsyncSession, job_id: str, **values: Any) -> None:
+    await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+
+
+async def claim_import_job(session: AsyncSession, job_id: str) -> ImportJob | None:
+    """A queued job, now running; None when it is gone or another run has it."""
+    job = await session.get(ImportJob, job_id)
+    if job is None or job.status != "queued":
+        return None
+    job.status = "running"
+    return job
+
+
+async def requeue_stalled_imports(session: AsyncSession) -> list[str]:
+    """Jobs left queued or running (by a restart), queued again; their ids."""
+    stalled = list(
+        (
+            await session.scalars(
+                select(ImportJob.id).where(ImportJob.status.in_(("queued", "running")))
+            )
+        ).all()
+    )
+    if stalled:
+        await session.execute(
+            update(ImportJob).where(ImportJob.id.in_(stalled)).values(status="queued")
+        )
+    return stalled
+
+
+async def community_codes(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(Area.code).where(Area.level == "community"))).all())
+
+
 # --- for the grid service ------------------------------------------------------------------
 
 
@@ -425,13 +458,24 @@ async def cell_counts(
     return out
 
 
+class ChangedInCells(NamedTuple):
+    buildings: list[Building]
+    deleted_buildings: list[str]
+    households: list[Household]
+    residents: list[Resident]
+    moved_out: list[str]
+
+
 async def changed_in_cells(
     session: AsyncSession, principal: Principal, cells: list[str], since, until
-):
+) -> ChangedInCells:
     """Buildings, households and residents of ``cells`` changed in (since, until]; with a
     null ``since``, everything current. A building that moved into the cells in the window
     comes whole (households and residents though they did not change); one that moved out,
-    or was deleted, is a tombstone."""
+    or was deleted, is a tombstone. Cells outside the caller's scope are left out."""
+    cells = [c for c in cells if principal.reaches(c)]
+    if not cells:
+        return ChangedInCells([], [], [], [], [])
 
     def window(column):
         clauses = [column <= until]
@@ -525,4 +569,4 @@ async def changed_in_cells(
                 )
             ).all()
         )
-    return buildings, deleted_buildings, households, residents, gone
+    return ChangedInCells(buildings, deleted_buildings, households, residents, gone)

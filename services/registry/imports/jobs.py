@@ -12,17 +12,20 @@ from itertools import islice
 from pathlib import Path
 
 import anyio
-from sqlalchemy import select, text, update
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.datastructures import State
 
 from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import AppError
 from services.common.i18n import message
 from services.common.pii import PiiCipher
+from services.registry import repository
 from services.registry.imports.reading import check_header, open_rows
 from services.registry.imports.rows import Context, Parsed, parse_chunk
 from services.registry.imports.writing import Tally, Writer
-from services.registry.models import Area, ImportJob, TagDefinition
+from services.registry.models import ImportJob
 
 log = logging.getLogger("gongjian.registry.imports")
 
@@ -34,13 +37,11 @@ BATCH_ROWS = 2500
 
 async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today: date) -> Context:
     async with database.transaction(write=False) as session:
-        communities = set(
-            (await session.scalars(select(Area.code).where(Area.level == "community"))).all()
-        )
+        communities = await repository.community_codes(session)
         tags = {}
-        for code, name in await session.execute(select(TagDefinition.code, TagDefinition.name)):
-            tags[code] = code
-            tags[name] = code
+        for tag in await repository.list_tags(session):
+            tags[tag.code] = tag.code
+            tags[tag.name] = tag.code
     scope = list(job.scope or [])
     return Context(
         scope=[s for s in scope if s != "*"],
@@ -84,10 +85,9 @@ async def _in_thread(path: Path, kind: str, ctx: Context):
 async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None:
     """Process an import job from its stored file to the end."""
     async with database.transaction() as session:
-        job = await session.get(ImportJob, job_id)
-        if job is None or job.status not in ("queued",):
+        job = await repository.claim_import_job(session, job_id)
+        if job is None:
             return
-        job.status = "running"
     tally = Tally()
     try:
         ctx = await _context(database, job, cipher, clock.today())
@@ -109,16 +109,38 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
             await conn.execute(text("ANALYZE residents, resident_tags, households, buildings"))
             await conn.commit()
     async with database.transaction() as session:
-        await session.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job_id)
-            .values(
-                status=status,
-                message=note,
-                finished_at=clock.now(),
-                total=tally.total,
-                imported=tally.imported,
-                unchanged=tally.unchanged,
-                failed=tally.failed,
-            )
+        await repository.update_import_job(
+            session,
+            job_id,
+            status=status,
+            message=note,
+            finished_at=clock.now(),
+            total=tally.total,
+            imported=tally.imported,
+            unchanged=tally.unchanged,
+            failed=tally.failed,
         )
+
+
+def run_in_background(state: State, job_id: str) -> None:
+    """Run a job on, past the request that started it; ``state.import_tasks`` holds it."""
+    tasks: set = state.import_tasks
+    task = asyncio.create_task(run_import(state.database, state.cipher, job_id))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def resume_stalled(app: FastAPI) -> None:
+    """At start-up: jobs cut short by a restart run again from the start; re-importing
+    changes nothing that was already written, so this is safe."""
+    app.state.import_tasks = set()
+    async with app.state.database.transaction() as session:
+        stalled = await repository.requeue_stalled_imports(session)
+    for job_id in stalled:
+        run_in_background(app.state, job_id)
+
+
+async def cancel_running(app: FastAPI) -> None:
+    """At shutdown: the jobs still running stop (``resume_stalled`` takes them up again)."""
+    for task in list(app.state.import_tasks):
+        task.cancel()

@@ -14,7 +14,7 @@ from services.common.clock import clock
 from services.common.database import Database, bulk_insert, one_of
 from services.common.ids import new_id
 from services.common.pii import PiiCipher, mask_phone
-from services.registry import counts
+from services.registry import counts, repository
 from services.registry.imports.rows import Parsed, as_text
 from services.registry.models import (
     Building,
@@ -132,15 +132,13 @@ class Writer:
             self.deltas = Counter()
             await self._write_errors(session, [p for p in batch if p.problems], tally)
             tally.total += len(batch)
-            await session.execute(
-                update(ImportJob)
-                .where(ImportJob.id == self.job_id)
-                .values(
-                    total=tally.total,
-                    imported=tally.imported,
-                    unchanged=tally.unchanged,
-                    failed=tally.failed,
-                )
+            await repository.update_import_job(
+                session,
+                self.job_id,
+                total=tally.total,
+                imported=tally.imported,
+                unchanged=tally.unchanged,
+                failed=tally.failed,
             )
 
     async def _write_errors(self, session, bad: list[Parsed], tally: Tally) -> None:

@@ -6,10 +6,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.pagination import PageParams
 from services.registry import repository, rules
 from services.registry.models import Area
 from services.registry.schemas import AreaCreate, AreaPatch
-from services.registry.service.common import require_reach
+from services.registry.service.common import area_filter, require_reach
 
 PROFILE_FIELDS = (
     "office_area_m2",
@@ -67,3 +68,26 @@ async def patch_area(
         setattr(area, name, value)
     await session.flush()
     return area
+
+
+async def list_areas(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    parent: str | None,
+    level: str | None,
+    under: str | None,
+) -> tuple[list[Area], str | None]:
+    return await repository.list_areas(
+        session, principal, page, parent=parent, level=level, under=area_filter(under)
+    )
+
+
+async def list_children(
+    *, session: AsyncSession, principal: Principal, code: str, page: PageParams
+) -> tuple[list[Area], str | None]:
+    await get_area(session=session, principal=principal, code=code)
+    return await repository.list_areas(
+        session, principal, page, parent=code, level=None, under=None
+    )

@@ -10,10 +10,11 @@ from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
+from services.common.pagination import PageParams
 from services.registry import repository
 from services.registry.models import Building, BuildingCellMove
 from services.registry.schemas import BuildingCreate, BuildingPatch
-from services.registry.service.common import community_for_write
+from services.registry.service.common import area_filter, community_for_write
 
 
 def _point(lat, lng, system) -> tuple[float | None, float | None]:
@@ -123,3 +124,17 @@ async def locate_cell(peers, lat: float, lng: float) -> str | None:
     except Exception:  # the grid being down must not stop a building being registered
         return None
     return r.json().get("code") if r.status_code == 200 else None
+
+
+async def list_buildings(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    community: str | None,
+    cell: str | None,
+    q: str | None,
+) -> tuple[list[Building], str | None]:
+    return await repository.list_buildings(
+        session, principal, page, community=area_filter(community), cell=cell, q=q
+    )

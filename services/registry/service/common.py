@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import FieldError, NotFound, Unprocessable
-from services.registry import repository
+from services.registry import repository, rules
 from services.registry.models import Area
 
 
@@ -39,3 +39,8 @@ async def community_for_write(
             "validation.not_a_community", errors=[FieldError(field, "not_a_community")]
         )
     return area
+
+
+def area_filter(code: str | None) -> str | None:
+    """An area code given as a filter (``?community=``) as the prefix of everything below it."""
+    return rules.area_prefix(code) if code else None

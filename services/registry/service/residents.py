@@ -14,6 +14,7 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.observability import request_id_var
+from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.validators import CitizenId, parse_id_number
 from services.registry import counts, repository
@@ -32,7 +33,7 @@ from services.registry.schemas import (
     RevealRequest,
     TagCreate,
 )
-from services.registry.service.common import community_for_write, today
+from services.registry.service.common import area_filter, community_for_write, today
 
 
 async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
@@ -265,3 +266,47 @@ async def create_tag(*, session: AsyncSession, data: TagCreate) -> TagDefinition
     session.add(tag)
     await session.flush()
     return tag
+
+
+async def list_residents(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cipher: PiiCipher,
+    page: PageParams,
+    community: str | None = None,
+    q: str | None = None,
+    phone: str | None = None,
+    id_number: str | None = None,
+    tag: str | None = None,
+    building_id: str | None = None,
+    household_id: str | None = None,
+    residence_type: str | None = None,
+    status: str = "current",
+) -> tuple[list[Resident], str | None]:
+    """Residents within the caller's scope; a phone or ID number is found by its blind
+    index (exact match), never by decrypting."""
+    stmt = repository.resident_query(
+        principal,
+        community=area_filter(community),
+        q=q,
+        phone_index=cipher.blind_index(phone, "phone") if phone else None,
+        id_number_index=cipher.blind_index(id_number, "id_number") if id_number else None,
+        tag=tag,
+        building_id=building_id,
+        household_id=household_id,
+        residence_type=residence_type,
+        status=None if status == "all" else status,
+    )
+    return await repository.list_residents(session, stmt, page)
+
+
+async def list_audit(
+    *, session: AsyncSession, principal: Principal, page: PageParams, subject_id: str | None
+) -> tuple[list[PiiAuditEntry], str | None]:
+    """Every unmasked read of personal data inside the caller's scope, newest first."""
+    return await repository.list_audit(session, principal, page, subject_id=subject_id)
+
+
+async def list_tags(*, session: AsyncSession) -> list[TagDefinition]:
+    return await repository.list_tags(session)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.registry import repository, rules
+from services.registry import counts, repository, rules
 from services.registry.service.areas import PROFILE_FIELDS, get_area
 from services.registry.service.common import require_reach, today
 
@@ -78,3 +78,14 @@ def _stats_entry(code: str, name: str, level: str, figures: dict | None) -> dict
         "minors": figures["minors"],
         "tags": dict(sorted(figures["tags"].items())),
     }
+
+
+async def recount(*, session: AsyncSession, principal: Principal, code: str) -> dict[str, Any]:
+    """Rebuild the running counts under an area from the residents, tags and households (a
+    repair tool: the counts are kept in step by every write), and answer its figures."""
+    await get_area(session=session, principal=principal, code=code)
+    # Seeing an ancestor is not owning it: a recount needs the area inside the scope.
+    require_reach(principal, rules.area_prefix(code))
+    await counts.recount(session, rules.area_prefix(code))
+    await session.flush()
+    return await area_stats(session=session, principal=principal, code=code)

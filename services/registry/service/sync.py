@@ -3,11 +3,16 @@ and what changed in a worker's cells."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.auth import Principal
 from services.common.clock import clock
+from services.registry import repository
 from services.registry.models import Building
+from services.registry.repository import ChangedInCells
 from services.registry.service.buildings import record_cell_moves
 
 
@@ -40,3 +45,24 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
         )
         await record_cell_moves(session, [(c["b_id"], c["was"], c["cell"]) for c in changed], now)
     return len(changed)
+
+
+async def cell_counts(
+    *, session: AsyncSession, principal: Principal, cells: list[str]
+) -> dict[str, dict[str, int]]:
+    """Buildings, households and current residents of each cell within the caller's scope;
+    the others are left out."""
+    return await repository.cell_counts(session, principal, cells)
+
+
+async def changed_in_cells(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cells: list[str],
+    since: datetime | None,
+    until: datetime,
+) -> ChangedInCells:
+    """What a grid worker's phone holds of its cells (those within the caller's scope),
+    changed in (since, until]."""
+    return await repository.changed_in_cells(session, principal, cells, since, until)

@@ -7,11 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound
+from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_phone
 from services.registry import repository, rules
 from services.registry.models import Unit, UnitFacility
 from services.registry.schemas import UnitCreate, UnitPatch
-from services.registry.service.common import community_for_write
+from services.registry.service.common import area_filter, community_for_write
 
 
 def unit_warnings(unit: Unit) -> list[dict[str, str]]:
@@ -87,3 +88,17 @@ async def patch_unit(
             setattr(unit, name, value)
     await session.flush()
     return unit
+
+
+async def list_units(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    community: str | None,
+    q: str | None,
+    category: str | None,
+) -> tuple[list[Unit], str | None]:
+    return await repository.list_units(
+        session, principal, page, community=area_filter(community), q=q, category=category
+    )
