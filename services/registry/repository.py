@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -199,6 +199,29 @@ async def list_buildings(
     return await paginate(session, stmt, [Building.id], params)
 
 
+async def building_cells(session: AsyncSession, ids: list[str]) -> dict[str, str | None]:
+    """The cell of each of these buildings (those that exist), in one query."""
+    rows = await session.execute(
+        select(Building.id, Building.cell_code).where(Building.id.in_(ids))
+    )
+    return dict(rows.all())
+
+
+async def set_building_cells(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    """changes: ``{"b_id", "cell", "now"}`` each, written in one executemany."""
+    table = Building.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(cell_code=bindparam("cell"), updated_at=bindparam("now")),
+        changes,
+    )
+
+
+async def add_cell_moves(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(BuildingCellMove.__table__), rows)
+
+
 async def household(
     session: AsyncSession, principal: Principal, household_id: str
 ) -> Household | None:
@@ -306,6 +329,17 @@ async def list_residents(
     return await paginate(session, stmt, [Resident.community_code, Resident.id], params)
 
 
+async def retire_tags(session: AsyncSession, resident_id: str) -> None:
+    """A resident's tags stop counting (they moved out); the rows stay, as history."""
+    await session.execute(
+        update(ResidentTag).where(ResidentTag.resident_id == resident_id).values(current=False)
+    )
+
+
+async def tag(session: AsyncSession, code: str) -> TagDefinition | None:
+    return await session.get(TagDefinition, code)
+
+
 async def tag_codes(session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(TagDefinition.code))).all())
 
@@ -373,6 +407,11 @@ async def import_job(session: AsyncSession, principal: Principal, job_id: str) -
     if not mine and not all(principal.reaches(code) for code in job.scope or []):
         return None
     return job
+
+
+async def import_job_by_id(session: AsyncSession, job_id: str) -> ImportJob | None:
+    """A job by its id alone, for the import's own bookkeeping (not for answers)."""
+    return await session.get(ImportJob, job_id)
 
 
 async def import_errors(

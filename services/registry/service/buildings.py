@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -12,7 +11,7 @@ from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.registry import repository
-from services.registry.models import Building, BuildingCellMove
+from services.registry.models import Building
 from services.registry.schemas import BuildingCreate, BuildingPatch
 from services.registry.service.common import area_filter, community_for_write
 
@@ -108,7 +107,7 @@ async def record_cell_moves(session: AsyncSession, moves, now) -> None:
         if old != new
     ]
     if rows:
-        await session.execute(insert(BuildingCellMove.__table__), rows)
+        await repository.add_cell_moves(session, rows)
 
 
 async def locate_cell(peers, lat: float, lng: float) -> str | None:

@@ -71,7 +71,7 @@ async def start_import(
     else:
         jobs.run_in_background(state, job_id)
     async with state.database.transaction(write=False) as session:
-        job = await session.get(ImportJob, job_id)
+        job = await repository.import_job_by_id(session, job_id)
         return job_id, job.status
 
 

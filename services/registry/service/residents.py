@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -206,9 +205,7 @@ async def move_out(
     resident.status = "moved_out"
     resident.moved_out_on = data.moved_out_on
     resident.move_out_reason = data.reason
-    await session.execute(
-        update(ResidentTag).where(ResidentTag.resident_id == resident.id).values(current=False)
-    )
+    await repository.retire_tags(session, resident.id)
     await session.flush()
     await counts.add(session, Counter({key: -1 for key in gone}))
     await emit(
@@ -260,7 +257,7 @@ async def reveal(
 
 
 async def create_tag(*, session: AsyncSession, data: TagCreate) -> TagDefinition:
-    if await session.get(TagDefinition, data.code) is not None:
+    if await repository.tag(session, data.code) is not None:
         raise Conflict("tag.exists", errors=[FieldError("code", "tag_exists")])
     tag = TagDefinition(code=data.code, name=data.name, builtin=False)
     session.add(tag)

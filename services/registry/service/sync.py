@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.registry import repository
-from services.registry.models import Building
 from services.registry.repository import ChangedInCells
 from services.registry.service.buildings import record_cell_moves
 
@@ -22,13 +20,7 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
     wanted = {a.building_id: a.cell_code for a in assignments}
     if not wanted:
         return 0
-    current = dict(
-        (
-            await session.execute(
-                select(Building.id, Building.cell_code).where(Building.id.in_(list(wanted)))
-            )
-        ).all()
-    )
+    current = await repository.building_cells(session, list(wanted))
     now = clock.now()
     changed = [
         {"b_id": bid, "cell": cell, "now": now, "was": current[bid]}
@@ -36,13 +28,7 @@ async def assign_cells(*, session: AsyncSession, assignments) -> int:
         if bid in current and current[bid] != cell
     ]
     if changed:
-        table = Building.__table__
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(cell_code=bindparam("cell"), updated_at=bindparam("now")),
-            changed,
-        )
+        await repository.set_building_cells(session, changed)
         await record_cell_moves(session, [(c["b_id"], c["was"], c["cell"]) for c in changed], now)
     return len(changed)
 
