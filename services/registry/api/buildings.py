@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Query, Request, Response
 
 from services.common.database import SessionDep
+from services.common.geo import AnswerCoords
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
@@ -17,13 +18,17 @@ router = make_router()
 
 @router.post("/buildings", status_code=201)
 async def create_building(
-    body: BuildingCreate, request: Request, session: SessionDep, principal: Writer
+    body: BuildingCreate,
+    request: Request,
+    session: SessionDep,
+    principal: Writer,
+    coord_system: AnswerCoords = "wgs84",
 ) -> BuildingOut:
     """With coordinates, the building is placed in the grid cell that contains it."""
     building = await service.create_building(
         session=session, principal=principal, data=body, peers=request.app.state.peers
     )
-    return building_out(building)
+    return building_out(building, coord_system)
 
 
 @router.get("/buildings")
@@ -34,26 +39,37 @@ async def list_buildings(
     community: AreaCodeStr | None = None,
     cell: str | None = Query(default=None, max_length=32),
     q: str | None = Query(default=None, max_length=100, description="name prefix"),
+    coord_system: AnswerCoords = "wgs84",
 ) -> Page[BuildingOut]:
     rows, cursor = await service.list_buildings(
         session=session, principal=principal, page=page, community=community, cell=cell, q=q
     )
-    return Page(items=[building_out(b) for b in rows], next_cursor=cursor)
+    return Page(items=[building_out(b, coord_system) for b in rows], next_cursor=cursor)
 
 
 @router.get("/buildings/{building_id}")
 async def get_building(
-    building_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
+    building_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Reader,
+    coord_system: AnswerCoords = "wgs84",
 ) -> BuildingOut:
     building = await service.get_building(
         session=session, principal=principal, building_id=building_id
     )
-    return with_etag(request, response, building_out(building))
+    return with_etag(request, response, building_out(building, coord_system))
 
 
 @router.patch("/buildings/{building_id}")
 async def patch_building(
-    building_id: str, body: BuildingPatch, request: Request, session: SessionDep, principal: Writer
+    building_id: str,
+    body: BuildingPatch,
+    request: Request,
+    session: SessionDep,
+    principal: Writer,
+    coord_system: AnswerCoords = "wgs84",
 ) -> BuildingOut:
     building = await service.patch_building(
         session=session,
@@ -62,7 +78,7 @@ async def patch_building(
         data=body,
         peers=request.app.state.peers,
     )
-    return building_out(building)
+    return building_out(building, coord_system)
 
 
 @router.delete("/buildings/{building_id}", status_code=204)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 
 from services.common.auth import Principal, require
 from services.common.database import TransactionalRoute
+from services.common.geo import CoordSystem, point_out
 from services.common.pagination import PageParams, page_params
 from services.registry import rules
 from services.registry.models import Building, Resident
@@ -26,8 +27,21 @@ def make_router() -> APIRouter:
     return APIRouter(prefix="/api/v1/registry", tags=["registry"], route_class=TransactionalRoute)
 
 
-def building_out(building: Building) -> BuildingOut:
-    return BuildingOut.model_validate(building, from_attributes=True)
+def building_out(building: Building, system: CoordSystem = "wgs84") -> BuildingOut:
+    """A building, its stored WGS-84 point given in ``system`` (the answer says which)."""
+    lat, lng = point_out(building.lat, building.lng, system)
+    return BuildingOut(
+        id=building.id,
+        community_code=building.community_code,
+        name=building.name,
+        address=building.address,
+        floors=building.floors,
+        lat=lat,
+        lng=lng,
+        coord_system=system,
+        cell_code=building.cell_code,
+        updated_at=building.updated_at,
+    )
 
 
 def resident_out(resident: Resident, principal: Principal, today: date) -> ResidentOut:

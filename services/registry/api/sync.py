@@ -9,6 +9,7 @@ from fastapi import Depends, Query
 
 from services.common.auth import Principal, require
 from services.common.database import SessionDep
+from services.common.geo import AnswerCoords
 from services.common.schemas import Timestamp
 from services.registry.api.common import Reader, building_out, make_router, resident_out
 from services.registry.schemas import (
@@ -65,6 +66,7 @@ async def registry_sync(
     cells: str = Query(min_length=1, max_length=20_000),
     since: Timestamp | None = None,
     until: Timestamp = Query(),
+    coord_system: AnswerCoords = "wgs84",
 ) -> RegistrySyncOut:
     """What a grid worker's phone holds of its cells, changed in (since, until]: the grid
     service's ``/sync`` asks this with the worker's own token (cells outside its scope are
@@ -74,7 +76,7 @@ async def registry_sync(
     )
     on = today()
     return RegistrySyncOut(
-        buildings=[building_out(b) for b in changed.buildings],
+        buildings=[building_out(b, coord_system) for b in changed.buildings],
         households=[
             SyncHousehold.model_validate(h, from_attributes=True) for h in changed.households
         ],
