@@ -403,10 +403,11 @@ async def import_job(session: AsyncSession, principal: Principal, job_id: str) -
     job = await session.get(ImportJob, job_id)
     if job is None:
         return None
+    # Its author's, and theirs whose scope holds all of the author's: a job of an author
+    # without any scope is its author's alone (``all`` of nothing would be everyone's).
     mine = job.created_by == principal.user_id or principal.unrestricted
-    if not mine and not all(principal.reaches(code) for code in job.scope or []):
-        return None
-    return job
+    above = bool(job.scope) and all(principal.reaches(code) for code in job.scope)
+    return job if mine or above else None
 
 
 async def import_job_by_id(session: AsyncSession, job_id: str) -> ImportJob | None:

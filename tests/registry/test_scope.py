@@ -3,7 +3,20 @@ record outside it is as if it did not exist."""
 
 from __future__ import annotations
 
-from tests.conftest import STREET_A, STREET_B
+import csv
+import io
+
+from services.common.auth import issue_access_token, permissions_for
+from tests.conftest import HOME, STREET_A, STREET_B
+from tests.support import assert_problem, make_id_number, unique
+
+
+def roster_csv(*rows: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["姓名", "身份证号", "手机号", "社区代码"])
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
 
 
 async def building_in_cell(api, community: str, cell: str) -> str:
@@ -38,3 +51,31 @@ async def test_a_street_admin_gets_no_counts_for_a_cell_of_another_street(api, n
     # The platform reaches both.
     r = await api.admin.get("/api/v1/registry/cell-counts", params={"cells": f"{theirs},{ours}"})
     assert [(c["cell_code"], c["buildings"]) for c in r.json()] == [(theirs, 1), (ours, 1)]
+
+
+async def test_an_import_is_read_only_by_its_author_and_those_above_it(api, settings):
+    """An import job keeps the rows it refused, ID numbers and all. An account without any
+    scope left (a grid worker between cells, given the import permission) imports a file:
+    the job is its own, and no other importer reads it."""
+    token, _ = issue_access_token(
+        settings,
+        user_id=unique("u"),
+        roles=["grid_worker"],
+        scope=[],
+        permissions=permissions_for(["grid_worker"], ["registry:import"]),
+    )
+    author = api.as_token(token)
+    number = make_id_number()
+    r = await author.post(
+        "/api/v1/registry/imports",
+        data={"kind": "residents"},
+        files={"file": ("roster.csv", roster_csv(["张三", number, "", HOME]), "text/csv")},
+    )
+    assert r.status_code == 202, r.text
+    url = f"/api/v1/registry/imports/{r.json()['id']}"
+    mine = await author.get(url)
+    assert mine.status_code == 200 and mine.json()["failed"] == 1
+    assert_problem(await api.street.get(url), 404)
+    assert_problem(await api.community.get(url), 404)
+    assert_problem(await api.street.get(f"{url}/errors.xlsx"), 404)
+    assert (await api.admin.get(url)).status_code == 200
