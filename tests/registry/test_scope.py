@@ -53,6 +53,23 @@ async def test_a_street_admin_gets_no_counts_for_a_cell_of_another_street(api, n
     assert [(c["cell_code"], c["buildings"]) for c in r.json()] == [(theirs, 1), (ours, 1)]
 
 
+async def test_a_community_worker_places_a_building_only_in_a_cell_of_its_own(
+    api, base_areas, new_community
+):
+    """Placing a building in another community's cell would put it, and its households, on
+    that cell's grid workers' phones and in its counts: the cell must be within reach."""
+    r = await api.community.post(
+        "/api/v1/registry/buildings", json={"community_code": base_areas["home"], "name": "8号楼"}
+    )
+    url = f"/api/v1/registry/buildings/{r.json()['id']}"
+    elsewhere = f"{await new_community(STREET_B)}001"
+    r = await api.community.patch(url, json={"cell_code": elsewhere})
+    assert assert_problem(r, 422, "validation.not_found")["errors"][0]["field"] == "cell_code"
+    assert (await api.community.get(url)).json()["cell_code"] is None
+    r = await api.community.patch(url, json={"cell_code": f"{base_areas['home']}901"})
+    assert r.status_code == 200 and r.json()["cell_code"] == f"{base_areas['home']}901"
+
+
 async def test_an_import_is_read_only_by_its_author_and_those_above_it(api, settings):
     """An import job keeps the rows it refused, ID numbers and all. An account without any
     scope left (a grid worker between cells, given the import permission) imports a file:

@@ -68,6 +68,10 @@ async def patch_building(
     patch names the cell itself."""
     building = await get_building(session=session, principal=principal, building_id=building_id)
     changes = data.model_dump(exclude_unset=True)
+    if changes.get("cell_code") and not principal.reaches(changes["cell_code"]):
+        # A cell out of reach would put the building, and its households, on the phones and
+        # in the counts of that cell's grid workers.
+        raise Unprocessable("validation.not_found", errors=[FieldError("cell_code", "not_found")])
     if "lat" in changes or "lng" in changes:
         building.lat, building.lng = _point(
             changes.get("lat", building.lat), changes.get("lng", building.lng), data.coord_system
