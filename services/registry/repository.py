@@ -57,6 +57,8 @@ def community_scope(column, principal: Principal, building_column=None):
 
 
 async def area(session: AsyncSession, code: str) -> Area | None:
+    """Any area, in scope or not: for the checks a write makes (does the parent exist, is
+    the code taken), which decide themselves what the caller may learn."""
     return await session.get(Area, code)
 
 
@@ -101,18 +103,19 @@ async def area_visible(session: AsyncSession, principal: Principal, code: str) -
     return await session.scalar(select(Area).where(Area.code == code, _area_visible(principal)))
 
 
-async def child_areas(session: AsyncSession, code: str) -> list[Area]:
-    return list(
-        (
-            await session.scalars(select(Area).where(Area.parent_code == code).order_by(Area.code))
-        ).all()
+async def child_areas(session: AsyncSession, principal: Principal, code: str) -> list[Area]:
+    stmt = (
+        select(Area).where(Area.parent_code == code, _area_visible(principal)).order_by(Area.code)
     )
+    return list((await session.scalars(stmt)).all())
 
 
-async def areas_at_level_under(session: AsyncSession, prefix: str, level: str) -> list[Area]:
+async def areas_at_level_under(
+    session: AsyncSession, principal: Principal, prefix: str, level: str
+) -> list[Area]:
     stmt = (
         select(Area)
-        .where(prefix_clause(Area.code, prefix), Area.level == level)
+        .where(prefix_clause(Area.code, prefix), Area.level == level, _area_visible(principal))
         .order_by(Area.code)
     )
     return list((await session.scalars(stmt)).all())
@@ -277,6 +280,8 @@ async def resident(
 
 
 async def current_resident_by_index(session: AsyncSession, id_index: str) -> Resident | None:
+    """Wherever they are registered, in scope or not: one person is current in one place.
+    The service says where only to a caller who reaches that place."""
     return await session.scalar(
         select(Resident).where(Resident.id_number_index == id_index, Resident.status == "current")
     )
@@ -361,6 +366,7 @@ async def unit(session: AsyncSession, principal: Principal, unit_id: str) -> Uni
 
 
 async def unit_by_uscc(session: AsyncSession, uscc: str) -> Unit | None:
+    """Any unit with this credit code, in scope or not: a code is registered once."""
     return await session.scalar(select(Unit).where(Unit.uscc == uscc))
 
 

@@ -32,9 +32,9 @@ async def children_stats(
     prefix = rules.area_prefix(code)
     require_reach(principal, prefix)
     if level:
-        children = await repository.areas_at_level_under(session, prefix, level)
+        children = await repository.areas_at_level_under(session, principal, prefix, level)
     else:
-        children = await repository.child_areas(session, code)
+        children = await repository.child_areas(session, principal, code)
     group_len = len(rules.area_prefix(children[0].code)) if children else len(prefix)
     total = await repository.population_stats(
         session, prefix, len(prefix), today(), rules.minor_age()
