@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select
+from sqlalchemy import Select, and_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -57,6 +57,8 @@ def community_scope(column, principal: Principal, building_column=None):
 
 
 async def area(session: AsyncSession, code: str) -> Area | None:
+    """Any area, in scope or not: for the checks a write makes (does the parent exist, is
+    the code taken), which decide themselves what the caller may learn."""
     return await session.get(Area, code)
 
 
@@ -101,18 +103,19 @@ async def area_visible(session: AsyncSession, principal: Principal, code: str) -
     return await session.scalar(select(Area).where(Area.code == code, _area_visible(principal)))
 
 
-async def child_areas(session: AsyncSession, code: str) -> list[Area]:
-    return list(
-        (
-            await session.scalars(select(Area).where(Area.parent_code == code).order_by(Area.code))
-        ).all()
+async def child_areas(session: AsyncSession, principal: Principal, code: str) -> list[Area]:
+    stmt = (
+        select(Area).where(Area.parent_code == code, _area_visible(principal)).order_by(Area.code)
     )
+    return list((await session.scalars(stmt)).all())
 
 
-async def areas_at_level_under(session: AsyncSession, prefix: str, level: str) -> list[Area]:
+async def areas_at_level_under(
+    session: AsyncSession, principal: Principal, prefix: str, level: str
+) -> list[Area]:
     stmt = (
         select(Area)
-        .where(prefix_clause(Area.code, prefix), Area.level == level)
+        .where(prefix_clause(Area.code, prefix), Area.level == level, _area_visible(principal))
         .order_by(Area.code)
     )
     return list((await session.scalars(stmt)).all())
@@ -199,6 +202,29 @@ async def list_buildings(
     return await paginate(session, stmt, [Building.id], params)
 
 
+async def building_cells(session: AsyncSession, ids: list[str]) -> dict[str, str | None]:
+    """The cell of each of these buildings (those that exist), in one query."""
+    rows = await session.execute(
+        select(Building.id, Building.cell_code).where(Building.id.in_(ids))
+    )
+    return dict(rows.all())
+
+
+async def set_building_cells(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    """changes: ``{"b_id", "cell", "now"}`` each, written in one executemany."""
+    table = Building.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(cell_code=bindparam("cell"), updated_at=bindparam("now")),
+        changes,
+    )
+
+
+async def add_cell_moves(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(BuildingCellMove.__table__), rows)
+
+
 async def household(
     session: AsyncSession, principal: Principal, household_id: str
 ) -> Household | None:
@@ -254,6 +280,8 @@ async def resident(
 
 
 async def current_resident_by_index(session: AsyncSession, id_index: str) -> Resident | None:
+    """Wherever they are registered, in scope or not: one person is current in one place.
+    The service says where only to a caller who reaches that place."""
     return await session.scalar(
         select(Resident).where(Resident.id_number_index == id_index, Resident.status == "current")
     )
@@ -306,6 +334,17 @@ async def list_residents(
     return await paginate(session, stmt, [Resident.community_code, Resident.id], params)
 
 
+async def retire_tags(session: AsyncSession, resident_id: str) -> None:
+    """A resident's tags stop counting (they moved out); the rows stay, as history."""
+    await session.execute(
+        update(ResidentTag).where(ResidentTag.resident_id == resident_id).values(current=False)
+    )
+
+
+async def tag(session: AsyncSession, code: str) -> TagDefinition | None:
+    return await session.get(TagDefinition, code)
+
+
 async def tag_codes(session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(TagDefinition.code))).all())
 
@@ -327,6 +366,7 @@ async def unit(session: AsyncSession, principal: Principal, unit_id: str) -> Uni
 
 
 async def unit_by_uscc(session: AsyncSession, uscc: str) -> Unit | None:
+    """Any unit with this credit code, in scope or not: a code is registered once."""
     return await session.scalar(select(Unit).where(Unit.uscc == uscc))
 
 
@@ -369,10 +409,16 @@ async def import_job(session: AsyncSession, principal: Principal, job_id: str) -
     job = await session.get(ImportJob, job_id)
     if job is None:
         return None
+    # Its author's, and theirs whose scope holds all of the author's: a job of an author
+    # without any scope is its author's alone (``all`` of nothing would be everyone's).
     mine = job.created_by == principal.user_id or principal.unrestricted
-    if not mine and not all(principal.reaches(code) for code in job.scope or []):
-        return None
-    return job
+    above = bool(job.scope) and all(principal.reaches(code) for code in job.scope)
+    return job if mine or above else None
+
+
+async def import_job_by_id(session: AsyncSession, job_id: str) -> ImportJob | None:
+    """A job by its id alone, for the import's own bookkeeping (not for answers)."""
+    return await session.get(ImportJob, job_id)
 
 
 async def import_errors(
@@ -388,12 +434,53 @@ async def import_errors(
     return list((await session.scalars(stmt)).all())
 
 
+async def update_import_job(session: AsyncSession, job_id: str, **values: Any) -> None:
+    await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+
+
+async def claim_import_job(session: AsyncSession, job_id: str) -> ImportJob | None:
+    """A queued job, now running; None when it is gone or another run has it."""
+    job = await session.get(ImportJob, job_id)
+    if job is None or job.status != "queued":
+        return None
+    job.status = "running"
+    return job
+
+
+async def requeue_stalled_imports(session: AsyncSession) -> list[str]:
+    """Jobs left queued or running (by a restart), queued again; their ids."""
+    stalled = list(
+        (
+            await session.scalars(
+                select(ImportJob.id).where(ImportJob.status.in_(("queued", "running")))
+            )
+        ).all()
+    )
+    if stalled:
+        await session.execute(
+            update(ImportJob).where(ImportJob.id.in_(stalled)).values(status="queued")
+        )
+    return stalled
+
+
+async def community_codes(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(Area.code).where(Area.level == "community"))).all())
+
+
 # --- for the grid service ------------------------------------------------------------------
 
 
-async def cell_counts(session: AsyncSession, cells: list[str]) -> dict[str, dict[str, int]]:
+async def cell_counts(
+    session: AsyncSession, principal: Principal, cells: list[str]
+) -> dict[str, dict[str, int]]:
+    """Buildings, households and current residents of each cell within the caller's scope
+    (a cell code extends its community's, so the prefix rule reaches cells); a cell outside
+    it is left out of the answer, as if it did not exist."""
+    cells = [c for c in cells if principal.reaches(c)]
     out = {c: {"buildings": 0, "households": 0, "residents": 0} for c in cells}
-    live = Building.deleted_at.is_(None)
+    if not cells:
+        return out
+    live = and_(Building.deleted_at.is_(None), scope_clause(Building.cell_code, principal))
     for cell, n in await session.execute(
         select(Building.cell_code, func.count())
         .where(live, Building.cell_code.in_(cells))
@@ -417,13 +504,24 @@ async def cell_counts(session: AsyncSession, cells: list[str]) -> dict[str, dict
     return out
 
 
+class ChangedInCells(NamedTuple):
+    buildings: list[Building]
+    deleted_buildings: list[str]
+    households: list[Household]
+    residents: list[Resident]
+    moved_out: list[str]
+
+
 async def changed_in_cells(
     session: AsyncSession, principal: Principal, cells: list[str], since, until
-):
+) -> ChangedInCells:
     """Buildings, households and residents of ``cells`` changed in (since, until]; with a
     null ``since``, everything current. A building that moved into the cells in the window
     comes whole (households and residents though they did not change); one that moved out,
-    or was deleted, is a tombstone."""
+    or was deleted, is a tombstone. Cells outside the caller's scope are left out."""
+    cells = [c for c in cells if principal.reaches(c)]
+    if not cells:
+        return ChangedInCells([], [], [], [], [])
 
     def window(column):
         clauses = [column <= until]
@@ -517,4 +615,4 @@ async def changed_in_cells(
                 )
             ).all()
         )
-    return buildings, deleted_buildings, households, residents, gone
+    return ChangedInCells(buildings, deleted_buildings, households, residents, gone)

@@ -1,0 +1,87 @@
+"""Roster imports: a file in, a job to follow, the bad rows back as a spreadsheet, and the
+templates a community worker fills in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import File, Form, Query, Request, Response, UploadFile
+
+from services.common.database import SessionDep
+from services.registry.api.common import Importer, Reader, make_router
+from services.registry.models import ImportError_, ImportJob
+from services.registry.schemas import ImportAccepted, ImportOut, ImportRowError
+from services.registry.service import imports as service
+
+router = make_router()
+
+ImportKind = Literal["residents", "households", "buildings", "units"]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def import_out(job: ImportJob, errors: list[ImportError_], truncated: bool) -> ImportOut:
+    return ImportOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        filename=job.filename,
+        total=job.total,
+        imported=job.imported,
+        unchanged=job.unchanged,
+        failed=job.failed,
+        message=job.message,
+        errors=[ImportRowError(row=e.row, field=e.field, message=e.message) for e in errors],
+        errors_truncated=truncated,
+        errors_url=f"/api/v1/registry/imports/{job.id}/errors.xlsx" if job.failed else None,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+def xlsx_response(content: bytes, filename: str) -> Response:
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.post("/imports", status_code=202)
+async def create_import(
+    request: Request,
+    kind: Annotated[ImportKind, Form()],
+    file: Annotated[UploadFile, File(description=".xlsx or .csv from the import template")],
+    principal: Importer,
+) -> ImportAccepted:
+    """Starts an import job. Small files are done before the answer; large ones run on and
+    report progress at ``GET /imports/{id}``. A file of another shape is refused here with
+    the list of missing columns."""
+    job_id, status = await service.start_import(
+        state=request.app.state, principal=principal, kind=kind, upload=file
+    )
+    return ImportAccepted(id=job_id, status=status)
+
+
+@router.get("/imports/{job_id}")
+async def get_import(
+    job_id: str,
+    session: SessionDep,
+    principal: Importer,
+    errors_limit: int = Query(default=1000, ge=0, le=10_000),
+) -> ImportOut:
+    job, errors, truncated = await service.get_import(
+        session=session, principal=principal, job_id=job_id, errors_limit=errors_limit
+    )
+    return import_out(job, errors, truncated)
+
+
+@router.get("/imports/{job_id}/errors.xlsx", response_class=Response)
+async def import_errors_xlsx(job_id: str, session: SessionDep, principal: Importer) -> Response:
+    """The bad rows with an error column: fix them and import this file."""
+    content = await service.errors_spreadsheet(session=session, principal=principal, job_id=job_id)
+    return xlsx_response(content, f"import-{job_id}-errors.xlsx")
+
+
+@router.get("/import-templates/{kind}.xlsx", response_class=Response)
+async def import_template(kind: ImportKind, principal: Reader) -> Response:
+    return xlsx_response(await service.template(kind), f"{kind}-template.xlsx")

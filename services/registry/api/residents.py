@@ -1,0 +1,163 @@
+"""Residents: validated on the way in, masked on the way out, revealed only with a reason
+and audited; and the tags the services act on."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request, Response
+
+from services.common.auth import Principal, require
+from services.common.database import SessionDep
+from services.common.http import with_etag
+from services.common.pagination import Page
+from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
+from services.registry.api.common import Admin, Paging, Reader, Writer, make_router, resident_out
+from services.registry.schemas import (
+    AuditEntryOut,
+    MoveOut,
+    ResidentCreate,
+    ResidentOut,
+    ResidentPatch,
+    RevealOut,
+    RevealRequest,
+    TagCreate,
+    TagOut,
+)
+from services.registry.service import residents as service
+from services.registry.service.common import today
+
+router = make_router()
+
+Auditor = Annotated[Principal, Depends(require("audit:read"))]
+
+
+@router.post("/residents", status_code=201)
+async def create_resident(
+    body: ResidentCreate, request: Request, session: SessionDep, principal: Writer
+) -> ResidentOut:
+    resident = await service.create_resident(
+        session=session, principal=principal, cipher=request.app.state.cipher, data=body
+    )
+    return resident_out(resident, principal, today())
+
+
+@router.get("/residents")
+async def list_residents(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    page: Paging,
+    community: AreaCodeStr | None = Query(
+        default=None, description="an area code: everything below it"
+    ),
+    q: str | None = Query(default=None, min_length=1, max_length=50, description="name prefix"),
+    phone: MobileStr | None = Query(default=None, description="exact"),
+    id_number: IdNumberStr | None = Query(default=None, description="exact"),
+    tag: str | None = Query(default=None, max_length=32),
+    building_id: str | None = Query(default=None, max_length=36),
+    household_id: str | None = Query(default=None, max_length=36),
+    residence_type: Literal["registered", "permanent", "floating"] | None = None,
+    status: Literal["current", "moved_out", "all"] = "current",
+) -> Page[ResidentOut]:
+    rows, cursor = await service.list_residents(
+        session=session,
+        principal=principal,
+        cipher=request.app.state.cipher,
+        page=page,
+        community=community,
+        q=q,
+        phone=phone,
+        id_number=id_number,
+        tag=tag,
+        building_id=building_id,
+        household_id=household_id,
+        residence_type=residence_type,
+        status=status,
+    )
+    on = today()
+    return Page(items=[resident_out(r, principal, on) for r in rows], next_cursor=cursor)
+
+
+@router.get("/residents/{resident_id}")
+async def get_resident(
+    resident_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
+) -> ResidentOut:
+    resident = await service.get_resident(
+        session=session, principal=principal, resident_id=resident_id
+    )
+    return with_etag(request, response, resident_out(resident, principal, today()))
+
+
+@router.patch("/residents/{resident_id}")
+async def patch_resident(
+    resident_id: str, body: ResidentPatch, request: Request, session: SessionDep, principal: Writer
+) -> ResidentOut:
+    resident = await service.patch_resident(
+        session=session,
+        principal=principal,
+        cipher=request.app.state.cipher,
+        resident_id=resident_id,
+        data=body,
+    )
+    return resident_out(resident, principal, today())
+
+
+@router.post("/residents/{resident_id}/move-out")
+async def move_out(
+    resident_id: str, body: MoveOut, session: SessionDep, principal: Writer
+) -> ResidentOut:
+    """Residents are never deleted: moving out keeps the record and its history."""
+    resident = await service.move_out(
+        session=session, principal=principal, resident_id=resident_id, data=body
+    )
+    return resident_out(resident, principal, today())
+
+
+@router.post("/residents/{resident_id}/reveal")
+async def reveal_resident(
+    resident_id: str, body: RevealRequest, request: Request, session: SessionDep, principal: Reader
+) -> RevealOut:
+    """The full ID number and phone, for callers with ``pii:read``, with a reason; audited."""
+    return RevealOut(
+        **await service.reveal(
+            session=session,
+            principal=principal,
+            cipher=request.app.state.cipher,
+            resident_id=resident_id,
+            data=body,
+        )
+    )
+
+
+@router.get("/audit-log")
+async def audit_log(
+    session: SessionDep,
+    page: Paging,
+    principal: Auditor,
+    subject_id: str | None = Query(default=None, max_length=36),
+) -> Page[AuditEntryOut]:
+    """Every unmasked read of personal data inside the caller's scope, newest first."""
+    rows, cursor = await service.list_audit(
+        session=session, principal=principal, page=page, subject_id=subject_id
+    )
+    return Page(
+        items=[AuditEntryOut.model_validate(r, from_attributes=True) for r in rows],
+        next_cursor=cursor,
+    )
+
+
+@router.get("/tags")
+async def list_tags(session: SessionDep, principal: Reader) -> list[TagOut]:
+    return [
+        TagOut.model_validate(t, from_attributes=True)
+        for t in await service.list_tags(session=session)
+    ]
+
+
+@router.post("/tags", status_code=201)
+async def create_tag(body: TagCreate, session: SessionDep, principal: Admin) -> TagOut:
+    """A deployment-defined tag (the built-in ones cover seeds 000 and 003)."""
+    return TagOut.model_validate(
+        await service.create_tag(session=session, data=body), from_attributes=True
+    )

@@ -1,0 +1,266 @@
+"""One row of a roster, validated: its values as stored, or the problems found with them
+(each naming its column, in Chinese, for the error spreadsheet)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from services.common.i18n import FIELD_MESSAGES, message
+from services.common.pii import PiiCipher
+from services.common.validators import (
+    InvalidValue,
+    normalize_mobile,
+    normalize_uscc,
+    parse_id_number,
+)
+from services.registry import rules
+from services.registry.imports.columns import COLUMNS, Column
+from services.registry.service.residents import seal_id_number, seal_phone
+
+_TAG_SPLIT = re.compile(r"[,，、;；\s]+")
+_RESIDENCE_NAMES = {v: k for k, v in rules.RESIDENCE_TYPES.items()} | {
+    k: k for k in rules.RESIDENCE_TYPES
+}
+_CATEGORY_NAMES = {v: k for k, v in rules.UNIT_CATEGORIES.items()} | {
+    k: k for k in rules.UNIT_CATEGORIES
+}
+
+
+@dataclass
+class RowProblem:
+    row: int
+    field: str
+    message: str
+
+
+@dataclass
+class Parsed:
+    row: int
+    values: list[Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def fail(self, column: str, code: str, **params: Any) -> None:
+        self.problems.append(
+            RowProblem(self.row, column, message(code, "zh", catalog=FIELD_MESSAGES, **params))
+        )
+
+
+def as_text(value: Any) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip() if value is not None else ""
+
+
+def _date(parsed: Parsed, column: str, value: Any) -> date | None:
+    if value in ("", None):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(as_text(value).replace("/", "-"))
+    except ValueError:
+        parsed.fail(column, "date_invalid")
+        return None
+
+
+def _int(parsed: Parsed, column: str, value: Any, low: int, high: int) -> int | None:
+    if value in ("", None):
+        return None
+    try:
+        number = int(float(as_text(value)))
+    except ValueError:
+        parsed.fail(column, "number_invalid")
+        return None
+    if not low <= number <= high:
+        parsed.fail(column, "number_invalid")
+        return None
+    return number
+
+
+def _float(parsed: Parsed, column: str, value: Any) -> float | None:
+    if value in ("", None):
+        return None
+    try:
+        return float(as_text(value))
+    except ValueError:
+        parsed.fail(column, "number_invalid")
+        return None
+
+
+def _required(parsed: Parsed, column: Column, raw: dict[str, Any], max_len: int) -> str:
+    text = as_text(raw.get(column.key))
+    if column.required and not text:
+        parsed.fail(column.header, "missing")
+    elif len(text) > max_len:
+        parsed.fail(column.header, "string_too_long", max_length=max_len)
+    return text
+
+
+@dataclass
+class Context:
+    """What validation needs to know beyond the row: the caller's scope, the communities
+    and tags that exist, and the ID numbers seen earlier in this file."""
+
+    scope: list[str]
+    unrestricted: bool
+    communities: set[str]
+    tags_by_name: dict[str, str]
+    cipher: PiiCipher
+    today: date
+    seen_ids: dict[str, int] = field(default_factory=dict)
+
+    def reaches(self, code: str) -> bool:
+        return self.unrestricted or any(code.startswith(p) for p in self.scope)
+
+
+def _community(parsed: Parsed, ctx: Context, value: str) -> str:
+    if value and (value not in ctx.communities or not ctx.reaches(value)):
+        parsed.fail("社区代码", "area_not_found")
+    return value
+
+
+def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Context) -> Parsed:
+    parsed = Parsed(row, values)
+    raw = {
+        c.key: values[index[c.header]]
+        if c.header in index and index[c.header] < len(values)
+        else ""
+        for c in COLUMNS["residents"]
+    }
+    cols = {c.key: c for c in COLUMNS["residents"]}
+    name = _required(parsed, cols["name"], raw, 50)
+    id_text = as_text(raw["id_number"])
+    citizen = None
+    if not id_text:
+        parsed.fail("身份证号", "missing")
+    else:
+        try:
+            citizen = parse_id_number(id_text, ctx.today)
+        except InvalidValue as exc:
+            parsed.fail("身份证号", exc.code, reason=exc.reason.zh)
+    phone = None
+    if as_text(raw["phone"]):
+        try:
+            phone = normalize_mobile(as_text(raw["phone"]))
+        except InvalidValue:
+            parsed.fail("手机号", "phone_invalid")
+    community = _community(parsed, ctx, _required(parsed, cols["community_code"], raw, 12))
+    residence = as_text(raw["residence_type"]) or "常住"
+    if residence not in _RESIDENCE_NAMES:
+        parsed.fail("居住类型", "residence_type_invalid")
+    tags = []
+    for label in filter(None, _TAG_SPLIT.split(as_text(raw["tags"]))):
+        code = ctx.tags_by_name.get(label)
+        if code is None:
+            parsed.fail("标签", "tag_unknown", tags=label)
+        else:
+            tags.append(code)
+    moved_in = _date(parsed, "迁入日期", raw["moved_in_on"])
+    building = as_text(raw["building"])[:100]
+    door = as_text(raw["door_no"])[:50]
+    relation = as_text(raw["relation_to_head"])[:20] or None
+    if citizen is not None:
+        id_index = ctx.cipher.blind_index(citizen.number, "id_number")
+        first = ctx.seen_ids.get(id_index)
+        if first is not None:
+            parsed.fail("身份证号", "duplicate_in_file", row=first)
+        elif not parsed.problems:
+            ctx.seen_ids[id_index] = row
+    if parsed.problems:
+        return parsed
+    parsed.data = {
+        "name": name,
+        "community_code": community,
+        "residence_type": _RESIDENCE_NAMES[residence],
+        "relation_to_head": relation,
+        "moved_in_on": moved_in,
+        "tags": sorted(set(tags)),
+        "building": building,
+        "door_no": door,
+        "id_number_index": id_index,
+        # Sealed here, in the parsing thread, while the database digests the last batch.
+        "sealed_id": seal_id_number(ctx.cipher, citizen, id_index),
+        "sealed_phone": seal_phone(ctx.cipher, phone),
+    }
+    return parsed
+
+
+def parse_generic(
+    kind: str, row: int, values: list[Any], index: dict[str, int], ctx: Context
+) -> Parsed:
+    parsed = Parsed(row, values)
+    columns = {c.key: c for c in COLUMNS[kind]}
+    raw = {
+        c.key: values[index[c.header]]
+        if c.header in index and index[c.header] < len(values)
+        else ""
+        for c in COLUMNS[kind]
+    }
+    data: dict[str, Any] = {}
+    data["community_code"] = _community(
+        parsed, ctx, _required(parsed, columns["community_code"], raw, 12)
+    )
+    if kind == "buildings":
+        data["name"] = _required(parsed, columns["name"], raw, 100)
+        data["address"] = as_text(raw["address"])[:255] or None
+        data["floors"] = _int(parsed, "层数", raw["floors"], 1, 200)
+        lat, lng = _float(parsed, "纬度", raw["lat"]), _float(parsed, "经度", raw["lng"])
+        system = (as_text(raw["coord_system"]) or "wgs84").lower()
+        if system not in ("wgs84", "gcj02"):
+            parsed.fail("坐标系", "literal_error", expected="wgs84, gcj02")
+        elif (lat is None) != (lng is None):
+            parsed.fail("经度" if lng is None else "纬度", "missing")
+        elif lat is not None and lng is not None:
+            from services.common.geo import in_china_box, to_wgs84
+
+            if not in_china_box(lat, lng):
+                parsed.fail("纬度", "outside_china")
+            else:
+                lat, lng = to_wgs84(lat, lng, system)  # type: ignore[arg-type]
+        data["lat"], data["lng"] = lat, lng
+    elif kind == "households":
+        data["building"] = _required(parsed, columns["building"], raw, 100)
+        data["door_no"] = _required(parsed, columns["door_no"], raw, 50)
+        data["head_name"] = as_text(raw["head_name"])[:50] or None
+    elif kind == "units":
+        data["name"] = _required(parsed, columns["name"], raw, 200)
+        try:
+            data["uscc"] = normalize_uscc(as_text(raw["uscc"]))
+        except InvalidValue as exc:
+            parsed.fail("统一社会信用代码", exc.code, reason=exc.reason.zh)
+        category = as_text(raw["category"])
+        if category not in _CATEGORY_NAMES:
+            parsed.fail("单位类别", "category_invalid")
+        else:
+            data["category"] = _CATEGORY_NAMES[category]
+        data["address"] = as_text(raw["address"])[:255] or None
+        data["contact_name"] = as_text(raw["contact_name"])[:50] or None
+        data["contact_phone"] = None
+        if as_text(raw["contact_phone"]):
+            try:
+                data["contact_phone"] = normalize_mobile(as_text(raw["contact_phone"]))
+            except InvalidValue:
+                parsed.fail("联系电话", "phone_invalid")
+        data["party_org_name"] = as_text(raw["party_org_name"])[:200] or None
+        data["party_member_count"] = _int(parsed, "党员人数", raw["party_member_count"], 0, 100_000)
+    if not parsed.problems:
+        parsed.data = data
+    return parsed
+
+
+def parse_chunk(
+    kind: str, chunk: list, start: int, index: dict[str, int], ctx: Context
+) -> list[Parsed]:
+    out = []
+    for offset, values in enumerate(chunk, start=1):
+        if not any(as_text(v) for v in values):
+            continue  # blank lines are not rows
+        if kind == "residents":
+            out.append(parse_resident(start + offset, values, index, ctx))
+        else:
+            out.append(parse_generic(kind, start + offset, values, index, ctx))
+    return out

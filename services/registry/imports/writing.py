@@ -1,0 +1,498 @@
+"""Writing one batch of validated rows in one transaction: a read of what exists, then bulk
+inserts and executemany updates (COPY on PostgreSQL), the population counts moved by the
+batch, the bad rows kept, and the job's progress."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from services.common.clock import clock
+from services.common.database import Database, bulk_insert, one_of
+from services.common.ids import new_id
+from services.common.pii import PiiCipher, mask_phone
+from services.registry import counts, repository
+from services.registry.imports.rows import Parsed, as_text
+from services.registry.models import (
+    Building,
+    Household,
+    ImportError_,
+    ImportJob,
+    Resident,
+    ResidentTag,
+    Unit,
+)
+
+MAX_ERRORS_KEPT = 100_000
+
+
+@dataclass
+class Tally:
+    total: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    kept_errors: int = 0
+
+
+class Writer:
+    """Writes one batch of parsed rows in one transaction."""
+
+    def __init__(self, database: Database, cipher: PiiCipher, job: ImportJob) -> None:
+        self.database = database
+        self.cipher = cipher
+        self.job_id = job.id
+        self.buildings: dict[tuple[str, str], str] = {}
+        self.households: dict[tuple[str, str], str] = {}
+        self.loaded: set[str] = set()
+        self.deltas: Counter = Counter()  # population counts changed by the current batch
+
+    async def _load_communities(self, session, communities: set[str]) -> None:
+        """Buildings and households of each community, read once per import: rows of one
+        community are usually many, and a lookup per batch costs more than this."""
+        wanted = [c for c in communities if c not in self.loaded]
+        if not wanted:
+            return
+        for bid, community, name in await session.execute(
+            select(Building.id, Building.community_code, Building.name).where(
+                Building.deleted_at.is_(None), Building.community_code.in_(wanted)
+            )
+        ):
+            self.buildings.setdefault((community, name), bid)
+        for hid, building_id, door in await session.execute(
+            select(Household.id, Household.building_id, Household.door_no).where(
+                Household.community_code.in_(wanted)
+            )
+        ):
+            self.households.setdefault((building_id, door), hid)
+        self.loaded.update(wanted)
+
+    async def _building_ids(self, session, keys: set[tuple[str, str]], create: bool) -> None:
+        await self._load_communities(session, {c for c, _ in keys})
+        missing = [k for k in keys if k not in self.buildings]
+        if create and missing:
+            now = clock.now()
+            new_rows = [
+                {
+                    "id": new_id(),
+                    "community_code": c,
+                    "name": n,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c, n in missing
+            ]
+            await bulk_insert(session, Building.__table__, new_rows)
+            for r in new_rows:
+                self.buildings[(r["community_code"], r["name"])] = r["id"]
+
+    async def _household_ids(self, session, keys: set[tuple[str, str, str]]) -> None:
+        """keys: (community, building_id, door_no); households are created on first sight."""
+        await self._load_communities(session, {k[0] for k in keys})
+        now = clock.now()
+        new_rows = [
+            {
+                "id": new_id(),
+                "community_code": c,
+                "building_id": b,
+                "door_no": d,
+                "head_name": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c, b, d in keys
+            if (b, d) not in self.households
+        ]
+        if new_rows:
+            await bulk_insert(session, Household.__table__, new_rows)
+            for r in new_rows:
+                self.households[(r["building_id"], r["door_no"])] = r["id"]
+                self.deltas[counts.household_key(r["community_code"])] += 1
+
+    async def write(self, kind: str, batch: list[Parsed], tally: Tally) -> None:
+        good = [p for p in batch if not p.problems]
+        # Writing may find more problems (a person registered elsewhere): errors come after.
+        async with self.database.transaction() as session:
+            if not self.database.is_sqlite:
+                # The tables grow under this import: a plan cached when they were small
+                # (a scan) must not serve the lookups once they are large.
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            if kind == "residents":
+                await self._write_residents(session, good, tally)
+            elif kind == "buildings":
+                await self._write_buildings(session, good, tally)
+            elif kind == "households":
+                await self._write_households(session, good, tally)
+            else:
+                await self._write_units(session, good, tally)
+            await counts.add(session, self.deltas)
+            self.deltas = Counter()
+            await self._write_errors(session, [p for p in batch if p.problems], tally)
+            tally.total += len(batch)
+            await repository.update_import_job(
+                session,
+                self.job_id,
+                total=tally.total,
+                imported=tally.imported,
+                unchanged=tally.unchanged,
+                failed=tally.failed,
+            )
+
+    async def _write_errors(self, session, bad: list[Parsed], tally: Tally) -> None:
+        rows = []
+        for parsed in bad:
+            tally.failed += 1
+            for problem in parsed.problems:
+                if tally.kept_errors >= MAX_ERRORS_KEPT:
+                    break
+                tally.kept_errors += 1
+                rows.append(
+                    {
+                        "job_id": self.job_id,
+                        "row": problem.row,
+                        "field": problem.field,
+                        "message": problem.message[:255],
+                        "values": [as_text(v) for v in parsed.values],
+                    }
+                )
+        if rows:
+            await session.execute(insert(ImportError_.__table__), rows)
+
+    async def _write_residents(self, session, good: list[Parsed], tally: Tally) -> None:
+        if not good:
+            return
+        await self._building_ids(
+            session,
+            {(p.data["community_code"], p.data["building"]) for p in good if p.data["building"]},
+            True,
+        )
+        await self._household_ids(
+            session,
+            {
+                (
+                    p.data["community_code"],
+                    self.buildings[(p.data["community_code"], p.data["building"])],
+                    p.data["door_no"],
+                )
+                for p in good
+                if p.data["building"] and p.data["door_no"]
+            },
+        )
+        indexes = [p.data["id_number_index"] for p in good]
+        # By the blind index alone, so the planner takes that index even before the table has
+        # statistics; moved-out rows are dropped here.
+        found = await session.execute(
+            select(
+                Resident.id,
+                Resident.id_number_index,
+                Resident.community_code,
+                Resident.name,
+                Resident.phone_index,
+                Resident.residence_type,
+                Resident.relation_to_head,
+                Resident.household_id,
+                Resident.moved_in_on,
+                Resident.status,
+            ).where(one_of(session, Resident.id_number_index, indexes))
+        )
+        existing = {r.id_number_index: r for r in found if r.status == "current"}
+        existing_tags: dict[str, set[str]] = {}
+        if existing:
+            for rid, tag in await session.execute(
+                select(ResidentTag.resident_id, ResidentTag.tag).where(
+                    ResidentTag.resident_id.in_([r.id for r in existing.values()])
+                )
+            ):
+                existing_tags.setdefault(rid, set()).add(tag)
+
+        now = clock.now()
+        inserts, tag_rows, updates, retag = [], [], [], []
+        for p in good:
+            d = p.data
+            building_id = (
+                self.buildings.get((d["community_code"], d["building"])) if d["building"] else None
+            )
+            household_id = (
+                self.households.get((building_id, d["door_no"]))
+                if building_id and d["door_no"]
+                else None
+            )
+            phone_index = d["sealed_phone"]["phone_index"]
+            old = existing.get(d["id_number_index"])
+            if old is not None:
+                if old.community_code != d["community_code"]:
+                    p.fail("身份证号", "registered_elsewhere")
+                    continue
+                same = (
+                    old.name == d["name"]
+                    and old.phone_index == phone_index
+                    and old.residence_type == d["residence_type"]
+                    and old.relation_to_head == d["relation_to_head"]
+                    and (household_id is None or old.household_id == household_id)
+                    and (d["moved_in_on"] is None or old.moved_in_on == d["moved_in_on"])
+                    and existing_tags.get(old.id, set()) == set(d["tags"])
+                )
+                if same:
+                    tally.unchanged += 1
+                    continue
+                values = {
+                    "b_id": old.id,
+                    "name": d["name"],
+                    "residence_type": d["residence_type"],
+                    "relation_to_head": d["relation_to_head"],
+                    "household_id": household_id or old.household_id,
+                    "building_id": building_id,
+                    "moved_in_on": d["moved_in_on"] or old.moved_in_on,
+                    "updated_at": now,
+                    **d["sealed_phone"],
+                }
+                updates.append(values)
+                if existing_tags.get(old.id, set()) != set(d["tags"]):
+                    retag.append((old.id, d["community_code"], d["tags"]))
+                self.deltas.update(
+                    counts.resident_keys(d["community_code"], d["residence_type"], d["tags"])
+                )
+                self.deltas.subtract(
+                    counts.resident_keys(
+                        old.community_code, old.residence_type, existing_tags.get(old.id, ())
+                    )
+                )
+                tally.imported += 1
+                continue
+            rid = new_id()
+            inserts.append(
+                {
+                    "id": rid,
+                    "community_code": d["community_code"],
+                    "household_id": household_id,
+                    "building_id": building_id,
+                    "name": d["name"],
+                    "relation_to_head": d["relation_to_head"],
+                    "residence_type": d["residence_type"],
+                    "moved_in_on": d["moved_in_on"],
+                    "status": "current",
+                    "created_at": now,
+                    "updated_at": now,
+                    **d["sealed_id"],
+                    **d["sealed_phone"],
+                }
+            )
+            tag_rows.extend(
+                {
+                    "resident_id": rid,
+                    "tag": t,
+                    "community_code": d["community_code"],
+                    "current": True,
+                }
+                for t in d["tags"]
+            )
+        if inserts:
+            try:
+                async with session.begin_nested():
+                    await bulk_insert(session, Resident.__table__, inserts)
+            except IntegrityError:
+                # Someone registered one of these people meanwhile: go row by row.
+                inserts, tag_rows = await self._insert_one_by_one(session, good, inserts, tag_rows)
+            tally.imported += len(inserts)
+            for row in inserts:
+                self.deltas[(row["community_code"], "residence", row["residence_type"])] += 1
+            for tag in tag_rows:
+                self.deltas[(tag["community_code"], "tag", tag["tag"])] += 1
+        await bulk_insert(session, ResidentTag.__table__, tag_rows)
+        if updates:
+            columns = [k for k in updates[0] if k != "b_id"]
+            await session.execute(
+                update(Resident.__table__)
+                .where(Resident.__table__.c.id == bindparam("b_id"))
+                .values({c: bindparam(c) for c in columns}),
+                updates,
+            )
+        for rid, community, tags in retag:
+            await session.execute(
+                ResidentTag.__table__.delete().where(ResidentTag.resident_id == rid)
+            )
+            if tags:
+                await session.execute(
+                    insert(ResidentTag.__table__),
+                    [
+                        {"resident_id": rid, "tag": t, "community_code": community, "current": True}
+                        for t in tags
+                    ],
+                )
+
+    async def _insert_one_by_one(self, session, good, inserts, tag_rows):
+        by_index = {p.data["id_number_index"]: p for p in good}
+        kept, kept_ids = [], set()
+        for row in inserts:
+            try:
+                async with session.begin_nested():
+                    await session.execute(insert(Resident.__table__), [row])
+                kept.append(row)
+                kept_ids.add(row["id"])
+            except IntegrityError:
+                by_index[row["id_number_index"]].fail("身份证号", "registered_elsewhere")
+        return kept, [t for t in tag_rows if t["resident_id"] in kept_ids]
+
+    # Buildings, households and units: one read for the batch, then one bulk insert and one
+    # executemany update, as for residents (a household roster runs to thousands of rows).
+
+    async def _write_buildings(self, session, good: list[Parsed], tally: Tally) -> None:
+        keys = {(p.data["community_code"], p.data["name"]) for p in good}
+        await self._building_ids(session, keys, False)
+        known = [self.buildings[k] for k in keys if k in self.buildings]
+        current = {
+            b.id: b
+            for b in await session.execute(
+                select(
+                    Building.id, Building.address, Building.floors, Building.lat, Building.lng
+                ).where(Building.id.in_(known))
+            )
+        }
+        now = clock.now()
+        new_rows: dict[tuple[str, str], dict] = {}
+        updates: dict[str, dict] = {}
+        for p in good:
+            d = p.data
+            key = (d["community_code"], d["name"])
+            fields = {k: d[k] for k in ("address", "floors", "lat", "lng") if d[k] is not None}
+            if key in new_rows:  # named twice in this batch: the later row wins
+                new_rows[key].update(fields)
+            elif key in self.buildings:
+                bid = self.buildings[key]
+                before = updates.get(bid) or current[bid]._asdict()
+                if all(before[k] == v for k, v in fields.items()):
+                    tally.unchanged += 1
+                    continue
+                updates[bid] = {**before, **fields}
+            else:
+                new_rows[key] = {
+                    "id": new_id(),
+                    "community_code": key[0],
+                    "name": key[1],
+                    "address": None,
+                    "floors": None,
+                    "lat": None,
+                    "lng": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    **fields,
+                }
+            tally.imported += 1
+        await bulk_insert(session, Building.__table__, list(new_rows.values()))
+        for row in new_rows.values():
+            self.buildings[(row["community_code"], row["name"])] = row["id"]
+        await _update_by_id(session, Building.__table__, updates.values(), now)
+
+    async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
+        await self._building_ids(
+            session, {(p.data["community_code"], p.data["building"]) for p in good}, False
+        )
+        known = []
+        for p in good:
+            building_id = self.buildings.get((p.data["community_code"], p.data["building"]))
+            if building_id is None:
+                p.fail("楼栋", "building_unknown")
+            elif (building_id, p.data["door_no"]) in self.households:
+                known.append(self.households[(building_id, p.data["door_no"])])
+        heads = dict(
+            (
+                await session.execute(
+                    select(Household.id, Household.head_name).where(Household.id.in_(known))
+                )
+            ).all()
+        )
+        now = clock.now()
+        new_rows: dict[tuple[str, str], dict] = {}
+        updates: dict[str, dict] = {}
+        for p in good:
+            if p.problems:
+                continue
+            d = p.data
+            building_id = self.buildings[(d["community_code"], d["building"])]
+            key = (building_id, d["door_no"])
+            if key in new_rows:
+                new_rows[key]["head_name"] = d["head_name"] or new_rows[key]["head_name"]
+            elif key in self.households:
+                hid = self.households[key]
+                head = updates.get(hid, {}).get("head_name", heads.get(hid))
+                if d["head_name"] in (None, head):
+                    tally.unchanged += 1
+                    continue
+                updates[hid] = {"id": hid, "head_name": d["head_name"]}
+            else:
+                new_rows[key] = {
+                    "id": new_id(),
+                    "community_code": d["community_code"],
+                    "building_id": building_id,
+                    "door_no": d["door_no"],
+                    "head_name": d["head_name"],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                self.deltas[counts.household_key(d["community_code"])] += 1
+            tally.imported += 1
+        await bulk_insert(session, Household.__table__, list(new_rows.values()))
+        for row in new_rows.values():
+            self.households[(row["building_id"], row["door_no"])] = row["id"]
+        await _update_by_id(session, Household.__table__, updates.values(), now)
+
+    async def _write_units(self, session, good: list[Parsed], tally: Tally) -> None:
+        columns = [c for c in Unit.__table__.c if c.name not in ("created_at", "updated_at")]
+        existing = {
+            u.uscc: u._asdict()
+            for u in await session.execute(
+                select(*columns).where(Unit.uscc.in_([p.data["uscc"] for p in good]))
+            )
+        }
+        now = clock.now()
+        new_rows: dict[str, dict] = {}
+        updates: dict[str, dict] = {}
+        for p in good:
+            d = dict(p.data)
+            phone = d.pop("contact_phone")
+            masked = mask_phone(phone)
+            if d["uscc"] in new_rows:
+                target = new_rows[d["uscc"]]
+            elif d["uscc"] in existing:
+                target = updates.get(existing[d["uscc"]]["id"], existing[d["uscc"]])
+                if target["community_code"] != d["community_code"]:
+                    p.fail("统一社会信用代码", "unit_exists")
+                    continue
+                if all(target[k] == v for k, v in d.items()) and (
+                    not phone or target["contact_phone_masked"] == masked
+                ):
+                    tally.unchanged += 1
+                    continue
+                target = updates.setdefault(target["id"], dict(target))
+            else:
+                target = new_rows[d["uscc"]] = {
+                    "id": new_id(),
+                    "contact_phone_enc": None,
+                    "contact_phone_masked": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            target.update(d)
+            if phone:
+                target["contact_phone_enc"] = self.cipher.encrypt(phone, "phone")
+                target["contact_phone_masked"] = masked
+            tally.imported += 1
+        await bulk_insert(session, Unit.__table__, list(new_rows.values()))
+        await _update_by_id(session, Unit.__table__, updates.values(), now)
+
+
+async def _update_by_id(session, table, rows, now) -> None:
+    """Rows (dicts with ``id`` and the columns to set) written in one executemany."""
+    rows = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]} for r in rows]
+    if not rows:
+        return
+    columns = [k for k in rows[0] if k != "b_id"]
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({**{c: bindparam(c) for c in columns}, "updated_at": now}),
+        rows,
+    )

@@ -1,0 +1,109 @@
+"""Roster imports as the routes see them: a file accepted and its job started (done before
+the answer when small, in the background when large), a job's progress and bad rows, and
+the spreadsheets handed out. The work itself is ``services.registry.imports``."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+
+import anyio
+from fastapi import UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
+
+from services.common.auth import Principal
+from services.common.errors import AppError, Conflict, NotFound
+from services.common.ids import new_id
+from services.registry import imports, repository
+from services.registry.imports import jobs
+from services.registry.models import ImportError_, ImportJob
+
+
+def _suffix(upload: UploadFile, head: bytes) -> str:
+    name = (upload.filename or "").lower()
+    if head.startswith(b"PK\x03\x04"):
+        return ".xlsx"
+    if name.endswith(".csv") or upload.content_type in ("text/csv", "application/csv"):
+        return ".csv"
+    raise AppError("import.file_unreadable", 422)
+
+
+async def start_import(
+    *, state: State, principal: Principal, kind: str, upload: UploadFile
+) -> tuple[str, str]:
+    """Store the file, check its header (a file of another shape is refused here with the
+    list of missing columns), record the job and start it; answers the job's id and status.
+    Small files are done before the answer; large ones run on in the background."""
+    job_id = new_id()
+    head = await upload.read(8)
+    await upload.seek(0)
+    path = state.settings.data_dir / "imports" / f"{job_id}{_suffix(upload, head)}"
+
+    def save() -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1024 * 1024)
+        return path.stat().st_size
+
+    size = await anyio.to_thread.run_sync(save)
+    try:
+        header = await anyio.to_thread.run_sync(imports.read_header, path)
+        imports.check_header(kind, header)
+    except AppError:
+        path.unlink(missing_ok=True)
+        raise
+    # Its own transaction: the job must exist before the work starts, whatever happens next.
+    async with state.database.transaction() as session:
+        session.add(
+            ImportJob(
+                id=job_id,
+                kind=kind,
+                filename=(upload.filename or path.name)[:255],
+                file_path=str(path),
+                created_by=principal.user_id,
+                scope=list(principal.scope),
+            )
+        )
+    if size <= state.settings.import_inline_max_bytes:
+        await imports.run_import(state.database, state.cipher, job_id)
+    else:
+        jobs.run_in_background(state, job_id)
+    async with state.database.transaction(write=False) as session:
+        job = await repository.import_job_by_id(session, job_id)
+        return job_id, job.status
+
+
+async def _job(session: AsyncSession, principal: Principal, job_id: str) -> ImportJob:
+    job = await repository.import_job(session, principal, job_id)
+    if job is None:
+        raise NotFound()
+    return job
+
+
+async def get_import(
+    *, session: AsyncSession, principal: Principal, job_id: str, errors_limit: int
+) -> tuple[ImportJob, list[ImportError_], bool]:
+    """A job the caller may see (its own, or one whose scope lies inside the caller's), its
+    first ``errors_limit`` bad rows, and whether there are more."""
+    job = await _job(session, principal, job_id)
+    errors = await repository.import_errors(session, job.id, errors_limit + 1)
+    return job, errors[:errors_limit], len(errors) > errors_limit
+
+
+async def errors_spreadsheet(*, session: AsyncSession, principal: Principal, job_id: str) -> bytes:
+    """The bad rows as they were, with an error column: fix them and import this file."""
+    job = await _job(session, principal, job_id)
+    if job.status in ("queued", "running"):
+        raise Conflict("import.not_finished")
+    header = [c.header for c in imports.COLUMNS[job.kind]]
+    with contextlib.suppress(AppError):  # the source is gone: the template's columns will do
+        header = await anyio.to_thread.run_sync(imports.read_header, Path(job.file_path))
+    errors = await repository.import_errors(session, job.id, None)
+    return await anyio.to_thread.run_sync(imports.errors_xlsx, header, errors)
+
+
+async def template(kind: str) -> bytes:
+    """The template a community worker fills in."""
+    return await anyio.to_thread.run_sync(imports.template_xlsx, kind)

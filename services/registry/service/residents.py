@@ -1,0 +1,309 @@
+"""Residents with their personal data (sealed on the way in, audited when revealed),
+and the tags the services act on."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.events import emit
+from services.common.observability import request_id_var
+from services.common.pagination import PageParams
+from services.common.pii import PiiCipher, mask_id_number, mask_phone
+from services.common.validators import CitizenId, parse_id_number
+from services.registry import counts, repository
+from services.registry.models import (
+    Household,
+    PiiAuditEntry,
+    Resident,
+    ResidentTag,
+    TagDefinition,
+    outbox,
+)
+from services.registry.schemas import (
+    MoveOut,
+    ResidentCreate,
+    ResidentPatch,
+    RevealRequest,
+    TagCreate,
+)
+from services.registry.service.common import area_filter, community_for_write, today
+
+
+async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
+    tags = list(dict.fromkeys(tags))
+    known = await repository.tag_codes(session)
+    unknown = [t for t in tags if t not in known]
+    if unknown:
+        raise Unprocessable(
+            "validation.tag_unknown",
+            errors=[FieldError("tags", "tag_unknown", {"tags": ", ".join(unknown)})],
+        )
+    return tags
+
+
+def seal_id_number(
+    cipher: PiiCipher, citizen: CitizenId, index: str | None = None
+) -> dict[str, Any]:
+    """The stored columns of an ID number; ``index`` when the caller has it already."""
+    return {
+        "id_number_enc": cipher.encrypt(citizen.number, "id_number"),
+        "id_number_index": index or cipher.blind_index(citizen.number, "id_number"),
+        "id_number_masked": mask_id_number(citizen.number),
+        "gender": citizen.gender,
+        "birth_date": citizen.birth_date,
+    }
+
+
+def seal_phone(cipher: PiiCipher, phone: str | None) -> dict[str, Any]:
+    if not phone:
+        return {"phone_enc": None, "phone_index": None, "phone_masked": None}
+    return {
+        "phone_enc": cipher.encrypt(phone, "phone"),
+        "phone_index": cipher.blind_index(phone, "phone"),
+        "phone_masked": mask_phone(phone),
+    }
+
+
+async def _refuse_duplicate(
+    session: AsyncSession, principal: Principal, id_index: str, except_id: str | None = None
+) -> None:
+    existing = await repository.current_resident_by_index(session, id_index)
+    if existing is None or existing.id == except_id:
+        return
+    # Say where only to someone who may see that record.
+    extra = {"existing_id": existing.id} if principal.reaches(existing.community_code) else {}
+    raise Conflict(
+        "resident.already_registered",
+        errors=[FieldError("id_number", "already_registered")],
+        extra=extra,
+    )
+
+
+async def _household_for(
+    session, principal, household_id: str | None, community_code: str
+) -> Household | None:
+    if household_id is None:
+        return None
+    household = await repository.household(session, principal, household_id)
+    if household is None or household.community_code != community_code:
+        raise Unprocessable(
+            "validation.not_found", errors=[FieldError("household_id", "not_found")]
+        )
+    return household
+
+
+async def create_resident(
+    *, session: AsyncSession, principal: Principal, cipher: PiiCipher, data: ResidentCreate
+) -> Resident:
+    await community_for_write(session, principal, data.community_code, "community_code")
+    citizen = parse_id_number(data.id_number, today())
+    tags = await _check_tags(session, data.tags)
+    index = cipher.blind_index(citizen.number, "id_number")
+    await _refuse_duplicate(session, principal, index)
+    household = await _household_for(session, principal, data.household_id, data.community_code)
+    resident = Resident(
+        community_code=data.community_code,
+        household_id=household.id if household else None,
+        building_id=household.building_id if household else None,
+        name=data.name,
+        relation_to_head=data.relation_to_head,
+        residence_type=data.residence_type,
+        moved_in_on=data.moved_in_on,
+        **seal_id_number(cipher, citizen),
+        **seal_phone(cipher, data.phone),
+    )
+    resident.tag_rows = [ResidentTag(tag=t, community_code=data.community_code) for t in tags]
+    try:
+        async with session.begin_nested():
+            session.add(resident)
+            await session.flush()
+    except IntegrityError:  # registered elsewhere a moment ago
+        raise Conflict(
+            "resident.already_registered", errors=[FieldError("id_number", "already_registered")]
+        ) from None
+    await counts.add(
+        session,
+        Counter(counts.resident_keys(resident.community_code, resident.residence_type, tags)),
+    )
+    return resident
+
+
+async def get_resident(
+    *, session: AsyncSession, principal: Principal, resident_id: str
+) -> Resident:
+    resident = await repository.resident(session, principal, resident_id)
+    if resident is None:
+        raise NotFound()
+    return resident
+
+
+async def patch_resident(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cipher: PiiCipher,
+    resident_id: str,
+    data: ResidentPatch,
+) -> Resident:
+    resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
+    if resident.status != "current":
+        raise Conflict("resident.not_current")
+    changes = data.model_dump(exclude_unset=True)
+    before = counts.resident_keys(
+        resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
+    )
+    if changes.get("id_number"):
+        citizen = parse_id_number(changes["id_number"], today())
+        index = cipher.blind_index(citizen.number, "id_number")
+        await _refuse_duplicate(session, principal, index, except_id=resident.id)
+        for name, value in seal_id_number(cipher, citizen).items():
+            setattr(resident, name, value)
+    if "phone" in changes:
+        for name, value in seal_phone(cipher, changes["phone"]).items():
+            setattr(resident, name, value)
+    if "household_id" in changes:
+        household = await _household_for(
+            session, principal, changes["household_id"], resident.community_code
+        )
+        resident.household_id = household.id if household else None
+        resident.building_id = household.building_id if household else None
+    for name in ("name", "relation_to_head", "residence_type", "moved_in_on"):
+        if name in changes and (
+            changes[name] is not None or name in ("relation_to_head", "moved_in_on")
+        ):
+            setattr(resident, name, changes[name])
+    if changes.get("tags") is not None:
+        tags = await _check_tags(session, changes["tags"])
+        resident.tag_rows = [
+            ResidentTag(tag=t, community_code=resident.community_code) for t in tags
+        ]
+    await session.flush()
+    after = counts.resident_keys(
+        resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
+    )
+    delta = Counter(after)
+    delta.subtract(Counter(before))
+    await counts.add(session, delta)
+    return resident
+
+
+async def move_out(
+    *, session: AsyncSession, principal: Principal, resident_id: str, data: MoveOut
+) -> Resident:
+    resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
+    if resident.status != "current":
+        raise Conflict("resident.not_current")
+    gone = counts.resident_keys(
+        resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
+    )
+    resident.status = "moved_out"
+    resident.moved_out_on = data.moved_out_on
+    resident.move_out_reason = data.reason
+    await repository.retire_tags(session, resident.id)
+    await session.flush()
+    await counts.add(session, Counter({key: -1 for key in gone}))
+    await emit(
+        session,
+        outbox,
+        "resident.moved_out",
+        {
+            "resident_id": resident.id,
+            "community_code": resident.community_code,
+            "moved_out_on": data.moved_out_on.isoformat(),
+        },
+    )
+    await session.refresh(resident)
+    return resident
+
+
+async def reveal(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cipher: PiiCipher,
+    resident_id: str,
+    data: RevealRequest,
+) -> dict[str, Any]:
+    """The full ID number or phone, for a caller with ``pii:read`` who says why; the read is
+    written to the audit log in the same transaction as the answer."""
+    if not principal.has("pii:read"):
+        raise Forbidden()
+    resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
+    out: dict[str, Any] = {"id": resident.id}
+    if "id_number" in data.fields:
+        out["id_number"] = cipher.decrypt(resident.id_number_enc, "id_number")
+    if "phone" in data.fields and resident.phone_enc:
+        out["phone"] = cipher.decrypt(resident.phone_enc, "phone")
+    session.add(
+        PiiAuditEntry(
+            actor_id=principal.user_id,
+            actor_roles=list(principal.roles),
+            subject_type="resident",
+            subject_id=resident.id,
+            community_code=resident.community_code,
+            fields=sorted(data.fields),
+            reason=data.reason,
+            request_id=request_id_var.get(),
+        )
+    )
+    await session.flush()
+    return out
+
+
+async def create_tag(*, session: AsyncSession, data: TagCreate) -> TagDefinition:
+    if await repository.tag(session, data.code) is not None:
+        raise Conflict("tag.exists", errors=[FieldError("code", "tag_exists")])
+    tag = TagDefinition(code=data.code, name=data.name, builtin=False)
+    session.add(tag)
+    await session.flush()
+    return tag
+
+
+async def list_residents(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cipher: PiiCipher,
+    page: PageParams,
+    community: str | None = None,
+    q: str | None = None,
+    phone: str | None = None,
+    id_number: str | None = None,
+    tag: str | None = None,
+    building_id: str | None = None,
+    household_id: str | None = None,
+    residence_type: str | None = None,
+    status: str = "current",
+) -> tuple[list[Resident], str | None]:
+    """Residents within the caller's scope; a phone or ID number is found by its blind
+    index (exact match), never by decrypting."""
+    stmt = repository.resident_query(
+        principal,
+        community=area_filter(community),
+        q=q,
+        phone_index=cipher.blind_index(phone, "phone") if phone else None,
+        id_number_index=cipher.blind_index(id_number, "id_number") if id_number else None,
+        tag=tag,
+        building_id=building_id,
+        household_id=household_id,
+        residence_type=residence_type,
+        status=None if status == "all" else status,
+    )
+    return await repository.list_residents(session, stmt, page)
+
+
+async def list_audit(
+    *, session: AsyncSession, principal: Principal, page: PageParams, subject_id: str | None
+) -> tuple[list[PiiAuditEntry], str | None]:
+    """Every unmasked read of personal data inside the caller's scope, newest first."""
+    return await repository.list_audit(session, principal, page, subject_id=subject_id)
+
+
+async def list_tags(*, session: AsyncSession) -> list[TagDefinition]:
+    return await repository.list_tags(session)

@@ -1,0 +1,91 @@
+"""Figures over any subtree of the area tree: residents by residence type, households,
+party members, minors and tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.registry import counts, repository, rules
+from services.registry.service.areas import PROFILE_FIELDS, get_area
+from services.registry.service.common import require_reach, today
+
+
+async def area_stats(*, session: AsyncSession, principal: Principal, code: str) -> dict[str, Any]:
+    area = await get_area(session=session, principal=principal, code=code)
+    require_reach(principal, rules.area_prefix(code))
+    prefix = rules.area_prefix(code)
+    stats = await repository.population_stats(
+        session, prefix, len(prefix), today(), rules.minor_age()
+    )
+    return _stats_entry(area.code, area.name, area.level, stats.get(prefix))
+
+
+async def children_stats(
+    *, session: AsyncSession, principal: Principal, code: str, level: str | None
+) -> dict[str, Any]:
+    """The area's figures and each child's (or each area at ``level`` below it) in a
+    fixed number of queries, for the volunteer rate and the assessment."""
+    area = await get_area(session=session, principal=principal, code=code)
+    prefix = rules.area_prefix(code)
+    require_reach(principal, prefix)
+    if level:
+        children = await repository.areas_at_level_under(session, principal, prefix, level)
+    else:
+        children = await repository.child_areas(session, principal, code)
+    group_len = len(rules.area_prefix(children[0].code)) if children else len(prefix)
+    total = await repository.population_stats(
+        session, prefix, len(prefix), today(), rules.minor_age()
+    )
+    grouped = (
+        await repository.population_stats(session, prefix, group_len, today(), rules.minor_age())
+        if children
+        else {}
+    )
+    return {
+        "area": _stats_entry(area.code, area.name, area.level, total.get(prefix))
+        | (
+            {"profile": {f: getattr(area, f) for f in PROFILE_FIELDS}}
+            if area.level == "community"
+            else {}
+        ),
+        # Community rows carry their profile too: the assessment reads both in one call.
+        "children": [
+            _stats_entry(c.code, c.name, c.level, grouped.get(rules.area_prefix(c.code)))
+            | (
+                {"profile": {f: getattr(c, f) for f in PROFILE_FIELDS}}
+                if c.level == "community"
+                else {}
+            )
+            for c in children
+        ],
+    }
+
+
+def _stats_entry(code: str, name: str, level: str, figures: dict | None) -> dict[str, Any]:
+    figures = figures or {"by_residence_type": {}, "households": 0, "tags": {}, "minors": 0}
+    by_type = {t: figures["by_residence_type"].get(t, 0) for t in rules.RESIDENCE_TYPES}
+    return {
+        "code": code,
+        "name": name,
+        "level": level,
+        "residents": sum(by_type.values()),
+        "by_residence_type": by_type,
+        "households": figures["households"],
+        "party_members": figures["tags"].get("party_member", 0),
+        "minors": figures["minors"],
+        "tags": dict(sorted(figures["tags"].items())),
+    }
+
+
+async def recount(*, session: AsyncSession, principal: Principal, code: str) -> dict[str, Any]:
+    """Rebuild the running counts under an area from the residents, tags and households (a
+    repair tool: the counts are kept in step by every write), and answer its figures."""
+    await get_area(session=session, principal=principal, code=code)
+    # Seeing an ancestor is not owning it: a recount needs the area inside the scope.
+    require_reach(principal, rules.area_prefix(code))
+    await counts.recount(session, rules.area_prefix(code))
+    await session.flush()
+    return await area_stats(session=session, principal=principal, code=code)
