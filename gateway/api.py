@@ -22,6 +22,7 @@ from gateway.schemas import (
 from gateway.wechat import provider_from_settings
 from services.common.auth import PrincipalDep, permissions_for, require
 from services.common.clientaddr import client_address
+from services.common.clients.volunteer import VolunteerClient
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound
 from services.common.pagination import Page, PageParams, page_params
@@ -98,12 +99,10 @@ async def me(principal: PrincipalDep, session: SessionDep, request: Request) -> 
         raise NotFound()
     volunteer = None
     if "resident" in user.roles:
-        r = await request.app.state.peers.call(
-            "volunteer", "GET", "/api/v1/volunteer/volunteers/me", token=forward_token(request)
-        )
-        if r.status_code == 200:
-            v = r.json()
-            volunteer = {"id": v["id"], "number": v["number"], "status": v["status"]}
+        client = VolunteerClient(request.app.state.peers, token=forward_token(request))
+        record = await client.my_record()
+        if record is not None:
+            volunteer = record.model_dump()
     return MeOut(
         **_user_out(user).model_dump(),
         permissions=sorted(permissions_for(user.roles, user.extra_permissions)),

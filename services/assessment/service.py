@@ -31,9 +31,11 @@ from services.assessment.schemas import (
     RecordIn,
 )
 from services.common.auth import Principal
+from services.common.clients.grid import GridClient
+from services.common.clients.registry import RegistryClient, UnitRef
+from services.common.clients.volunteer import VolunteerClient
 from services.common.clock import clock
 from services.common.errors import (
-    AppError,
     Conflict,
     FieldError,
     Forbidden,
@@ -76,11 +78,15 @@ async def get_agreement(
     return agreement
 
 
-async def _unit(peers, token, unit_id: str) -> dict:
-    r = await peers.call("registry", "GET", f"/api/v1/registry/units/{unit_id}", token=token)
-    if r.status_code != 200:
-        raise Unprocessable("validation.not_found", errors=[FieldError("unit_id", "not_found")])
-    return r.json()
+def _unit_not_found() -> Unprocessable:
+    return Unprocessable("validation.not_found", errors=[FieldError("unit_id", "not_found")])
+
+
+async def _unit(peers, token, unit_id: str) -> UnitRef:
+    """The unit as the caller may see it: one outside their reach is no unit at all."""
+    return await RegistryClient(peers, token=token).unit(
+        unit_id=unit_id, errors={404: _unit_not_found, 403: _unit_not_found}
+    )
 
 
 async def create_agreement(
@@ -110,7 +116,7 @@ async def create_agreement(
         root_id=root.root_id if root else "",
         version=root.version + 1 if root else 1,
         unit_id=data.unit_id,
-        unit_name=unit["name"],
+        unit_name=unit.name,
         community_code=data.community_code,
         title=data.title,
         term_start=data.term_start,
@@ -282,63 +288,46 @@ async def put_indicators(
 
 
 async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]:
-    """Every community's figures under ``area``, one call per service."""
-    registry = await peers.call(
-        "registry",
-        "GET",
-        f"/api/v1/registry/areas/{area}/children/stats",
-        params={"level": "community"} if len(significant_prefix(area)) < 12 else None,
-        service_permissions=["registry:read"],
+    """Every community's figures under ``area``, one call per service. A service that is
+    down makes the scores a 503, never a community failing an indicator it may pass."""
+    level = "community" if len(significant_prefix(area)) < 12 else None
+    stats = await RegistryClient(peers).children_figures(
+        area=area, level=level, errors={404: NotFound}
     )
-    if registry.status_code == 404:
-        raise NotFound()
-    if registry.status_code != 200:
-        raise AppError("upstream.unavailable", 503, service="registry")
-    stats = registry.json()
-    communities = stats["children"] if stats["children"] else [stats["area"]]
+    communities = stats.children if stats.children else [stats.area]
     figures: dict[str, dict[str, Any]] = {}
     for c in communities:
-        if c.get("level") != "community":
+        if c.level != "community":
             continue
         row = {
-            "name": c["name"],
-            "residents": c["residents"],
-            "households": c["households"],
-            "party_members": c["party_members"],
+            "name": c.name,
+            "residents": c.residents,
+            "households": c.households,
+            "party_members": c.party_members,
         }
-        row.update(c.get("profile") or {})
-        figures[c["code"]] = row
-    if not figures and stats["area"]["level"] == "community":
-        figures[stats["area"]["code"]] = {
-            "name": stats["area"]["name"],
-            **{k: stats["area"][k] for k in ("residents", "households", "party_members")},
+        row.update(c.profile or {})
+        figures[c.code] = row
+    if not figures and stats.area.level == "community":
+        a = stats.area
+        figures[a.code] = {
+            "name": a.name,
+            "residents": a.residents,
+            "households": a.households,
+            "party_members": a.party_members,
         }
-    volunteer = await peers.call(
-        "volunteer",
-        "GET",
-        "/api/v1/volunteer/stats/registration-rate",
-        params={"area": area}
-        | ({"level": "community"} if len(significant_prefix(area)) < 12 else {}),
-        service_permissions=["volunteer:read"],
-    )
-    if volunteer.status_code == 200:
-        rows = volunteer.json()["children"] or [volunteer.json()]
-        for row in rows:
-            if row["area"] in figures:
-                figures[row["area"]]["volunteers"] = row["volunteers"]
-    grid = await peers.call(
-        "grid",
-        "GET",
-        "/api/v1/grid/cases/kpis",
-        params={"area": area, "period": period.label, "group_by": "community"},
-        service_permissions=["grid:read"],
-    )
-    if grid.status_code == 200:
-        for row in grid.json()["rows"]:
-            if row["code"] in figures:
-                figures[row["code"]].update(
-                    {k: row[k] for k in ("cases", "closed", "on_time_close_rate", "overdue")}
-                )
+    rates = await VolunteerClient(peers).registration_rates(area=area, level=level)
+    for row in rates.children or [rates]:
+        if row.area in figures:
+            figures[row.area]["volunteers"] = row.volunteers
+    kpis = await GridClient(peers).case_kpis(area=area, period=period.label, group_by="community")
+    for row in kpis:
+        if row.code in figures:
+            figures[row.code].update(
+                cases=row.cases,
+                closed=row.closed,
+                on_time_close_rate=row.on_time_close_rate,
+                overdue=row.overdue,
+            )
     return figures
 
 

@@ -117,6 +117,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{service} 服务暂时不可用,请稍后再试。",
         "The {service} service is unavailable; retry later.",
     ),
+    "upstream.timeout": (
+        "{service} 服务未能及时响应,请稍后再试。",
+        "The {service} service did not answer in time; retry later.",
+    ),
+    "upstream.bad_response": (
+        "{service} 服务的应答无法识别,请联系管理员。",
+        "The {service} service gave an answer that could not be read.",
+    ),
 }
 
 # Field-level messages, keyed by pydantic error type or our own validator codes.

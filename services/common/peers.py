@@ -30,13 +30,13 @@ class Peers:
         *,
         apps: Mapping[str, ASGIApp] | None = None,
         urls: Mapping[str, str] | None = None,
-        timeout_s: float = 10.0,
+        timeout_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.component = component
         self.apps = dict(apps or {})
         self.urls = dict(urls or {})
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s if timeout_s is not None else settings.peer_timeout_s
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def client(self, peer: str) -> httpx.AsyncClient:
@@ -89,6 +89,8 @@ class Peers:
             return await self.client(peer).request(
                 method, path, headers=headers, json=json, params=params
             )
+        except httpx.TimeoutException:
+            raise AppError("upstream.timeout", 504, service=peer) from None
         except httpx.HTTPError:
             raise AppError("upstream.unavailable", 503, service=peer) from None
 

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # reuses one the service has just closed: idle < keep-alive (checked below).
     proxy_pool_idle_s: float = 15.0
     service_keep_alive_s: int = 30
+    # How long one service waits for another before answering 504 upstream.timeout.
+    peer_timeout_s: float = 10.0
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""
     registry_url: str = ""

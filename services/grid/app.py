@@ -9,6 +9,7 @@ from services.common.database import Database
 from services.common.settings import Settings
 from services.grid import messages  # noqa: F401 - registers the grid's sentences
 from services.grid.api import routers
+from services.grid.consumers import consumer
 from services.grid.models import Base
 from services.grid.service import GridState
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings=settings,
         database=database,
         on_startup=[start],
+        consumer=consumer,
     )
     app.state.grid = GridState(app.state.settings)
     return app

@@ -18,6 +18,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clients.gateway import GatewayClient
+from services.common.clients.registry import CellAssignment, RegistryClient
 from services.common.clock import clock, local_zone
 from services.common.errors import (
     AppError,
@@ -28,6 +30,7 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
+from services.common.events import emit
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -44,6 +47,7 @@ from services.grid.models import (
     CellMember,
     CellMemberRemoval,
     Visit,
+    outbox,
 )
 from services.grid.schemas import (
     CaseCreate,
@@ -140,12 +144,18 @@ async def _check_overlap(session, geometry, code: str, tolerance_m2: float) -> N
         )
 
 
+def _no_such_community() -> Unprocessable:
+    return Unprocessable(
+        "validation.area_not_found", errors=[FieldError("community_code", "area_not_found")]
+    )
+
+
 async def _community_exists(peers, token: str | None, code: str) -> None:
-    r = await peers.call("registry", "GET", f"/api/v1/registry/areas/{code}", token=token)
-    if r.status_code != 200 or r.json().get("level") != "community":
-        raise Unprocessable(
-            "validation.area_not_found", errors=[FieldError("community_code", "area_not_found")]
-        )
+    area = await RegistryClient(peers, token=token).area(
+        code=code, errors={404: _no_such_community, 403: _no_such_community}
+    )
+    if area.level != "community":
+        raise _no_such_community()
 
 
 async def create_cell(
@@ -193,6 +203,7 @@ async def create_cell(
     )
     session.add(cell)
     await session.flush()
+    await cells_changed(session, cell.community_code)
     return cell
 
 
@@ -216,6 +227,7 @@ async def patch_cell(
         cell.boundary = mapping(geometry)
         for name, value in _bbox(geometry).items():
             setattr(cell, name, value)
+        await cells_changed(session, cell.community_code)
     changes.pop("boundary", None)
     for name, value in changes.items():
         setattr(cell, name, value)
@@ -229,50 +241,36 @@ async def delete_cell(*, session: AsyncSession, principal: Principal, code: str)
     cell.deleted_at = clock.now()
     cell.updated_at = cell.deleted_at
     await session.flush()
+    await cells_changed(session, cell.community_code)
     return cell
 
 
-async def reassign_buildings(app, community_code: str) -> None:
-    """After cells change, every building of the community is placed again — through the
-    registry's API: the buildings are the registry's to write."""
+async def cells_changed(session: AsyncSession, community_code: str) -> None:
+    """Record, with the change itself, that the community's buildings must be placed again."""
+    await emit(session, outbox, "grid.cells_changed", {"community_code": community_code})
+
+
+async def reassign_buildings(app, community_code: str) -> int:
+    """Every building of the community placed again in the cells as they are now, through
+    the registry's API (the buildings are the registry's to write). Run by the consumer of
+    ``grid.cells_changed``: a registry that is down fails it, and the event comes again."""
     state: GridState = app.state.grid
     state.dirty = True
     index = await state.current(app.state.database)
-    peers = app.state.peers
+    registry = RegistryClient(app.state.peers)
     cursor, assignments = None, []
-    try:
-        while True:
-            params = {"community": community_code, "limit": 100} | (
-                {"cursor": cursor} if cursor else {}
-            )
-            r = await peers.call(
-                "registry",
-                "GET",
-                "/api/v1/registry/buildings",
-                params=params,
-                service_permissions=["registry:read"],
-            )
-            if r.status_code != 200:
-                log.warning("could not list buildings", extra={"status": r.status_code})
-                return
-            page = r.json()
-            for b in page["items"]:
-                cell = index.locate(b["lat"], b["lng"]) if b["lat"] is not None else None
-                if cell != b["cell_code"]:
-                    assignments.append({"building_id": b["id"], "cell_code": cell})
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        for i in range(0, len(assignments), 1000):
-            await peers.call(
-                "registry",
-                "POST",
-                "/api/v1/registry/buildings/cell-assignments",
-                json={"assignments": assignments[i : i + 1000]},
-                service_permissions=["registry:assign_cells"],
-            )
-    except AppError:
-        log.warning("registry unreachable; buildings keep their cells until the next change")
+    while True:
+        page = await registry.buildings_page(community=community_code, cursor=cursor)
+        for b in page.items:
+            cell = index.locate(b.lat, b.lng) if b.lat is not None else None
+            if cell != b.cell_code:
+                assignments.append(CellAssignment(building_id=b.id, cell_code=cell))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    for i in range(0, len(assignments), 1000):
+        await registry.assign_cells(assignments=assignments[i : i + 1000])
+    return len(assignments)
 
 
 # --- members -------------------------------------------------------------------------------
@@ -285,15 +283,19 @@ async def set_members(
     cell = await get_cell(session=session, principal=principal, code=code)
     wanted = list(dict.fromkeys([*data.workers, *([data.leader] if data.leader else [])]))
     names = {}
+    gateway = GatewayClient(peers, token=token)
     for user_id in wanted:
-        r = await peers.call("gateway", "GET", f"/api/v1/users/{user_id}", token=token)
-        user = r.json() if r.status_code == 200 else None
-        if user is None or "grid_worker" not in user.get("roles", []):
-            raise Unprocessable(
+
+        def not_a_grid_worker(user_id: str = user_id) -> Unprocessable:
+            return Unprocessable(
                 "validation.not_a_grid_worker",
                 errors=[FieldError("workers", "not_a_grid_worker", {"user": user_id})],
             )
-        names[user_id] = user.get("display_name") or user.get("username") or ""
+
+        user = await gateway.account(user_id=user_id, errors={404: not_a_grid_worker})
+        if "grid_worker" not in user.roles:
+            raise not_a_grid_worker()
+        names[user_id] = user.display_name or user.username or ""
     # Members who stay keep their row, so that ``assigned_at`` says when each joined: the
     # sync sends a newly joined cell whole, and a left one as a tombstone.
     now = clock.now()
@@ -320,24 +322,19 @@ async def set_members(
             member.role, member.display_name = role, names[user_id]
     cell.updated_at = now
     await session.flush()
-    return cell, sorted(before | set(wanted))
+    affected = sorted(before | set(wanted))
+    await members_changed(session, affected)
+    return cell, affected
 
 
-async def sync_member_scopes(*, session: AsyncSession, peers, user_ids: list[str]) -> None:
-    """A grid worker's scope becomes their cells (kept by the gateway, which issues tokens)."""
-    for user_id in user_ids:
-        cells = await repository.cells_of_user(session, user_id)
-        if not cells:
-            continue  # no cell left: the scope an admin gave stays
-        r = await peers.call(
-            "gateway",
-            "PUT",
-            f"/api/v1/users/{user_id}/scope",
-            json={"scope": cells},
-            service_permissions=["users:scope"],
-        )
-        if r.status_code != 200:
-            log.warning("scope not updated", extra={"user": user_id, "status": r.status_code})
+async def members_changed(session: AsyncSession, user_ids: list[str]) -> None:
+    """Record, with the change itself, each affected worker's cells as they now are: the
+    gateway, which keeps the accounts, makes them the worker's scope."""
+    users = [
+        {"user_id": user_id, "cells": await repository.cells_of_user(session, user_id)}
+        for user_id in user_ids
+    ]
+    await emit(session, outbox, "grid.members_changed", {"users": users})
 
 
 # --- visits --------------------------------------------------------------------------------
@@ -363,20 +360,22 @@ async def create_visit(
                 FieldError("findings", "finding_unknown", {"tags": ", ".join(sorted(unknown))})
             ],
         )
-    r = await peers.call(
-        "registry", "GET", f"/api/v1/registry/households/{data.household_id}", token=token
-    )
-    if r.status_code != 200:
-        raise Unprocessable(
+    registry = RegistryClient(peers, token=token)
+
+    def no_household() -> Unprocessable:
+        return Unprocessable(
             "validation.not_found", errors=[FieldError("household_id", "not_found")]
         )
-    household = r.json()
+
+    household = await registry.household(
+        household_id=data.household_id, errors={404: no_household, 403: no_household}
+    )
     cell_code = None
-    if household.get("building_id"):
-        b = await peers.call(
-            "registry", "GET", f"/api/v1/registry/buildings/{household['building_id']}", token=token
+    if household.building_id:
+        building = await registry.building(
+            building_id=household.building_id, errors={404: no_household, 403: no_household}
         )
-        cell_code = b.json().get("cell_code") if b.status_code == 200 else None
+        cell_code = building.cell_code
     inside, distance = None, None
     if data.lat is not None and data.lng is not None and cell_code:
         lat, lng = to_wgs84(data.lat, data.lng, data.coord_system)
@@ -387,9 +386,9 @@ async def create_visit(
     visit = Visit(
         id=data.id or new_id(),
         cell_code=cell_code,
-        community_code=household["community_code"],
+        community_code=household.community_code,
         household_id=data.household_id,
-        building_id=household.get("building_id"),
+        building_id=household.building_id,
         worker_id=principal.user_id,
         visited_at=data.visited_at,
         findings=sorted(set(data.findings)),
@@ -406,10 +405,8 @@ async def create_visit(
 async def coverage(
     *, session: AsyncSession, peers, token, cell: Cell, period: Period, zone: ZoneInfo
 ) -> dict:
-    r = await peers.call(
-        "registry", "GET", "/api/v1/registry/cell-counts", params={"cells": cell.code}, token=token
-    )
-    households = r.json()[0]["households"] if r.status_code == 200 else 0
+    counts = await RegistryClient(peers, token=token).cell_counts(cells=[cell.code])
+    households = next((c.households for c in counts if c.cell_code == cell.code), 0)
     start, end = period.bounds(zone)
     visited = await repository.visited_households(session, cell.code, start, end)
     return {

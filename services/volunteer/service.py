@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clients.registry import RegistryClient
 from services.common.clock import clock, local_date
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.geo import distance_m, in_china_box, to_wgs84
@@ -66,19 +67,14 @@ async def _next_number(session: AsyncSession, community: str) -> str:
 
 
 async def _registry_match(peers, data: VolunteerCreate, number: str) -> str | None:
-    """The current resident of that community with this ID number and name, if any."""
-    r = await peers.call(
-        "registry",
-        "GET",
-        "/api/v1/registry/residents",
-        params={"id_number": number, "community": data.community_code},
-        service_permissions=["registry:read"],
+    """The current resident of that community with this ID number and name, if any. The
+    registry being down is a 503: a registration must not fall to review for that."""
+    residents = await RegistryClient(peers).current_residents(
+        id_number=number, community=data.community_code
     )
-    if r.status_code != 200:
-        return None
-    for item in r.json()["items"]:
-        if item["name"] == data.name and item["community_code"] == data.community_code:
-            return item["id"]
+    for resident in residents:
+        if resident.name == data.name and resident.community_code == data.community_code:
+            return resident.id
     return None
 
 
@@ -705,18 +701,13 @@ async def registration_rate(
     prefix = significant_prefix(area)
     if not principal.reaches(prefix):
         raise NotFound()
-    r = await peers.call(
-        "registry",
-        "GET",
-        f"/api/v1/registry/areas/{area}/children/stats",
-        service_permissions=["registry:read"],
+    # ``level``: every area at that level below (a district's communities, for the scores)
+    # instead of the direct children; the registry draws the same line for the residents.
+    stats = await RegistryClient(peers).children_figures(
+        area=area, level=level, errors={404: NotFound}
     )
-    if r.status_code == 404:
-        raise NotFound()
-    r.raise_for_status()
-    stats = r.json()
-    children = stats["children"]
-    group_len = len(significant_prefix(children[0]["code"])) if children else len(prefix)
+    children = stats.children
+    group_len = len(significant_prefix(children[0].code)) if children else len(prefix)
     volunteers = await _count_by_prefix(session, prefix, group_len, None)
     active = await _count_by_prefix(session, prefix, group_len, clock.today() - timedelta(days=365))
     total_v = sum(volunteers.values())
@@ -737,20 +728,14 @@ async def registration_rate(
         }
 
     return {
-        **row(
-            stats["area"]["code"],
-            stats["area"]["name"],
-            stats["area"]["residents"],
-            total_v,
-            total_a,
-        ),
+        **row(stats.area.code, stats.area.name, stats.area.residents, total_v, total_a),
         "children": [
             row(
-                c["code"],
-                c["name"],
-                c["residents"],
-                volunteers.get(significant_prefix(c["code"]), 0),
-                active.get(significant_prefix(c["code"]), 0),
+                c.code,
+                c.name,
+                c.residents,
+                volunteers.get(significant_prefix(c.code), 0),
+                active.get(significant_prefix(c.code), 0),
             )
             for c in children
         ],

@@ -414,3 +414,47 @@ async def test_model_community_application_goes_up_level_by_level(api, new_commu
         ),
         409,
     )
+
+
+async def test_a_community_has_the_same_volunteer_rate_at_district_and_street_level(
+    api, new_community
+):
+    """The district asked the volunteer service for its streets' rates and looked for its
+    communities among them: every community failed the 10% indicator at district level
+    while passing it at street level."""
+    community = await community_with(api, new_community, 40, 4)
+    values = {}
+    for area in ("410105000000", "410105001000"):
+        scores = await api.admin.get(
+            "/api/v1/assessment/scores",
+            params={"area": area, "period": str(YEAR), "live": "true"},
+        )
+        assert scores.status_code == 200, scores.text
+        row = next(c for c in scores.json()["communities"] if c["community_code"] == community)
+        rate = next(i for i in row["indicators"] if i["code"] == "volunteer_rate")
+        values[area] = (rate["value"], rate["numerator"], rate["denominator"], rate["passed"])
+    assert values["410105000000"] == values["410105001000"] == (0.1, 4, 40, True)
+
+
+async def test_scores_are_a_503_when_a_service_is_down_not_a_failed_indicator(
+    api, app, new_community
+):
+    community = await community_with(api, new_community, 10, 1)
+    peers = next(a for a in app.state.embedded_apps if a.state.component == "assessment")
+    peers = peers.state.peers
+
+    # The volunteer service is where nothing listens, as a stopped process in the split mode.
+    real = peers.apps.pop("volunteer")
+    peers.urls["volunteer"] = "http://127.0.0.1:9"
+    peers._clients.pop("volunteer", None)
+    try:
+        r = await api.admin.get(
+            "/api/v1/assessment/scores",
+            params={"area": community, "period": str(YEAR), "live": "true"},
+        )
+    finally:
+        peers.apps["volunteer"] = real
+        peers.urls.pop("volunteer")
+        await peers._clients.pop("volunteer").aclose()
+    body = assert_problem(r, 503, "upstream.unavailable")
+    assert "volunteer" in body["detail"]

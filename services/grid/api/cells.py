@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from services.common.auth import Principal, require
 from services.common.clock import local_zone
@@ -27,7 +27,6 @@ router = make_router()
 async def create_cell(
     body: CellCreate,
     request: Request,
-    background: BackgroundTasks,
     session: SessionDep,
     principal: Writer,
 ) -> CellOut:
@@ -43,7 +42,6 @@ async def create_cell(
         data=body,
     )
     state.grid.dirty = True
-    background.add_task(service.reassign_buildings, request.app, cell.community_code)
     return cell_out(cell, [])
 
 
@@ -81,7 +79,6 @@ async def patch_cell(
     code: str,
     body: CellPatch,
     request: Request,
-    background: BackgroundTasks,
     session: SessionDep,
     principal: Writer,
 ) -> CellOut:
@@ -93,19 +90,16 @@ async def patch_cell(
         data=body,
     )
     request.app.state.grid.dirty = True
-    if body.boundary is not None:
-        background.add_task(service.reassign_buildings, request.app, cell.community_code)
     members = await repository.members(session, [code])
     return cell_out(cell, members[code])
 
 
 @router.delete("/cells/{code}", status_code=204)
 async def delete_cell(
-    code: str, request: Request, background: BackgroundTasks, session: SessionDep, principal: Writer
+    code: str, request: Request, session: SessionDep, principal: Writer
 ) -> Response:
-    cell = await service.delete_cell(session=session, principal=principal, code=code)
+    await service.delete_cell(session=session, principal=principal, code=code)
     request.app.state.grid.dirty = True
-    background.add_task(service.reassign_buildings, request.app, cell.community_code)
     return Response(status_code=204)
 
 
@@ -114,7 +108,6 @@ async def set_members(
     code: str,
     body: MembersIn,
     request: Request,
-    background: BackgroundTasks,
     session: SessionDep,
     principal: Writer,
 ) -> CellOut:
@@ -128,7 +121,6 @@ async def set_members(
         code=code,
         data=body,
     )
-    await service.sync_member_scopes(session=session, peers=state.peers, user_ids=affected)
     members = await repository.members(session, [code])
     return cell_out(cell, members[code])
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 
 from services.common.auth import Principal, require
+from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.database import SessionDep
-from services.common.errors import AppError
 from services.common.http import with_etag
 from services.common.peers import forward_token
 from services.grid import repository, service
@@ -23,15 +23,9 @@ router = make_router()
 async def _registry_part(request: Request, cells: list[str], since, until) -> dict:
     """The registry's rows of ``cells`` changed in (since, until], asked with the worker's
     own token (their scope applies)."""
-    params = {"cells": ",".join(cells), "until": until.isoformat()}
-    if since is not None:
-        params["since"] = since.isoformat()
-    r = await request.app.state.peers.call(
-        "registry", "GET", "/api/v1/registry/sync", params=params, token=forward_token(request)
-    )
-    if r.status_code != 200:
-        raise AppError("upstream.unavailable", 503, service="registry")
-    return r.json()
+    registry = RegistryClient(request.app.state.peers, token=forward_token(request))
+    changes = await registry.roster_changes(cells=cells, since=since, until=until)
+    return changes.model_dump()
 
 
 @router.get("/sync")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clients.grid import GridClient
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from services.common.geo import in_china_box, to_wgs84
@@ -115,18 +116,10 @@ async def record_cell_moves(session: AsyncSession, moves, now) -> None:
 
 
 async def locate_cell(peers, lat: float, lng: float) -> str | None:
-    """The grid cell containing a point, asked of the grid service; none when it cannot say."""
-    try:
-        r = await peers.call(
-            "grid",
-            "GET",
-            "/api/v1/grid/locate",
-            params={"lat": lat, "lng": lng},
-            service_permissions=["grid:read"],
-        )
-    except Exception:  # the grid being down must not stop a building being registered
-        return None
-    return r.json().get("code") if r.status_code == 200 else None
+    """The grid cell containing a point, asked of the grid service (none where no cell is
+    drawn). The grid being down is a 503 for the caller to retry, not a building silently
+    left out of every grid worker's phone."""
+    return await GridClient(peers).cell_at(lat=lat, lng=lng)
 
 
 async def list_buildings(
