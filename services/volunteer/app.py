@@ -8,7 +8,7 @@ from services.common.app import create_component_app
 from services.common.database import Database
 from services.common.settings import Settings
 from services.volunteer import messages  # noqa: F401 - registers the volunteer sentences
-from services.volunteer.api import router
+from services.volunteer.api import routers
 from services.volunteer.consumers import consumer
 from services.volunteer.models import Base
 
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         NAME,
         title="Gongjian Volunteer: registration, teams, activities, the hours ledger",
         metadata=Base.metadata,
-        routers=[router],
+        routers=routers,
         settings=settings,
         database=database,
         consumer=consumer,

@@ -5,22 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.clock import clock
 from services.common.events import Consumer
-from services.volunteer.models import Volunteer, inbox
+from services.volunteer import repository
+from services.volunteer.models import inbox
 
 
 async def resident_moved_out(session: AsyncSession, payload: dict[str, Any]) -> None:
     """A volunteer matched to a resident who moved out no longer belongs to that community
     without a look: back to pending, for the community worker to review."""
-    await session.execute(
-        update(Volunteer)
-        .where(Volunteer.resident_id == payload["resident_id"], Volunteer.status == "active")
-        .values(status="pending", resident_id=None, updated_at=clock.now())
-    )
+    await repository.deactivate_moved_out(session, payload["resident_id"], clock.now())
 
 
 def consumer(app: FastAPI) -> Consumer:

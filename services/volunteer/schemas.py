@@ -108,6 +108,7 @@ class ActivityOut(BaseModel):
     address: str | None
     lat: float | None
     lng: float | None
+    coord_system: CoordSystem = "wgs84"
     radius_m: float
     capacity: int
     confirmed: int

@@ -1,0 +1,68 @@
+"""Activities: create, find (published ones anywhere), read, cancel."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+
+from services.common.auth import PrincipalDep
+from services.common.database import SessionDep
+from services.common.geo import AnswerCoords
+from services.common.http import with_etag
+from services.common.pagination import Page
+from services.common.validators import AreaCodeStr
+from services.volunteer.api.common import (
+    Manager,
+    Paging,
+    activities_out,
+    activity_out,
+    make_router,
+)
+from services.volunteer.schemas import ActivityCreate, ActivityOut
+from services.volunteer.service import activities
+
+router = make_router()
+
+
+@router.post("/activities", status_code=201)
+async def create_activity(
+    body: ActivityCreate, session: SessionDep, principal: Manager
+) -> ActivityOut:
+    activity = await activities.create_activity(session=session, principal=principal, data=body)
+    return await activity_out(session, activity, body.coord_system)
+
+
+@router.get("/activities")
+async def list_activities(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Paging,
+    community: AreaCodeStr | None = None,
+    upcoming: bool = False,
+    coord_system: AnswerCoords = "wgs84",
+) -> Page[ActivityOut]:
+    """Published activities anywhere; cancelled ones within the caller's own scope."""
+    rows, cursor = await activities.list_activities(
+        session=session, principal=principal, page=page, community=community, upcoming=upcoming
+    )
+    return Page(items=await activities_out(session, rows, coord_system), next_cursor=cursor)
+
+
+@router.get("/activities/{activity_id}")
+async def get_activity(
+    activity_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    coord_system: AnswerCoords = "wgs84",
+) -> ActivityOut:
+    activity = await activities.get_activity(session, principal, activity_id)
+    return with_etag(request, response, await activity_out(session, activity, coord_system))
+
+
+@router.post("/activities/{activity_id}/cancel")
+async def cancel_activity(activity_id: str, session: SessionDep, principal: Manager) -> ActivityOut:
+    activity = await activities.cancel_activity(
+        session=session, principal=principal, activity_id=activity_id
+    )
+    return await activity_out(session, activity)

@@ -1,0 +1,44 @@
+"""Service teams and their members."""
+
+from __future__ import annotations
+
+from services.common.auth import PrincipalDep
+from services.common.database import SessionDep
+from services.common.pagination import Page
+from services.common.validators import AreaCodeStr
+from services.volunteer.api.common import Manager, Paging, make_router, teams_out
+from services.volunteer.schemas import TeamCreate, TeamMembers, TeamOut
+from services.volunteer.service import teams
+
+router = make_router()
+
+
+@router.post("/teams", status_code=201)
+async def create_team(body: TeamCreate, session: SessionDep, principal: Manager) -> TeamOut:
+    team = await teams.create_team(session=session, principal=principal, data=body)
+    return (await teams_out(session, [team]))[0]
+
+
+@router.get("/teams")
+async def list_teams(
+    session: SessionDep, principal: PrincipalDep, page: Paging, community: AreaCodeStr | None = None
+) -> Page[TeamOut]:
+    """Staff: the teams within their scope; a volunteer: the teams of their community."""
+    rows, cursor = await teams.list_teams(
+        session=session, principal=principal, page=page, community=community
+    )
+    return Page(items=await teams_out(session, rows), next_cursor=cursor)
+
+
+@router.put("/teams/{team_id}/members")
+async def set_members(
+    team_id: str, body: TeamMembers, session: SessionDep, principal: Manager
+) -> TeamOut:
+    team = await teams.set_team_members(
+        session=session,
+        principal=principal,
+        team_id=team_id,
+        ids=body.volunteer_ids,
+        leader=body.leader_id,
+    )
+    return (await teams_out(session, [team]))[0]

@@ -1,0 +1,450 @@
+"""Every query of the volunteer service, and who may see what.
+
+Scope, applied here from the caller's principal for every list and every get:
+- a volunteer record: staff whose scope reaches its community; a resident, their own only;
+- a team and its members: staff within scope; a resident, the teams of the community
+  where they are a volunteer;
+- an activity: a *published* (or finished) one is public to every signed-in user, so a
+  resident may find and join activities anywhere; a cancelled one only within staff scope
+  or to those who had signed up; its sign-up list, attendance, check-in code and closing
+  are for staff within scope;
+- hours: those who may see the volunteer.
+A record outside the caller's reach is not found (404), so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, func, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.pagination import PageParams, paginate
+from services.common.scope import prefix_clause, scope_clause
+from services.volunteer.models import (
+    Activity,
+    HoursEntry,
+    NumberCounter,
+    Signup,
+    Team,
+    TeamMember,
+    Volunteer,
+)
+
+LIVE = ("confirmed", "waitlisted")
+PUBLIC_ACTIVITY = ("published", "finished")
+
+
+def _upsert(session: AsyncSession):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+def _staff(principal: Principal) -> bool:
+    return bool(principal.scope) and not principal.has_role("resident")
+
+
+# --- volunteers ----------------------------------------------------------------------------
+
+
+def volunteers_in_scope(principal: Principal) -> ColumnElement[bool]:
+    return scope_clause(Volunteer.community_code, principal)
+
+
+async def next_number(session: AsyncSession, community: str) -> int:
+    """The community's next volunteer number, taken under the counter row's lock."""
+    stmt = _upsert(session)(NumberCounter).values(community_code=community, last=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_code"], set_={"last": NumberCounter.last + 1}
+    ).returning(NumberCounter.last)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def volunteer_by_id_number(session: AsyncSession, index: str) -> Volunteer | None:
+    return await session.scalar(select(Volunteer).where(Volunteer.id_number_index == index))
+
+
+async def volunteer_of_user(session: AsyncSession, user_id: str) -> Volunteer | None:
+    return await session.scalar(select(Volunteer).where(Volunteer.user_id == user_id))
+
+
+async def volunteer(
+    session: AsyncSession, principal: Principal, volunteer_id: str
+) -> Volunteer | None:
+    """The record if the caller may read it: their own, or staff within scope."""
+    found = await session.get(Volunteer, volunteer_id)
+    if found is None:
+        return None
+    if found.user_id == principal.user_id:
+        return found
+    if principal.has("volunteer:read") and principal.reaches(found.community_code):
+        return found
+    return None
+
+
+async def list_volunteers(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    community_prefix: str | None,
+    status: str | None,
+) -> tuple[list[Volunteer], str | None]:
+    stmt = select(Volunteer).where(volunteers_in_scope(principal))
+    if community_prefix:
+        stmt = stmt.where(prefix_clause(Volunteer.community_code, community_prefix))
+    if status:
+        stmt = stmt.where(Volunteer.status == status)
+    return await paginate(session, stmt, [Volunteer.id], page)
+
+
+async def active_volunteer_ids(session: AsyncSession, ids: list[str], community: str) -> list[str]:
+    rows = await session.scalars(
+        select(Volunteer.id).where(
+            Volunteer.id.in_(ids),
+            Volunteer.status == "active",
+            Volunteer.community_code == community,
+        )
+    )
+    return list(rows.all())
+
+
+async def volunteer_row(session: AsyncSession, volunteer_id: str) -> Volunteer | None:
+    """Unscoped: for the service's own bookkeeping (closing an activity)."""
+    return await session.get(Volunteer, volunteer_id)
+
+
+# --- teams ---------------------------------------------------------------------------------
+
+
+async def _teams_visible(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    if principal.unrestricted or _staff(principal):
+        return scope_clause(Team.community_code, principal)
+    mine = await volunteer_of_user(session, principal.user_id)
+    if mine is None or mine.status != "active":
+        return false()
+    return Team.community_code == mine.community_code
+
+
+async def team(session: AsyncSession, principal: Principal, team_id: str) -> Team | None:
+    found = await session.get(Team, team_id)
+    if found is None:
+        return None
+    visible = await _teams_visible(session, principal)
+    ok = await session.scalar(select(Team.id).where(Team.id == team_id, visible))
+    return found if ok else None
+
+
+async def list_teams(
+    session: AsyncSession, principal: Principal, page: PageParams, *, community_prefix: str | None
+) -> tuple[list[Team], str | None]:
+    stmt = select(Team).where(await _teams_visible(session, principal))
+    if community_prefix:
+        stmt = stmt.where(prefix_clause(Team.community_code, community_prefix))
+    return await paginate(session, stmt, [Team.id], page)
+
+
+async def party_team(session: AsyncSession, community: str) -> Team | None:
+    return await session.scalar(
+        select(Team).where(Team.community_code == community, Team.kind == "party_member")
+    )
+
+
+async def team_members(session: AsyncSession, team_id: str) -> list[TeamMember]:
+    return list(
+        (await session.scalars(select(TeamMember).where(TeamMember.team_id == team_id))).all()
+    )
+
+
+async def member_counts(session: AsyncSession, team_ids: list[str]) -> dict[str, int]:
+    if not team_ids:
+        return {}
+    rows = await session.execute(
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.team_id.in_(team_ids))
+        .group_by(TeamMember.team_id)
+    )
+    return dict(rows.all())
+
+
+# --- activities and sign-ups ---------------------------------------------------------------
+
+
+async def _activities_visible(session: AsyncSession, principal: Principal) -> ColumnElement[bool]:
+    public = Activity.status.in_(PUBLIC_ACTIVITY)
+    if principal.unrestricted:
+        return true()
+    staff = scope_clause(Activity.community_code, principal) if _staff(principal) else false()
+    mine = await volunteer_of_user(session, principal.user_id)
+    signed = (
+        Activity.id.in_(select(Signup.activity_id).where(Signup.volunteer_id == mine.id))
+        if mine is not None
+        else false()
+    )
+    return or_(public, staff, signed)
+
+
+async def activity(
+    session: AsyncSession, principal: Principal, activity_id: str
+) -> Activity | None:
+    """An activity the caller may read (see the rules above)."""
+    visible = await _activities_visible(session, principal)
+    return await session.scalar(select(Activity).where(Activity.id == activity_id, visible))
+
+
+async def managed_activity(
+    session: AsyncSession, principal: Principal, activity_id: str
+) -> Activity | None:
+    """An activity the caller organises: within their staff scope."""
+    found = await session.get(Activity, activity_id)
+    if found is None or not principal.reaches(found.community_code):
+        return None
+    return found
+
+
+async def list_activities(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    community_prefix: str | None,
+    open_after=None,
+) -> tuple[list[Activity], str | None]:
+    stmt = select(Activity).where(await _activities_visible(session, principal))
+    if community_prefix:
+        stmt = stmt.where(prefix_clause(Activity.community_code, community_prefix))
+    if open_after is not None:
+        stmt = stmt.where(Activity.end_at > open_after, Activity.status == "published")
+    return await paginate(session, stmt, [Activity.id], page)
+
+
+async def waitlist_lengths(session: AsyncSession, activity_ids: list[str]) -> dict[str, int]:
+    if not activity_ids:
+        return {}
+    rows = await session.execute(
+        select(Signup.activity_id, func.count())
+        .where(Signup.activity_id.in_(activity_ids), Signup.status == "waitlisted")
+        .group_by(Signup.activity_id)
+    )
+    return dict(rows.all())
+
+
+async def overlapping_signup(
+    session: AsyncSession, volunteer_id: str, activity: Activity
+) -> str | None:
+    return await session.scalar(
+        select(Signup.activity_id).where(
+            Signup.volunteer_id == volunteer_id,
+            Signup.status.in_(LIVE),
+            Signup.start_at < activity.end_at,
+            Signup.end_at > activity.start_at,
+        )
+    )
+
+
+async def take_arrival_position(session: AsyncSession, activity_id: str) -> int:
+    """Arrival order: the activity row's counter, taken under its row lock."""
+    return (
+        await session.execute(
+            update(Activity)
+            .where(Activity.id == activity_id)
+            .values(arrivals=Activity.arrivals + 1)
+            .returning(Activity.arrivals)
+        )
+    ).scalar_one()
+
+
+async def take_place(session: AsyncSession, activity_id: str) -> bool:
+    """One place, if one is left: a single conditional UPDATE, so that no interleaving of
+    requests can exceed the capacity."""
+    taken = await session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.confirmed < Activity.capacity)
+        .values(confirmed=Activity.confirmed + 1)
+    )
+    return taken.rowcount == 1
+
+
+async def release_place(session: AsyncSession, activity_id: str) -> None:
+    await session.execute(
+        update(Activity).where(Activity.id == activity_id).values(confirmed=Activity.confirmed - 1)
+    )
+
+
+async def live_signup(session: AsyncSession, activity_id: str, volunteer_id: str) -> Signup | None:
+    return await session.scalar(
+        select(Signup).where(
+            Signup.activity_id == activity_id,
+            Signup.volunteer_id == volunteer_id,
+            Signup.status.in_(LIVE),
+        )
+    )
+
+
+async def confirmed_signup(
+    session: AsyncSession, activity_id: str, volunteer_id: str
+) -> Signup | None:
+    return await session.scalar(
+        select(Signup).where(
+            Signup.activity_id == activity_id,
+            Signup.volunteer_id == volunteer_id,
+            Signup.status == "confirmed",
+        )
+    )
+
+
+async def set_signup_status(
+    session: AsyncSession, signup: Signup, status: str, **values: Any
+) -> bool:
+    """Move a sign-up on from the status it was read in; False if someone else did first."""
+    claimed = await session.execute(
+        update(Signup)
+        .where(Signup.id == signup.id, Signup.status == signup.status)
+        .values(status=status, **values)
+    )
+    return claimed.rowcount == 1
+
+
+async def waitlist_head(session: AsyncSession, activity_id: str) -> str | None:
+    stmt = (
+        select(Signup.id)
+        .where(Signup.activity_id == activity_id, Signup.status == "waitlisted")
+        .order_by(Signup.position)
+        .limit(1)
+    )
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return await session.scalar(stmt)
+
+
+async def confirm_signup(session: AsyncSession, signup_id: str) -> None:
+    await session.execute(update(Signup).where(Signup.id == signup_id).values(status="confirmed"))
+
+
+async def waitlist_rank(session: AsyncSession, activity_id: str, position: int) -> int:
+    return await session.scalar(
+        select(func.count()).where(
+            Signup.activity_id == activity_id,
+            Signup.status == "waitlisted",
+            Signup.position <= position,
+        )
+    )
+
+
+async def list_signups(
+    session: AsyncSession, activity_id: str, page: PageParams
+) -> tuple[list[Signup], str | None]:
+    """The caller has been checked to manage the activity."""
+    stmt = select(Signup).where(Signup.activity_id == activity_id)
+    return await paginate(session, stmt, [Signup.position, Signup.id], page)
+
+
+async def confirmed_signups(session: AsyncSession, activity_id: str) -> list[Signup]:
+    rows = await session.scalars(
+        select(Signup).where(Signup.activity_id == activity_id, Signup.status == "confirmed")
+    )
+    return list(rows.all())
+
+
+# --- the hours ledger ----------------------------------------------------------------------
+
+
+async def approved_hours_on(session: AsyncSession, volunteer_id: str, day: date) -> Decimal:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(HoursEntry.hours), 0)).where(
+            HoursEntry.volunteer_id == volunteer_id,
+            HoursEntry.service_date == day,
+            HoursEntry.status == "approved",
+        )
+    )
+    return Decimal(total or 0)
+
+
+async def total_hours(session: AsyncSession, volunteer_id: str) -> Decimal:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(HoursEntry.hours), 0)).where(
+            HoursEntry.volunteer_id == volunteer_id, HoursEntry.status == "approved"
+        )
+    )
+    return Decimal(total or 0).quantize(Decimal("0.01"))
+
+
+async def hours_entry(
+    session: AsyncSession, principal: Principal, entry_id: str
+) -> HoursEntry | None:
+    found = await session.get(HoursEntry, entry_id)
+    if found is None or not principal.reaches(found.community_code):
+        return None
+    return found
+
+
+async def ledger_page(
+    session: AsyncSession, volunteer_id: str, page: PageParams
+) -> tuple[list[HoursEntry], str | None]:
+    stmt = select(HoursEntry).where(HoursEntry.volunteer_id == volunteer_id)
+    return await paginate(session, stmt, [HoursEntry.id], page, descending=True)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+async def volunteers_by_prefix(
+    session: AsyncSession, prefix: str, group_len: int, served_since: date | None
+) -> dict[str, int]:
+    """Active volunteers (each person once: one record per ID number) grouped by the first
+    ``group_len`` characters of their community; with ``served_since``, only those with
+    approved hours since then."""
+    group = func.substr(Volunteer.community_code, 1, group_len).label("g")
+    stmt = select(group, func.count(Volunteer.id)).where(
+        Volunteer.status == "active", prefix_clause(Volunteer.community_code, prefix)
+    )
+    if served_since is not None:
+        served = select(HoursEntry.volunteer_id).where(
+            HoursEntry.status == "approved",
+            HoursEntry.service_date >= served_since,
+            HoursEntry.hours > 0,
+        )
+        stmt = stmt.where(Volunteer.id.in_(served))
+    return {g: n for g, n in await session.execute(stmt.group_by(group))}
+
+
+async def reported_party_members(
+    session: AsyncSession, prefix: str
+) -> list[tuple[str | None, str, int, Decimal]]:
+    """(employer unit, community, members who reported, their approved hours)."""
+    hours = (
+        select(HoursEntry.volunteer_id, func.sum(HoursEntry.hours).label("h"))
+        .where(HoursEntry.status == "approved")
+        .group_by(HoursEntry.volunteer_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Volunteer.employer_unit_id,
+            Volunteer.community_code,
+            func.count(Volunteer.id),
+            func.coalesce(func.sum(hours.c.h), 0),
+        )
+        .outerjoin(hours, hours.c.volunteer_id == Volunteer.id)
+        .where(
+            Volunteer.in_service_party_member.is_(True),
+            Volunteer.party_reported_on.is_not(None),
+            Volunteer.status == "active",
+            prefix_clause(Volunteer.community_code, prefix),
+        )
+        .group_by(Volunteer.employer_unit_id, Volunteer.community_code)
+    )
+    return [(u, c, n, Decimal(h or 0)) for u, c, n, h in await session.execute(stmt)]
+
+
+async def deactivate_moved_out(session: AsyncSession, resident_id: str, now) -> None:
+    """A volunteer matched to a resident who moved out goes back to review."""
+    await session.execute(
+        update(Volunteer)
+        .where(Volunteer.resident_id == resident_id, Volunteer.status == "active")
+        .values(status="pending", resident_id=None, updated_at=now)
+    )

@@ -1,0 +1,106 @@
+"""Activities 志愿活动: time, place with a geofence, capacity, deadlines."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import clock
+from services.common.errors import FieldError, NotFound, Unprocessable
+from services.common.geo import in_china_box, to_wgs84
+from services.common.ids import new_id
+from services.common.pagination import PageParams
+from services.common.validators import significant_prefix
+from services.volunteer import repository
+from services.volunteer.models import Activity
+from services.volunteer.schemas import ActivityCreate
+
+
+async def create_activity(
+    *, session: AsyncSession, principal: Principal, data: ActivityCreate
+) -> Activity:
+    if not principal.reaches(data.community_code):
+        raise NotFound()
+    if data.end_at <= data.start_at:
+        raise Unprocessable(
+            "validation.end_before_start", errors=[FieldError("end_at", "end_before_start")]
+        )
+    lat = lng = None
+    if data.lat is not None and data.lng is not None:
+        if not in_china_box(data.lat, data.lng):
+            raise Unprocessable(
+                "validation.outside_china", errors=[FieldError("lat", "outside_china")]
+            )
+        lat, lng = to_wgs84(data.lat, data.lng, data.coord_system)
+    activity = Activity(
+        id=new_id(),
+        community_code=data.community_code,
+        team_id=data.team_id,
+        title=data.title,
+        category=data.category,
+        description=data.description,
+        start_at=data.start_at,
+        end_at=data.end_at,
+        address=data.address,
+        lat=lat,
+        lng=lng,
+        radius_m=data.radius_m,
+        capacity=data.capacity,
+        signup_deadline=data.signup_deadline or data.start_at,
+        cancel_deadline=data.cancel_deadline or data.start_at,
+        checkin_secret=secrets.token_hex(16),
+        created_by=principal.user_id,
+    )
+    session.add(activity)
+    await session.flush()
+    return activity
+
+
+async def get_activity(session: AsyncSession, principal: Principal, activity_id: str) -> Activity:
+    """An activity the caller may read: a published one anywhere (see the repository)."""
+    activity = await repository.activity(session, principal, activity_id)
+    if activity is None:
+        raise NotFound()
+    return activity
+
+
+async def managed_activity(
+    session: AsyncSession, principal: Principal, activity_id: str
+) -> Activity:
+    """An activity the caller organises (within their scope)."""
+    activity = await repository.managed_activity(session, principal, activity_id)
+    if activity is None:
+        raise NotFound()
+    return activity
+
+
+async def list_activities(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    community: str | None,
+    upcoming: bool,
+) -> tuple[list[Activity], str | None]:
+    return await repository.list_activities(
+        session,
+        principal,
+        page,
+        community_prefix=significant_prefix(community) if community else None,
+        open_after=clock.now() if upcoming else None,
+    )
+
+
+async def cancel_activity(
+    *, session: AsyncSession, principal: Principal, activity_id: str
+) -> Activity:
+    activity = await managed_activity(session, principal, activity_id)
+    activity.status = "cancelled"
+    await session.flush()
+    return activity
+
+
+async def waitlist_lengths(session: AsyncSession, activities: list[Activity]) -> dict[str, int]:
+    return await repository.waitlist_lengths(session, [a.id for a in activities])

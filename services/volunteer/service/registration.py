@@ -1,0 +1,191 @@
+"""Real-name registration 志愿者注册: a resident registers with their ID number; a match with
+a current resident of that community in the registry is active at once, anyone else waits
+for the community worker's review. Minors of 14–17 need a guardian's consent."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clients.registry import RegistryClient
+from services.common.clock import clock
+from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.ids import new_id
+from services.common.pii import PiiCipher, mask_id_number, mask_phone
+from services.common.settings import Settings
+from services.common.validators import parse_id_number
+from services.volunteer import repository
+from services.volunteer.models import Team, TeamMember, Volunteer
+from services.volunteer.schemas import VolunteerCreate
+
+
+async def _registry_match(peers, data: VolunteerCreate, number: str) -> str | None:
+    """The current resident of that community with this ID number and name, if any. The
+    registry being down is a 503: a registration must not fall to review for that."""
+    residents = await RegistryClient(peers).current_residents(
+        id_number=number, community=data.community_code
+    )
+    for resident in residents:
+        if resident.name == data.name and resident.community_code == data.community_code:
+            return resident.id
+    return None
+
+
+async def register(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    cipher: PiiCipher,
+    peers,
+    settings: Settings,
+    data: VolunteerCreate,
+) -> Volunteer:
+    today = clock.today()
+    citizen = parse_id_number(data.id_number, today)
+    age = citizen.age_on(today)
+    if age < settings.volunteer_min_age:
+        raise Unprocessable(
+            "volunteer.too_young",
+            errors=[FieldError("id_number", "too_young", {"age": settings.volunteer_min_age})],
+        )
+    if age < 18 and not (data.guardian and data.guardian.consent):
+        raise Unprocessable(
+            "volunteer.guardian_required", errors=[FieldError("guardian", "guardian_required")]
+        )
+    index = cipher.blind_index(citizen.number, "id_number")
+    existing = await repository.volunteer_by_id_number(session, index)
+    mine = await repository.volunteer_of_user(session, principal.user_id)
+    if existing is not None and not (
+        existing.user_id == principal.user_id and existing.status == "withdrawn"
+    ):
+        raise Conflict(
+            "volunteer.already_registered", errors=[FieldError("id_number", "already_registered")]
+        )
+    if mine is not None and mine is not existing:
+        raise Conflict("volunteer.account_has_volunteer")
+    resident_id = await _registry_match(peers, data, citizen.number)
+    now = clock.now()
+    fields = dict(
+        community_code=data.community_code,
+        resident_id=resident_id,
+        name=data.name,
+        id_number_enc=cipher.encrypt(citizen.number, "id_number"),
+        id_number_index=index,
+        id_number_masked=mask_id_number(citizen.number),
+        birth_date=citizen.birth_date,
+        phone_enc=cipher.encrypt(data.phone, "phone"),
+        phone_masked=mask_phone(data.phone),
+        skills=data.skills,
+        availability=data.availability,
+        in_service_party_member=data.in_service_party_member,
+        employer_unit_id=data.employer_unit_id,
+        guardian_name=data.guardian.name if data.guardian else None,
+        guardian_phone_enc=cipher.encrypt(data.guardian.phone, "phone") if data.guardian else None,
+        guardian_consent=data.guardian.consent if data.guardian else None,
+        status="active" if resident_id else "pending",
+        updated_at=now,
+    )
+    if existing is not None:  # a withdrawn volunteer comes back: same record, same number
+        for name, value in fields.items():
+            setattr(existing, name, value)
+        existing.withdrawn_at = None
+        await session.flush()
+        return existing
+    number = await repository.next_number(session, data.community_code)
+    volunteer = Volunteer(
+        id=new_id(),
+        number=f"V{data.community_code}{number:05d}",
+        user_id=principal.user_id,
+        **fields,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(volunteer)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            "volunteer.already_registered", errors=[FieldError("id_number", "already_registered")]
+        ) from None
+    if data.in_service_party_member:
+        await _join_party_team(session, volunteer)
+    return volunteer
+
+
+async def _join_party_team(session: AsyncSession, volunteer: Volunteer) -> None:
+    """Every community has a party-member volunteer team (seed 003): made on first need."""
+    team = await repository.party_team(session, volunteer.community_code)
+    if team is None:
+        team = Team(
+            id=new_id(),
+            community_code=volunteer.community_code,
+            name="党员志愿服务队",
+            kind="party_member",
+        )
+        session.add(team)
+        await session.flush()
+    session.add(TeamMember(team_id=team.id, volunteer_id=volunteer.id))
+    await session.flush()
+
+
+async def volunteer_for(session: AsyncSession, principal: Principal) -> Volunteer:
+    """The caller's own volunteer record."""
+    volunteer = await repository.volunteer_of_user(session, principal.user_id)
+    if volunteer is None:
+        raise NotFound("volunteer.not_registered")
+    return volunteer
+
+
+async def get_volunteer(
+    session: AsyncSession, principal: Principal, volunteer_id: str
+) -> Volunteer:
+    volunteer = await repository.volunteer(session, principal, volunteer_id)
+    if volunteer is None:
+        raise NotFound()
+    return volunteer
+
+
+async def list_volunteers(*, session: AsyncSession, principal: Principal, page, community, status):
+    from services.common.validators import significant_prefix
+
+    return await repository.list_volunteers(
+        session,
+        principal,
+        page,
+        community_prefix=significant_prefix(community) if community else None,
+        status=status,
+    )
+
+
+async def review(
+    *, session: AsyncSession, principal: Principal, volunteer_id: str, approve: bool
+) -> Volunteer:
+    volunteer = await get_volunteer(session, principal, volunteer_id)
+    if not principal.has("volunteer:manage"):
+        raise Forbidden()
+    if volunteer.status != "pending":
+        raise Conflict("volunteer.not_pending")
+    volunteer.status = "active" if approve else "rejected"
+    volunteer.reviewed_by = principal.user_id
+    volunteer.reviewed_at = clock.now()
+    await session.flush()
+    return volunteer
+
+
+async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
+    """A volunteer may leave; their records stay (the 2021 rules on service records)."""
+    volunteer = await volunteer_for(session, principal)
+    volunteer.status = "withdrawn"
+    volunteer.withdrawn_at = clock.now()
+    await session.flush()
+    return volunteer
+
+
+async def party_report(*, session: AsyncSession, principal: Principal) -> Volunteer:
+    """An in-service party member reports to the community where they live (在职党员报到)."""
+    volunteer = await volunteer_for(session, principal)
+    if not volunteer.in_service_party_member:
+        raise Conflict("volunteer.not_party_member")
+    volunteer.party_reported_on = clock.today()
+    await session.flush()
+    return volunteer

@@ -1,0 +1,95 @@
+"""Sign-ups 报名: confirmed while places remain, waitlisted after, in order of arrival; a
+cancellation gives the place to the head of the waitlist in the same transaction."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import clock
+from services.common.errors import Conflict, NotFound
+from services.common.ids import new_id
+from services.common.pagination import PageParams
+from services.volunteer import repository
+from services.volunteer.models import Signup
+from services.volunteer.service.activities import get_activity, managed_activity
+from services.volunteer.service.registration import volunteer_for
+
+
+async def sign_up(*, session: AsyncSession, principal: Principal, activity_id: str) -> Signup:
+    """The place is taken by one conditional UPDATE, so no interleaving of requests can
+    exceed the capacity."""
+    volunteer = await volunteer_for(session, principal)
+    if volunteer.status != "active":
+        raise Conflict("volunteer.not_active")
+    activity = await get_activity(session, principal, activity_id)
+    now = clock.now()
+    if activity.status != "published":
+        raise Conflict("activity.not_open")
+    if now > (activity.signup_deadline or activity.start_at):
+        raise Conflict("activity.signup_closed")
+    clash = await repository.overlapping_signup(session, volunteer.id, activity)
+    if clash is not None:
+        raise Conflict(
+            "signup.overlaps", extra={"activity_id": clash} if clash != activity.id else {}
+        )
+    position = await repository.take_arrival_position(session, activity.id)
+    confirmed = await repository.take_place(session, activity.id)
+    signup = Signup(
+        id=new_id(),
+        activity_id=activity.id,
+        volunteer_id=volunteer.id,
+        position=position,
+        status="confirmed" if confirmed else "waitlisted",
+        start_at=activity.start_at,
+        end_at=activity.end_at,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(signup)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("signup.exists") from None
+    return signup
+
+
+async def waitlist_rank(session: AsyncSession, signup: Signup) -> int | None:
+    if signup.status != "waitlisted":
+        return None
+    return await repository.waitlist_rank(session, signup.activity_id, signup.position)
+
+
+async def cancel_signup(*, session: AsyncSession, principal: Principal, activity_id: str) -> Signup:
+    volunteer = await volunteer_for(session, principal)
+    activity = await get_activity(session, principal, activity_id)
+    signup = await repository.live_signup(session, activity.id, volunteer.id)
+    if signup is None:
+        raise NotFound()
+    if clock.now() > (activity.cancel_deadline or activity.start_at):
+        raise Conflict("signup.cancel_closed")
+    was_confirmed = signup.status == "confirmed"
+    if not await repository.set_signup_status(
+        session, signup, "cancelled", cancelled_at=clock.now()
+    ):
+        raise Conflict("signup.changed")
+    if was_confirmed:
+        await promote_waitlist(session, activity.id)
+    await session.refresh(signup)
+    return signup
+
+
+async def promote_waitlist(session: AsyncSession, activity_id: str) -> None:
+    """The freed place goes to the head of the waitlist, or back to the pool."""
+    head = await repository.waitlist_head(session, activity_id)
+    if head is None:
+        await repository.release_place(session, activity_id)
+    else:
+        await repository.confirm_signup(session, head)
+
+
+async def list_signups(
+    *, session: AsyncSession, principal: Principal, activity_id: str, page: PageParams
+) -> tuple[list[Signup], str | None]:
+    activity = await managed_activity(session, principal, activity_id)
+    return await repository.list_signups(session, activity.id, page)

@@ -1,0 +1,97 @@
+"""Figures: the registration rate toward the 10% target (seed 000) and in-service party
+members who reported to their community (seed 001)."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clients.registry import RegistryClient
+from services.common.clock import clock
+from services.common.errors import NotFound
+from services.common.settings import Settings
+from services.common.validators import significant_prefix
+from services.volunteer import repository
+
+
+async def registration_rate(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    peers,
+    settings: Settings,
+    area: str,
+    level: str | None = None,
+) -> dict[str, Any]:
+    """Residents come from the registry's statistics (one call for the area and all its
+    children); volunteers and the active share from one aggregate query each."""
+    prefix = significant_prefix(area)
+    if not principal.reaches(prefix):
+        raise NotFound()
+    # ``level``: every area at that level below (a district's communities, for the scores)
+    # instead of the direct children; the registry draws the same line for the residents.
+    stats = await RegistryClient(peers).children_figures(
+        area=area, level=level, errors={404: NotFound}
+    )
+    children = stats.children
+    group_len = len(significant_prefix(children[0].code)) if children else len(prefix)
+    volunteers = await repository.volunteers_by_prefix(session, prefix, group_len, None)
+    year_ago = clock.today() - timedelta(days=365)
+    active = await repository.volunteers_by_prefix(session, prefix, group_len, year_ago)
+    total_v = sum(volunteers.values())
+    total_a = sum(active.values())
+    target = settings.volunteer_target_rate
+
+    def row(code: str, name: str | None, residents: int, vols: int, act: int) -> dict[str, Any]:
+        return {
+            "area": code,
+            "name": name,
+            "residents": residents,
+            "volunteers": vols,
+            "rate": round(vols / residents, 4) if residents else None,
+            "target": target,
+            "shortfall": max(0, math.ceil(round(target * residents, 6)) - vols),
+            "active_last_12_months": act,
+            "active_share": round(act / vols, 4) if vols else None,
+        }
+
+    return {
+        **row(stats.area.code, stats.area.name, stats.area.residents, total_v, total_a),
+        "children": [
+            row(
+                c.code,
+                c.name,
+                c.residents,
+                volunteers.get(significant_prefix(c.code), 0),
+                active.get(significant_prefix(c.code), 0),
+            )
+            for c in children
+        ],
+    }
+
+
+async def party_member_stats(
+    *, session: AsyncSession, principal: Principal, area: str
+) -> dict[str, Any]:
+    """In-service party members who reported to their home community, and the hours they
+    served, per employer unit and per community (for the assessment service)."""
+    prefix = significant_prefix(area)
+    if not principal.reaches(prefix):
+        raise NotFound()
+    by_unit: dict[str, list] = {}
+    by_community: dict[str, list] = {}
+    for unit, community, n, h in await repository.reported_party_members(session, prefix):
+        for table, key in ((by_unit, unit or "unknown"), (by_community, community)):
+            entry = table.setdefault(key, [0, Decimal(0)])
+            entry[0] += n
+            entry[1] += h
+
+    def shape(table: dict[str, list]) -> list[dict[str, Any]]:
+        return [{"key": k, "reported": v[0], "hours": v[1]} for k, v in sorted(table.items())]
+
+    return {"area": area, "by_unit": shape(by_unit), "by_community": shape(by_community)}

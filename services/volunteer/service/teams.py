@@ -1,0 +1,65 @@
+"""Service teams 服务队, the party-member team among them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import FieldError, NotFound, Unprocessable
+from services.common.ids import new_id
+from services.common.pagination import PageParams
+from services.common.validators import significant_prefix
+from services.volunteer import repository
+from services.volunteer.models import Team, TeamMember
+from services.volunteer.schemas import TeamCreate
+
+
+async def create_team(*, session: AsyncSession, principal: Principal, data: TeamCreate) -> Team:
+    if not principal.reaches(data.community_code):
+        raise NotFound()
+    team = Team(
+        id=new_id(),
+        community_code=data.community_code,
+        name=data.name,
+        kind=data.kind,
+        leader_id=data.leader_id,
+    )
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def list_teams(
+    *, session: AsyncSession, principal: Principal, page: PageParams, community: str | None
+) -> tuple[list[Team], str | None]:
+    prefix = significant_prefix(community) if community else None
+    return await repository.list_teams(session, principal, page, community_prefix=prefix)
+
+
+async def set_team_members(
+    *, session: AsyncSession, principal: Principal, team_id: str, ids: list[str], leader: str | None
+) -> Team:
+    team = await repository.team(session, principal, team_id)
+    if team is None or not principal.reaches(team.community_code):
+        raise NotFound()
+    wanted = list(dict.fromkeys([*ids, *([leader] if leader else [])]))
+    found = await repository.active_volunteer_ids(session, wanted, team.community_code)
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise Unprocessable(
+            "validation.not_found",
+            errors=[FieldError("volunteer_ids", "not_found")],
+            extra={"missing": missing},
+        )
+    for member in await repository.team_members(session, team.id):
+        await session.delete(member)
+    await session.flush()
+    for vid in wanted:
+        session.add(TeamMember(team_id=team.id, volunteer_id=vid))
+    team.leader_id = leader
+    await session.flush()
+    return team
+
+
+async def member_counts(session: AsyncSession, teams: list[Team]) -> dict[str, int]:
+    return await repository.member_counts(session, [t.id for t in teams])
