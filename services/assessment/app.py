@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.assessment import messages  # noqa: F401 - registers the assessment sentences
-from services.assessment.api import router
+from services.assessment.api import routers
 from services.assessment.models import Base
 from services.common.app import create_component_app
 from services.common.database import Database
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         NAME,
         title="Gongjian Assessment: co-building agreements and the assessment of communities",
         metadata=Base.metadata,
-        routers=[router],
+        routers=routers,
         settings=settings,
         database=database,
     )

@@ -69,9 +69,9 @@ async def test_a_nul_character_is_a_422_naming_the_field(api, base_areas):
     assert assert_problem(r, 422)["errors"][0]["field"] == "q"
     r = await api.admin.post(
         "/api/v1/assessment/meetings",
-        json={"community_code": "410105001001", "topics": ["ok", "bad\u0000"]},
+        json={"community_code": "410105001001", "decisions": ["ok", "bad\u0000"]},
     )
-    assert assert_problem(r, 422)["errors"][0]["field"] == "topics[1]"
+    assert assert_problem(r, 422)["errors"][0]["field"] == "decisions[1]"
     # a backslash and "u0000" typed as text is no NUL, and is kept as typed
     r = await api.admin.post(
         "/api/v1/registry/areas", json={"code": "410105001098", "name": "路径\\u0000说明"}

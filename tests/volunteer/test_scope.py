@@ -50,9 +50,7 @@ async def test_a_street_admin_sees_nothing_of_another_streets_volunteers(api, ne
     assert event["id"] in [a["id"] for a in found.json()["items"]]
 
 
-async def test_a_cancelled_activity_is_for_its_street_and_those_who_signed_up(
-    api, new_community
-):
+async def test_a_cancelled_activity_is_for_its_street_and_those_who_signed_up(api, new_community):
     elsewhere = await new_community(STREET_B, "花园路取消社区")
     caller, _ = await volunteer(api, elsewhere)
     event = await activity(api, elsewhere)

@@ -1,0 +1,56 @@
+"""Model-community applications and their steps."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from services.assessment.api.common import Paging, Reader, application_out, make_router
+from services.assessment.schemas import ApplicationIn, ApplicationOut, ApplicationStep
+from services.assessment.service import applications
+from services.common.database import SessionDep
+from services.common.pagination import Page
+
+router = make_router()
+
+
+@router.post("/applications", status_code=201)
+async def submit_application(
+    body: ApplicationIn, request: Request, session: SessionDep, principal: Reader
+) -> ApplicationOut:
+    """A community applies to be a model community (示范社区) with its score for the year."""
+    application = await applications.submit_application(
+        session=session, principal=principal, peers=request.app.state.peers, data=body
+    )
+    return await application_out(session, application)
+
+
+@router.get("/applications")
+async def list_applications(
+    session: SessionDep, principal: Reader, page: Paging, year: int | None = None
+) -> Page[ApplicationOut]:
+    rows, cursor = await applications.list_applications(
+        session=session, principal=principal, page=page, year=year
+    )
+    return Page(items=[await application_out(session, a) for a in rows], next_cursor=cursor)
+
+
+@router.get("/applications/{application_id}")
+async def get_application(
+    application_id: str, session: SessionDep, principal: Reader
+) -> ApplicationOut:
+    application = await applications.get_application(session, principal, application_id)
+    return await application_out(session, application)
+
+
+@router.post("/applications/{application_id}/transitions")
+async def step_application(
+    application_id: str, body: ApplicationStep, session: SessionDep, principal: Reader
+) -> ApplicationOut:
+    application = await applications.step_application(
+        session=session,
+        principal=principal,
+        application_id=application_id,
+        action=body.action,
+        note=body.note,
+    )
+    return await application_out(session, application)

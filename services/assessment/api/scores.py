@@ -1,0 +1,111 @@
+"""Scores of communities (live or published), their export, and unit scores."""
+
+from __future__ import annotations
+
+from fastapi import Query, Request, Response
+
+from services.assessment.api.common import Manager, Reader, make_router
+from services.assessment.schemas import PublishIn, ScoresOut, UnitScoresOut
+from services.assessment.service import scores as scoring
+from services.common.database import SessionDep
+from services.common.periods import period_or_422
+from services.common.validators import AreaCodeStr
+
+router = make_router()
+
+
+@router.get("/scores")
+async def scores(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    area: AreaCodeStr,
+    period: str = Query(max_length=8),
+    live: bool = False,
+) -> ScoresOut:
+    """Every community under the area: each indicator's value, pass or fail, the weighted
+    total and the rank. The published snapshot when there is one (``live=true`` for today's
+    figures)."""
+    parsed = period_or_422(period)
+    if not live:
+        snapshot = await scoring.published_scores(
+            session=session, principal=principal, area=area, period=parsed
+        )
+        if snapshot is not None:
+            return ScoresOut(
+                area=area,
+                period=parsed.label,
+                published=True,
+                version=snapshot.version,
+                published_at=snapshot.published_at,
+                communities=snapshot.payload["communities"],
+            )
+    rows = await scoring.compute_scores(
+        session=session,
+        principal=principal,
+        peers=request.app.state.peers,
+        area=area,
+        period=parsed,
+    )
+    return ScoresOut(area=area, period=parsed.label, published=False, communities=rows)
+
+
+@router.post("/scores/publish", status_code=201)
+async def publish(
+    body: PublishIn, request: Request, session: SessionDep, principal: Manager
+) -> ScoresOut:
+    """Stores today's scores as the published ones; republishing makes a new version."""
+    parsed = period_or_422(body.period)
+    snapshot = await scoring.publish(
+        session=session,
+        principal=principal,
+        peers=request.app.state.peers,
+        area=body.area,
+        period=parsed,
+    )
+    return ScoresOut(
+        area=body.area,
+        period=parsed.label,
+        published=True,
+        version=snapshot.version,
+        published_at=snapshot.published_at,
+        communities=snapshot.payload["communities"],
+    )
+
+
+@router.get("/scores.xlsx", response_class=Response)
+async def scores_xlsx(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    area: AreaCodeStr,
+    period: str = Query(max_length=8),
+) -> Response:
+    result = await scores(request, session, principal, area, period)
+    content = scoring.scores_xlsx(area, result.period, [c.model_dump() for c in result.communities])
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="scores-{area}-{result.period}.xlsx"'
+        },
+    )
+
+
+@router.get("/unit-scores")
+async def unit_scores(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    area: AreaCodeStr,
+    period: str = Query(max_length=8),
+) -> UnitScoresOut:
+    parsed = period_or_422(period)
+    rows = await scoring.unit_scores(
+        session=session,
+        principal=principal,
+        settings=request.app.state.settings,
+        area=area,
+        period=parsed,
+    )
+    return UnitScoresOut(area=area, period=parsed.label, units=rows)

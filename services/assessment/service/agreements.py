@@ -1,0 +1,226 @@
+"""Co-building agreements 共驻共建协议: a unit and a community, measurable pledges in the six
+joint areas, active once both sides sign, amended by new versions, expiring by themselves;
+and the records of what the unit did, counted once the community confirms them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessment import repository
+from services.assessment.models import Agreement, FulfilmentRecord, Pledge
+from services.assessment.schemas import AgreementCreate, RecordIn
+from services.common.auth import Principal
+from services.common.clients.registry import RegistryClient, UnitRef
+from services.common.clock import clock
+from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.ids import new_id
+from services.common.pagination import PageParams
+from services.common.validators import significant_prefix
+
+
+def effective_status(agreement: Agreement, today: date) -> str:
+    """Expiry is automatic: an active agreement past its term reads as expired."""
+    if agreement.status == "active" and agreement.term_end < today:
+        return "expired"
+    return agreement.status
+
+
+async def get_agreement(
+    session: AsyncSession, principal: Principal, agreement_id: str
+) -> Agreement:
+    agreement = await repository.agreement(session, principal, agreement_id)
+    if agreement is None:
+        raise NotFound()
+    return agreement
+
+
+async def list_agreements(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    community: str | None,
+    unit_id: str | None,
+) -> tuple[list[Agreement], str | None]:
+    return await repository.list_agreements(
+        session,
+        principal,
+        page,
+        community_prefix=significant_prefix(community) if community else None,
+        unit_id=unit_id,
+    )
+
+
+async def pledges_by_agreement(
+    session: AsyncSession, agreements: list[Agreement]
+) -> dict[str, list[Pledge]]:
+    out: dict[str, list[Pledge]] = {a.id: [] for a in agreements}
+    for pledge in await repository.pledges_of(session, list(out)):
+        out[pledge.agreement_id].append(pledge)
+    return out
+
+
+def _unit_not_found() -> Unprocessable:
+    return Unprocessable("validation.not_found", errors=[FieldError("unit_id", "not_found")])
+
+
+async def _unit(peers, token, unit_id: str) -> UnitRef:
+    """The unit as the caller may see it: one outside their reach is no unit at all."""
+    return await RegistryClient(peers, token=token).unit(
+        unit_id=unit_id, errors={404: _unit_not_found, 403: _unit_not_found}
+    )
+
+
+async def create_agreement(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    peers,
+    token,
+    data: AgreementCreate,
+    root: Agreement | None = None,
+) -> Agreement:
+    if (
+        principal.has_role("unit_contact")
+        and principal.unit_id != data.unit_id
+        and not principal.unrestricted
+    ):
+        raise NotFound()
+    if not principal.has_role("unit_contact") and not principal.reaches(data.community_code):
+        raise NotFound()
+    if data.term_end < data.term_start:
+        raise Unprocessable(
+            "validation.end_before_start", errors=[FieldError("term_end", "end_before_start")]
+        )
+    unit = await _unit(peers, token, data.unit_id)
+    agreement = Agreement(
+        id=new_id(),
+        root_id=root.root_id if root else "",
+        version=root.version + 1 if root else 1,
+        unit_id=data.unit_id,
+        unit_name=unit.name,
+        community_code=data.community_code,
+        title=data.title,
+        term_start=data.term_start,
+        term_end=data.term_end,
+        status="draft",
+        created_by=principal.user_id,
+    )
+    agreement.root_id = agreement.root_id or agreement.id
+    session.add(agreement)
+    for pledge in data.pledges:
+        session.add(Pledge(id=new_id(), agreement_id=agreement.id, **pledge.model_dump()))
+    await session.flush()
+    return agreement
+
+
+async def amend(
+    *, session: AsyncSession, principal: Principal, peers, token, agreement_id: str, data
+) -> Agreement:
+    """A new version, to be signed again; the old one stays in force until then."""
+    root = await get_agreement(session, principal, agreement_id)
+    return await create_agreement(
+        session=session, principal=principal, peers=peers, token=token, data=data, root=root
+    )
+
+
+async def sign(
+    *, session: AsyncSession, principal: Principal, agreement_id: str, party: str
+) -> Agreement:
+    """Active once both sides have signed: the unit's contact and the community's admin."""
+    agreement = await get_agreement(session, principal, agreement_id)
+    if agreement.status != "draft":
+        raise Conflict("agreement.not_draft")
+    now = clock.now()
+    if party == "unit":
+        if principal.unit_id != agreement.unit_id:
+            raise Forbidden("agreement.not_your_unit")
+        agreement.unit_signed_by, agreement.unit_signed_at = principal.user_id, now
+    else:
+        if not (principal.has("assessment:manage") and principal.reaches(agreement.community_code)):
+            raise Forbidden()
+        agreement.community_signed_by, agreement.community_signed_at = principal.user_id, now
+    if agreement.unit_signed_at and agreement.community_signed_at:
+        agreement.status = "active"
+        # An amendment takes over from the version before it.
+        for older in await repository.other_active_versions(session, agreement):
+            older.status = "superseded"
+    await session.flush()
+    return agreement
+
+
+async def terminate(
+    *, session: AsyncSession, principal: Principal, agreement_id: str, reason: str
+) -> Agreement:
+    agreement = await get_agreement(session, principal, agreement_id)
+    if agreement.status not in ("draft", "active"):
+        raise Conflict("agreement.not_active")
+    if not (principal.unit_id == agreement.unit_id or principal.has("assessment:manage")):
+        raise Forbidden()
+    agreement.status = "terminated"
+    agreement.terminated_reason = reason
+    agreement.terminated_at = clock.now()
+    await session.flush()
+    return agreement
+
+
+async def add_record(
+    *, session: AsyncSession, principal: Principal, agreement_id: str, data: RecordIn
+) -> FulfilmentRecord:
+    agreement = await get_agreement(session, principal, agreement_id)
+    if effective_status(agreement, data.day) not in ("active",) and agreement.status != "active":
+        raise Conflict("agreement.not_active")
+    pledge = await repository.pledge(session, data.pledge_id)
+    if pledge is None or pledge.agreement_id != agreement.id:
+        raise Unprocessable("validation.not_found", errors=[FieldError("pledge_id", "not_found")])
+    if not (principal.unit_id == agreement.unit_id or principal.has("assessment:manage")):
+        raise Forbidden()
+    record = FulfilmentRecord(
+        id=new_id(),
+        pledge_id=pledge.id,
+        agreement_id=agreement.id,
+        unit_id=agreement.unit_id,
+        community_code=agreement.community_code,
+        day=data.day,
+        quantity=data.quantity,
+        participants=data.participants,
+        description=data.description,
+        evidence=data.evidence,
+        created_by=principal.user_id,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def list_records(
+    *, session: AsyncSession, principal: Principal, agreement_id: str, page: PageParams
+) -> tuple[list[FulfilmentRecord], str | None]:
+    agreement = await get_agreement(session, principal, agreement_id)
+    return await repository.list_records(session, agreement.id, page)
+
+
+async def review_record(
+    *, session: AsyncSession, principal: Principal, record_id: str, confirm: bool, note: str | None
+) -> FulfilmentRecord:
+    """Two-way evaluation 双向评议: the community confirms or disputes what the unit recorded;
+    only confirmed records count."""
+    record = await repository.record_for_review(session, principal, record_id)
+    if record is None:
+        raise NotFound()
+    if not principal.has("assessment:manage"):
+        raise Forbidden()
+    if record.status != "submitted":
+        raise Conflict("record.reviewed")
+    record.status = "confirmed" if confirm else "disputed"
+    record.review_note = note
+    record.reviewed_by = principal.user_id
+    await session.flush()
+    return record
+
+
+async def facilities(session: AsyncSession, community: str):
+    """Facilities the units pledged to open, while their agreements hold."""
+    return await repository.facilities_open(session, community, clock.today())

@@ -1,0 +1,116 @@
+"""Model-community applications 示范社区申报: community submits with its score for the year,
+the street recommends or rejects, the district approves or rejects; every step is kept."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessment import repository, rules
+from services.assessment.models import Application, ApplicationEvent
+from services.assessment.schemas import ApplicationIn
+from services.assessment.service.scores import compute_scores
+from services.common.auth import Principal
+from services.common.errors import Conflict, Forbidden, NotFound
+from services.common.ids import new_id
+from services.common.pagination import PageParams
+from services.common.periods import parse_period
+
+
+async def submit_application(
+    *, session: AsyncSession, principal: Principal, peers, data: ApplicationIn
+) -> Application:
+    level = rules.level_of(principal.scope, principal.unrestricted, data.community_code)
+    if level is None:
+        raise NotFound()
+    if level != "community" or not principal.has("assessment:submit"):
+        raise Forbidden("application.wrong_level")
+    open_one = await repository.open_application(session, data.community_code, data.year)
+    if open_one is not None:
+        raise Conflict("application.open_exists", extra={"application_id": open_one})
+    period = parse_period(str(data.year))
+    rows = await compute_scores(
+        session=session, principal=principal, peers=peers, area=data.community_code, period=period
+    )
+    application = Application(
+        id=new_id(),
+        community_code=data.community_code,
+        year=data.year,
+        status="submitted",
+        statement=data.statement,
+        attachments=data.attachments,
+        score=rows[0] if rows else {},
+        created_by=principal.user_id,
+    )
+    session.add(application)
+    session.add(
+        ApplicationEvent(
+            id=new_id(),
+            application_id=application.id,
+            action="submit",
+            from_status=None,
+            to_status="submitted",
+            actor_id=principal.user_id,
+        )
+    )
+    await session.flush()
+    return application
+
+
+async def step_application(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    application_id: str,
+    action: str,
+    note: str | None,
+) -> Application:
+    """Street recommends or rejects a submitted one; district approves or rejects a
+    recommended one. Each step only at its level."""
+    application = await repository.application(session, principal, application_id)
+    if application is None:
+        raise NotFound()
+    level = rules.level_of(principal.scope, principal.unrestricted, application.community_code)
+    expected = {"submitted": "street", "recommended": "district"}.get(application.status)
+    allowed = {"submitted": ["recommend", "reject"], "recommended": ["approve", "reject"]}.get(
+        application.status, []
+    )
+    if action not in allowed:
+        raise Conflict("application.illegal_step", extra={"allowed": allowed})
+    if level != expected:
+        raise Forbidden("application.wrong_level")
+    old = application.status
+    application.status = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}[
+        action
+    ]
+    session.add(
+        ApplicationEvent(
+            id=new_id(),
+            application_id=application.id,
+            action=action,
+            from_status=old,
+            to_status=application.status,
+            actor_id=principal.user_id,
+            note=note,
+        )
+    )
+    await session.flush()
+    return application
+
+
+async def get_application(
+    session: AsyncSession, principal: Principal, application_id: str
+) -> Application:
+    application = await repository.application(session, principal, application_id)
+    if application is None:
+        raise NotFound()
+    return application
+
+
+async def list_applications(
+    *, session: AsyncSession, principal: Principal, page: PageParams, year: int | None
+) -> tuple[list[Application], str | None]:
+    return await repository.list_applications(session, principal, page, year=year)
+
+
+async def history(session: AsyncSession, application_id: str) -> list[ApplicationEvent]:
+    return await repository.application_history(session, application_id)

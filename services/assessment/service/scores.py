@@ -1,0 +1,253 @@
+"""Scores 考核: every community's figures gathered from each service in one batched call,
+evaluated against the indicators in force, weighted, ranked; published as snapshots; and
+the resident units ranked by the fulfilment of their pledges."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessment import repository, rules
+from services.assessment.models import ScoreSnapshot
+from services.assessment.service.indicators import indicators_for
+from services.common.auth import Principal
+from services.common.clients.grid import GridClient
+from services.common.clients.registry import RegistryClient
+from services.common.clients.volunteer import VolunteerClient
+from services.common.errors import NotFound
+from services.common.ids import new_id
+from services.common.periods import Period, quarters_in
+from services.common.settings import Settings
+from services.common.validators import significant_prefix
+
+
+async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]:
+    """Every community's figures under ``area``, one call per service. A service that is
+    down makes the scores a 503, never a community failing an indicator it may pass."""
+    level = "community" if len(significant_prefix(area)) < 12 else None
+    stats = await RegistryClient(peers).children_figures(
+        area=area, level=level, errors={404: NotFound}
+    )
+    communities = stats.children if stats.children else [stats.area]
+    figures: dict[str, dict[str, Any]] = {}
+    for c in communities:
+        if c.level != "community":
+            continue
+        row = {
+            "name": c.name,
+            "residents": c.residents,
+            "households": c.households,
+            "party_members": c.party_members,
+        }
+        row.update(c.profile or {})
+        figures[c.code] = row
+    if not figures and stats.area.level == "community":
+        a = stats.area
+        figures[a.code] = {
+            "name": a.name,
+            "residents": a.residents,
+            "households": a.households,
+            "party_members": a.party_members,
+        }
+    rates = await VolunteerClient(peers).registration_rates(area=area, level=level)
+    for row in rates.children or [rates]:
+        if row.area in figures:
+            figures[row.area]["volunteers"] = row.volunteers
+    kpis = await GridClient(peers).case_kpis(area=area, period=period.label, group_by="community")
+    for row in kpis:
+        if row.code in figures:
+            figures[row.code].update(
+                cases=row.cases,
+                closed=row.closed,
+                on_time_close_rate=row.on_time_close_rate,
+                overdue=row.overdue,
+            )
+    return figures
+
+
+async def _co_building(
+    session: AsyncSession, prefix: str, period: Period
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for community, n in (await repository.meetings_by_community(session, prefix, period)).items():
+        out.setdefault(community, {})["meetings"] = n
+    quarters = len(quarters_in(period))
+    for community, values in (await pledge_table(session, prefix, period, quarters)).items():
+        mean = sum(values, Fraction(0)) / len(values)
+        out.setdefault(community, {})["pledge_fulfilment"] = Decimal(mean.numerator) / Decimal(
+            mean.denominator
+        )
+    return out
+
+
+async def pledge_table(
+    session: AsyncSession, prefix: str, period: Period, quarters: int, by: str = "community"
+) -> dict[str, list[Fraction]]:
+    """Fulfilment of each pledge of an agreement in force in the period, keyed by community
+    (or unit)."""
+    agreements = await repository.agreements_in_force(session, prefix, period)
+    if not agreements:
+        return {}
+    ids = [a.id for a in agreements]
+    pledges = await repository.pledges_of(session, ids)
+    achieved = await repository.confirmed_quantities(session, ids, period)
+    by_agreement = {a.id: a for a in agreements}
+    out: dict[str, list[Fraction]] = {}
+    for pledge in pledges:
+        agreement = by_agreement[pledge.agreement_id]
+        key = agreement.community_code if by == "community" else agreement.unit_id
+        out.setdefault(key, []).append(
+            rules.pledge_fulfilment(
+                pledge.target_quantity, pledge.per, quarters, achieved.get(pledge.id, Decimal(0))
+            )
+        )
+    return out
+
+
+async def compute_scores(
+    *, session: AsyncSession, principal: Principal, peers, area: str, period: Period
+) -> list[dict[str, Any]]:
+    prefix = significant_prefix(area)
+    if not principal.reaches(prefix):
+        raise NotFound()
+    figures = await _gather(peers, area, period)
+    co_building = await _co_building(session, prefix, period)
+    indicators = await indicators_for(session, period)
+    quarters = len(quarters_in(period))
+    total_weight = sum((Fraction(i.weight) for i in indicators), Fraction(0)) or Fraction(1)
+    rows = []
+    for code in sorted(figures):
+        data = {**figures[code], **co_building.get(code, {})}
+        data.setdefault("meetings", 0)
+        values, earned = [], Fraction(0)
+        for indicator in indicators:
+            result = rules.evaluate(indicator, data, quarters)
+            if result.passed:
+                earned += Fraction(indicator.weight)
+            values.append(
+                {
+                    "code": indicator.code,
+                    "name": indicator.name,
+                    "value": rules.as_number(result.value),
+                    "numerator": rules.as_number(result.numerator),
+                    "denominator": rules.as_number(result.denominator),
+                    "source": indicator.source,
+                    "threshold": rules.as_number(result.threshold),
+                    "comparator": indicator.comparator,
+                    "passed": result.passed,
+                    "weight": float(indicator.weight),
+                }
+            )
+        rows.append(
+            {
+                "community_code": code,
+                "name": data.get("name"),
+                "indicators": values,
+                "total": round(float(earned / total_weight * 100), 2),
+            }
+        )
+    rows.sort(key=lambda r: (-r["total"], r["community_code"]))
+    rank, previous = 0, None
+    for position, row in enumerate(rows, start=1):
+        if row["total"] != previous:
+            rank, previous = position, row["total"]
+        row["rank"] = rank
+    return rows
+
+
+async def latest_snapshot(session: AsyncSession, area: str, period: str) -> ScoreSnapshot | None:
+    return await repository.latest_snapshot(session, area, period)
+
+
+async def published_scores(
+    *, session: AsyncSession, principal: Principal, area: str, period: Period
+) -> ScoreSnapshot | None:
+    """The latest published snapshot, if the caller may see the area."""
+    snapshot = await repository.latest_snapshot(session, area, period.label)
+    if snapshot is not None and not principal.reaches(significant_prefix(area)):
+        raise NotFound()
+    return snapshot
+
+
+async def publish(
+    *, session: AsyncSession, principal: Principal, peers, area: str, period: Period
+) -> ScoreSnapshot:
+    rows = await compute_scores(
+        session=session, principal=principal, peers=peers, area=area, period=period
+    )
+    previous = await latest_snapshot(session, area, period.label)
+    snapshot = ScoreSnapshot(
+        id=new_id(),
+        area=area,
+        period=period.label,
+        version=(previous.version + 1) if previous else 1,
+        payload={"communities": rows},
+        published_by=principal.user_id,
+    )
+    session.add(snapshot)
+    await session.flush()
+    return snapshot
+
+
+def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("考核结果")
+    names = [i["name"] for i in rows[0]["indicators"]] if rows else []
+    ws.append(["区划", period])
+    ws.append(["排名", "社区代码", "社区", "总分", *names])
+    for row in rows:
+        ws.append(
+            [
+                row["rank"],
+                row["community_code"],
+                row["name"],
+                row["total"],
+                *[
+                    ("✓ " if i["passed"] else "✗ ")
+                    + ("" if i["value"] is None else str(i["value"]))
+                    for i in row["indicators"]
+                ],
+            ]
+        )
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def unit_scores(
+    *, session: AsyncSession, principal: Principal, settings: Settings, area: str, period: Period
+) -> list[dict[str, Any]]:
+    """Units ranked by pledge fulfilment: the responsibility evaluation of resident units."""
+    prefix = significant_prefix(area)
+    if not principal.reaches(prefix):
+        raise NotFound()
+    quarters = len(quarters_in(period))
+    table = await pledge_table(session, prefix, period, quarters, by="unit")
+    names = await repository.unit_names(session, list(table))
+    rows = []
+    for unit_id, values in table.items():
+        mean = sum(values, Fraction(0)) / len(values)
+        score = round(float(mean * 100), 2)
+        rows.append(
+            {
+                "unit_id": unit_id,
+                "unit_name": names.get(unit_id, ""),
+                "pledges": len(values),
+                "fulfilment": round(float(mean), 4),
+                "score": score,
+                "advanced_candidate": score >= settings.assessment_advanced_unit_score,
+                "flagged": score < settings.assessment_unit_flag_below,
+                "by_pledge": [round(float(v), 4) for v in values],
+            }
+        )
+    rows.sort(key=lambda r: (-r["score"], r["unit_id"]))
+    for position, row in enumerate(rows, start=1):
+        row["rank"] = position
+        row["by_pledge"] = [{"fulfilment": v} for v in row["by_pledge"]]
+    return rows
