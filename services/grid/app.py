@@ -11,7 +11,7 @@ from services.grid import messages  # noqa: F401 - registers the grid's sentence
 from services.grid.api import routers
 from services.grid.consumers import consumer
 from services.grid.models import Base
-from services.grid.service import GridState
+from services.grid.service.state import GridState
 
 NAME = "grid"
 MIGRATIONS = Path(__file__).parent / "migrations"

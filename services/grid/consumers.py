@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.events import Consumer
-from services.grid import service
 from services.grid.models import inbox
+from services.grid.service import cells as cell_service
 
 
 def consumer(app: FastAPI) -> Consumer:
     async def cells_changed(session: AsyncSession, payload: dict[str, Any]) -> None:
-        await service.reassign_buildings(app, payload["community_code"])
+        await cell_service.reassign_buildings(app, payload["community_code"])
 
     handlers = Consumer("grid", app.state.database, inbox)
     handlers.on("grid.cells_changed", cells_changed)

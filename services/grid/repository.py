@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -200,6 +200,12 @@ async def case(session: AsyncSession, principal: Principal, case_id: str) -> Cas
     return await session.scalar(select(Case).where(Case.id == case_id, cases_in_scope(principal)))
 
 
+async def case_id_taken(session: AsyncSession, case_id: str) -> bool:
+    """Whether an id a phone made offline is already used, by anyone (unscoped on purpose:
+    a replay answers 409 instead of a second case)."""
+    return await session.get(Case, case_id) is not None
+
+
 def case_query(
     principal: Principal,
     *,
@@ -303,3 +309,45 @@ async def cases_changed(session: AsyncSession, codes: list[str], since, until) -
     else:
         stmt = stmt.where(Case.updated_at > since)
     return list((await session.scalars(stmt.order_by(Case.id))).all())
+
+
+async def open311_requests(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    service_code: str | None,
+    status: str | None,
+    start,
+    end,
+) -> list[Case]:
+    """Cases as GeoReport v2 lists them: newest first, at most 100 (the spec's default)."""
+    stmt = select(Case).where(cases_in_scope(principal))
+    if service_code:
+        stmt = stmt.where(Case.category_code == service_code)
+    if status == "open":
+        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
+    elif status == "closed":
+        stmt = stmt.where(Case.status.in_(("closed", "rejected")))
+    if start:
+        stmt = stmt.where(Case.created_at >= start)
+    if end:
+        stmt = stmt.where(Case.created_at < end)
+    rows, _ = await paginate(session, stmt, [Case.id], PageParams(limit=100), descending=True)
+    return rows
+
+
+async def replace_holidays(session: AsyncSession, days: list[Holiday]) -> None:
+    await session.execute(delete(Holiday))
+    session.add_all(days)
+    await session.flush()
+
+
+async def claim_case_step(session: AsyncSession, case: Case, now) -> bool:
+    """Only one of two racing steps wins: the status must still be what was read."""
+    result = await session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.status == case.status)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1

@@ -15,10 +15,11 @@ from services.common.http import with_etag
 from services.common.pagination import Page, paginate
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
-from services.grid import repository, service
+from services.grid import repository
 from services.grid.api.common import Paging, Reader, case_out, make_router
 from services.grid.models import Case
 from services.grid.schemas import CaseCreate, CaseOut, CategoryOut, HolidayIn, KpiOut, TransitionIn
+from services.grid.service import cases as case_service
 
 router = make_router()
 
@@ -41,7 +42,7 @@ async def report_case(
     """The cell is found from the location; an open case of the same category within 50 m
     in the last 72 hours comes back in ``possible_duplicates`` (it does not block)."""
     state = request.app.state
-    case, duplicates = await service.report_case(
+    case, duplicates = await case_service.report_case(
         session=session, principal=principal, state=state.grid, database=state.database, data=body
     )
     return case_out(case, clock.now(), duplicates=duplicates)
@@ -102,7 +103,7 @@ async def case_kpis(
         "community": 12,
         "street": 9,
     }[group_by]
-    rows = service.kpis(cases, length, clock.now(), state.calendar)
+    rows = case_service.kpis(cases, length, clock.now(), state.calendar)
     return KpiOut(area=area, period=parsed.label, group_by=group_by, rows=rows)
 
 
@@ -131,7 +132,7 @@ async def transition(
     """accept, reject, dispatch, handle, verify, return, close; request/approve/reject an
     extension; evaluate. An illegal step is a 409 that lists the allowed ones."""
     state = request.app.state
-    case = await service.transition(
+    case = await case_service.transition(
         session=session,
         principal=principal,
         state=state.grid,
@@ -151,13 +152,6 @@ async def set_holidays(
     principal: Annotated[Principal, Depends(require("grid:calendar"))],
 ) -> list[HolidayIn]:
     """The deployment's holidays and make-up working days, which deadlines skip or count."""
-    from sqlalchemy import delete
-
-    from services.grid.models import Holiday
-
-    await session.execute(delete(Holiday))
-    for item in body:
-        session.add(Holiday(day=item.day, name=item.name, working=item.working))
-    await session.flush()
+    await case_service.set_holidays(session=session, days=body)
     request.app.state.grid.dirty = True
     return body

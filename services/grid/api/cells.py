@@ -16,9 +16,12 @@ from services.common.pagination import Page
 from services.common.peers import forward_token
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
-from services.grid import repository, service
+from services.grid import repository
 from services.grid.api.common import Paging, Reader, Writer, cell_out, grid_state, make_router
 from services.grid.schemas import CellCreate, CellOut, CellPatch, CoverageOut, LocateOut, MembersIn
+from services.grid.service import cells as cell_service
+from services.grid.service import members as member_service
+from services.grid.service import visits as visit_service
 
 router = make_router()
 
@@ -33,7 +36,7 @@ async def create_cell(
     """A valid polygon that overlaps no other cell; the buildings inside are then placed in
     it (in the registry, through its API)."""
     state = request.app.state
-    cell = await service.create_cell(
+    cell = await cell_service.create_cell(
         session=session,
         principal=principal,
         settings=state.settings,
@@ -69,7 +72,7 @@ async def get_cell(
     principal: Reader,
     coord_system: CoordSystem = "wgs84",
 ) -> CellOut:
-    cell = await service.get_cell(session=session, principal=principal, code=code)
+    cell = await cell_service.get_cell(session=session, principal=principal, code=code)
     members = await repository.members(session, [code])
     return with_etag(request, response, cell_out(cell, members[code], coord_system))
 
@@ -82,7 +85,7 @@ async def patch_cell(
     session: SessionDep,
     principal: Writer,
 ) -> CellOut:
-    cell = await service.patch_cell(
+    cell = await cell_service.patch_cell(
         session=session,
         principal=principal,
         settings=request.app.state.settings,
@@ -98,7 +101,7 @@ async def patch_cell(
 async def delete_cell(
     code: str, request: Request, session: SessionDep, principal: Writer
 ) -> Response:
-    await service.delete_cell(session=session, principal=principal, code=code)
+    await cell_service.delete_cell(session=session, principal=principal, code=code)
     request.app.state.grid.dirty = True
     return Response(status_code=204)
 
@@ -113,7 +116,7 @@ async def set_members(
 ) -> CellOut:
     """Assign the grid workers and the grid leader; each worker's scope becomes their cells."""
     state = request.app.state
-    cell, affected = await service.set_members(
+    cell, affected = await member_service.set_members(
         session=session,
         principal=principal,
         peers=state.peers,
@@ -155,9 +158,9 @@ async def cell_coverage(
 ) -> CoverageOut:
     """Households visited in the period ÷ households in the cell."""
     parsed = period_or_422(period)
-    cell = await service.get_cell(session=session, principal=principal, code=code)
+    cell = await cell_service.get_cell(session=session, principal=principal, code=code)
     return CoverageOut(
-        **await service.coverage(
+        **await visit_service.coverage(
             session=session,
             peers=request.app.state.peers,
             token=forward_token(request),

@@ -12,7 +12,7 @@ from services.common.geo import geojson_out, point_out
 from services.common.pagination import PageParams, page_params
 from services.grid.models import Case, CaseEvent, Cell, CellMember
 from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
-from services.grid.service import GridState
+from services.grid.service.state import GridState
 from services.grid.workflow import OPEN_STATUSES, allowed_actions
 
 Paging = Annotated[PageParams, Depends(page_params)]

@@ -12,11 +12,11 @@ from services.common.auth import Principal, bearer_token, decode_access_token
 from services.common.clock import local_zone
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound, Unauthorized
-from services.common.pagination import PageParams, paginate
 from services.common.schemas import Timestamp
-from services.grid import repository, service
+from services.grid import repository
 from services.grid.models import Case
 from services.grid.schemas import CaseCreate
+from services.grid.service import cases as case_service
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=TransactionalRoute)
 
@@ -94,7 +94,7 @@ async def post_request(
 ) -> list[dict[str, Any]]:
     principal = _caller(request, api_key)
     state = request.app.state
-    case, _ = await service.report_case(
+    case, _ = await case_service.report_case(
         session=session,
         principal=principal,
         state=state.grid,
@@ -123,23 +123,15 @@ async def get_requests(
     end_date: Timestamp | None = None,
 ) -> list[dict[str, Any]]:
     """Requests the caller may see, newest first (at most 100, as the spec's default)."""
-    from sqlalchemy import select
-
-    from services.grid.workflow import OPEN_STATUSES
-
     principal = _caller(request, api_key)
-    stmt = select(Case).where(repository.cases_in_scope(principal))
-    if service_code:
-        stmt = stmt.where(Case.category_code == service_code)
-    if status == "open":
-        stmt = stmt.where(Case.status.in_(OPEN_STATUSES))
-    elif status == "closed":
-        stmt = stmt.where(Case.status.in_(("closed", "rejected")))
-    if start_date:
-        stmt = stmt.where(Case.created_at >= start_date)
-    if end_date:
-        stmt = stmt.where(Case.created_at < end_date)
-    rows, _ = await paginate(session, stmt, [Case.id], PageParams(limit=100), descending=True)
+    rows = await repository.open311_requests(
+        session,
+        principal,
+        service_code=service_code,
+        status=status,
+        start=start_date,
+        end=end_date,
+    )
     names = {c.code: c.name for c in await repository.list_categories(session)}
     return [_request_out(c, names) for c in rows]
 

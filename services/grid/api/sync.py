@@ -13,9 +13,10 @@ from services.common.clock import clock
 from services.common.database import SessionDep
 from services.common.http import with_etag
 from services.common.peers import forward_token
-from services.grid import repository, service
+from services.grid import repository
 from services.grid.api.common import case_out, cell_out, make_router
 from services.grid.schemas import SyncOut
+from services.grid.service import sync as sync_service
 
 router = make_router()
 
@@ -43,12 +44,14 @@ async def sync(
     is a 410: start over with a full sync."""
     now = clock.now()
     ttl = timedelta(days=request.app.state.settings.grid_sync_cursor_days)
-    since = service.decode_sync_cursor(cursor, now, ttl) if cursor else None
+    since = sync_service.decode_sync_cursor(cursor, now, ttl) if cursor else None
     until = now
     # The next window starts a little before this one ends, so that a write committed late
     # with an earlier timestamp is not skipped; the phone upserts, so a repeat costs nothing.
     next_cursor = (
-        max(now - service.SYNC_SKEW, since) if since is not None else now - service.SYNC_SKEW
+        max(now - sync_service.SYNC_SKEW, since)
+        if since is not None
+        else now - sync_service.SYNC_SKEW
     )
     cells = await repository.cells_of_user(session, principal.user_id)
     if since is None:
@@ -84,7 +87,7 @@ async def sync(
     open_cases = [c for c in cases if c.status not in ("closed", "rejected")]
     closed = [c.id for c in cases if c.status in ("closed", "rejected")]
     body = SyncOut(
-        cursor=service.encode_sync_cursor(next_cursor),
+        cursor=sync_service.encode_sync_cursor(next_cursor),
         full=since is None,
         cells=[cell_out(c, members[c.code]) for c in changed_cells if c.deleted_at is None],
         buildings=registry["buildings"],

@@ -10,9 +10,10 @@ from services.common.auth import Principal, require
 from services.common.database import SessionDep
 from services.common.pagination import Page
 from services.common.peers import forward_token
-from services.grid import repository, service
+from services.grid import repository
 from services.grid.api.common import Paging, Reader, make_router
 from services.grid.schemas import VisitCreate, VisitOut
+from services.grid.service import visits as visit_service
 
 router = make_router()
 
@@ -27,7 +28,7 @@ async def create_visit(
     """A visit, possibly made offline and posted later with its own id and an
     Idempotency-Key. Whether the phone was inside the cell is kept, not where it was."""
     state = request.app.state
-    visit = await service.create_visit(
+    visit = await visit_service.create_visit(
         session=session,
         principal=principal,
         state=state.grid,

@@ -1,0 +1,311 @@
+"""Cases 事件 through the GB/T 30428 workflow, with deadlines in working time, and the
+KPIs of a period."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import clock
+from services.common.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+)
+from services.common.geo import distance_m as great_circle
+from services.common.geo import in_china_box, to_wgs84
+from services.common.ids import new_id
+from services.common.settings import Settings
+from services.grid import repository
+from services.grid.calendar import WorkCalendar
+from services.grid.models import (
+    Case,
+    CaseCategory,
+    CaseEvent,
+    Holiday,
+)
+from services.grid.schemas import (
+    CaseCreate,
+    TransitionIn,
+)
+from services.grid.service.state import GridState
+from services.grid.workflow import OPEN_STATUSES, STEP_OF_STATUS, allowed_actions, next_status
+
+
+def step_deadline(
+    calendar: WorkCalendar, category: CaseCategory, step: str | None, start: datetime, priority: str
+) -> datetime | None:
+    if step is None:
+        return None
+    amount = getattr(category, f"{step}_within")
+    if priority == "urgent" and category.priority != "urgent":
+        amount = amount / 2  # an urgent report of an ordinary kind: half the time
+    if category.deadline_unit == "days":
+        return calendar.add_working_days(start, max(1, round(amount)))
+    return calendar.add_working_hours(start, amount)
+
+
+async def report_case(
+    *, session: AsyncSession, principal: Principal, state: GridState, database, data: CaseCreate
+) -> tuple[Case, list[tuple[Case, float]]]:
+    if data.id and await repository.case_id_taken(session, data.id):
+        raise Conflict("case.exists")
+    category = await repository.category(session, data.category_code)
+    if category is None or not category.active:
+        raise Unprocessable(
+            "validation.category_unknown", errors=[FieldError("category_code", "category_unknown")]
+        )
+    if not in_china_box(data.lat, data.lng):
+        raise Unprocessable("validation.outside_china", errors=[FieldError("lat", "outside_china")])
+    lat, lng = to_wgs84(data.lat, data.lng, data.coord_system)
+    index = await state.current(database)
+    cell_code = index.locate(lat, lng)
+    if cell_code is None:
+        raise Unprocessable("case.outside_grid", errors=[FieldError("lat", "outside_grid")])
+    if principal.has_role("resident"):
+        source = "resident"
+    elif data.source:
+        source = data.source
+    else:
+        source = "grid_worker"
+    now = clock.now()
+    priority = data.priority or category.priority
+    case = Case(
+        id=data.id or new_id(),
+        category_code=category.code,
+        description=data.description,
+        address=data.address,
+        lat=lat,
+        lng=lng,
+        cell_code=cell_code,
+        community_code=state.names.get(cell_code, ("", cell_code[:12]))[1],
+        source=source,
+        reporter_id=principal.user_id,
+        photos=data.photos,
+        priority=priority,
+        status="reported",
+        step="accept",
+        deadline_at=step_deadline(state.calendar, category, "accept", now, priority),
+        created_at=now,
+        updated_at=now,
+    )
+    duplicates = await possible_duplicates(session, state.settings, category.code, lat, lng, now)
+    session.add(case)
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            action="report",
+            from_status=None,
+            to_status="reported",
+            actor_id=principal.user_id,
+            actor_roles=list(principal.roles),
+            data={"source": source},
+            at=now,
+        )
+    )
+    await session.flush()
+    return case, duplicates
+
+
+async def possible_duplicates(
+    session, settings: Settings, category: str, lat: float, lng: float, now: datetime
+) -> list[tuple[Case, float]]:
+    """Open cases of the same category nearby and recent (50 m, 72 h by default): pointed
+    out, never blocking (two neighbours may report the same burst pipe)."""
+    radius = settings.grid_duplicate_radius_m
+    degrees = radius / 111_000 * 1.2
+    out = []
+    for other in await repository.nearby_open_cases(
+        session,
+        category,
+        lat,
+        lng,
+        now - timedelta(hours=settings.grid_duplicate_window_h),
+        degrees,
+    ):
+        d = great_circle(lat, lng, other.lat, other.lng)
+        if d <= radius:
+            out.append((other, round(d, 1)))
+    return sorted(out, key=lambda x: x[1])
+
+
+def _may(principal: Principal, action: str, case: Case) -> bool:
+    if action in ("accept", "reject", "dispatch", "close", "approve_extension", "reject_extension"):
+        return principal.has("grid:dispatch")
+    if action == "handle":
+        return principal.has("grid:handle") or (
+            principal.unit_id is not None and principal.unit_id == case.dispatched_unit_id
+        )
+    if action in ("verify", "return"):
+        return principal.has("grid:verify")
+    if action == "request_extension":
+        return (
+            principal.has("grid:handle")
+            or principal.has("grid:dispatch")
+            or (principal.unit_id is not None and principal.unit_id == case.dispatched_unit_id)
+        )
+    if action == "evaluate":
+        return case.reporter_id == principal.user_id
+    return False
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    state: GridState,
+    database,
+    case_id: str,
+    data: TransitionIn,
+) -> Case:
+    case = await repository.case(session, principal, case_id)
+    if case is None:
+        raise NotFound()
+    action = data.action
+    pending = case.extension_hours is not None
+    allowed = allowed_actions(case.status, extension_pending=pending)
+    if action not in allowed:
+        raise Conflict(
+            "case.illegal_transition",
+            extra={"allowed": allowed, "current_status": case.status},
+            action=action,
+            state=case.status,
+        )
+    if not _may(principal, action, case):
+        raise Forbidden()
+    # Only one of two racing steps wins: the status must still be what we read.
+    if not await repository.claim_case_step(session, case, clock.now()):
+        raise Conflict(
+            "case.illegal_transition",
+            extra={"allowed": [], "current_status": "changed"},
+            action=data.action,
+            state=case.status,
+        )
+    await state.current(database)
+    category = await repository.category(session, case.category_code)
+    now = clock.now()
+    old = case.status
+    new = next_status(old, action)
+    record: dict[str, Any] = {}
+    if action == "verify" and data.passed is False:
+        action, new = "return", "dispatched"  # a failed check is rework
+    if action == "dispatch":
+        if not (data.dispatched_to or data.unit_id):
+            raise Unprocessable(
+                "validation.missing", errors=[FieldError("dispatched_to", "missing")]
+            )
+        case.dispatched_to = data.dispatched_to or f"unit:{data.unit_id}"
+        case.dispatched_unit_id = data.unit_id
+        case.dispatched_at = now
+        record = {"dispatched_to": case.dispatched_to}
+    elif action == "handle":
+        if not data.photos:
+            raise Unprocessable("validation.missing", errors=[FieldError("photos", "missing")])
+        case.handler_id = principal.user_id
+        case.handled_at = now
+        case.photos = [*case.photos, *data.photos]
+        record = {"photos": data.photos}
+    elif action == "verify":
+        if case.handler_id == principal.user_id:
+            raise Forbidden("case.verifier_is_handler")
+    elif action == "return":
+        if old == "handled" and case.handler_id == principal.user_id:
+            raise Forbidden("case.verifier_is_handler")
+        case.rework_count += 1
+    elif action == "close":
+        case.closed_at = now
+        case.closed_on_time = case.handled_at is not None and (
+            case.handle_deadline_at is None or case.handled_at <= case.handle_deadline_at
+        )
+    elif action == "request_extension":
+        if not data.hours:
+            raise Unprocessable("validation.missing", errors=[FieldError("hours", "missing")])
+        case.extension_hours = data.hours
+        case.extension_requested_by = principal.user_id
+        record = {"hours": data.hours}
+    elif action in ("approve_extension", "reject_extension"):
+        if case.extension_requested_by == principal.user_id:
+            raise Forbidden("case.approver_is_requester")
+        if action == "approve_extension":
+            extended = state.calendar.add_working_hours(
+                case.deadline_at or now, case.extension_hours
+            )
+            case.deadline_at = extended
+            case.handle_deadline_at = extended
+        record = {"hours": case.extension_hours}
+        case.extension_hours = None
+        case.extension_requested_by = None
+    elif action == "evaluate":
+        if data.rating is None:
+            raise Unprocessable("validation.missing", errors=[FieldError("rating", "missing")])
+        case.rating = data.rating
+        record = {"rating": data.rating}
+    if new != old:
+        case.status = new
+        case.step = STEP_OF_STATUS.get(new)
+        case.deadline_at = step_deadline(state.calendar, category, case.step, now, case.priority)
+        if case.step == "handle":
+            case.handle_deadline_at = case.deadline_at
+    case.updated_at = now
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            action=action,
+            from_status=old,
+            to_status=case.status,
+            actor_id=principal.user_id,
+            actor_roles=list(principal.roles),
+            note=data.note,
+            data=record,
+            at=now,
+        )
+    )
+    await session.flush()
+    return case
+
+
+def kpis(cases: list[Case], group_len: int, now: datetime, calendar: WorkCalendar) -> list[dict]:
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.cell_code or "")[:group_len], []).append(case)
+    rows = []
+    for code in sorted(groups):
+        items = groups[code]
+        closed = [c for c in items if c.status == "closed"]
+        on_time = [c for c in closed if c.closed_on_time]
+        handling = [
+            calendar.working_hours_between(c.dispatched_at, c.handled_at)
+            for c in items
+            if c.dispatched_at and c.handled_at
+        ]
+        reworked = [c for c in closed if c.rework_count]
+        overdue = [
+            c for c in items if c.status in OPEN_STATUSES and c.deadline_at and c.deadline_at < now
+        ]
+        rows.append(
+            {
+                "code": code,
+                "cases": len(items),
+                "closed": len(closed),
+                "on_time_close_rate": round(len(on_time) / len(closed), 4) if closed else None,
+                "median_handling_hours": round(statistics.median(handling), 2)
+                if handling
+                else None,
+                "rework_rate": round(len(reworked) / len(closed), 4) if closed else None,
+                "overdue": len(overdue),
+            }
+        )
+    return rows
+
+
+async def set_holidays(*, session: AsyncSession, days) -> None:
+    """The deployment's holidays and make-up working days (调休), replaced as a whole."""
+    await repository.replace_holidays(
+        session, [Holiday(day=d.day, name=d.name, working=d.working) for d in days]
+    )
