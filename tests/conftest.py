@@ -24,6 +24,7 @@ from gateway.components import MIGRATION_TREES, migrate_all
 from gateway.demo import DemoReport, ensure_demo_accounts
 from services.common.clock import clock, start_of_day
 from services.common.settings import DEMO_PASSWORD, Settings
+from tests.factories import DISTRICT, HOME, STREET_A, STREET_B
 from tests.support import DEMO_USERS, Api
 
 
@@ -126,10 +127,6 @@ def _reset_clock():
 
 # --- the area tree every suite builds on -----------------------------------------------------
 
-DISTRICT = "410105000000"
-STREET_A = "410105001000"  # demo-street's street; demo-community's community is 410105001001
-STREET_B = "410105002000"
-HOME = "410105001001"
 _next_community = itertools.count(10)
 
 

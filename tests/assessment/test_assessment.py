@@ -3,86 +3,16 @@ and units; model-community applications."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from services.common.clock import clock
-from tests.registry.test_units import credit_code
-from tests.support import assert_problem, make_id_number, unique
+from tests.factories import (
+    active_agreement,
+    agreement_body,
+    community_with,
+    unit_with_contact,
+)
+from tests.support import assert_problem, unique
 
 YEAR = clock.today().year
-
-
-async def unit_with_contact(api, community: str):
-    r = await api.admin.post(
-        "/api/v1/registry/units",
-        json={
-            "name": "某某公司" + unique("")[-4:],
-            "uscc": credit_code(),
-            "category": "enterprise",
-            "community_code": community,
-        },
-    )
-    unit = r.json()
-    username = unique("uc")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "unit-pass-1",
-            "role": "unit_contact",
-            "scope": [community],
-            "unit_id": unit["id"],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return unit, await api.login(username, "unit-pass-1")
-
-
-def agreement_body(unit_id: str, community: str, **extra) -> dict:
-    return {
-        "unit_id": unit_id,
-        "community_code": community,
-        "title": "共驻共建协议",
-        "term_start": f"{YEAR}-01-01",
-        "term_end": f"{YEAR}-12-31",
-        "pledges": [
-            {
-                "category": "services",
-                "description": "每季度开展一次便民服务",
-                "target_quantity": 1,
-                "target_unit": "times",
-                "per": "quarter",
-            },
-            {
-                "category": "facilities",
-                "description": "周末开放篮球场",
-                "target_quantity": 16,
-                "target_unit": "opening_hours_per_week",
-                "per": "year",
-                "facility_name": "篮球场",
-                "facility_capacity": 30,
-                "facility_hours": "周六、周日 8:00-16:00",
-            },
-        ],
-        **extra,
-    }
-
-
-async def active_agreement(api, community):
-    unit, contact = await unit_with_contact(api, community)
-    r = await api.street.post(
-        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
-    )
-    assert r.status_code == 201, r.text
-    agreement = r.json()
-    await contact.post(
-        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "unit"}
-    )
-    r = await api.street.post(
-        f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "community"}
-    )
-    return unit, contact, r.json()
 
 
 async def test_an_agreement_is_active_only_after_both_signatures(api, new_community):
@@ -185,47 +115,6 @@ async def test_only_confirmed_records_count(api, new_community):
     assert_problem(
         await contact.post(f"/api/v1/assessment/records/{records[0]['id']}/confirm", json={}), 403
     )
-
-
-def roster(community: str, count: int) -> tuple[bytes, list[tuple[str, str]]]:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["姓名", "身份证号", "社区代码"])
-    people, seen = [], set()
-    while len(people) < count:
-        number = make_id_number()
-        if number in seen:
-            continue
-        seen.add(number)
-        i = len(people)
-        people.append((f"居民{i}", number))
-        writer.writerow([f"居民{i}", number, community])
-    return out.getvalue().encode("utf-8-sig"), people
-
-
-async def community_with(api, new_community, residents: int, volunteers: int) -> str:
-    community = await new_community()
-    content, people = roster(community, residents)
-    r = await api.admin.post(
-        "/api/v1/registry/imports",
-        data={"kind": "residents"},
-        files={"file": ("r.csv", content, "text/csv")},
-    )
-    job = (await api.admin.get(f"/api/v1/registry/imports/{r.json()['id']}")).json()
-    assert job["imported"] == residents, job
-    for name, number in people[:volunteers]:
-        caller = await api.resident()
-        r = await caller.post(
-            "/api/v1/volunteer/volunteers",
-            json={
-                "name": name,
-                "id_number": number,
-                "phone": "13700001234",
-                "community_code": community,
-            },
-        )
-        assert r.json()["status"] == "active", r.text
-    return community
 
 
 async def test_nine_point_nine_percent_fails_and_ten_passes(api, new_community):

@@ -3,8 +3,7 @@ scores of their own street only, and a unit's contact sees their own unit's agre
 
 from __future__ import annotations
 
-from tests.assessment.test_assessment import YEAR, agreement_body, unit_with_contact
-from tests.conftest import STREET_B
+from tests.factories import STREET_B, YEAR, agreement_body, unit_with_contact
 from tests.support import assert_problem
 
 

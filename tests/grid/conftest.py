@@ -12,16 +12,6 @@ from tests.support import unique
 _patches = itertools.count()
 
 
-def square(lat: float, lng: float, size: float = 0.002) -> dict:
-    """A closed GeoJSON ring, counter-clockwise, of ``size`` degrees."""
-    return {
-        "type": "Polygon",
-        "coordinates": [
-            [[lng, lat], [lng + size, lat], [lng + size, lat + size], [lng, lat + size], [lng, lat]]
-        ],
-    }
-
-
 @pytest.fixture
 def spot():
     """The south-west corner of a 0.01° patch of Zhengzhou no other test draws on."""

@@ -9,41 +9,10 @@ from zoneinfo import ZoneInfo
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD
 from services.grid.calendar import WorkCalendar
-from tests.grid.test_cells import make_cell
+from tests.factories import report, setup_cell, step
 from tests.support import assert_problem, unique
 
 PNG_ID = "photo-after-1"
-
-
-async def setup_cell(api, new_community, spot, worker):
-    community = await new_community()
-    lat, lng = spot
-    cell = await make_cell(api, community, lat, lng, size=0.004)
-    user_id, username = await worker(community)
-    await api.admin.put(f"/api/v1/grid/cells/{cell['code']}/members", json={"workers": [user_id]})
-    caller = await api.login(username, "grid-pass-1")
-    return cell, caller, (lat + 0.002, lng + 0.002)
-
-
-async def report(caller, point, **extra):
-    r = await caller.post(
-        "/api/v1/grid/cases",
-        json={
-            "category_code": "01.01",
-            "description": "路边堆放垃圾",
-            "lat": point[0],
-            "lng": point[1],
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def step(caller, case_id, action, **extra):
-    return await caller.post(
-        f"/api/v1/grid/cases/{case_id}/transitions", json={"action": action, **extra}
-    )
 
 
 async def test_a_case_walks_the_whole_workflow(api, new_community, spot, worker):

@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 from services.common.geo import from_wgs84, to_wgs84
-from tests.grid.conftest import square
+from tests.factories import make_cell, square
 from tests.support import assert_problem
-
-
-async def make_cell(api, community, lat, lng, size=0.002, **extra):
-    r = await api.admin.post(
-        "/api/v1/grid/cells",
-        json={
-            "community_code": community,
-            "name": "第一网格",
-            "boundary": square(lat, lng, size),
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def test_a_cell_gets_the_next_code_and_an_overlap_is_refused(api, new_community, spot):

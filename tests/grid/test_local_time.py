@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD
-from tests.grid.test_cases import report, setup_cell
-from tests.grid.test_visits_and_sync import populate
+from tests.factories import populate, report, setup_cell
 
 
 async def test_a_visit_logged_at_half_past_ten_beijing_time_reads_back_at_half_past_ten(

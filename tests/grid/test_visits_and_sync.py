@@ -5,42 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.common.clock import clock, to_local
-from tests.grid.test_cases import report, setup_cell
-from tests.support import assert_problem, make_id_number
-
-
-async def populate(api, cell, point):
-    """A building in the cell with two households and three residents."""
-    b = await api.admin.post(
-        "/api/v1/registry/buildings",
-        json={
-            "community_code": cell["community_code"],
-            "name": "1号楼",
-            "lat": point[0],
-            "lng": point[1],
-        },
-    )
-    assert b.json()["cell_code"] == cell["code"]
-    households = []
-    for door in ("101", "102"):
-        r = await api.admin.post(
-            "/api/v1/registry/households", json={"building_id": b.json()["id"], "door_no": door}
-        )
-        households.append(r.json()["id"])
-    residents = []
-    for i, hid in enumerate([households[0], households[0], households[1]]):
-        r = await api.admin.post(
-            "/api/v1/registry/residents",
-            json={
-                "name": f"住户{i}",
-                "id_number": make_id_number(),
-                "phone": "13911112222",
-                "community_code": cell["community_code"],
-                "household_id": hid,
-            },
-        )
-        residents.append(r.json()["id"])
-    return b.json()["id"], households, residents
+from tests.factories import populate, report, setup_cell
+from tests.support import assert_problem
 
 
 async def test_a_visit_records_whether_the_phone_was_inside_and_counts_toward_coverage(

@@ -3,7 +3,7 @@ over any subtree."""
 
 from __future__ import annotations
 
-from tests.conftest import STREET_A
+from tests.factories import STREET_A
 from tests.support import assert_problem, make_id_number
 
 

@@ -255,7 +255,7 @@ async def test_buildings_households_and_units_import_too(api, new_community):
     )
     job = await finished(api.admin, h.json()["id"])
     assert (job["imported"], job["failed"]) == (1, 1)
-    from tests.registry.test_units import credit_code
+    from tests.factories import credit_code
 
     u = await upload(
         api.admin,
@@ -324,7 +324,7 @@ async def test_buildings_households_and_units_reimport_as_unchanged_or_updated(a
     stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
     assert stats["households"] == 2
 
-    from tests.registry.test_units import credit_code
+    from tests.factories import credit_code
 
     school, clinic = credit_code("12"), credit_code("12")
     units = [

@@ -7,7 +7,7 @@ import csv
 import io
 
 from services.common.auth import issue_access_token, permissions_for
-from tests.conftest import HOME, STREET_A, STREET_B
+from tests.factories import HOME, STREET_A, STREET_B
 from tests.support import assert_problem, make_id_number, unique
 
 

@@ -2,35 +2,8 @@
 
 from __future__ import annotations
 
-import random
-
-from stdnum.cn import uscc
-
+from tests.factories import credit_code, unit
 from tests.support import assert_problem
-
-
-def credit_code(prefix: str = "91") -> str:
-    body = (
-        prefix
-        + "410105"
-        + "".join(random.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
-    )
-    return body + uscc.calc_check_digit(body)
-
-
-def unit(community: str, **extra) -> dict:
-    return {
-        "name": "某某有限公司",
-        "uscc": credit_code(),
-        "category": "enterprise",
-        "community_code": community,
-        "contact_name": "赵六",
-        "contact_phone": "13912345678",
-        "facilities": [
-            {"name": "篮球场", "kind": "sports", "capacity": 30, "opening_hours": "周末 8:00-18:00"}
-        ],
-        **extra,
-    }
 
 
 async def test_a_unit_with_facilities_and_a_masked_contact(api, base_areas):

@@ -75,3 +75,18 @@ def test_the_kernel_imports_no_service():
             if module and any(module.startswith(f"services.{s}") for s in SERVICES):
                 offenders.append(f"{path.relative_to(ROOT)}: {module}")
     assert not offenders, offenders
+
+
+def test_stories_share_factories_not_each_other():
+    """Setup comes from tests/factories.py (and tests/support.py): a story module that
+    imports another couples two stories that should change apart."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and module.startswith("tests.") and module not in (
+                "tests.factories",
+                "tests.support",
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}: {module}")
+    assert not offenders, offenders

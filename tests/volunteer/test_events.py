@@ -4,7 +4,7 @@ hears of it — even when it was down at the time."""
 from __future__ import annotations
 
 from services.common.clock import clock
-from tests.volunteer.test_volunteers import volunteer
+from tests.factories import volunteer
 
 
 def component(app, name):

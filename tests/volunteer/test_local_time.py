@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.common.clock import clock, start_of_day
+from tests.factories import volunteer
 from tests.support import assert_problem, make_id_number
-from tests.volunteer.test_volunteers import volunteer
 
 
 async def test_an_activity_at_nine_beijing_time_reads_back_at_nine(api, new_community):

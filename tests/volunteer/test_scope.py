@@ -5,9 +5,8 @@ the caller's scope, and a cancelled activity is for its own street."""
 from __future__ import annotations
 
 from services.common.geo import from_wgs84
-from tests.conftest import STREET_B
+from tests.factories import STREET_B, activity, volunteer
 from tests.support import assert_problem
-from tests.volunteer.test_volunteers import activity, volunteer
 
 
 async def test_a_street_admin_sees_nothing_of_another_streets_volunteers(api, new_community):

@@ -6,69 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from services.common.clock import clock, to_local
-from tests.support import assert_problem, make_id_number, unique
-
-
-async def resident_in_registry(api, community: str, name: str = "志愿者") -> str:
-    number = make_id_number()
-    r = await api.admin.post(
-        "/api/v1/registry/residents",
-        json={"name": name, "id_number": number, "community_code": community},
-    )
-    assert r.status_code == 201, r.text
-    return number
-
-
-async def volunteer(
-    api, community: str, *, matched: bool = True, openid: str | None = None, **extra
-):
-    """A resident who logs in through WeChat and registers; returns (caller, volunteer)."""
-    openid = openid or unique("wx")
-    caller = await api.resident(openid)
-    caller.openid = openid
-    number = await resident_in_registry(api, community) if matched else make_id_number()
-    r = await caller.post(
-        "/api/v1/volunteer/volunteers",
-        json={
-            "name": "志愿者",
-            "id_number": number,
-            "phone": "13700001234",
-            "community_code": community,
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return caller, r.json()
-
-
-async def activity(
-    api,
-    community: str,
-    *,
-    capacity: int = 10,
-    start_in=timedelta(days=2),
-    hours: float = 2,
-    **extra,
-) -> dict:
-    start = to_local(clock.now() + start_in)  # as a phone in Beijing sends it: +08:00
-    r = await api.admin.post(
-        "/api/v1/volunteer/activities",
-        json={
-            "community_code": community,
-            "title": "清洁家园",
-            "category": "environment",
-            "start_at": start.isoformat(),
-            "end_at": (start + timedelta(hours=hours)).isoformat(),
-            "lat": 34.75,
-            "lng": 113.65,
-            "radius_m": 100,
-            "capacity": capacity,
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+from services.common.clock import clock
+from tests.factories import activity, resident_in_registry, volunteer
+from tests.support import assert_problem, make_id_number
 
 
 async def test_a_matched_resident_is_active_and_an_unmatched_one_waits(api, new_community):
