@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.common.clock import clock, to_local
+from services.common.geo import from_wgs84
 from tests.factories import populate, report, setup_cell
 from tests.support import assert_problem
 
@@ -235,3 +236,22 @@ async def test_a_building_given_new_coordinates_is_placed_again(api, new_communi
     assert back.json()["cell_code"] == cell["code"]
     named = await api.admin.patch(url, json={"lat": point[0] - 0.01, "cell_code": cell["code"]})
     assert named.json()["cell_code"] == cell["code"]  # a cell named in the patch wins
+
+
+async def test_a_phone_on_a_chinese_map_syncs_in_gcj02(api, new_community, spot, worker):
+    """Tencent and AMap maps draw GCJ-02: the phone asks for it, and every building, cell
+    and case comes in that system (about 600 m off in WGS-84)."""
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    building_id, _, _ = await populate(api, cell, point)
+    case = await report(grid, point)
+    clock.advance(timedelta(seconds=10))
+    grid = await api.login(grid.username, "grid-pass-1")
+    plain = (await grid.get("/api/v1/grid/sync")).json()
+    shown = (await grid.get("/api/v1/grid/sync", params={"coord_system": "gcj02"})).json()
+    [b_wgs] = [b for b in plain["buildings"] if b["id"] == building_id]
+    [b_gcj] = [b for b in shown["buildings"] if b["id"] == building_id]
+    assert (b_gcj["lat"], b_gcj["lng"]) == from_wgs84(b_wgs["lat"], b_wgs["lng"], "gcj02")
+    [c_gcj] = [c for c in shown["cases"] if c["id"] == case["id"]]
+    assert c_gcj["coord_system"] == "gcj02" and abs(c_gcj["lng"] - point[1]) > 0.002
+    ring = shown["cells"][0]["boundary"]["coordinates"][0]
+    assert abs(ring[0][0] - cell["boundary"]["coordinates"][0][0][0]) > 0.002

@@ -84,9 +84,14 @@ def test_stories_share_factories_not_each_other():
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             module = node.module if isinstance(node, ast.ImportFrom) else None
-            if module and module.startswith("tests.") and module not in (
-                "tests.factories",
-                "tests.support",
+            if (
+                module
+                and module.startswith("tests.")
+                and module
+                not in (
+                    "tests.factories",
+                    "tests.support",
+                )
             ):
                 offenders.append(f"{path.relative_to(ROOT)}: {module}")
     assert not offenders, offenders

@@ -203,11 +203,17 @@ class RegistryClient(PeerClient):
         return result.updated
 
     async def roster_changes(
-        self, *, cells: list[str], since: datetime | None, until: datetime
+        self,
+        *,
+        cells: list[str],
+        since: datetime | None,
+        until: datetime,
+        coord_system: str = "wgs84",
     ) -> RosterChanges:
         params = {
             "cells": ",".join(cells),
             "since": since.isoformat() if since else None,
             "until": until.isoformat(),
+            "coord_system": coord_system,
         }
         return await self.call(SYNC, params=params)

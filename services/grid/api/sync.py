@@ -11,6 +11,7 @@ from services.common.auth import Principal, require
 from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.database import SessionDep
+from services.common.geo import AnswerCoords, CoordSystem
 from services.common.http import with_etag
 from services.common.peers import forward_token
 from services.grid import repository
@@ -21,11 +22,15 @@ from services.grid.service import sync as sync_service
 router = make_router()
 
 
-async def _registry_part(request: Request, cells: list[str], since, until) -> dict:
+async def _registry_part(
+    request: Request, cells: list[str], since, until, system: CoordSystem
+) -> dict:
     """The registry's rows of ``cells`` changed in (since, until], asked with the worker's
-    own token (their scope applies)."""
+    own token (their scope applies), buildings in the phone's coordinate system."""
     registry = RegistryClient(request.app.state.peers, token=forward_token(request))
-    changes = await registry.roster_changes(cells=cells, since=since, until=until)
+    changes = await registry.roster_changes(
+        cells=cells, since=since, until=until, coord_system=system
+    )
     return changes.model_dump()
 
 
@@ -36,6 +41,7 @@ async def sync(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require("grid:sync"))],
     cursor: str | None = Query(default=None, max_length=200),
+    coord_system: AnswerCoords = "wgs84",
 ) -> SyncOut:
     """The caller's cells, their buildings, households, residents (masked) and open cases,
     changed since ``cursor`` (everything when it is empty), with deletions as tombstones.
@@ -79,7 +85,7 @@ async def sync(
     for group, group_since in ((fresh, None), (known, since)):
         if not group:
             continue
-        part = await _registry_part(request, group, group_since, until)
+        part = await _registry_part(request, group, group_since, until, coord_system)
         for key in ("buildings", "households", "residents"):
             registry[key] += part[key]
         for key in ("buildings", "residents"):
@@ -89,11 +95,15 @@ async def sync(
     body = SyncOut(
         cursor=sync_service.encode_sync_cursor(next_cursor),
         full=since is None,
-        cells=[cell_out(c, members[c.code]) for c in changed_cells if c.deleted_at is None],
+        cells=[
+            cell_out(c, members[c.code], coord_system)
+            for c in changed_cells
+            if c.deleted_at is None
+        ],
         buildings=registry["buildings"],
         households=registry["households"],
         residents=registry["residents"],
-        cases=[case_out(c, now) for c in open_cases],
+        cases=[case_out(c, now, system=coord_system) for c in open_cases],
         deleted={
             # A cell here takes with it, on the phone, the buildings, households, residents
             # and cases it held.
