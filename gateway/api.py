@@ -114,11 +114,18 @@ async def me(principal: PrincipalDep, session: SessionDep, request: Request) -> 
 @router.post("/users", status_code=201, tags=["users"])
 async def create_user(
     body: UserCreate,
+    request: Request,
     session: SessionDep,
     principal=Depends(require("users:write")),
 ) -> UserOut:
     """An admin creates a staff account of a lower rank, inside its own scope."""
-    user = await service.create_staff_user(session=session, principal=principal, data=body)
+    user = await service.create_staff_user(
+        session=session,
+        principal=principal,
+        peers=request.app.state.peers,
+        token=forward_token(request),
+        data=body,
+    )
     return _user_out(user)
 
 

@@ -17,7 +17,15 @@ from gateway import repository
 from gateway.models import LoginFailure, RefreshToken, User, UserScope, WeChatIdentity
 from gateway.schemas import TokenPair, UserCreate
 from gateway.wechat import WeChatProvider
-from services.common.auth import ALL, ROLE_RANK, Principal, issue_access_token, permissions_for
+from services.common.auth import (
+    ALL,
+    ROLE_RANK,
+    Principal,
+    grant_refusals,
+    issue_access_token,
+    permissions_for,
+)
+from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import (
@@ -180,9 +188,11 @@ async def refresh(
 
 
 async def create_staff_user(
-    *, session: AsyncSession, principal: Principal, data: UserCreate
+    *, session: AsyncSession, principal: Principal, peers, token: str | None, data: UserCreate
 ) -> User:
-    """An admin creates accounts of a lower rank, inside its own scope only."""
+    """An admin creates accounts of a lower rank, inside its own scope only: the scope, the
+    unit the account speaks for, and the extra permissions it may be granted all have to be
+    the creator's to give."""
     if ROLE_RANK[data.role] >= principal.rank and not principal.has_role("platform_admin"):
         raise Forbidden("user.role_not_allowed")
     scope = list(dict.fromkeys(data.scope))
@@ -199,7 +209,19 @@ async def create_staff_user(
         raise Forbidden("auth.out_of_scope", extra={"outside": outside})
     if data.role == "unit_contact" and not data.unit_id:
         raise Unprocessable("validation.missing", errors=[FieldError("unit_id", "missing")])
-    extra = [p for p in data.extra_permissions if principal.has(p)]
+    if data.unit_id:
+        await _unit_within(peers, token, principal, data.unit_id, scope)
+    extra = list(dict.fromkeys(data.extra_permissions))
+    refused = grant_refusals(principal.roles, data.role, extra)
+    refused.update({p: "not_grantable" for p in extra if p not in refused and not principal.has(p)})
+    if refused:
+        raise Unprocessable(
+            "validation.permission_not_grantable",
+            errors=[
+                FieldError("extra_permissions", f"permission_{why}", {"permission": permission})
+                for permission, why in refused.items()
+            ],
+        )
     if await repository.user_by_username(session, data.username) is not None:
         raise Conflict("user.username_taken", errors=[FieldError("username", "username_taken")])
     user = User(
@@ -222,6 +244,21 @@ async def create_staff_user(
             "user.username_taken", errors=[FieldError("username", "username_taken")]
         ) from None
     return user
+
+
+async def _unit_within(peers, token, principal: Principal, unit_id: str, scope: list[str]) -> None:
+    """The unit must be one the creator can see, in a community of the new account's scope
+    (a street admin cannot make an account that speaks for another street's unit)."""
+
+    def not_found() -> Unprocessable:
+        return Unprocessable("validation.not_found", errors=[FieldError("unit_id", "not_found")])
+
+    unit = await RegistryClient(peers, token=token).unit(
+        unit_id=unit_id, errors={404: not_found, 403: not_found}
+    )
+    inside = ALL in scope or any(unit.community_code.startswith(code) for code in scope)
+    if not principal.reaches(unit.community_code) or not inside:
+        raise not_found()
 
 
 def can_see_user(principal: Principal, user: User) -> bool:
@@ -249,10 +286,10 @@ async def set_scope(
 
 async def apply_grid_worker_cells(*, session: AsyncSession, user_id: str, cells: list[str]) -> None:
     """A grid worker's scope becomes the cells the grid service says they hold (the event
-    ``grid.members_changed``). An account that is gone or no longer a grid worker is left
-    alone: the event is about cells, not about who may hold them."""
+    ``grid.members_changed``): taken off their last cell, they reach nothing until they are
+    given one again. An account that is gone or no longer a grid worker is left alone."""
     user = await repository.user_by_id(session, user_id)
-    if user is None or "grid_worker" not in user.roles or not cells:
-        return  # no cell left: the scope an admin gave stays
+    if user is None or "grid_worker" not in user.roles:
+        return
     user.scopes = [UserScope(code=c) for c in dict.fromkeys(cells)]
     await session.flush()

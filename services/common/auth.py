@@ -102,6 +102,77 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Every permission the platform checks. A grant of anything else is refused, by name.
+KNOWN_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        "users:write",
+        "users:scope",
+        "audit:read",
+        "pii:read",
+        "files:write",
+        "registry:read",
+        "registry:write",
+        "registry:import",
+        "registry:admin",
+        "registry:assign_cells",
+        "grid:read",
+        "grid:write",
+        "grid:calendar",
+        "grid:dispatch",
+        "grid:handle",
+        "grid:verify",
+        "grid:visit",
+        "grid:report",
+        "grid:sync",
+        "volunteer:read",
+        "volunteer:manage",
+        "volunteer:self",
+        "assessment:read",
+        "assessment:manage",
+        "assessment:configure",
+        "assessment:recommend",
+        "assessment:submit",
+        "assessment:unit",
+    }
+)
+
+# Which extra permissions (beyond the role's own) each role may grant to the accounts it
+# creates, by the new account's role. Personal data, audit and account management are never
+# handed down by a street or a community: only a platform admin grants those.
+EXTRA_GRANTS: dict[str, dict[str, frozenset[str]]] = {
+    "platform_admin": {
+        role: KNOWN_PERMISSIONS - {"users:scope", "registry:assign_cells"}
+        for role in ("street_admin", "community_admin", "grid_worker", "unit_contact")
+    },
+    "street_admin": {
+        "community_admin": frozenset({"assessment:recommend", "grid:calendar"}),
+        "grid_worker": frozenset({"grid:dispatch", "volunteer:manage"}),
+        "unit_contact": frozenset(),
+    },
+    "community_admin": {
+        "grid_worker": frozenset({"grid:dispatch"}),
+        "unit_contact": frozenset(),
+    },
+}
+
+
+def grant_refusals(
+    granter_roles: Iterable[str], role: str, wanted: Iterable[str]
+) -> dict[str, str]:
+    """Each wanted extra permission that may not be granted, and why: ``unknown`` (no such
+    permission) or ``not_grantable`` (not by these roles, to that role)."""
+    allowed: set[str] = set()
+    for granter in granter_roles:
+        allowed |= EXTRA_GRANTS.get(granter, {}).get(role, frozenset())
+    refused = {}
+    for permission in wanted:
+        if permission not in KNOWN_PERMISSIONS:
+            refused[permission] = "unknown"
+        elif permission not in allowed:
+            refused[permission] = "not_grantable"
+    return refused
+
+
 def permissions_for(roles: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
     perms: set[str] = set(extra)
     for role in roles:

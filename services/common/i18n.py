@@ -181,6 +181,11 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "period_invalid": ("期间无效:{reason}。", "Invalid period: {reason}."),
     "password_weak": ("密码至少 8 位,且不能全为数字。", "Password: 8+ chars, not all digits."),
     "nul_character": ("不能包含空字符(NUL)。", "Must not contain a NUL character."),
+    "permission_unknown": ("没有 {permission} 这项权限。", "There is no permission {permission}."),
+    "permission_not_grantable": (
+        "无权授予 {permission}。",
+        "You may not grant {permission} to this role.",
+    ),
 }
 
 

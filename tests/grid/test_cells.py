@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.geo import from_wgs84, to_wgs84
-from tests.factories import make_cell, square
+from tests.factories import make_cell, setup_cell, square
 from tests.support import assert_problem
 
 
@@ -179,3 +179,17 @@ def test_gcj02_conversion_matches_known_pairs():
     # Zhengzhou
     g = from_wgs84(34.7466, 113.6253, "gcj02")
     assert abs(g[0] - 34.7452) < 5e-4 and abs(g[1] - 113.6313) < 5e-4
+
+
+async def test_a_worker_taken_off_their_last_cell_no_longer_reaches_it(
+    api, new_community, spot, worker
+):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    assert (await grid.get(f"/api/v1/grid/cells/{cell['code']}")).status_code == 200
+    r = await api.admin.put(f"/api/v1/grid/cells/{cell['code']}/members", json={"workers": []})
+    assert r.status_code == 200, r.text
+    grid = await api.login(grid.username, "grid-pass-1")
+    me = (await grid.get("/api/v1/me")).json()
+    assert me["scope"] == []
+    assert_problem(await grid.get(f"/api/v1/grid/cells/{cell['code']}"), 404)
+    assert (await grid.get("/api/v1/registry/residents")).json()["items"] == []
