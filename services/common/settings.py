@@ -94,8 +94,10 @@ class Settings(BaseSettings):
     grid_duplicate_window_h: float = 72.0
     # A phone's sync cursor older than this must start over with a full sync.
     grid_sync_cursor_days: int = 30
-    # Keys given to outside Open311 GeoReport clients (comma-separated in the environment).
-    open311_api_keys: list[str] = []
+    # Keys given to outside Open311 GeoReport clients, each bound to the area (code or code
+    # prefix) whose public requests it may see and report in, as JSON in the environment:
+    # GONGJIAN_OPEN311_KEYS='{"key-of-the-civic-app": "410105001"}'.
+    open311_keys: dict[str, str] = {}
     # Volunteers: the registration target (seed 000: 10% of residents), who may register,
     # the check-in window either side, the daily hours above which a person approves, and
     # the star levels in total hours.

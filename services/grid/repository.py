@@ -188,6 +188,8 @@ def cases_in_scope(principal: Principal):
 
     if principal.unrestricted:
         return scope_clause(Case.cell_code, principal)
+    if principal.has_role("open311"):  # an outside app's key: the public requests of its area
+        return any_prefix_clause(Case.community_code, principal.scope)
     if principal.has_role("resident") or principal.has_role("unit_contact"):
         clauses = [Case.reporter_id == principal.user_id]
         if principal.unit_id:

@@ -210,11 +210,15 @@ async def test_kpis_per_community(api, new_community, spot, worker):
 
 
 async def test_open311_clients_report_and_read(api, new_community, spot, worker, settings, app):
-    _, _, point = await setup_cell(api, new_community, spot, worker)
+    """An outside civic app's key is bound to an area: it reports there and reads that
+    area's requests with only what GeoReport makes public."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
     services = (await api.anon.get("/open311/v2/services.json")).json()
     assert {"service_code": "01.01", "service_name": "暴露垃圾"}.items() <= services[0].items()
     grid = next(a for a in app.state.embedded_apps if a.state.component == "grid")
-    grid.state.settings.open311_api_keys.append("civic-app-key")
+    keys = grid.state.settings.open311_keys
+    keys["civic-app-key"] = cell["community_code"]
+    keys["other-area-key"] = "410105002"
     try:
         r = await api.anon.post(
             "/open311/v2/requests.json",
@@ -223,7 +227,7 @@ async def test_open311_clients_report_and_read(api, new_community, spot, worker,
                 "service_code": "02.01",
                 "lat": point[0],
                 "long": point[1],
-                "description": "占道",
+                "description": "占道经营,联系人 13800138000",
             },
         )
         assert r.status_code == 200, r.text
@@ -234,7 +238,33 @@ async def test_open311_clients_report_and_read(api, new_community, spot, worker,
             )
         ).json()
         assert got[0]["status"] == "open" and got[0]["service_code"] == "02.01"
-        assert abs(got[0]["lat"] - point[0]) < 1e-9
+        assert got[0]["description"] is None and got[0]["address"] is None
+        assert abs(got[0]["lat"] - point[0]) < 0.001 and got[0]["lat"] == round(got[0]["lat"], 3)
+        # a grid worker's case in the same area is listed, without what they wrote
+        await report(reporter, point)
+        listed = (
+            await api.anon.get("/open311/v2/requests.json", params={"api_key": "civic-app-key"})
+        ).json()
+        assert len(listed) >= 2 and all(item["description"] is None for item in listed)
+        # a key of another area sees none of it, and cannot report here
+        other = await api.anon.get(
+            f"/open311/v2/requests/{request_id}.json", params={"api_key": "other-area-key"}
+        )
+        assert_problem(other, 404)
+        assert (
+            await api.anon.get("/open311/v2/requests.json", params={"api_key": "other-area-key"})
+        ).json() == []
+        r = await api.anon.post(
+            "/open311/v2/requests.json",
+            data={
+                "api_key": "other-area-key",
+                "service_code": "02.01",
+                "lat": point[0],
+                "long": point[1],
+                "description": "x",
+            },
+        )
+        assert_problem(r, 422)
         assert_problem(
             await api.anon.post(
                 "/open311/v2/requests.json",
@@ -243,4 +273,5 @@ async def test_open311_clients_report_and_read(api, new_community, spot, worker,
             401,
         )
     finally:
-        grid.state.settings.open311_api_keys.remove("civic-app-key")
+        keys.pop("civic-app-key")
+        keys.pop("other-area-key")

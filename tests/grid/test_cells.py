@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.geo import from_wgs84, to_wgs84
-from tests.factories import make_cell, setup_cell, square
+from tests.factories import STREET_B, make_cell, setup_cell, square
 from tests.support import assert_problem
 
 
@@ -64,22 +64,22 @@ async def test_a_point_locates_to_its_cell_in_both_coordinate_systems(api, new_c
     lat, lng = spot
     cell = await make_cell(api, community, lat, lng, size=0.004)
     inside = (lat + 0.002, lng + 0.002)
-    r = await api.grid.get("/api/v1/grid/locate", params={"lat": inside[0], "lng": inside[1]})
+    r = await api.street.get("/api/v1/grid/locate", params={"lat": inside[0], "lng": inside[1]})
     assert r.json()["code"] == cell["code"]
     g_lat, g_lng = from_wgs84(*inside, "gcj02")  # what the phone's map shows for the same spot
-    r = await api.grid.get(
+    r = await api.street.get(
         "/api/v1/grid/locate", params={"lat": g_lat, "lng": g_lng, "coord_system": "gcj02"}
     )
     assert r.json()["code"] == cell["code"]
     # Near the edge, the GCJ-02 twin of a WGS-84 point lands in the same cell.
     edge = (lat + 0.00002, lng + 0.002)
     g = from_wgs84(*edge, "gcj02")
-    a = await api.grid.get("/api/v1/grid/locate", params={"lat": edge[0], "lng": edge[1]})
-    b = await api.grid.get(
+    a = await api.street.get("/api/v1/grid/locate", params={"lat": edge[0], "lng": edge[1]})
+    b = await api.street.get(
         "/api/v1/grid/locate", params={"lat": g[0], "lng": g[1], "coord_system": "gcj02"}
     )
     assert a.json()["code"] == b.json()["code"] == cell["code"]
-    far = await api.grid.get("/api/v1/grid/locate", params={"lat": lat - 0.005, "lng": lng})
+    far = await api.street.get("/api/v1/grid/locate", params={"lat": lat - 0.005, "lng": lng})
     assert_problem(far, 404, "cell.none_here")
 
 
@@ -88,7 +88,7 @@ async def test_a_point_on_a_shared_edge_belongs_to_the_smaller_code(api, new_com
     lat, lng = spot
     west = await make_cell(api, community, lat, lng)
     east = await make_cell(api, community, lat, lng + 0.002)
-    r = await api.grid.get("/api/v1/grid/locate", params={"lat": lat + 0.001, "lng": lng + 0.002})
+    r = await api.street.get("/api/v1/grid/locate", params={"lat": lat + 0.001, "lng": lng + 0.002})
     assert r.json()["code"] == min(west["code"], east["code"])
 
 
@@ -193,3 +193,15 @@ async def test_a_worker_taken_off_their_last_cell_no_longer_reaches_it(
     assert me["scope"] == []
     assert_problem(await grid.get(f"/api/v1/grid/cells/{cell['code']}"), 404)
     assert (await grid.get("/api/v1/registry/residents")).json()["items"] == []
+
+
+async def test_locate_names_no_cell_outside_the_callers_scope(api, new_community, spot):
+    elsewhere = await new_community(STREET_B, "花园路网格社区")
+    lat, lng = spot
+    cell = await make_cell(api, elsewhere, lat, lng)
+    point = {"lat": lat + 0.001, "lng": lng + 0.001}
+    found = await api.admin.get("/api/v1/grid/locate", params=point)
+    assert found.json()["code"] == cell["code"]
+    assert_problem(await api.street.get("/api/v1/grid/locate", params=point), 404)
+    counts = await api.street.get("/api/v1/registry/cell-counts", params={"cells": cell["code"]})
+    assert counts.status_code == 200 and counts.json() == []

@@ -142,7 +142,8 @@ async def locate(
     state = grid_state(request)
     index = await state.current(request.app.state.database)
     code = index.locate(*to_wgs84(lat, lng, coord_system))
-    if code is None:
+    if code is None or not principal.reaches(code):
+        # A cell outside the caller's scope is not named: as far as they know, none is here.
         raise NotFound("cell.none_here")
     name, community = state.names[code]
     return LocateOut(code=code, name=name, community_code=community)

@@ -1,6 +1,8 @@
 """Open311 GeoReport v2 (``/open311/v2/``) mapped onto cases, so that existing civic-reporting
-apps can talk to the platform. Keys come from ``GONGJIAN_OPEN311_API_KEYS``; a bearer token
-works too."""
+apps can talk to the platform. Keys come from ``GONGJIAN_OPEN311_KEYS``, each bound to an
+area: a key reports there and reads that area's requests with only what GeoReport makes
+public — never the description a resident wrote, the exact address or the precise spot.
+A bearer token works too, with the caller's own scope."""
 
 from __future__ import annotations
 
@@ -13,10 +15,14 @@ from services.common.clock import local_zone
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound, Unauthorized
 from services.common.schemas import Timestamp
+from services.common.validators import significant_prefix
 from services.grid import repository
 from services.grid.models import Case
 from services.grid.schemas import CaseCreate
 from services.grid.service import cases as case_service
+
+OPEN311_ROLE = "open311"
+PUBLIC_DECIMALS = 3  # ~100 m
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=TransactionalRoute)
 
@@ -25,25 +31,31 @@ def _caller(request: Request, api_key: str | None) -> Principal:
     token = bearer_token(request)
     if token:
         return decode_access_token(token, request.app.state.settings)
-    keys = request.app.state.settings.open311_api_keys
-    if api_key and api_key in keys:
-        # An outside app acts for the public: it may report and read, as a resident would.
+    keys = request.app.state.settings.open311_keys
+    area = keys.get(api_key) if api_key else None
+    if area:
+        # An outside app acts for the public of one area: it reports there and reads what is
+        # public there.
         return Principal(
-            user_id=f"open311:{keys.index(api_key)}",
-            roles=("resident",),
-            scope=("*",),
+            user_id=f"open311:{sorted(keys).index(api_key)}",
+            roles=(OPEN311_ROLE,),
+            scope=(significant_prefix(area),),
             permissions=frozenset({"grid:report"}),
         )
     raise Unauthorized("auth.required")
+
+
+def _public(principal: Principal) -> bool:
+    return principal.has_role(OPEN311_ROLE)
 
 
 def _status(case: Case) -> str:
     return "closed" if case.status in ("closed", "rejected") else "open"
 
 
-def _request_out(case: Case, names: dict[str, str]) -> dict[str, Any]:
+def _request_out(case: Case, names: dict[str, str], public: bool) -> dict[str, Any]:
     zone = local_zone()
-    return {
+    out = {
         "service_request_id": case.id,
         "status": _status(case),
         "status_notes": case.status,
@@ -63,6 +75,18 @@ def _request_out(case: Case, names: dict[str, str]) -> dict[str, Any]:
         "long": case.lng,
         "media_url": None,
     }
+    if public:
+        # What a resident wrote and where exactly they stood stay inside the platform: the
+        # spot is given to about 100 m, enough to see the street on a map.
+        out.update(
+            description=None,
+            status_notes=None,
+            agency_responsible=None,
+            address=None,
+            lat=round(case.lat, PUBLIC_DECIMALS) if case.lat is not None else None,
+            long=round(case.lng, PUBLIC_DECIMALS) if case.lng is not None else None,
+        )
+    return out
 
 
 @router.get("/services.json")
@@ -133,7 +157,7 @@ async def get_requests(
         end=end_date,
     )
     names = {c.code: c.name for c in await repository.list_categories(session)}
-    return [_request_out(c, names) for c in rows]
+    return [_request_out(c, names, _public(principal)) for c in rows]
 
 
 @router.get("/requests/{request_id}.json")
@@ -145,4 +169,4 @@ async def get_request(
     if case is None:
         raise NotFound()
     names = {c.code: c.name for c in await repository.list_categories(session)}
-    return [_request_out(case, names)]
+    return [_request_out(case, names, _public(principal))]

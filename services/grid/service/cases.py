@@ -68,6 +68,9 @@ async def report_case(
     cell_code = index.locate(lat, lng)
     if cell_code is None:
         raise Unprocessable("case.outside_grid", errors=[FieldError("lat", "outside_grid")])
+    if principal.has_role("open311") and not principal.reaches(cell_code):
+        # an outside app's key reports in its own area only
+        raise Unprocessable("case.outside_grid", errors=[FieldError("lat", "outside_grid")])
     if principal.has_role("resident"):
         source = "resident"
     elif data.source:
