@@ -35,6 +35,8 @@ def parse_boundary(geojson: dict, system: CoordSystem) -> Polygon | MultiPolygon
     kind = geojson.get("type")
     if kind not in ("Polygon", "MultiPolygon"):
         raise GeometryProblem("boundary_type")
+    if not _rings_closed(kind, geojson.get("coordinates")):
+        raise GeometryProblem("boundary_ring_unclosed")
     try:
         geometry = shape(geojson)
     except Exception:
@@ -49,6 +51,19 @@ def parse_boundary(geojson: dict, system: CoordSystem) -> Polygon | MultiPolygon
     if not geometry.is_valid:
         raise GeometryProblem("boundary_invalid", explain_validity(geometry))
     return geometry
+
+
+def _rings_closed(kind: str, coordinates) -> bool:
+    """GeoJSON (RFC 7946 3.1.6): a ring has four or more positions and ends where it began.
+    shapely would close an open ring silently, drawing an edge the user never drew."""
+    try:
+        polygons = [coordinates] if kind == "Polygon" else list(coordinates)
+        rings = [ring for polygon in polygons for ring in polygon]
+        return bool(rings) and all(
+            len(ring) >= 4 and list(ring[0]) == list(ring[-1]) for ring in rings
+        )
+    except (TypeError, IndexError):
+        return False
 
 
 def _converter(system: CoordSystem):

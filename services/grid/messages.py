@@ -42,6 +42,10 @@ i18n.register(
             "A Polygon or MultiPolygon.",
         ),
         "boundary_malformed": ("边界格式不正确。", "Malformed GeoJSON boundary."),
+        "boundary_ring_unclosed": (
+            "边界的每个环至少四个点,且首尾两点相同。",
+            "Each ring needs four or more positions, the last one equal to the first.",
+        ),
         "boundary_invalid": (
             "边界不是有效多边形(如自相交):{detail}。",
             "Invalid polygon: {detail}.",

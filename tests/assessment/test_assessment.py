@@ -347,3 +347,20 @@ async def test_scores_are_a_503_when_a_service_is_down_not_a_failed_indicator(
         await peers._clients.pop("volunteer").aclose()
     body = assert_problem(r, 503, "upstream.unavailable")
     assert "volunteer" in body["detail"]
+
+
+async def test_a_name_that_looks_like_a_formula_is_text_in_the_export(api, new_community):
+    """A community named =HYPERLINK(...) must come out of scores.xlsx as that text, not as
+    a live link an official's Excel would follow."""
+    import io
+
+    from openpyxl import load_workbook
+
+    community = await new_community(name='=HYPERLINK("http://evil.example","点此")')
+    r = await api.admin.get(
+        "/api/v1/assessment/scores.xlsx", params={"area": community, "period": str(YEAR)}
+    )
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    cells = [c for row in sheet.iter_rows() for c in row if str(c.value).startswith("=HYPER")]
+    assert cells and all(c.data_type == "s" and c.quotePrefix for c in cells)

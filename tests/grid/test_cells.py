@@ -205,3 +205,20 @@ async def test_locate_names_no_cell_outside_the_callers_scope(api, new_community
     assert_problem(await api.street.get("/api/v1/grid/locate", params=point), 404)
     counts = await api.street.get("/api/v1/registry/cell-counts", params={"cells": cell["code"]})
     assert counts.status_code == 200 and counts.json() == []
+
+
+async def test_an_unclosed_ring_is_refused_not_closed_silently(api, new_community, spot):
+    community = await new_community()
+    lat, lng = spot
+    ring = square(lat, lng)["coordinates"][0][:-1]  # the last corner is not the first
+    r = await api.admin.post(
+        "/api/v1/grid/cells",
+        json={
+            "community_code": community,
+            "name": "未闭合",
+            "boundary": {"type": "Polygon", "coordinates": [ring]},
+        },
+    )
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["field"] == "boundary"
+    assert body["errors"][0]["code"] == "boundary_ring_unclosed"

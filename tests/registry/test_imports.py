@@ -370,3 +370,18 @@ async def test_a_retried_upload_with_the_same_key_is_one_job(api, new_community)
         "/api/v1/registry/imports", data={"kind": "residents"}, files=files, headers=key
     )
     assert a.json()["id"] == b.json()["id"]
+
+
+async def test_a_formula_typed_in_a_roster_comes_back_as_text_in_the_error_sheet(
+    api, new_community
+):
+    community = await new_community()
+    formula = '=HYPERLINK("http://evil.example","点此更正")'
+    content = csv_bytes([[formula, "not-an-id", "", community, "", "", "", "常住", "", ""]])
+    r = await upload(api.admin, content, name="roster.csv")
+    job = await finished(api.admin, r.json()["id"])
+    assert job["failed"] == 1
+    sheet_file = await api.admin.get(f"/api/v1/registry/imports/{job['id']}/errors.xlsx")
+    sheet = load_workbook(io.BytesIO(sheet_file.content)).active
+    [cell] = [c for row in sheet.iter_rows() for c in row if c.value == formula]
+    assert cell.data_type == "s" and cell.quotePrefix

@@ -22,6 +22,7 @@ from services.common.errors import NotFound
 from services.common.ids import new_id
 from services.common.periods import Period, quarters_in
 from services.common.settings import Settings
+from services.common.spreadsheets import data_row
 from services.common.validators import significant_prefix
 
 
@@ -200,20 +201,23 @@ def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
     ws = wb.create_sheet("考核结果")
     names = [i["name"] for i in rows[0]["indicators"]] if rows else []
     ws.append(["区划", period])
-    ws.append(["排名", "社区代码", "社区", "总分", *names])
+    ws.append(data_row(ws, ["排名", "社区代码", "社区", "总分", *names]))
     for row in rows:
         ws.append(
-            [
-                row["rank"],
-                row["community_code"],
-                row["name"],
-                row["total"],
-                *[
-                    ("✓ " if i["passed"] else "✗ ")
-                    + ("" if i["value"] is None else str(i["value"]))
-                    for i in row["indicators"]
+            data_row(
+                ws,
+                [
+                    row["rank"],
+                    row["community_code"],
+                    row["name"],
+                    row["total"],
+                    *[
+                        ("✓ " if i["passed"] else "✗ ")
+                        + ("" if i["value"] is None else str(i["value"]))
+                        for i in row["indicators"]
+                    ],
                 ],
-            ]
+            )
         )
     out = io.BytesIO()
     wb.save(out)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
+from services.common.spreadsheets import data_row
 from services.registry import rules
 from services.registry.models import ImportError_
 
@@ -112,14 +113,15 @@ def errors_xlsx(header: list[str], errors: list[ImportError_]) -> bytes:
     """The bad rows as they were, with an error column: fix them and import this file."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("待修正")
-    ws.append([*header, "错误"])
+    ws.append(data_row(ws, [*header, "错误"]))
     grouped: dict[int, tuple[list, list[str]]] = {}
     for err in errors:
         values, messages = grouped.setdefault(err.row, (err.values, []))
         messages.append(f"{err.field}:{err.message}")
     for row in sorted(grouped):
         values, messages = grouped[row]
-        ws.append([*values[: len(header)], *[""] * (len(header) - len(values)), ";".join(messages)])
+        padded = [*values[: len(header)], *[""] * (len(header) - len(values))]
+        ws.append(data_row(ws, [*padded, ";".join(messages)]))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -1,0 +1,32 @@
+"""Spreadsheets the platform writes: every cell is data, never a formula. A name typed as
+``=HYPERLINK("http://…","点击")`` in a roster must come back as that text in the error
+sheet, not as a live link that a community worker's Excel follows (CSV/formula injection)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from openpyxl.cell import WriteOnlyCell
+
+# What makes Excel, WPS or LibreOffice read a cell as a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def looks_like_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def data_row(ws, values: Iterable[Any]) -> list[Any]:
+    """A row for ``ws.append`` on a write-only sheet: text that looks like a formula is a
+    text cell (with Excel's quote prefix, so an edit keeps it text)."""
+    row = []
+    for value in values:
+        if looks_like_formula(value):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"
+            cell.quotePrefix = True
+            row.append(cell)
+        else:
+            row.append(value)
+    return row
