@@ -25,7 +25,7 @@ from gateway.demo import DemoReport, ensure_demo_accounts
 from services.common.clock import clock, start_of_day
 from services.common.settings import DEMO_PASSWORD, Settings
 from tests.factories import DISTRICT, HOME, STREET_A, STREET_B
-from tests.support import DEMO_USERS, Api
+from tests.support import DEMO_USERS, Api, unique
 
 
 def _reset_postgres(url: str) -> None:
@@ -156,5 +156,38 @@ def new_community(api, base_areas):
         r = await api.admin.post("/api/v1/registry/areas", json={"code": code, "name": name})
         assert r.status_code == 201, r.text
         return code
+
+    return make
+
+
+# --- a patch of map and a grid worker of its own, for any story that draws cells ------------
+
+_patches = itertools.count()
+
+
+@pytest.fixture
+def spot():
+    """The south-west corner of a 0.01° patch of Zhengzhou no other test draws on."""
+    n = next(_patches)
+    return 34.60 + (n // 40) * 0.012, 113.40 + (n % 40) * 0.012
+
+
+@pytest.fixture
+def worker(api, base_areas):
+    """A grid worker of its own, created by the community admin; returns (user_id, caller)."""
+
+    async def make(scope: str):
+        username = unique("gw")
+        r = await api.admin.post(
+            "/api/v1/users",
+            json={
+                "username": username,
+                "password": "grid-pass-1",
+                "role": "grid_worker",
+                "scope": [scope],
+            },
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["id"], username
 
     return make

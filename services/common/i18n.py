@@ -180,6 +180,7 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "outside_china": ("坐标不在中国境内,请检查经纬度是否写反。", "The point is outside China."),
     "period_invalid": ("期间无效:{reason}。", "Invalid period: {reason}."),
     "password_weak": ("密码至少 8 位,且不能全为数字。", "Password: 8+ chars, not all digits."),
+    "null_not_allowed": ("不能为空值(null);不修改时请省略该字段。", "May be left out, not null."),
     "nul_character": ("不能包含空字符(NUL)。", "Must not contain a NUL character."),
     "permission_unknown": ("没有 {permission} 这项权限。", "There is no permission {permission}."),
     "permission_not_grantable": (

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from services.common.clock import to_local, to_utc
@@ -20,6 +28,17 @@ def _show(value: datetime) -> str:
 # Stored in UTC; on the wire RFC 3339 in the deployment's zone (Asia/Shanghai by default).
 # A time sent without an offset is a time in that zone.
 Timestamp = Annotated[datetime, AfterValidator(to_utc), PlainSerializer(_show, return_type=str)]
+
+
+def _not_null(value):
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "may be left out, not set to null")
+    return value
+
+
+# For a partial update (PATCH): the field may be left out, but null would empty a field that
+# cannot be empty. Use as ``name: Annotated[str | None, NOT_NULL] = Field(default=None, ...)``.
+NOT_NULL = BeforeValidator(_not_null)
 
 
 class WireModel(BaseModel):

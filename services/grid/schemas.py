@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import Timestamp, WireModel
+from services.common.schemas import NOT_NULL, Timestamp, WireModel
 from services.common.validators import AreaCodeStr
 
 
@@ -29,12 +29,12 @@ class CellCreate(WireModel):
 
 
 class CellPatch(WireModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    kind: Literal["comprehensive", "dedicated"] | None = None
+    name: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=100)
+    kind: Annotated[Literal["comprehensive", "dedicated"] | None, NOT_NULL] = None
     dedicated_to: str | None = Field(default=None, max_length=100)
     household_target: int | None = Field(default=None, ge=0, le=100_000)
     responsible: str | None = Field(default=None, max_length=100)
-    boundary: dict[str, Any] | None = None
+    boundary: Annotated[dict[str, Any] | None, NOT_NULL] = None
     coord_system: CoordSystem = "wgs84"
     valid_from: date | None = None
     valid_to: date | None = None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import Timestamp, WireModel
+from services.common.schemas import NOT_NULL, Timestamp, WireModel
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr, UsccStr
 
 ResidenceType = Literal["registered", "permanent", "floating"]
@@ -54,7 +54,7 @@ class AreaCreate(AreaProfile):
 
 
 class AreaPatch(AreaProfile):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=100)
 
 
 class AreaOut(BaseModel):
@@ -112,7 +112,7 @@ class BuildingCreate(WireModel):
 
 
 class BuildingPatch(WireModel):
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=100)
     address: str | None = Field(default=None, max_length=255)
     floors: int | None = Field(default=None, ge=1, le=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
@@ -141,7 +141,7 @@ class HouseholdCreate(WireModel):
 
 
 class HouseholdPatch(WireModel):
-    door_no: str | None = Field(default=None, min_length=1, max_length=50)
+    door_no: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=50)
     head_name: str | None = Field(default=None, max_length=50)
 
 
@@ -171,13 +171,13 @@ class ResidentCreate(WireModel):
 
 
 class ResidentPatch(WireModel):
-    name: str | None = Field(default=None, min_length=1, max_length=50)
-    id_number: IdNumberStr | None = None
+    name: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=50)
+    id_number: Annotated[IdNumberStr | None, NOT_NULL] = None
     phone: MobileStr | None = None
     household_id: str | None = Field(default=None, max_length=36)
     relation_to_head: str | None = Field(default=None, max_length=20)
-    residence_type: ResidenceType | None = None
-    tags: list[TagCode] | None = Field(default=None, max_length=20)
+    residence_type: Annotated[ResidenceType | None, NOT_NULL] = None
+    tags: Annotated[list[TagCode] | None, NOT_NULL] = Field(default=None, max_length=20)
     moved_in_on: date | None = None
 
 

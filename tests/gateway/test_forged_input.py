@@ -95,3 +95,35 @@ async def test_an_area_code_in_another_script_is_refused_not_stored(api, base_ar
         "/api/v1/registry/areas", json={"code": "٤١٠١٠٥٠٠١٠٩٧", "name": "阿拉伯数字"}
     )
     assert assert_problem(r, 422)["errors"][0]["field"] == "code"
+
+
+async def test_null_for_any_field_of_a_patch_is_never_a_500(api, new_community, spot):
+    """A partial update may leave a field out; sending null for a field that cannot be
+    empty is a 422 naming it (it reached the database's NOT NULL before)."""
+    from tests.factories import make_cell, populate
+
+    community = await new_community()
+    cell = await make_cell(api, community, *spot)
+    _, households, residents = await populate(api, cell, (spot[0] + 0.001, spot[1] + 0.001))
+    building = (await api.admin.get(f"/api/v1/registry/households/{households[0]}")).json()
+    doc = (await api.admin.get("/openapi.json")).json()
+    targets = {
+        f"/api/v1/registry/areas/{community}": "/api/v1/registry/areas/{code}",
+        f"/api/v1/registry/buildings/{building['building_id']}": (
+            "/api/v1/registry/buildings/{building_id}"
+        ),
+        f"/api/v1/registry/households/{households[0]}": (
+            "/api/v1/registry/households/{household_id}"
+        ),
+        f"/api/v1/registry/residents/{residents[0]}": "/api/v1/registry/residents/{resident_id}",
+        f"/api/v1/grid/cells/{cell['code']}": "/api/v1/grid/cells/{code}",
+    }
+    failures = []
+    for url, template in targets.items():
+        ref = doc["paths"][template]["patch"]["requestBody"]["content"]["application/json"]
+        name = ref["schema"]["$ref"].rsplit("/", 1)[-1]
+        for field in doc["components"]["schemas"][name]["properties"]:
+            r = await api.admin.patch(url, json={field: None})
+            if r.status_code >= 500 or (r.status_code == 422 and not r.json()["errors"]):
+                failures.append((template, field, r.status_code, r.text[:120]))
+    assert not failures, failures
