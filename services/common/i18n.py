@@ -181,6 +181,10 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "period_invalid": ("期间无效:{reason}。", "Invalid period: {reason}."),
     "password_weak": ("密码至少 8 位,且不能全为数字。", "Password: 8+ chars, not all digits."),
     "null_not_allowed": ("不能为空值(null);不修改时请省略该字段。", "May be left out, not null."),
+    "cursor_invalid": (
+        "游标无效,请从第一页重新获取。",
+        "Invalid cursor: start from the first page.",
+    ),
     "nul_character": ("不能包含空字符(NUL)。", "Must not contain a NUL character."),
     "permission_unknown": ("没有 {permission} 这项权限。", "There is no permission {permission}."),
     "permission_not_grantable": (

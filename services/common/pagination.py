@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import BadRequest
+from services.common.errors import BadRequest, FieldError
 
 T = TypeVar("T")
 
@@ -64,7 +64,11 @@ def decode_cursor(cursor: str, columns: Sequence[Any]) -> list[Any]:
             raise ValueError("wrong width")
         return [_typed(value, column) for value, column in zip(values, columns, strict=True)]
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError):
-        raise BadRequest("pagination.cursor_invalid") from None
+        raise cursor_invalid() from None
+
+
+def cursor_invalid() -> BadRequest:
+    return BadRequest("pagination.cursor_invalid", errors=[FieldError("cursor", "cursor_invalid")])
 
 
 def _typed(value: Any, column: Any) -> Any:
@@ -74,8 +78,8 @@ def _typed(value: Any, column: Any) -> Any:
         expected = kind.python_type
     except (AttributeError, NotImplementedError):
         expected = None
-    if value is None:
-        return None
+    if value is None:  # no list pages on an empty key: a null is a forged cursor
+        raise TypeError("a value")
     if expected is datetime:
         if not isinstance(value, str):
             raise TypeError("a time")

@@ -353,3 +353,9 @@ async def claim_case_step(session: AsyncSession, case: Case, now) -> bool:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+async def list_cases(
+    session: AsyncSession, principal: Principal, page: PageParams, **filters
+) -> tuple[list[Case], str | None]:
+    return await paginate(session, case_query(principal, **filters), [Case.id], page)

@@ -135,7 +135,7 @@ class CaseCreate(WireModel):
     lng: float = Field(ge=-180, le=180)
     coord_system: CoordSystem = "wgs84"
     photos: list[str] = Field(default_factory=list, max_length=9)
-    source: Literal["grid_worker", "resident", "hotline"] | None = None
+    source: Literal["grid_worker", "resident", "hotline", "open311"] | None = None
     priority: Literal["normal", "urgent"] | None = None
 
 

@@ -16,7 +16,9 @@ def _cursor(value) -> str:
 
 
 # No list's sort key can be any of these: each must be a 4xx.
-MALFORMED = [_cursor(v) for v in ([[1]], [{"a": 1}], ["x", "y", "z", "w"], [10**30], None)] + [
+MALFORMED = [
+    _cursor(v) for v in ([[1]], [{"a": 1}], ["x", "y", "z", "w"], [10**30], None, [None])
+] + [
     "W1sxXV0",  # [[1]], as the outside review sent it
     "not-base64-%%%",
     "AAAA",
@@ -52,6 +54,8 @@ async def test_a_forged_cursor_is_a_400_on_every_list(api, paged, base_areas):
             r = await api.admin.get(url, params=params)
             if r.status_code >= 500 or (cursor in MALFORMED and r.status_code < 400):
                 failures.append((path, cursor, r.status_code, r.text[:200]))
+            elif r.status_code == 400 and r.json()["errors"][0]["field"] != "cursor":
+                failures.append((path, cursor, "field not named", r.text[:200]))
     assert not failures, failures
 
 

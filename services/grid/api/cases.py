@@ -10,14 +10,13 @@ from services.common.auth import Principal, PrincipalDep, require
 from services.common.clock import clock, local_zone
 from services.common.database import SessionDep
 from services.common.errors import NotFound
-from services.common.geo import CoordSystem
+from services.common.geo import AnswerCoords
 from services.common.http import with_etag
-from services.common.pagination import Page, paginate
+from services.common.pagination import Page
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
 from services.grid import repository
 from services.grid.api.common import Paging, Reader, case_out, make_router
-from services.grid.models import Case
 from services.grid.schemas import CaseCreate, CaseOut, CategoryOut, HolidayIn, KpiOut, TransitionIn
 from services.grid.service import cases as case_service
 
@@ -61,11 +60,13 @@ async def list_cases(
     cell: str | None = Query(default=None, max_length=32),
     community: AreaCodeStr | None = None,
     category: str | None = Query(default=None, max_length=16),
-    coord_system: CoordSystem = "wgs84",
+    coord_system: AnswerCoords = "wgs84",
 ) -> Page[CaseOut]:
     now = clock.now()
-    stmt = repository.case_query(
+    rows, cursor = await repository.list_cases(
+        session,
         principal,
+        page,
         status=status,
         overdue=overdue,
         cell=cell,
@@ -73,7 +74,6 @@ async def list_cases(
         category=category,
         now=now,
     )
-    rows, cursor = await paginate(session, stmt, [Case.id], page)
     return Page(items=[case_out(c, now, system=coord_system) for c in rows], next_cursor=cursor)
 
 
@@ -114,7 +114,7 @@ async def get_case(
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    coord_system: CoordSystem = "wgs84",
+    coord_system: AnswerCoords = "wgs84",
 ) -> CaseOut:
     case = await repository.case(session, principal, case_id)
     if case is None:

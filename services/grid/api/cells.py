@@ -10,7 +10,7 @@ from services.common.auth import Principal, require
 from services.common.clock import local_zone
 from services.common.database import SessionDep
 from services.common.errors import FieldError, NotFound, Unprocessable
-from services.common.geo import CoordSystem, in_china_box, to_wgs84
+from services.common.geo import AnswerCoords, CoordSystem, in_china_box, to_wgs84
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.peers import forward_token
@@ -54,7 +54,7 @@ async def list_cells(
     principal: Reader,
     page: Paging,
     community: AreaCodeStr | None = None,
-    coord_system: CoordSystem = "wgs84",
+    coord_system: AnswerCoords = "wgs84",
 ) -> Page[CellOut]:
     cells, cursor = await repository.list_cells(session, principal, page, community=community)
     members = await repository.members(session, [c.code for c in cells])
@@ -70,7 +70,7 @@ async def get_cell(
     response: Response,
     session: SessionDep,
     principal: Reader,
-    coord_system: CoordSystem = "wgs84",
+    coord_system: AnswerCoords = "wgs84",
 ) -> CellOut:
     cell = await cell_service.get_cell(session=session, principal=principal, code=code)
     members = await repository.members(session, [code])

@@ -129,10 +129,9 @@ async def post_request(
             lat=lat,
             lng=long,
             address=address_string,
+            source="open311",
         ),
     )
-    case.source = "open311"
-    await session.flush()
     return [{"service_request_id": case.id, "service_notice": "", "account_id": None}]
 
 

@@ -71,7 +71,9 @@ async def report_case(
     if principal.has_role("open311") and not principal.reaches(cell_code):
         # an outside app's key reports in its own area only
         raise Unprocessable("case.outside_grid", errors=[FieldError("lat", "outside_grid")])
-    if principal.has_role("resident"):
+    if principal.has_role("open311"):
+        source = "open311"
+    elif principal.has_role("resident"):
         source = "resident"
     elif data.source:
         source = data.source

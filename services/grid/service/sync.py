@@ -7,9 +7,9 @@ import json
 from datetime import datetime, timedelta
 
 from services.common.errors import (
-    AppError,
     Gone,
 )
+from services.common.pagination import cursor_invalid
 
 # Sync windows overlap by this much so that a late commit is never skipped (not a standard:
 # a property of the mechanism).
@@ -26,7 +26,7 @@ def decode_sync_cursor(cursor: str, now: datetime, ttl: timedelta) -> datetime:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         since = datetime.fromisoformat(raw["t"])
     except (ValueError, KeyError, TypeError):
-        raise AppError("pagination.cursor_invalid", 400) from None
+        raise cursor_invalid() from None
     if now - since > ttl:
         raise Gone("sync.cursor_expired")
     return since

@@ -25,10 +25,15 @@ router = make_router()
 
 @router.post("/activities", status_code=201)
 async def create_activity(
-    body: ActivityCreate, session: SessionDep, principal: Manager
+    body: ActivityCreate,
+    session: SessionDep,
+    principal: Manager,
+    coord_system: AnswerCoords = "wgs84",
 ) -> ActivityOut:
+    """``coord_system`` in the body says what the place was given in; the one in the query
+    what the answer is in (WGS-84 unless asked), as on every endpoint."""
     activity = await activities.create_activity(session=session, principal=principal, data=body)
-    return await activity_out(session, activity, body.coord_system)
+    return await activity_out(session, activity, coord_system)
 
 
 @router.get("/activities")
