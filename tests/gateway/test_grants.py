@@ -56,26 +56,17 @@ async def test_a_unit_contact_cannot_be_bound_to_a_unit_of_another_street(api, n
         },
     )
     assert unit.status_code == 201, unit.text
-    r = await api.street.post(
-        "/api/v1/users",
-        json={
-            "username": unique("uc"),
-            "password": "unit-pass-1",
-            "role": "unit_contact",
-            "scope": ["410105001001"],
-            "unit_id": unit.json()["id"],
-        },
-    )
-    assert assert_problem(r, 422)["errors"][0]["field"] == "unit_id"
-    # even the platform admin binds a contact only to a unit inside the account's scope
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": unique("uc"),
-            "password": "unit-pass-1",
-            "role": "unit_contact",
-            "scope": ["410105001001"],
-            "unit_id": unit.json()["id"],
-        },
-    )
-    assert assert_problem(r, 422)["errors"][0]["field"] == "unit_id"
+    # the street admin, and even the platform admin: a contact is bound only to a unit
+    # inside the new account's scope
+    for creator in (api.street, api.admin):
+        r = await creator.post(
+            "/api/v1/users",
+            json={
+                "username": unique("uc"),
+                "password": "unit-pass-1",
+                "role": "unit_contact",
+                "scope": ["410105001001"],
+                "unit_id": unit.json()["id"],
+            },
+        )
+        assert assert_problem(r, 422)["errors"][0]["field"] == "unit_id"
