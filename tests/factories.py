@@ -307,3 +307,26 @@ async def community_with(api, new_community, residents: int, volunteers: int) ->
         )
         assert r.json()["status"] == "active", r.text
     return community
+
+
+RESIDENT_HEADER = [
+    "姓名",
+    "身份证号",
+    "手机号",
+    "社区代码",
+    "楼栋",
+    "门牌号",
+    "与户主关系",
+    "居住类型",
+    "标签",
+    "迁入日期",
+]
+
+
+def csv_roster(rows: list[list], header=RESIDENT_HEADER) -> bytes:
+    """A roster as a community worker saves it from Excel: UTF-8 with a BOM."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    w.writerows(rows)
+    return out.getvalue().encode("utf-8-sig")

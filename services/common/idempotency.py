@@ -109,11 +109,20 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
+        captured: dict[str, Any] = {
+            "status": 500,
+            "headers": [],
+            "body": bytearray(),
+            "no_store": False,
+        }
 
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
+                captured["no_store"] = any(
+                    k.lower() == b"cache-control" and b"no-store" in v.lower()
+                    for k, v in message.get("headers", [])
+                )
                 captured["headers"] = [
                     (k.decode().lower(), v.decode("latin-1"))
                     for k, v in message.get("headers", [])
@@ -129,8 +138,10 @@ class IdempotencyMiddleware:
             await self._release(principal, key)
             raise
         status = captured["status"]
-        # A 5xx, or an answer about the caller rather than the request, may be retried.
-        if status >= 500 or status in (401, 403, 429):
+        # A 5xx, or an answer about the caller rather than the request, may be retried. An
+        # answer marked no-store (full personal data) is never kept: a retry reads again,
+        # and is audited again.
+        if status >= 500 or status in (401, 403, 429) or captured["no_store"]:
             await self._release(principal, key)
         else:
             await self._store(principal, key, status, captured["headers"], bytes(captured["body"]))

@@ -275,6 +275,8 @@ class ImportJob(Base):
     file_path: Mapped[str] = mapped_column(String(512))
     created_by: Mapped[str] = mapped_column(String(36), index=True)
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The file's own header, kept for the error sheet after the file itself is deleted.
+    header: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     total: Mapped[int] = mapped_column(Integer, default=0)
     imported: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
@@ -295,7 +297,8 @@ class ImportError_(Base):
     row: Mapped[int] = mapped_column(Integer)
     field: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(String(255))
-    values: Mapped[list] = mapped_column(JSON, default=list)
+    # The row as it was typed, encrypted (it holds ID numbers and phones): imports/writing.py
+    values_enc: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     __table_args__ = (Index("ix_import_errors_job_row", "job_id", "row"),)
 

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date
 
 from openpyxl import Workbook, load_workbook
 
+from tests.factories import RESIDENT_HEADER, csv_roster
 from tests.support import assert_problem, make_id_number
 
-HEADER = [
-    "姓名",
-    "身份证号",
-    "手机号",
-    "社区代码",
-    "楼栋",
-    "门牌号",
-    "与户主关系",
-    "居住类型",
-    "标签",
-    "迁入日期",
-]
+HEADER = RESIDENT_HEADER
 UNIT_HEADER = [
     "单位名称",
     "统一社会信用代码",
@@ -47,11 +36,7 @@ def xlsx(rows: list[list], header=HEADER) -> bytes:
 
 
 def csv_bytes(rows: list[list], header=HEADER) -> bytes:
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(header)
-    w.writerows(rows)
-    return out.getvalue().encode("utf-8-sig")
+    return csv_roster(rows, header)
 
 
 async def upload(caller, content: bytes, name: str = "roster.xlsx", kind: str = "residents"):

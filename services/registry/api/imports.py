@@ -76,9 +76,14 @@ async def get_import(
 
 
 @router.get("/imports/{job_id}/errors.xlsx", response_class=Response)
-async def import_errors_xlsx(job_id: str, session: SessionDep, principal: Importer) -> Response:
-    """The bad rows with an error column: fix them and import this file."""
-    content = await service.errors_spreadsheet(session=session, principal=principal, job_id=job_id)
+async def import_errors_xlsx(
+    job_id: str, request: Request, session: SessionDep, principal: Importer
+) -> Response:
+    """The bad rows with an error column: fix them and import this file. ID numbers and
+    phones in full for callers with ``pii:read`` (the download is audited), masked else."""
+    content = await service.errors_spreadsheet(
+        session=session, principal=principal, cipher=request.app.state.cipher, job_id=job_id
+    )
     return xlsx_response(content, f"import-{job_id}-errors.xlsx")
 
 

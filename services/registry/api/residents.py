@@ -116,9 +116,16 @@ async def move_out(
 
 @router.post("/residents/{resident_id}/reveal")
 async def reveal_resident(
-    resident_id: str, body: RevealRequest, request: Request, session: SessionDep, principal: Reader
+    resident_id: str,
+    body: RevealRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Reader,
 ) -> RevealOut:
-    """The full ID number and phone, for callers with ``pii:read``, with a reason; audited."""
+    """The full ID number and phone, for callers with ``pii:read``, with a reason; audited.
+    The answer is never stored (no-store): not by a cache, not as an idempotent replay."""
+    response.headers["Cache-Control"] = "no-store"
     return RevealOut(
         **await service.reveal(
             session=session,

@@ -14,7 +14,7 @@ with its values, for the error spreadsheet.
 
 from services.registry.imports.columns import COLUMNS, KINDS, errors_xlsx, template_xlsx
 from services.registry.imports.jobs import run_import
-from services.registry.imports.reading import check_header, read_header
+from services.registry.imports.reading import SEALED, check_header, read_header
 
 __all__ = [
     "COLUMNS",
@@ -22,6 +22,7 @@ __all__ = [
     "check_header",
     "errors_xlsx",
     "read_header",
+    "SEALED",
     "run_import",
     "template_xlsx",
 ]

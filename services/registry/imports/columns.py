@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 
+from services.common.pii import mask_id_number, mask_phone
 from services.common.spreadsheets import data_row
 from services.registry import rules
 from services.registry.models import ImportError_
@@ -109,14 +110,29 @@ def template_xlsx(kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def errors_xlsx(header: list[str], errors: list[ImportError_]) -> bytes:
-    """The bad rows as they were, with an error column: fix them and import this file."""
+# Columns that hold personal data: shown in full only to callers who may read it.
+PERSONAL = {"id_number": mask_id_number, "phone": mask_phone, "contact_phone": mask_phone}
+
+
+def errors_xlsx(
+    kind: str, header: list[str], errors: list[ImportError_], cipher, reveal: bool
+) -> bytes:
+    """The bad rows as they were, with an error column: fix them and import this file. ID
+    numbers and phones are masked unless ``reveal`` (the caller may read them, audited)."""
+    from services.registry.imports.writing import open_row
+
+    keys = {c.header: c.key for c in COLUMNS[kind]}
+    maskers = {i: PERSONAL[keys[h]] for i, h in enumerate(header) if keys.get(h) in PERSONAL}
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("待修正")
     ws.append(data_row(ws, [*header, "错误"]))
     grouped: dict[int, tuple[list, list[str]]] = {}
     for err in errors:
-        values, messages = grouped.setdefault(err.row, (err.values, []))
+        values, messages = grouped.setdefault(err.row, (open_row(cipher, err.values_enc), []))
+        if not reveal:
+            for i, mask in maskers.items():
+                if i < len(values) and values[i]:
+                    values[i] = mask(str(values[i]))
         messages.append(f"{err.field}:{err.message}")
     for row in sorted(grouped):
         values, messages = grouped[row]

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -55,7 +56,7 @@ async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today:
 
 def _parsed_batches(path: Path, kind: str, ctx: Context) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(path)
+    rows = open_rows(path, ctx.cipher)
     header = [str(h).strip() for h in next(rows)]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
@@ -120,6 +121,8 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
             unchanged=tally.unchanged,
             failed=tally.failed,
         )
+    # The roster has done its work: its bad rows are kept (encrypted), the file is not.
+    await anyio.to_thread.run_sync(partial(Path(job.file_path).unlink, missing_ok=True))
 
 
 def run_in_background(state: State, job_id: str) -> None:

@@ -4,6 +4,7 @@ batch, the bad rows kept, and the job's progress."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -36,6 +37,19 @@ class Tally:
     unchanged: int = 0
     failed: int = 0
     kept_errors: int = 0
+
+
+ROW_FIELD = "import_row"
+
+
+def seal_row(cipher: PiiCipher, values: list[str]) -> str:
+    """A rejected row as it was typed, kept to hand back for fixing: it holds ID numbers and
+    phones, so it rests encrypted like them."""
+    return cipher.encrypt(json.dumps(values, ensure_ascii=False), ROW_FIELD)
+
+
+def open_row(cipher: PiiCipher, sealed: str) -> list[str]:
+    return json.loads(cipher.decrypt(sealed, ROW_FIELD)) if sealed else []
 
 
 class Writer:
@@ -155,7 +169,7 @@ class Writer:
                         "row": problem.row,
                         "field": problem.field,
                         "message": problem.message[:255],
-                        "values": [as_text(v) for v in parsed.values],
+                        "values_enc": seal_row(self.cipher, [as_text(v) for v in parsed.values]),
                     }
                 )
         if rows:

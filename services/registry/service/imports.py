@@ -4,10 +4,6 @@ the spreadsheets handed out. The work itself is ``services.registry.imports``.""
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from pathlib import Path
-
 import anyio
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +12,11 @@ from starlette.datastructures import State
 from services.common.auth import Principal
 from services.common.errors import AppError, Conflict, NotFound
 from services.common.ids import new_id
+from services.common.observability import request_id_var
+from services.common.pii import PiiCipher, seal_file
 from services.registry import imports, repository
 from services.registry.imports import jobs
-from services.registry.models import ImportError_, ImportJob
+from services.registry.models import ImportError_, ImportJob, PiiAuditEntry
 
 
 def _suffix(upload: UploadFile, head: bytes) -> str:
@@ -39,17 +37,17 @@ async def start_import(
     job_id = new_id()
     head = await upload.read(8)
     await upload.seek(0)
-    path = state.settings.data_dir / "imports" / f"{job_id}{_suffix(upload, head)}"
+    # Stored encrypted (it holds ID numbers and phones), and deleted when the job is done.
+    name = f"{job_id}{_suffix(upload, head)}{imports.SEALED}"
+    path = state.settings.data_dir / "imports" / name
 
     def save() -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            shutil.copyfileobj(upload.file, out, 1024 * 1024)
-        return path.stat().st_size
+        return seal_file(state.cipher, upload.file, path, job_id)
 
     size = await anyio.to_thread.run_sync(save)
     try:
-        header = await anyio.to_thread.run_sync(imports.read_header, path)
+        header = await anyio.to_thread.run_sync(imports.read_header, path, state.cipher)
         imports.check_header(kind, header)
     except AppError:
         path.unlink(missing_ok=True)
@@ -62,6 +60,7 @@ async def start_import(
                 kind=kind,
                 filename=(upload.filename or path.name)[:255],
                 file_path=str(path),
+                header=header,
                 created_by=principal.user_id,
                 scope=list(principal.scope),
             )
@@ -92,16 +91,33 @@ async def get_import(
     return job, errors[:errors_limit], len(errors) > errors_limit
 
 
-async def errors_spreadsheet(*, session: AsyncSession, principal: Principal, job_id: str) -> bytes:
+async def errors_spreadsheet(
+    *, session: AsyncSession, principal: Principal, cipher: PiiCipher, job_id: str
+) -> bytes:
     """The bad rows as they were, with an error column: fix them and import this file."""
     job = await _job(session, principal, job_id)
     if job.status in ("queued", "running"):
         raise Conflict("import.not_finished")
-    header = [c.header for c in imports.COLUMNS[job.kind]]
-    with contextlib.suppress(AppError):  # the source is gone: the template's columns will do
-        header = await anyio.to_thread.run_sync(imports.read_header, Path(job.file_path))
+    header = job.header or [c.header for c in imports.COLUMNS[job.kind]]
     errors = await repository.import_errors(session, job.id, None)
-    return await anyio.to_thread.run_sync(imports.errors_xlsx, header, errors)
+    reveal = principal.has("pii:read")
+    if reveal and errors:  # full ID numbers and phones handed out: written down as a read
+        session.add(
+            PiiAuditEntry(
+                actor_id=principal.user_id,
+                actor_roles=list(principal.roles),
+                subject_type="import",
+                subject_id=job.id,
+                community_code=(job.scope[0] if job.scope else "")[:12],
+                fields=["id_number", "phone"],
+                reason="下载导入错误表以更正",
+                request_id=request_id_var.get(),
+            )
+        )
+        await session.flush()
+    return await anyio.to_thread.run_sync(
+        imports.errors_xlsx, job.kind, header, errors, cipher, reveal
+    )
 
 
 async def template(kind: str) -> bytes:
