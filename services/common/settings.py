@@ -83,8 +83,17 @@ class Settings(BaseSettings):
     # Under this age a resident's data is minors' data (PIPL art. 28, 31): marked, and the
     # birth date shown only to those who may read personal data in full.
     minor_age: int = 14
-    # Imports up to this size are finished before the answer; larger ones run on.
+    # Imports up to this size (expanded, for an xlsx) are finished before the answer; larger
+    # ones run on.
     import_inline_max_bytes: int = 256 * 1024
+    # A spreadsheet is a zip: what it expands to is checked from the archive before anything
+    # is parsed (a 300 KB file can hold a 300 MB string). openpyxl holds the shared strings
+    # in memory, hence their own, lower limit.
+    import_max_expanded_bytes: int = 256 * 1024 * 1024
+    import_max_shared_strings_bytes: int = 32 * 1024 * 1024
+    import_max_rows: int = 300_000
+    import_max_columns: int = 64
+    import_max_cell_chars: int = 2_000
     # Grid cells: the community's 12 digits and a sequence of this many digits.
     grid_cell_seq_digits: int = 3
     # Two cells may share more than this much area (m²) only by mistake.

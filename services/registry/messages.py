@@ -36,6 +36,10 @@ i18n.register(
             "The file lacks required columns: {columns}. Use the template.",
         ),
         "import.empty": ("文件中没有数据行。", "The file has no data rows."),
+        "import.limit_exceeded": (
+            "文件超出限制 {limit}:{value},上限 {maximum}。请拆分后分批导入。",
+            "The file exceeds the {limit} limit: {value}, at most {maximum}. Split it.",
+        ),
         "import.not_finished": ("导入尚未完成。", "The import has not finished."),
     }
 )

@@ -370,3 +370,39 @@ async def test_a_formula_typed_in_a_roster_comes_back_as_text_in_the_error_sheet
     sheet = load_workbook(io.BytesIO(sheet_file.content)).active
     [cell] = [c for row in sheet.iter_rows() for c in row if c.value == formula]
     assert cell.data_type == "s" and cell.quotePrefix
+
+
+def _bomb(member: str, content: bytes) -> bytes:
+    """A real roster whose ``member`` is replaced: a few hundred KB that expand to much."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx([["甲", make_id_number()]])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            data = content if item.filename == member else source.read(item.filename)
+            bomb.writestr(item.filename, data)
+        if member not in source.namelist():
+            bomb.writestr(member, content)
+    return out.getvalue()
+
+
+async def test_a_spreadsheet_bomb_is_refused_from_its_archive_naming_the_limit(
+    api, base_areas
+):
+    huge_string = b'<sst><si><t>' + b"A" * (40 * 1024 * 1024) + b"</t></si></sst>"
+    content = _bomb("xl/sharedStrings.xml", huge_string)
+    assert len(content) < 1024 * 1024  # small on the wire
+    body = assert_problem(await upload(api.admin, content), 413, "import.limit_exceeded")
+    assert "shared_strings_bytes" in body["detail"]
+
+    sheet = (
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<dimension ref="A1:J900000"/><sheetData/></worksheet>'
+    )
+    body = assert_problem(
+        await upload(api.admin, _bomb("xl/worksheets/sheet1.xml", sheet)),
+        422,
+        "import.limit_exceeded",
+    )
+    assert "rows" in body["detail"]

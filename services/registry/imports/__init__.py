@@ -14,6 +14,7 @@ with its values, for the error spreadsheet.
 
 from services.registry.imports.columns import COLUMNS, KINDS, errors_xlsx, template_xlsx
 from services.registry.imports.jobs import run_import
+from services.registry.imports.limits import expanded_size
 from services.registry.imports.reading import SEALED, check_header, read_header
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "check_header",
     "errors_xlsx",
     "read_header",
+    "expanded_size",
     "SEALED",
     "run_import",
     "template_xlsx",

@@ -37,6 +37,11 @@ async def start_import(
     job_id = new_id()
     head = await upload.read(8)
     await upload.seek(0)
+    expanded = None
+    if head.startswith(b"PK\x03\x04"):  # an xlsx: its limits, from the archive, first
+        expanded = await anyio.to_thread.run_sync(
+            imports.expanded_size, upload.file, state.settings
+        )
     # Stored encrypted (it holds ID numbers and phones), and deleted when the job is done.
     name = f"{job_id}{_suffix(upload, head)}{imports.SEALED}"
     path = state.settings.data_dir / "imports" / name
@@ -65,7 +70,8 @@ async def start_import(
                 scope=list(principal.scope),
             )
         )
-    if size <= state.settings.import_inline_max_bytes:
+    # Whether it runs before the answer is decided on what it will take to parse.
+    if (expanded or size) <= state.settings.import_inline_max_bytes:
         await imports.run_import(state.database, state.cipher, job_id)
     else:
         jobs.run_in_background(state, job_id)
