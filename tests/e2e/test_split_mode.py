@@ -4,7 +4,6 @@ free ports, over HTTP — a user story across services, then a service dies and 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import time
@@ -15,6 +14,9 @@ import pytest
 from gateway.split import split_environment, start, start_service, stop, wait_ready
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
 from tests.support import make_id_number, unique
+
+# What every process reads, on top of what the settings fixture says.
+SPLIT_OVERRIDES = {"GONGJIAN_RATE_LIMIT_IP_PER_MIN": "1000000"}
 
 
 def free_port() -> int:
@@ -28,8 +30,7 @@ def split(settings, app):
     """``app`` first: the databases are migrated and the demo accounts exist."""
     ports = {name: free_port() for name in SERVICE_NAMES}
     gateway_port = free_port()
-    os.environ["GONGJIAN_RATE_LIMIT_IP_PER_MIN"] = "1000000"
-    processes = start(settings, gateway_port=gateway_port, ports=ports)
+    processes = start(settings, gateway_port=gateway_port, ports=ports, overrides=SPLIT_OVERRIDES)
     try:
         yield {
             "url": f"http://127.0.0.1:{gateway_port}",
@@ -37,9 +38,9 @@ def split(settings, app):
             "ports": ports,
             "processes": processes,
             "settings": settings,
+            "env": split_environment(settings, ports, gateway_port, SPLIT_OVERRIDES),
         }
     finally:
-        os.environ.pop("GONGJIAN_RATE_LIMIT_IP_PER_MIN", None)
         stop(processes)
 
 
@@ -95,8 +96,9 @@ async def test_a_story_across_services_then_a_dead_service_and_its_return(split,
         assert (await http.get("/api/v1/grid/case-categories", headers=admin)).status_code == 200
 
         # It comes back on its port; the gateway recovers without a restart of its own.
-        env = split_environment(split["settings"], split["ports"], split["gateway_port"])
-        split["processes"]["registry"] = start_service("registry", split["ports"]["registry"], env)
+        split["processes"]["registry"] = start_service(
+            "registry", split["ports"]["registry"], split["env"]
+        )
         await asyncio.to_thread(
             wait_ready, [f"http://127.0.0.1:{split['ports']['registry']}/healthz"]
         )
