@@ -2,6 +2,11 @@
 pooled client, per-upstream timeouts, retries only where they are safe, and a circuit
 breaker, so that a dead service costs a fast 503 and the others keep answering.
 
+A request waits first for one of the pool's connections (``proxy_pool_wait_s``), then for
+the TCP connect (``proxy_connect_timeout_s``), then for the answer
+(``proxy_read_timeout_s``). A wait for the pool that runs out means the gateway is busy, not
+the service: a 503 ``upstream.busy`` that the breaker never hears of.
+
 The HTTP client is aiohttp, chosen by measurement (bench/gateway.py, results in
 bench/results/gateway.json): at 64 concurrent clients the gateway spent ~0.9 ms of CPU per
 proxied request on aiohttp against ~6.5 ms on httpx 0.28, whose connection pool grows costly
@@ -10,8 +15,11 @@ behind ``GONGJIAN_PROXY_CLIENT=httpx``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
@@ -78,13 +86,15 @@ class _TimedOut(Exception):
     pass
 
 
+class _PoolBusy(Exception):
+    """No pooled connection came free in time: the gateway's fault, not the service's."""
+
+
 class Upstream:
     """What every proxy client shares: the breaker, the body, the retries, the relay. A
     client subclass says only how to open a response."""
 
-    def __init__(
-        self, name: str, base_url: str, settings: Settings, *, max_connections: int = 100
-    ) -> None:
+    def __init__(self, name: str, base_url: str, settings: Settings) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.settings = settings
@@ -92,7 +102,11 @@ class Upstream:
         self.breaker = CircuitBreaker(
             settings.proxy_breaker_failures, settings.proxy_breaker_cooldown_s
         )
-        self.max_connections = max_connections
+        self.pool_size = settings.proxy_pool_size
+        # The pool's queue is ours, not the client library's, so that a wait for a
+        # connection has its own limit and its own answer (aiohttp's ``connect`` timeout
+        # would cover both the wait and the TCP connect, and raise the same error for each).
+        self._pool = asyncio.Semaphore(self.pool_size)
 
     async def _open(self, method: str, path: str, query: str, headers: list, body: bytes):
         """-> (status, raw header pairs, async iterator of body chunks, async closer)."""
@@ -102,7 +116,7 @@ class Upstream:
         if scope["type"] != "http":
             return
         if not self.breaker.allow(time.monotonic()):
-            return await self._unavailable(scope, receive, send)
+            return await self._problem(scope, receive, send, 503, "upstream.unavailable")
         body = bytearray()
         while True:
             message = await receive()
@@ -117,20 +131,32 @@ class Upstream:
             headers.append((b"x-forwarded-for", client[0].encode()))
         query = scope.get("query_string", b"").decode("latin-1")
         attempts = 1 + (self.retries if scope["method"] in IDEMPOTENT else 0)
-        for attempt in range(attempts):
-            try:
-                status, raw, chunks, close = await self._open(
-                    scope["method"], scope["path"], query, headers, bytes(body)
-                )
-                break
-            except _Unreachable:
-                if attempt + 1 < attempts:
-                    continue
-                self.breaker.failure(time.monotonic())
-                return await self._unavailable(scope, receive, send)
-            except _TimedOut:
-                self.breaker.failure(time.monotonic())
-                return await self._unavailable(scope, receive, send, status=504)
+        try:
+            async with self._pooled():
+                for attempt in range(attempts):
+                    try:
+                        status, raw, chunks, close = await self._open(
+                            scope["method"], scope["path"], query, headers, bytes(body)
+                        )
+                        break
+                    except _Unreachable:
+                        if attempt + 1 < attempts:
+                            continue
+                        self.breaker.failure(time.monotonic())
+                        return await self._problem(
+                            scope, receive, send, 503, "upstream.unavailable"
+                        )
+                    except _TimedOut:
+                        self.breaker.failure(time.monotonic())
+                        return await self._problem(
+                            scope, receive, send, 504, "upstream.unavailable"
+                        )
+                await self._relay(status, raw, chunks, close, send)
+        except _PoolBusy:
+            log.warning("gateway pool busy", extra={"service": self.name})
+            return await self._problem(scope, receive, send, 503, "upstream.busy")
+
+    async def _relay(self, status: int, raw, chunks: AsyncIterator[bytes], close, send) -> None:
         try:
             kept = [(k, v) for k, v in raw if k.lower() not in HOP_BY_HOP]
             await send({"type": "http.response.start", "status": status, "headers": kept})
@@ -144,9 +170,25 @@ class Upstream:
         else:
             self.breaker.success()
 
-    async def _unavailable(self, scope, receive, send, status: int = 503) -> None:
+    @contextlib.asynccontextmanager
+    async def _pooled(self) -> AsyncIterator[None]:
+        if self._pool.locked():  # every connection is in use: wait, for so long
+            try:
+                async with asyncio.timeout(self.settings.proxy_pool_wait_s):
+                    await self._pool.acquire()
+            except TimeoutError:
+                raise _PoolBusy() from None
+        else:
+            await self._pool.acquire()
+        try:
+            yield
+        finally:
+            self._pool.release()
+
+    async def _problem(self, scope, receive, send, status: int, code: str) -> None:
+        headers = {"Retry-After": "1" if code == "upstream.busy" else "2"}
         response = problem(
-            status, "upstream.unavailable", headers={"Retry-After": "2"}, service=self.name
+            status, code, headers=headers, extra={"service": self.name}, service=self.name
         )
         await response(scope, receive, send)
 
@@ -159,10 +201,13 @@ class HttpxUpstream(Upstream):
         s = self.settings
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=httpx.Timeout(s.proxy_read_timeout_s, connect=s.proxy_connect_timeout_s),
+            timeout=httpx.Timeout(
+                s.proxy_read_timeout_s, connect=s.proxy_connect_timeout_s, pool=None
+            ),
+            # The queue for a connection is the upstream's own (Upstream._pooled).
             limits=httpx.Limits(
-                max_connections=self.max_connections,
-                max_keepalive_connections=self.max_connections,
+                max_connections=None,
+                max_keepalive_connections=self.pool_size,
                 keepalive_expiry=s.proxy_pool_idle_s,
             ),
         )
@@ -195,11 +240,15 @@ class AiohttpUpstream(Upstream):
         if self._session is None:
             s = self.settings
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.max_connections, keepalive_timeout=s.proxy_pool_idle_s
-                ),
+                # No limit of aiohttp's own: a request reaches it holding one of the
+                # upstream's pool places, so it never waits here (a wait aiohttp would time
+                # with ``connect`` and report as a failed connect).
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=s.proxy_pool_idle_s),
                 timeout=aiohttp.ClientTimeout(
-                    total=None, connect=s.proxy_connect_timeout_s, sock_read=s.proxy_read_timeout_s
+                    total=None,
+                    connect=None,
+                    sock_connect=s.proxy_connect_timeout_s,
+                    sock_read=s.proxy_read_timeout_s,
                 ),
                 auto_decompress=False,
             )

@@ -117,6 +117,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{service} 服务暂时不可用,请稍后再试。",
         "The {service} service is unavailable; retry later.",
     ),
+    "upstream.busy": (
+        "网关当前繁忙,请求未发往 {service} 服务,请稍后再试。",
+        "The gateway is busy; the request was not sent to the {service} service. Retry later.",
+    ),
 }
 
 # Field-level messages, keyed by pydantic error type or our own validator codes.

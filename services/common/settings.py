@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     # The gateway's HTTP client to the services in the split mode (see bench/gateway.py).
     proxy_client: Literal["httpx", "aiohttp"] = "aiohttp"
-    # A dead service must cost a fast 503 (the split-mode issue: within 2 s).
+    # A request first waits for one of the pool's connections: a busy gateway, not the
+    # service's fault (503 upstream.busy, never held against the service). Then the TCP
+    # connect: a dead service must cost a fast 503 (the split-mode issue: within 2 s).
+    proxy_pool_size: int = 100
+    proxy_pool_wait_s: float = 30.0
     proxy_connect_timeout_s: float = 1.0
     proxy_read_timeout_s: float = 10.0
     proxy_retries: int = 1  # on connection errors, idempotent requests only

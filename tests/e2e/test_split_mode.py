@@ -1,5 +1,6 @@
 """The split mode for real: every service and the gateway in processes of their own, on
-free ports, over HTTP — a user story across services, then a service dies and comes back."""
+free ports, over HTTP — a user story across services, a burst of sign-ups, then a service
+dies and comes back."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ import pytest
 from gateway.split import split_environment, start, start_service, stop, wait_ready
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
 from tests.support import make_id_number, unique
+from tests.volunteer.test_volunteers import activity
 
-# What every process reads, on top of what the settings fixture says.
-SPLIT_OVERRIDES = {"GONGJIAN_RATE_LIMIT_IP_PER_MIN": "1000000"}
+# What every process reads: a gateway pool much smaller than the burst below, so that most
+# of it waits for a connection, and a wait long enough for the burst to drain.
+SPLIT_OVERRIDES = {
+    "GONGJIAN_RATE_LIMIT_IP_PER_MIN": "1000000",
+    "GONGJIAN_PROXY_POOL_SIZE": "10",
+    "GONGJIAN_PROXY_POOL_WAIT_S": "60",
+}
 
 
 def free_port() -> int:
@@ -109,3 +116,75 @@ async def test_a_story_across_services_then_a_dead_service_and_its_return(split,
                 break
             await asyncio.sleep(0.5)
         assert r.status_code == 200, r.text
+
+
+async def login(http: httpx.AsyncClient, username: str = "demo-admin") -> dict[str, str]:
+    r = await http.post(
+        "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+    )
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def bounded(jobs, limit: int = 16) -> list:
+    """Runs the awaitables ``limit`` at a time; their results in the order given."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job):
+        async with gate:
+            return await job
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def volunteer_through(http: httpx.AsyncClient, admin: dict, community: str) -> dict:
+    """A resident on the registry who logs in through WeChat and registers as a volunteer,
+    all through the split gateway; returns the caller's headers."""
+    number = make_id_number()
+    r = await http.post(
+        "/api/v1/registry/residents",
+        headers=admin,
+        json={"name": "志愿者", "id_number": number, "community_code": community},
+    )
+    assert r.status_code == 201, r.text
+    r = await http.post("/api/v1/auth/wechat", json={"code": f"test:{unique('wx')}"})
+    assert r.status_code == 200, r.text
+    mine = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await http.post(
+        "/api/v1/volunteer/volunteers",
+        headers=mine,
+        json={
+            "name": "志愿者",
+            "id_number": number,
+            "phone": "13700001234",
+            "community_code": community,
+        },
+    )
+    assert r.status_code == 201 and r.json()["status"] == "active", r.text
+    return mine
+
+
+async def test_five_hundred_sign_ups_through_the_gateway_all_land(split, api, new_community):
+    """The burst the volunteer suite sends to the service, sent through the split gateway
+    with a pool of 10 connections: every request waits its turn, none is turned away."""
+    community = await new_community()
+    event = await activity(api, community, capacity=50)
+    limits = httpx.Limits(max_connections=600, max_keepalive_connections=600)
+    async with httpx.AsyncClient(base_url=split["url"], timeout=60, limits=limits) as http:
+        admin = await login(http)
+        callers = await bounded((volunteer_through(http, admin, community) for _ in range(500)), 8)
+        results = await asyncio.gather(
+            *(
+                http.post(f"/api/v1/volunteer/activities/{event['id']}/signups", headers=h)
+                for h in callers
+            )
+        )
+        refused = [(r.status_code, r.text[:200]) for r in results if r.status_code != 201]
+        assert not refused, (len(refused), refused[:3])
+        signups = [r.json() for r in results]
+        assert sum(s["status"] == "confirmed" for s in signups) == 50
+        assert sum(s["status"] == "waitlisted" for s in signups) == 450
+        state = (
+            await http.get(f"/api/v1/volunteer/activities/{event['id']}", headers=admin)
+        ).json()
+        assert (state["confirmed"], state["waitlisted"]) == (50, 450)
