@@ -2,10 +2,16 @@
 pooled client, per-upstream timeouts, retries only where they are safe, and a circuit
 breaker, so that a dead service costs a fast 503 and the others keep answering.
 
-A request waits first for one of the pool's connections (``proxy_pool_wait_s``), then for
-the TCP connect (``proxy_connect_timeout_s``), then for the answer
-(``proxy_read_timeout_s``). A wait for the pool that runs out means the gateway is busy, not
-the service: a 503 ``upstream.busy`` that the breaker never hears of.
+Three waits, three limits (settings ``proxy_pool_wait_s``, ``proxy_connect_timeout_s``,
+``proxy_read_timeout_s``), three answers:
+
+- no pooled connection came free in time: the gateway is busy, not the service, so it is
+  a 503 ``upstream.busy`` that the breaker never hears of;
+- the TCP connect failed or took too long: the service cannot be reached, a 503
+  ``upstream.unavailable``; a refused connect sent nothing, so a request that may be
+  repeated (an idempotent method, a POST with an ``Idempotency-Key``) is tried again once;
+- the answer did not come in time: a 504 ``upstream.timeout``, never retried and never
+  dressed as a 503, because the service may have done what was asked.
 
 The HTTP client is aiohttp, chosen by measurement (bench/gateway.py, results in
 bench/results/gateway.json): at 64 concurrent clients the gateway spent ~0.9 ms of CPU per
@@ -78,12 +84,17 @@ class CircuitBreaker:
             self.opened_at = now
 
 
+class _Refused(Exception):
+    """The connection could not be made (refused, no route, no such host): nothing was
+    sent, so a request that may be repeated can be tried again."""
+
+
 class _Unreachable(Exception):
-    """No answer came back (refused, reset, closed): safe to retry if idempotent."""
+    """The connect timed out, or the connection broke: a 503, not retried."""
 
 
 class _TimedOut(Exception):
-    pass
+    """The request went out and no answer came in time: it may have been done. A 504."""
 
 
 class _PoolBusy(Exception):
@@ -91,8 +102,8 @@ class _PoolBusy(Exception):
 
 
 class Upstream:
-    """What every proxy client shares: the breaker, the body, the retries, the relay. A
-    client subclass says only how to open a response."""
+    """What every proxy client shares: the pool's queue, the breaker, the body, the retries,
+    the relay. A client subclass says only how to open a response."""
 
     def __init__(self, name: str, base_url: str, settings: Settings) -> None:
         self.name = name
@@ -109,7 +120,8 @@ class Upstream:
         self._pool = asyncio.Semaphore(self.pool_size)
 
     async def _open(self, method: str, path: str, query: str, headers: list, body: bytes):
-        """-> (status, raw header pairs, async iterator of body chunks, async closer)."""
+        """-> (status, raw header pairs, async iterator of body chunks, async closer).
+        Raises _Refused, _Unreachable or _TimedOut."""
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +129,9 @@ class Upstream:
             return
         if not self.breaker.allow(time.monotonic()):
             return await self._problem(scope, receive, send, 503, "upstream.unavailable")
+        await self._forward(scope, receive, send)
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = bytearray()
         while True:
             message = await receive()
@@ -130,38 +145,55 @@ class Upstream:
         if client:
             headers.append((b"x-forwarded-for", client[0].encode()))
         query = scope.get("query_string", b"").decode("latin-1")
-        attempts = 1 + (self.retries if scope["method"] in IDEMPOTENT else 0)
+        method = scope["method"]
+        repeatable = method in IDEMPOTENT or (
+            method == "POST" and any(k.lower() == b"idempotency-key" for k, _ in headers)
+        )
+        attempts = 1 + (self.retries if repeatable else 0)
+        request = (method, scope["path"], query, headers, bytes(body))
         try:
             async with self._pooled():
-                for attempt in range(attempts):
-                    try:
-                        status, raw, chunks, close = await self._open(
-                            scope["method"], scope["path"], query, headers, bytes(body)
-                        )
-                        break
-                    except _Unreachable:
-                        if attempt + 1 < attempts:
-                            continue
-                        self.breaker.failure(time.monotonic())
-                        return await self._problem(
-                            scope, receive, send, 503, "upstream.unavailable"
-                        )
-                    except _TimedOut:
-                        self.breaker.failure(time.monotonic())
-                        return await self._problem(
-                            scope, receive, send, 504, "upstream.unavailable"
-                        )
-                await self._relay(status, raw, chunks, close, send)
+                try:
+                    opened = await self._open_retrying(attempts, *request)
+                except (_Refused, _Unreachable) as exc:
+                    failed, reason = (503, "upstream.unavailable"), str(exc)
+                except _TimedOut as exc:
+                    failed, reason = (504, "upstream.timeout"), str(exc)
+                else:
+                    return await self._relay(*opened, send)
         except _PoolBusy:
-            log.warning("gateway pool busy", extra={"service": self.name})
+            log.warning("gateway pool busy", extra={"service": self.name, "method": method})
             return await self._problem(scope, receive, send, 503, "upstream.busy")
+        self.breaker.failure(time.monotonic())
+        log.warning(
+            "upstream failed",
+            extra={"service": self.name, "method": method, "code": failed[1], "reason": reason},
+        )
+        await self._problem(scope, receive, send, *failed)
+
+    async def _open_retrying(self, attempts: int, *request):
+        """Only a refused connect is tried again: nothing was sent. After a timeout or a
+        broken connection the service may have done the work, so never."""
+        for attempt in range(attempts):
+            try:
+                return await self._open(*request)
+            except _Refused:
+                if attempt + 1 == attempts:
+                    raise
 
     async def _relay(self, status: int, raw, chunks: AsyncIterator[bytes], close, send) -> None:
         try:
             kept = [(k, v) for k, v in raw if k.lower() not in HOP_BY_HOP]
             await send({"type": "http.response.start", "status": status, "headers": kept})
-            async for chunk in chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (_Unreachable, _TimedOut):
+                # The status is already out; the only honest thing left is to break the
+                # connection, so that the client cannot take a truncated body for a whole one.
+                self.breaker.failure(time.monotonic())
+                log.warning("upstream broke off an answer", extra={"service": self.name})
+                return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await close()
@@ -188,7 +220,11 @@ class Upstream:
     async def _problem(self, scope, receive, send, status: int, code: str) -> None:
         headers = {"Retry-After": "1" if code == "upstream.busy" else "2"}
         response = problem(
-            status, code, headers=headers, extra={"service": self.name}, service=self.name
+            status,
+            code,
+            headers=None if status == 504 else headers,
+            extra={"service": self.name},
+            service=self.name,
         )
         await response(scope, receive, send)
 
@@ -218,13 +254,25 @@ class HttpxUpstream(Upstream):
         )
         try:
             response = await self.client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+        except httpx.ConnectError:
+            raise _Refused() from None
+        except httpx.ConnectTimeout:
             raise _Unreachable() from None
         except httpx.TimeoutException:
             raise _TimedOut() from None
         except (httpx.NetworkError, httpx.RemoteProtocolError):
             raise _Unreachable() from None
-        return response.status_code, response.headers.raw, response.aiter_raw(), response.aclose
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_raw():
+                    yield chunk
+            except httpx.TimeoutException:
+                raise _TimedOut() from None
+            except (httpx.NetworkError, httpx.RemoteProtocolError):
+                raise _Unreachable() from None
+
+        return response.status_code, response.headers.raw, chunks(), response.aclose
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -259,16 +307,35 @@ class AiohttpUpstream(Upstream):
         text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         try:
             response = await self.session().request(method, url, headers=text_headers, data=body)
-        except aiohttp.ClientConnectionError:
-            raise _Unreachable() from None
-        except TimeoutError:
-            raise _TimedOut() from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _aiohttp_failure(exc) from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_any():
+                    yield chunk
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _aiohttp_failure(exc) from None
 
         async def close() -> None:
             response.release()
 
-        return response.status, response.raw_headers, response.content.iter_any(), close
+        return response.status, response.raw_headers, chunks(), close
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _aiohttp_failure(exc: Exception) -> Exception:
+    """aiohttp's error, in the proxy's terms. The order matters: its timeouts are connection
+    errors too (``ServerTimeoutError`` is both a ``ClientConnectionError`` and a
+    ``TimeoutError``), and a connect that timed out is a ``ServerTimeoutError`` as well."""
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no route, no such host
+        return _Refused(reason)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # the TCP connect took too long
+        return _Unreachable(reason)
+    if isinstance(exc, TimeoutError):  # sock_read: sent, and no answer in time
+        return _TimedOut(reason)
+    return _Unreachable(reason)  # reset, closed, or an answer that is not HTTP

@@ -1,6 +1,6 @@
 """The split mode for real: every service and the gateway in processes of their own, on
-free ports, over HTTP — a user story across services, a burst of sign-ups, then a service
-dies and comes back."""
+free ports, over HTTP — a user story across services, a burst of sign-ups, a service that
+freezes, then one that dies and comes back."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ import asyncio
 import signal
 import socket
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 
-from gateway.split import split_environment, start, start_service, stop, wait_ready
+from gateway.split import (
+    split_environment,
+    start,
+    start_gateway,
+    start_service,
+    stop,
+    wait_ready,
+)
+from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
-from tests.support import make_id_number, unique
+from tests.support import assert_problem, make_id_number, unique
 from tests.volunteer.test_volunteers import activity
 
 # What every process reads: a gateway pool much smaller than the burst below, so that most
@@ -24,6 +33,10 @@ SPLIT_OVERRIDES = {
     "GONGJIAN_PROXY_POOL_SIZE": "10",
     "GONGJIAN_PROXY_POOL_WAIT_S": "60",
 }
+# A second gateway in front of the same services gives up on an answer after this long, so
+# that the stories of a frozen service stay short; the first keeps the deployment's default.
+READ_TIMEOUT_S = 2.0
+SHORT_OVERRIDES = {"GONGJIAN_PROXY_READ_TIMEOUT_S": str(READ_TIMEOUT_S)}
 
 
 def free_port() -> int:
@@ -36,16 +49,20 @@ def free_port() -> int:
 def split(settings, app):
     """``app`` first: the databases are migrated and the demo accounts exist."""
     ports = {name: free_port() for name in SERVICE_NAMES}
-    gateway_port = free_port()
+    gateway_port, short_port = free_port(), free_port()
     processes = start(settings, gateway_port=gateway_port, ports=ports, overrides=SPLIT_OVERRIDES)
+    env = split_environment(settings, ports, gateway_port, SPLIT_OVERRIDES)
+    processes["short"] = start_gateway(short_port, {**env, **SHORT_OVERRIDES})
     try:
+        wait_ready([f"http://127.0.0.1:{short_port}/healthz"])
         yield {
             "url": f"http://127.0.0.1:{gateway_port}",
+            "short_url": f"http://127.0.0.1:{short_port}",
             "gateway_port": gateway_port,
             "ports": ports,
             "processes": processes,
             "settings": settings,
-            "env": split_environment(settings, ports, gateway_port, SPLIT_OVERRIDES),
+            "env": env,
         }
     finally:
         stop(processes)
@@ -188,3 +205,82 @@ async def test_five_hundred_sign_ups_through_the_gateway_all_land(split, api, ne
             await http.get(f"/api/v1/volunteer/activities/{event['id']}", headers=admin)
         ).json()
         assert (state["confirmed"], state["waitlisted"]) == (50, 450)
+
+
+def activity_body(community: str, title: str) -> dict:
+    start = to_local(clock.now() + timedelta(days=2))
+    return {
+        "community_code": community,
+        "title": title,
+        "category": "environment",
+        "start_at": start.isoformat(),
+        "end_at": (start + timedelta(hours=2)).isoformat(),
+        "capacity": 10,
+    }
+
+
+async def test_a_frozen_service_is_a_504_and_its_write_is_neither_hidden_nor_doubled(
+    split, new_community
+):
+    """The volunteer service stops (SIGSTOP) with requests in flight: each is a 504 after
+    the read timeout, sent once; the others keep answering; the activity it was asked to
+    create exists exactly once after it wakes, and the client's retry with the same key
+    gets the first answer."""
+    community = await new_community()
+    frozen = split["processes"]["volunteer"]
+    payload = activity_body(community, unique("冻结"))
+    key = {"Idempotency-Key": unique("key")}
+    async with httpx.AsyncClient(base_url=split["short_url"], timeout=30) as http:
+        admin = await login(http)
+        listing = {"params": {"community": community, "limit": 100}, "headers": admin}
+        frozen.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            r = await http.get("/api/v1/volunteer/activities", **listing)
+            took = time.monotonic() - started
+            assert assert_problem(r, 504, "upstream.timeout")["service"] == "volunteer"
+            # Not retried: one read timeout, not two.
+            assert READ_TIMEOUT_S - 0.1 <= took < READ_TIMEOUT_S + 1.5, took
+
+            for path in ("/api/v1/registry/areas/410105000000", "/api/v1/grid/case-categories"):
+                started = time.monotonic()
+                assert (await http.get(path, headers=admin)).status_code == 200
+                assert time.monotonic() - started < 1
+
+            started = time.monotonic()
+            r = await http.post(
+                "/api/v1/volunteer/activities",
+                json=payload,
+                headers={**admin, **key},
+            )
+            took = time.monotonic() - started
+            assert assert_problem(r, 504, "upstream.timeout")["service"] == "volunteer"
+            assert READ_TIMEOUT_S - 0.1 <= took < READ_TIMEOUT_S + 1.5, took
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+
+        async def ours() -> list[dict]:
+            r = await http.get("/api/v1/volunteer/activities", **listing)
+            assert r.status_code == 200, r.text
+            return [a for a in r.json()["items"] if a["title"] == payload["title"]]
+
+        # The service did what it was asked once it woke: the 504 hid no write.
+        deadline = time.monotonic() + 15
+        while not await ours():
+            assert time.monotonic() < deadline, "the frozen request was never carried out"
+            await asyncio.sleep(0.1)
+        # The client retries with the same key: the first answer, nothing new.
+        deadline = time.monotonic() + 15
+        while True:
+            again = await http.post(
+                "/api/v1/volunteer/activities",
+                json=payload,
+                headers={**admin, **key},
+            )
+            if again.status_code != 409 or time.monotonic() > deadline:
+                break  # 409: the first is still running
+            await asyncio.sleep(0.1)
+        assert again.status_code == 201, again.text
+        assert again.headers.get("idempotent-replayed") == "true"
+        made = await ours()
+        assert [a["id"] for a in made] == [again.json()["id"]]
