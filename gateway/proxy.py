@@ -26,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import aiohttp
 import httpx
@@ -53,35 +54,67 @@ HOP_BY_HOP = frozenset(
 )
 
 
+@dataclass(eq=False)
+class Admission:
+    """A request let through by the breaker; ``trial`` when it is the half-open trial."""
+
+    trial: bool
+    at: float = field(default=0.0)
+
+
+_CLOSED = Admission(trial=False)
+
+
 class CircuitBreaker:
     """Closed → open after ``threshold`` consecutive failures; open answers at once for
-    ``cooldown_s``; then one trial request decides (half-open)."""
+    ``cooldown_s``; then one trial request at a time decides (half-open). The upstream also
+    closes it as soon as the service's ``/readyz`` answers (see ``Upstream._watch``).
 
-    def __init__(self, threshold: int = 5, cooldown_s: float = 5.0) -> None:
+    Nothing may leave it stuck open: a trial ends with a verdict (``success``,
+    ``failure``) or is let go by ``release`` whatever became of it (its client went away,
+    an error nobody foresaw), and a trial older than ``trial_timeout_s`` is presumed lost
+    and no longer holds the others back. Pure logic: the caller says what time it is."""
+
+    def __init__(
+        self, threshold: int = 5, cooldown_s: float = 5.0, trial_timeout_s: float = 10.0
+    ) -> None:
         self.threshold = threshold
         self.cooldown_s = cooldown_s
+        self.trial_timeout_s = trial_timeout_s
         self.failures = 0
         self.opened_at: float | None = None
-        self.trial_running = False
+        self.trial: Admission | None = None
 
-    def allow(self, now: float) -> bool:
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def allow(self, now: float) -> Admission | None:
+        """An admission to keep and hand back to ``release``, or None: answer at once."""
         if self.opened_at is None:
-            return True
-        if now - self.opened_at < self.cooldown_s or self.trial_running:
-            return False
-        self.trial_running = True  # half-open: let one through
-        return True
+            return _CLOSED
+        if now - self.opened_at < self.cooldown_s:
+            return None
+        if self.trial is not None and now - self.trial.at < self.trial_timeout_s:
+            return None  # one trial at a time, unless the last one is long lost
+        self.trial = Admission(trial=True, at=now)
+        return self.trial
 
     def success(self) -> None:
         self.failures = 0
         self.opened_at = None
-        self.trial_running = False
+        self.trial = None
 
     def failure(self, now: float) -> None:
         self.failures += 1
-        self.trial_running = False
+        self.trial = None
         if self.failures >= self.threshold or self.opened_at is not None:
             self.opened_at = now
+
+    def release(self, admission: Admission) -> None:
+        """The request is over, however it ended: a trial that gave no verdict makes way."""
+        if self.trial is admission:
+            self.trial = None
 
 
 class _Refused(Exception):
@@ -102,8 +135,9 @@ class _PoolBusy(Exception):
 
 
 class Upstream:
-    """What every proxy client shares: the pool's queue, the breaker, the body, the retries,
-    the relay. A client subclass says only how to open a response."""
+    """What every proxy client shares: the pool's queue, the breaker and its watcher, the
+    body, the retries, the relay. A client subclass says only how to open a response and
+    how to ask ``/readyz``."""
 
     def __init__(self, name: str, base_url: str, settings: Settings) -> None:
         self.name = name
@@ -111,8 +145,11 @@ class Upstream:
         self.settings = settings
         self.retries = settings.proxy_retries
         self.breaker = CircuitBreaker(
-            settings.proxy_breaker_failures, settings.proxy_breaker_cooldown_s
+            settings.proxy_breaker_failures,
+            settings.proxy_breaker_cooldown_s,
+            trial_timeout_s=settings.proxy_read_timeout_s,
         )
+        self._watcher: asyncio.Task | None = None
         self.pool_size = settings.proxy_pool_size
         # The pool's queue is ours, not the client library's, so that a wait for a
         # connection has its own limit and its own answer (aiohttp's ``connect`` timeout
@@ -124,12 +161,25 @@ class Upstream:
         Raises _Refused, _Unreachable or _TimedOut."""
         raise NotImplementedError
 
+    async def _ready(self) -> bool:
+        """Whether the service's ``/readyz`` answers 200 now."""
+        raise NotImplementedError
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        if not self.breaker.allow(time.monotonic()):
+        admission = self.breaker.allow(time.monotonic())
+        if admission is None:
+            self._watch()
             return await self._problem(scope, receive, send, 503, "upstream.unavailable")
-        await self._forward(scope, receive, send)
+        try:
+            await self._forward(scope, receive, send)
+        finally:
+            # Whatever happened (a verdict, the client gone, an error, a cancellation), the
+            # trial makes way, and an open breaker has its watcher.
+            self.breaker.release(admission)
+            if self.breaker.is_open:
+                self._watch()
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = bytearray()
@@ -217,6 +267,25 @@ class Upstream:
         finally:
             self._pool.release()
 
+    def _watch(self) -> None:
+        """While the breaker is open, one background task asks ``/readyz``."""
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._probe_until_ready())
+
+    async def _probe_until_ready(self) -> None:
+        while self.breaker.is_open:
+            try:
+                ready = await self._ready()
+            except Exception:  # a probe must never end the watch
+                log.exception("probe failed", extra={"service": self.name})
+                ready = False
+            if ready:
+                if self.breaker.is_open:
+                    log.info("upstream ready again", extra={"service": self.name})
+                self.breaker.success()
+                return
+            await asyncio.sleep(self.settings.proxy_probe_interval_s)
+
     async def _problem(self, scope, receive, send, status: int, code: str) -> None:
         headers = {"Retry-After": "1" if code == "upstream.busy" else "2"}
         response = problem(
@@ -227,6 +296,12 @@ class Upstream:
             service=self.name,
         )
         await response(scope, receive, send)
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
 
 
 class HttpxUpstream(Upstream):
@@ -274,7 +349,15 @@ class HttpxUpstream(Upstream):
 
         return response.status_code, response.headers.raw, chunks(), response.aclose
 
+    async def _ready(self) -> bool:
+        try:
+            r = await self.client.get("/readyz", timeout=self.settings.proxy_connect_timeout_s)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
     async def aclose(self) -> None:
+        await super().aclose()
         await self.client.aclose()
 
 
@@ -322,7 +405,16 @@ class AiohttpUpstream(Upstream):
 
         return response.status, response.raw_headers, chunks(), close
 
+    async def _ready(self) -> bool:
+        timeout = aiohttp.ClientTimeout(total=self.settings.proxy_connect_timeout_s)
+        try:
+            async with self.session().get(f"{self.base_url}/readyz", timeout=timeout) as r:
+                return r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
     async def aclose(self) -> None:
+        await super().aclose()
         if self._session is not None:
             await self._session.close()
 

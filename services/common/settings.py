@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     proxy_retries: int = 1
     proxy_breaker_failures: int = 5
     proxy_breaker_cooldown_s: float = 5.0
+    # While a breaker is open the gateway asks the service's /readyz this often, and closes
+    # the breaker at the first answer.
+    proxy_probe_interval_s: float = 0.2
     # A pooled connection is dropped before the service would close it, so the gateway never
     # reuses one the service has just closed: idle < keep-alive (checked below).
     proxy_pool_idle_s: float = 15.0

@@ -1,5 +1,6 @@
-"""The split mode's proxy on its own, in front of fake services: what it sends again and
-what it never does, what a timeout and a busy pool answer."""
+"""The split mode's proxy on its own: the breaker as pure logic on an injected clock, and the
+upstream in front of fake services — what it sends again and what it never does, what a
+timeout and a busy pool answer, and that nothing leaves the breaker stuck open."""
 
 from __future__ import annotations
 
@@ -11,12 +12,82 @@ import time
 
 from aiohttp import web
 
-from gateway.proxy import AiohttpUpstream, Upstream, _Refused, _TimedOut, _Unreachable
+from gateway.proxy import (
+    AiohttpUpstream,
+    CircuitBreaker,
+    Upstream,
+    _Refused,
+    _TimedOut,
+    _Unreachable,
+)
 from services.common.settings import Settings
+
+# --- the breaker, on an injected clock -------------------------------------------------------
+
+
+def opened(threshold: int = 1, at: float = 0.0) -> CircuitBreaker:
+    breaker = CircuitBreaker(threshold=threshold, cooldown_s=5, trial_timeout_s=10)
+    for _ in range(threshold):
+        assert breaker.allow(at)
+        breaker.failure(at)
+    assert breaker.is_open
+    return breaker
+
+
+def test_the_breaker_opens_answers_at_once_while_cooling_then_lets_one_trial_decide():
+    breaker = opened(threshold=3)
+    assert breaker.allow(4.9) is None  # cooling down: answered at once
+    trial = breaker.allow(5.0)
+    assert trial and trial.trial
+    assert breaker.allow(5.1) is None  # one trial at a time
+    breaker.failure(5.2)  # the trial failed: open again, cooling from now
+    assert breaker.allow(10.1) is None
+    assert breaker.allow(10.3).trial
+    breaker.success()
+    assert not breaker.is_open
+    assert breaker.allow(10.4) and not breaker.allow(10.4).trial
+
+
+def test_a_trial_that_ends_without_a_verdict_makes_way_at_once():
+    """Its client went away, or something nobody foresaw went wrong: no verdict, so the
+    breaker stays open, but the next request is the trial."""
+    breaker = opened()
+    trial = breaker.allow(5)
+    assert breaker.allow(5.1) is None
+    breaker.release(trial)
+    assert breaker.is_open
+    assert breaker.allow(5.2).trial
+
+
+def test_a_trial_that_never_comes_back_holds_no_one_back_after_the_read_timeout():
+    breaker = opened()
+    assert breaker.allow(5).trial  # and never heard of again
+    assert breaker.allow(14.9) is None
+    assert breaker.allow(15.1).trial
+
+
+def test_a_request_let_through_before_the_breaker_opened_does_not_end_the_trial():
+    breaker = CircuitBreaker(threshold=1, cooldown_s=5, trial_timeout_s=10)
+    early = breaker.allow(0)
+    breaker.failure(0)
+    trial = breaker.allow(5)
+    breaker.release(early)  # the early request ends while the trial runs
+    assert breaker.allow(5.1) is None
+    breaker.release(trial)
+    assert breaker.allow(5.2).trial
+
+
+# --- the upstream in front of a scripted service ---------------------------------------------
 
 
 def proxy_settings(**kw) -> Settings:
-    return Settings(**({"env": "test"} | kw))
+    defaults = dict(
+        env="test",
+        proxy_breaker_failures=1,
+        proxy_breaker_cooldown_s=0,  # the next request after a failure is the trial
+        proxy_probe_interval_s=0.05,
+    )
+    return Settings(**(defaults | kw))
 
 
 async def body_of(chunks: list[bytes]):
@@ -36,6 +107,7 @@ class Scripted(Upstream):
         super().__init__("volunteer", "http://volunteer.test", settings)
         self.outcomes = list(outcomes)
         self.attempts = 0
+        self.ready = False
 
     async def _open(self, method, path, query, headers, body):
         self.attempts += 1
@@ -46,8 +118,8 @@ class Scripted(Upstream):
             await outcome()
         return 200, [(b"content-type", b"application/json")], body_of([b"{}"]), nothing
 
-    async def aclose(self) -> None:
-        pass
+    async def _ready(self) -> bool:
+        return self.ready
 
 
 def scope(method: str = "GET", headers: list | None = None) -> dict:
@@ -120,6 +192,59 @@ async def test_a_timeout_is_a_504_never_sent_again_whatever_the_method():
     async with closing(Scripted(s, _Unreachable(), _Unreachable())) as upstream:
         status, problem = await call(upstream, "GET")
         assert (status, upstream.attempts, problem["code"]) == (503, 1, "upstream.unavailable")
+
+
+async def test_a_half_open_trial_whose_client_goes_away_does_not_leave_the_breaker_stuck():
+    async with closing(Scripted(proxy_settings(), _Refused(), _Refused())) as upstream:
+        assert (await call(upstream))[0] == 503
+        assert upstream.breaker.is_open
+
+        async def gone() -> dict:
+            return {"type": "http.disconnect"}
+
+        assert await call(upstream, receive=gone) == (None, None)  # the trial's client left
+        assert (await call(upstream))[0] == 200  # the next request is the trial, and passes
+        assert not upstream.breaker.is_open
+
+
+async def test_a_half_open_trial_cancelled_or_failing_unexpectedly_does_not_either():
+    never = asyncio.Event()
+    async with closing(Scripted(proxy_settings(), _Refused(), _Refused(), never.wait)) as up:
+        assert (await call(up))[0] == 503
+        trial = asyncio.create_task(call(up))
+        deadline = time.monotonic() + 5
+        while up.attempts < 3:  # the trial is waiting on the service
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        trial.cancel()  # e.g. the server cancels the request as its client goes
+        with contextlib.suppress(asyncio.CancelledError):
+            await trial
+
+        async def broken(message: dict) -> None:
+            raise RuntimeError("the client's socket broke")
+
+        up.outcomes = [None]
+        with contextlib.suppress(RuntimeError):
+            await call(up, send=broken)  # a trial ended by an error nobody foresaw
+        assert up.breaker.is_open
+        assert (await call(up))[0] == 200
+        assert not up.breaker.is_open
+
+
+async def test_an_open_breaker_closes_soon_after_the_service_says_it_is_ready():
+    s = proxy_settings(proxy_breaker_cooldown_s=60)  # no trial: only the probe can close it
+    async with closing(Scripted(s, _Refused(), _Refused())) as upstream:
+        assert (await call(upstream))[0] == 503
+        assert (await call(upstream))[0] == 503  # answered at once: no attempt
+        assert upstream.attempts == 2
+        await asyncio.sleep(0.2)
+        assert upstream.breaker.is_open  # /readyz says no
+        upstream.ready = True
+        started = time.monotonic()
+        while upstream.breaker.is_open:
+            assert time.monotonic() - started < 1
+            await asyncio.sleep(0.01)
+        assert (await call(upstream))[0] == 200
 
 
 # --- the aiohttp upstream in front of a fake service on this machine -------------------------
@@ -198,4 +323,4 @@ async def test_aiohttp_a_wait_for_a_pooled_connection_is_not_the_services_fault(
             answers = await asyncio.gather(call(upstream), call(upstream))
             assert sorted(status for status, _ in answers) == [200, 503]
             assert [p["code"] for _, p in answers if p] == ["upstream.busy"]
-            assert upstream.breaker.failures == 0 and upstream.breaker.opened_at is None
+            assert upstream.breaker.failures == 0 and not upstream.breaker.is_open
