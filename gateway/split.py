@@ -21,8 +21,13 @@ def service_ports(base: int = BASE_PORT) -> dict[str, int]:
 
 
 def split_environment(
-    settings: Settings, ports: dict[str, int], gateway_port: int
+    settings: Settings,
+    ports: dict[str, int],
+    gateway_port: int,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, str]:
+    """What every process of the split mode reads; ``overrides`` adds or replaces variables
+    (the end-to-end tests use it for short timeouts and a small pool)."""
     env = dict(os.environ)
     env["GONGJIAN_MODE"] = "split"
     env["GONGJIAN_DATA_DIR"] = str(settings.data_dir)
@@ -32,23 +37,32 @@ def split_environment(
     env["GONGJIAN_GATEWAY_URL"] = f"http://127.0.0.1:{gateway_port}"
     for name, port in ports.items():
         env[f"GONGJIAN_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    env.update(overrides or {})
     return env
 
 
 def start(
-    settings: Settings, *, gateway_port: int, ports: dict[str, int] | None = None
+    settings: Settings,
+    *,
+    gateway_port: int,
+    ports: dict[str, int] | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> dict[str, subprocess.Popen]:
     ports = ports or service_ports()
-    env = split_environment(settings, ports, gateway_port)
+    env = split_environment(settings, ports, gateway_port, overrides)
     processes = {name: start_service(name, port, env) for name, port in ports.items()}
     wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
-    gateway_env = {**env, "GONGJIAN_PORT": str(gateway_port)}
-    processes["gateway"] = subprocess.Popen([*CLI, "serve"], env=gateway_env)
+    processes["gateway"] = start_gateway(gateway_port, env)
     wait_ready([f"http://127.0.0.1:{gateway_port}/healthz"])
     return processes
 
 
 CLI = [sys.executable, "-m", "gateway.cli"]
+
+
+def start_gateway(port: int, env: dict[str, str]) -> subprocess.Popen:
+    """A gateway process in front of the services ``env`` names; more than one may run."""
+    return subprocess.Popen([*CLI, "serve"], env={**env, "GONGJIAN_PORT": str(port)})
 
 
 def start_service(name: str, port: int, env: dict[str, str]) -> subprocess.Popen:

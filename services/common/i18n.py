@@ -117,9 +117,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{service} 服务暂时不可用,请稍后再试。",
         "The {service} service is unavailable; retry later.",
     ),
+    "upstream.busy": (
+        "网关当前繁忙,请求未发往 {service} 服务,请稍后再试。",
+        "The gateway is busy; the request was not sent to the {service} service. Retry later.",
+    ),
     "upstream.timeout": (
-        "{service} 服务未能及时响应,请稍后再试。",
-        "The {service} service did not answer in time; retry later.",
+        "{service} 服务未在规定时间内答复。请求可能已经执行:请先查看结果,或用同一个 "
+        "Idempotency-Key 重新提交。",
+        "The {service} service did not answer in time. The request may have been carried "
+        "out: check before retrying, or retry with the same Idempotency-Key.",
     ),
     "upstream.bad_response": (
         "{service} 服务的应答无法识别,请联系管理员。",

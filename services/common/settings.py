@@ -127,12 +127,23 @@ class Settings(BaseSettings):
     outbox_poll_s: float = 1.0
     # The gateway's HTTP client to the services in the split mode (see bench/gateway.py).
     proxy_client: Literal["httpx", "aiohttp"] = "aiohttp"
-    # A dead service must cost a fast 503 (the split-mode issue: within 2 s).
+    # Three waits, three limits. A request first waits for one of the pool's connections: a
+    # busy gateway, not the service's fault (503 upstream.busy, never held against the
+    # service). Then the TCP connect: a dead service must cost a fast 503 (the split-mode
+    # issue: within 2 s). Then the answer: a service that does not give it in time is a 504
+    # upstream.timeout, and the request is never sent again, since it may have been done.
+    proxy_pool_size: int = 100
+    proxy_pool_wait_s: float = 30.0
     proxy_connect_timeout_s: float = 1.0
     proxy_read_timeout_s: float = 10.0
-    proxy_retries: int = 1  # on connection errors, idempotent requests only
+    # Sent again only when the connection was refused (nothing was sent), and only requests
+    # that may be repeated: idempotent methods, POSTs with an Idempotency-Key.
+    proxy_retries: int = 1
     proxy_breaker_failures: int = 5
     proxy_breaker_cooldown_s: float = 5.0
+    # While a breaker is open the gateway asks the service's /readyz this often, and closes
+    # the breaker at the first answer.
+    proxy_probe_interval_s: float = 0.2
     # A pooled connection is dropped before the service would close it, so the gateway never
     # reuses one the service has just closed: idle < keep-alive (checked below).
     proxy_pool_idle_s: float = 15.0

@@ -387,10 +387,8 @@ def _bomb(member: str, content: bytes) -> bytes:
     return out.getvalue()
 
 
-async def test_a_spreadsheet_bomb_is_refused_from_its_archive_naming_the_limit(
-    api, base_areas
-):
-    huge_string = b'<sst><si><t>' + b"A" * (40 * 1024 * 1024) + b"</t></si></sst>"
+async def test_a_spreadsheet_bomb_is_refused_from_its_archive_naming_the_limit(api, base_areas):
+    huge_string = b"<sst><si><t>" + b"A" * (40 * 1024 * 1024) + b"</t></si></sst>"
     content = _bomb("xl/sharedStrings.xml", huge_string)
     assert len(content) < 1024 * 1024  # small on the wire
     body = assert_problem(await upload(api.admin, content), 413, "import.limit_exceeded")
