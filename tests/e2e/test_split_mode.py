@@ -23,8 +23,8 @@ from gateway.split import (
 )
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
+from tests.factories import activity
 from tests.support import assert_problem, make_id_number, unique
-from tests.volunteer.test_volunteers import activity
 
 # What every process reads: a gateway pool much smaller than the burst below, so that most
 # of it waits for a connection, and a wait long enough for the burst to drain.
