@@ -284,8 +284,10 @@ def roster(community: str, count: int) -> tuple[bytes, list[tuple[str, str]]]:
     return out.getvalue().encode("utf-8-sig"), people
 
 
-async def community_with(api, new_community, residents: int, volunteers: int) -> str:
-    community = await new_community()
+async def community_with(
+    api, new_community, residents: int, volunteers: int, *, street: str = STREET_A
+) -> str:
+    community = await new_community(street)
     content, people = roster(community, residents)
     r = await api.admin.post(
         "/api/v1/registry/imports",

@@ -8,7 +8,8 @@ short-lived service token (for work no user could do alone).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import httpx
@@ -38,11 +39,14 @@ class Peers:
         self.urls = dict(urls or {})
         self.timeout_s = timeout_s if timeout_s is not None else settings.peer_timeout_s
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._late: set[asyncio.Future] = set()  # in-process calls that outlived the wait
 
     def client(self, peer: str) -> httpx.AsyncClient:
         if peer not in self._clients:
             if peer in self.apps:
-                transport = httpx.ASGITransport(app=self.apps[peer])
+                # A bug in a peer is its own 500 (which it logs), as over the network; raised
+                # here it would be the caller's 500.
+                transport = httpx.ASGITransport(app=self.apps[peer], raise_app_exceptions=False)
                 self._clients[peer] = httpx.AsyncClient(
                     transport=transport, base_url=f"http://{peer}", timeout=self.timeout_s
                 )
@@ -85,16 +89,39 @@ class Peers:
         rid = request_id_var.get()
         if rid:
             headers["X-Request-ID"] = rid
+        request = self.client(peer).request(method, path, headers=headers, json=json, params=params)
         try:
-            return await self.client(peer).request(
-                method, path, headers=headers, json=json, params=params
-            )
+            if peer in self.apps:
+                return await self._in_process(request)
+            return await request
         except httpx.TimeoutException:
             raise AppError("upstream.timeout", 504, service=peer) from None
         except httpx.HTTPError:
             raise AppError("upstream.unavailable", 503, service=peer) from None
 
+    async def _in_process(self, request: Awaitable[httpx.Response]) -> httpx.Response:
+        """httpx bounds no wait on an ASGI app, so the wait is bounded here. A peer that is
+        late is left to finish on its own, as a process over the network would be: its
+        write is committed or rolled back whole, never cut off halfway by our impatience."""
+        task = asyncio.ensure_future(request)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.timeout_s)
+        except TimeoutError:
+            raise httpx.TimeoutException("the peer did not answer in time") from None
+        finally:
+            if not task.done():  # late, or our own caller went away
+                self._late.add(task)
+                task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Future) -> None:
+        self._late.discard(task)
+        if not task.cancelled():
+            task.exception()  # already answered 504; the peer logged its own failure
+
     async def aclose(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+        await asyncio.gather(*self._late, return_exceptions=True)
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from services.common.clock import clock
 from tests.factories import (
+    DISTRICT,
+    STREET_A,
+    STREET_B,
     active_agreement,
     agreement_body,
     community_with,
@@ -310,19 +313,37 @@ async def test_a_community_has_the_same_volunteer_rate_at_district_and_street_le
 ):
     """The district asked the volunteer service for its streets' rates and looked for its
     communities among them: every community failed the 10% indicator at district level
-    while passing it at street level."""
-    community = await community_with(api, new_community, 40, 4)
-    values = {}
-    for area in ("410105000000", "410105001000"):
+    while passing it at street level. A community in each of the district's two streets,
+    one passing and one failing, reads the same asked from the district or its street."""
+    passing = await community_with(api, new_community, 40, 4, street=STREET_A)
+    failing = await community_with(api, new_community, 20, 1, street=STREET_B)
+
+    async def volunteer_rates(area: str) -> dict[str, tuple]:
         scores = await api.admin.get(
             "/api/v1/assessment/scores",
             params={"area": area, "period": str(YEAR), "live": "true"},
         )
         assert scores.status_code == 200, scores.text
-        row = next(c for c in scores.json()["communities"] if c["community_code"] == community)
-        rate = next(i for i in row["indicators"] if i["code"] == "volunteer_rate")
-        values[area] = (rate["value"], rate["numerator"], rate["denominator"], rate["passed"])
-    assert values["410105000000"] == values["410105001000"] == (0.1, 4, 40, True)
+        out = {}
+        for row in scores.json()["communities"]:
+            rate = next(i for i in row["indicators"] if i["code"] == "volunteer_rate")
+            out[row["community_code"]] = (
+                rate["value"],
+                rate["numerator"],
+                rate["denominator"],
+                rate["passed"],
+            )
+        return out
+
+    district = await volunteer_rates(DISTRICT)
+    street_a = await volunteer_rates(STREET_A)
+    street_b = await volunteer_rates(STREET_B)
+    assert district[passing] == street_a[passing] == (0.1, 4, 40, True)
+    assert district[failing] == street_b[failing] == (0.05, 1, 20, False)
+    assert passing not in street_b and failing not in street_a
+    # Every community of the two streets, not only these two, reads the same from the district.
+    by_street = street_a | street_b
+    assert {code: district.get(code) for code in by_street} == by_street
 
 
 async def test_scores_are_a_503_when_a_service_is_down_not_a_failed_indicator(

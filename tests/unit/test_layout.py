@@ -95,3 +95,28 @@ def test_stories_share_factories_not_each_other():
             ):
                 offenders.append(f"{path.relative_to(ROOT)}: {module}")
     assert not offenders, offenders
+
+
+def test_a_peer_is_called_only_through_its_typed_client():
+    """``Peers`` is the transport under ``services/common/clients``: a call made beside the
+    clients would have its own failure handling and escape the contract test."""
+    transport = {
+        ROOT / "services" / "common" / "peers.py",
+        ROOT / "services" / "common" / "clients" / "base.py",
+    }
+    offenders = []
+    for path in python_files(ROOT / "services") + python_files(ROOT / "gateway"):
+        if path in transport:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("call", "client", "service_token")
+            ):
+                continue
+            owner = node.func.value
+            name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if name == "peers":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: peers.{node.func.attr}")
+    assert not offenders, offenders

@@ -7,7 +7,15 @@ import asyncio
 from datetime import datetime, timedelta
 
 from services.common.clock import clock
-from tests.factories import activity, resident_in_registry, volunteer
+from tests.factories import (
+    DISTRICT,
+    STREET_A,
+    STREET_B,
+    activity,
+    community_with,
+    resident_in_registry,
+    volunteer,
+)
 from tests.support import assert_problem, make_id_number
 
 
@@ -270,6 +278,37 @@ async def test_the_rate_of_a_street_is_what_its_communities_give(api, new_commun
         ),
         404,
     )
+
+
+async def test_a_district_asked_by_community_answers_each_community_as_its_street_does(
+    api, new_community
+):
+    """``level=community``: the district's communities at any depth, not its streets — the
+    rows the assessment scores read a community's volunteer rate from."""
+    first = await community_with(api, new_community, 30, 3, street=STREET_A)
+    second = await community_with(api, new_community, 20, 1, street=STREET_B)
+
+    async def rates(area: str, **level) -> dict:
+        r = await api.admin.get(
+            "/api/v1/volunteer/stats/registration-rate", params={"area": area, **level}
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    by_street = await rates(DISTRICT)
+    assert {c["area"] for c in by_street["children"]} >= {STREET_A, STREET_B}
+    assert first not in {c["area"] for c in by_street["children"]}
+    district = await rates(DISTRICT, level="community")
+    rows = {c["area"]: c for c in district["children"]}
+    for community, street in ((first, STREET_A), (second, STREET_B)):
+        own = {c["area"]: c for c in (await rates(street))["children"]}[community]
+        assert rows[community] == own
+    assert (rows[first]["volunteers"], rows[first]["rate"]) == (3, 0.1)
+    assert (rows[second]["volunteers"], rows[second]["rate"]) == (1, 0.05)
+    # The area's own figures do not depend on how its children are drawn.
+    assert {k: v for k, v in district.items() if k != "children"} == {
+        k: v for k, v in by_street.items() if k != "children"
+    }
 
 
 async def test_in_service_party_members_report_and_are_counted_by_employer(api, new_community):

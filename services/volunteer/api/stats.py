@@ -22,7 +22,12 @@ async def registration_rate(
     principal: Reader,
     area: AreaCodeStr,
     level: Literal["street", "community"] | None = Query(
-        default=None, description="every area at this level below, instead of the children"
+        default=None,
+        description=(
+            "`children` are every area at this level under `area`, at any depth, instead of"
+            " its direct children: with `community`, a district answers its communities"
+            " (the assessment scores ask this way), not its streets"
+        ),
     ),
 ) -> RateOut:
     """The 10% target (seed 000) for the area and each child area (or each at ``level``)."""
