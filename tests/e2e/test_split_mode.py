@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +18,10 @@ from gateway.split import (
     split_environment,
     start,
     start_gateway,
+    start_nats,
     start_service,
     stop,
+    wait_port,
     wait_ready,
 )
 from services.common.clock import clock, to_local
@@ -49,9 +52,14 @@ def free_port() -> int:
 def split(settings, app):
     """``app`` first: the databases are migrated and the demo accounts exist."""
     ports = {name: free_port() for name in SERVICE_NAMES}
-    gateway_port, short_port = free_port(), free_port()
-    processes = start(settings, gateway_port=gateway_port, ports=ports, overrides=SPLIT_OVERRIDES)
-    env = split_environment(settings, ports, gateway_port, SPLIT_OVERRIDES)
+    gateway_port, short_port, nats_port = free_port(), free_port(), free_port()
+    # The deployed shape: a NATS JetStream of its own carries the events between processes.
+    broker = start_nats(nats_port, Path(settings.data_dir) / f"jetstream-{nats_port}")
+    wait_port(nats_port)
+    overrides = {**SPLIT_OVERRIDES, "GONGJIAN_NATS_URL": f"nats://127.0.0.1:{nats_port}"}
+    processes = {"nats": broker}
+    processes |= start(settings, gateway_port=gateway_port, ports=ports, overrides=overrides)
+    env = split_environment(settings, ports, gateway_port, overrides)
     processes["short"] = start_gateway(short_port, {**env, **SHORT_OVERRIDES})
     try:
         wait_ready([f"http://127.0.0.1:{short_port}/healthz"])
@@ -296,3 +304,69 @@ async def test_a_killed_service_is_a_fast_503_and_is_back_within_a_second_of_rea
             ready_at = await first_ok(direct, f"http://127.0.0.1:{port}/readyz", within_s=60)
         back_at = await first_ok(http, "/api/v1/registry/areas", within_s=10, headers=admin)
         assert back_at - ready_at < 1.0, back_at - ready_at
+
+
+async def test_an_event_written_while_its_consumer_is_down_is_applied_when_it_returns(
+    split, api, new_community
+):
+    """A resident moves out while the volunteer service is down: the registry's outbox and
+    NATS keep the event, and the volunteer service acts on it once it is back."""
+    community = await new_community()
+    async with httpx.AsyncClient(base_url=split["url"], timeout=10) as http:
+        admin = await _login(http, "demo-admin")
+        number = make_id_number()
+        r = await http.post(
+            "/api/v1/registry/residents",
+            headers=admin,
+            json={"name": "迁出", "id_number": number, "community_code": community},
+        )
+        assert r.status_code == 201, r.text
+        resident_id = r.json()["id"]
+        wx = (await http.post("/api/v1/auth/wechat", json={"code": f"test:{unique('mv')}"})).json()[
+            "access_token"
+        ]
+        mine = {"Authorization": f"Bearer {wx}"}
+        r = await http.post(
+            "/api/v1/volunteer/volunteers",
+            headers=mine,
+            json={
+                "name": "迁出",
+                "id_number": number,
+                "phone": "13700001234",
+                "community_code": community,
+            },
+        )
+        assert r.status_code == 201 and r.json()["status"] == "active", r.text
+
+        volunteer = split["processes"]["volunteer"]
+        volunteer.send_signal(signal.SIGKILL)
+        volunteer.wait()
+        r = await http.post(
+            f"/api/v1/registry/residents/{resident_id}/move-out",
+            headers=admin,
+            json={"moved_out_on": "2026-11-01", "reason": "搬家"},
+        )
+        assert r.status_code == 200, r.text
+
+        split["processes"]["volunteer"] = start_service(
+            "volunteer", split["ports"]["volunteer"], split["env"]
+        )
+        await asyncio.to_thread(
+            wait_ready, [f"http://127.0.0.1:{split['ports']['volunteer']}/readyz"]
+        )
+        deadline = time.monotonic() + 20
+        status = None
+        while time.monotonic() < deadline:
+            r = await http.get("/api/v1/volunteer/volunteers/me", headers=mine)
+            status = r.json().get("status") if r.status_code == 200 else None
+            if status == "pending":
+                break
+            await asyncio.sleep(0.5)
+        assert status == "pending"
+
+
+async def _login(http, username: str) -> dict:
+    r = await http.post(
+        "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+    )
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

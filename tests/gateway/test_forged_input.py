@@ -65,7 +65,7 @@ async def test_a_nul_character_is_a_422_naming_the_field(api, base_areas):
     r = await api.anon.post("/api/v1/auth/token", json={"username": "a\u0000b", "password": "x"})
     assert assert_problem(r, 422, "validation.nul_character")["errors"][0]["field"] == "username"
     r = await api.admin.post(
-        "/api/v1/registry/areas", json={"code": "410105001099", "name": "坏\u0000名"}
+        "/api/v1/registry/areas", json={"code": "410105009001", "name": "坏\u0000名"}
     )
     body = assert_problem(r, 422, "validation.nul_character")
     assert body["errors"][0]["field"] == "name"
@@ -78,7 +78,7 @@ async def test_a_nul_character_is_a_422_naming_the_field(api, base_areas):
     assert assert_problem(r, 422)["errors"][0]["field"] == "decisions[1]"
     # a backslash and "u0000" typed as text is no NUL, and is kept as typed
     r = await api.admin.post(
-        "/api/v1/registry/areas", json={"code": "410105001098", "name": "路径\\u0000说明"}
+        "/api/v1/registry/areas", json={"code": "410105009002", "name": "路径\\u0000说明"}
     )
     assert r.status_code in (201, 409), r.text
 
