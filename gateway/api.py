@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from gateway import files, repository, service
@@ -80,14 +80,24 @@ async def login_wechat(
 
 @router.post("/auth/refresh", tags=["auth"])
 async def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenPair:
-    """Spend a refresh token for a new pair. A token works once; reuse revokes the family."""
+    """Spend a refresh token for a new pair. A token works once; reuse revokes the family,
+    and the account's access tokens within seconds."""
     state = request.app.state
     return await service.refresh(
         session=session,
         database=state.database,
+        publisher=state.publisher,
         settings=state.settings,
         raw_token=body.refresh_token,
     )
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(body: RefreshRequest, session: SessionDep) -> Response:
+    """End this login: the refresh token's family, and the account's access tokens within
+    seconds in every service. Answers 204 whether or not the token was known."""
+    await service.logout(session=session, raw_token=body.refresh_token)
+    return Response(status_code=204)
 
 
 @router.get("/me", tags=["auth"])

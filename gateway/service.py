@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository
-from gateway.models import LoginFailure, RefreshToken, User, UserScope, WeChatIdentity
+from gateway.models import LoginFailure, RefreshToken, User, UserScope, WeChatIdentity, outbox
 from gateway.schemas import TokenPair, UserCreate
 from gateway.wechat import WeChatProvider
 from services.common.auth import (
@@ -36,6 +36,7 @@ from services.common.errors import (
     Unauthorized,
     Unprocessable,
 )
+from services.common.events import REVOKED, emit
 from services.common.ids import new_id
 from services.common.pii import PiiCipher
 from services.common.settings import Settings
@@ -162,7 +163,12 @@ async def login_wechat(
 
 
 async def refresh(
-    *, session: AsyncSession, database: Database, settings: Settings, raw_token: str
+    *,
+    session: AsyncSession,
+    database: Database,
+    settings: Settings,
+    raw_token: str,
+    publisher=None,
 ) -> TokenPair:
     now = clock.now()
     token = await repository.refresh_by_hash(session, _token_hash(raw_token))
@@ -174,10 +180,13 @@ async def refresh(
         or not (await repository.spend_refresh(session, token.id, now))
     ):
         # A spent token presented again: whoever holds the family may be an attacker.
-        family_id = token.family_id
+        family_id, user_id = token.family_id, token.user_id
         await session.rollback()
         async with database.transaction() as revoking:
             await repository.revoke_family(revoking, family_id, now)
+            await revoke_access(revoking, user_id)
+        if publisher is not None:  # the answer is a 401: no commit of the request's to nudge
+            await publisher.run_once()
         raise Unauthorized("auth.refresh_reused")
     user = await repository.user_by_id(session, token.user_id)
     if user is None or not user.active:
@@ -284,6 +293,26 @@ async def set_scope(
     return user
 
 
+async def revoke_access(session: AsyncSession, user_id: str) -> None:
+    """Every access token of the account issued until now stops counting, in every process,
+    within the seconds the ``auth.revoked`` event takes (not the 15 minutes a token lives)."""
+    await emit(
+        session,
+        outbox,
+        REVOKED,
+        {"user_id": user_id, "not_before": clock.now().timestamp()},
+    )
+
+
+async def logout(*, session: AsyncSession, raw_token: str) -> None:
+    """The phone is done with this login: its refresh family and its access tokens end."""
+    token = await repository.refresh_by_hash(session, _token_hash(raw_token))
+    if token is None:
+        return  # nothing to end; the answer does not say whether the token existed
+    await repository.revoke_family(session, token.family_id, clock.now())
+    await revoke_access(session, token.user_id)
+
+
 async def apply_grid_worker_cells(*, session: AsyncSession, user_id: str, cells: list[str]) -> None:
     """A grid worker's scope becomes the cells the grid service says they hold (the event
     ``grid.members_changed``): taken off their last cell, they reach nothing until they are
@@ -291,5 +320,8 @@ async def apply_grid_worker_cells(*, session: AsyncSession, user_id: str, cells:
     user = await repository.user_by_id(session, user_id)
     if user is None or "grid_worker" not in user.roles:
         return
+    before = set(user.scope)
     user.scopes = [UserScope(code=c) for c in dict.fromkeys(cells)]
     await session.flush()
+    if before - set(cells):  # a cell taken away: the tokens that still carry it must go
+        await revoke_access(session, user.id)

@@ -73,7 +73,14 @@ async def _connect_and_wire(app: FastAPI, bus, consumer_factory) -> None:
 
 
 async def _wire(app: FastAPI, bus, consumer_factory) -> None:
+    from services.common.events import REVOKED, InProcessBus, apply_revocation
+
     settings: Settings = app.state.settings
+    # Every process learns which logins were revoked (services.common.auth.revocations).
+    if isinstance(bus, InProcessBus):
+        bus.subscribe(REVOKED, apply_revocation)
+    else:
+        await bus.follow(REVOKED, apply_revocation, since_s=settings.access_token_ttl_s)
     outbox = app.state.metadata.tables.get("outbox")
     if outbox is not None:
         from services.common.events import OutboxPublisher
@@ -85,6 +92,7 @@ async def _wire(app: FastAPI, bus, consumer_factory) -> None:
         from services.common.events import InProcessBus
 
         consumer = consumer_factory(app)
+        consumer.publisher = app.state.publisher  # what a handler emits leaves at once
         app.state.consumer = consumer
         for topic in consumer.handlers:
             if isinstance(bus, InProcessBus):

@@ -239,7 +239,9 @@ def issue_access_token(
         "roles": list(roles),
         "scope": list(scope),
         "perms": sorted(permissions),
-        "iat": int(now.timestamp()),
+        # To the microsecond (RFC 7519 allows a fraction): a login made right after a
+        # revocation must count, and one made right before must not.
+        "iat": now.timestamp(),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": new_id(),
     }
@@ -249,6 +251,30 @@ def issue_access_token(
         claims["resident"] = resident_id
     token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
     return token, ttl
+
+
+class Revocations:
+    """Who must log in again: per account, the instant before which its access tokens no
+    longer count (a revoked refresh family, a logout, a changed scope). Every process keeps
+    one, fed by the ``auth.revoked`` events the gateway publishes (services.common.events),
+    so a revocation takes effect within the seconds an event takes, not the 15 minutes a
+    token lives."""
+
+    def __init__(self) -> None:
+        self._not_before: dict[str, float] = {}
+
+    def revoke(self, user_id: str, not_before: float) -> None:
+        self._not_before[user_id] = max(self._not_before.get(user_id, 0.0), not_before)
+
+    def revoked(self, user_id: str, issued_at: float) -> bool:
+        return issued_at < self._not_before.get(user_id, 0.0)
+
+    def forget_before(self, instant: float) -> None:
+        """Entries older than any token still alive can go."""
+        self._not_before = {u: t for u, t in self._not_before.items() if t >= instant}
+
+
+revocations = Revocations()
 
 
 def decode_access_token(token: str, settings: Settings) -> Principal:
@@ -267,6 +293,8 @@ def decode_access_token(token: str, settings: Settings) -> Principal:
         raise Unauthorized("auth.token_expired")
     if claims.get("typ") not in ("access", "service"):
         raise Unauthorized("auth.token_invalid")
+    if revocations.revoked(str(claims["sub"]), float(claims["iat"])):
+        raise Unauthorized("auth.token_revoked")
     return Principal(
         user_id=str(claims["sub"]),
         roles=tuple(claims.get("roles") or ()),

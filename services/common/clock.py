@@ -68,6 +68,12 @@ def now() -> datetime:
     return clock.now()
 
 
+def system_now() -> datetime:
+    """The machine's own time, never moved by tests: for what another program stamps (a
+    broker's message times), not for the platform's own "now"."""
+    return datetime.now(UTC)
+
+
 def today() -> date:
     """Today's date in the deployment's zone."""
     return clock.today()

@@ -94,6 +94,17 @@ async def publish_after_commit(app_state, session: AsyncSession) -> None:
         log.exception("publishing after commit failed; the sweep will retry")
 
 
+# Published by the gateway when an account's access tokens must stop counting; every
+# process applies it to its ``services.common.auth.revocations``.
+REVOKED = "auth.revoked"
+
+
+async def apply_revocation(event_id: str, payload: dict[str, Any]) -> None:
+    from services.common.auth import revocations
+
+    revocations.revoke(payload["user_id"], float(payload["not_before"]))
+
+
 class Bus(Protocol):
     async def publish(self, event_id: str, topic: str, payload: dict[str, Any]) -> None: ...
 
@@ -186,6 +197,39 @@ class NatsBus:
 
         self.tasks.append(asyncio.create_task(loop()))
 
+    async def follow(
+        self,
+        topic: str,
+        deliver: Callable[[str, dict[str, Any]], Awaitable[None]],
+        since_s: float,
+    ) -> None:
+        """Every message of ``topic`` to this process (not shared among replicas, as a
+        durable consumer would be), starting ``since_s`` ago: a process that starts late
+        still learns what happened while it was away."""
+        from datetime import timedelta
+
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        from services.common.clock import system_now
+
+        start = system_now() - timedelta(seconds=since_s)
+
+        async def on_message(message) -> None:
+            try:
+                await deliver(message.headers.get("Nats-Msg-Id", ""), json.loads(message.data))
+            except Exception:
+                log.exception("event handling failed", extra={"topic": topic})
+
+        subscription = await self.js.subscribe(
+            f"gongjian.{topic}",
+            cb=on_message,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start.isoformat()
+            ),
+        )
+        self.subscriptions.append(subscription)
+
     async def close(self) -> None:
         self.closing = True
         for task in self.tasks:
@@ -213,6 +257,7 @@ class Consumer:
         self.database = database
         self.inbox = inbox
         self.handlers: dict[str, Handler] = {}
+        self.publisher: OutboxPublisher | None = None
 
     def on(self, topic: str, handler: Handler) -> None:
         self.handlers[topic] = handler
@@ -239,6 +284,12 @@ class Consumer:
                 except IntegrityError:
                     return  # handled concurrently by another replica
                 await handler(session, payload)
+                emitted = session.info.pop(EMITTED, False)
+            if emitted and self.publisher is not None:
+                try:
+                    await self.publisher.run_once()
+                except Exception:
+                    log.exception("publishing after an event failed; the sweep will retry")
 
         return deliver
 

@@ -72,6 +72,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # auth
     "auth.required": ("请先登录。", "Authentication required."),
     "auth.token_invalid": ("登录凭证无效,请重新登录。", "Invalid token; log in again."),
+    "auth.token_revoked": (
+        "登录已失效(已退出或权限已变更),请重新登录。",
+        "This login was revoked (logged out or access changed); log in again.",
+    ),
     "auth.token_expired": ("登录已过期,请刷新或重新登录。", "Token expired; refresh or log in."),
     "auth.invalid_credentials": (
         "用户名或密码错误,或账号暂时被锁定。",

@@ -93,15 +93,17 @@ async def test_no_token_bad_token_and_expired_token(api, client):
 
 
 async def test_refresh_rotates_and_a_reused_token_revokes_the_family(api, client):
+    username, _ = await make_staff(api)
     r = await client.post(
-        "/api/v1/auth/token", json={"username": "demo-grid", "password": DEMO_PASSWORD}
+        "/api/v1/auth/token", json={"username": username, "password": "s3cret-pass"}
     )
     first = r.json()["refresh_token"]
     r = await client.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert r.status_code == 200, r.text
     second = r.json()["refresh_token"]
     assert second != first
-    assert (await api.as_token(r.json()["access_token"]).get("/api/v1/me")).status_code == 200
+    holder = api.as_token(r.json()["access_token"])
+    assert (await holder.get("/api/v1/me")).status_code == 200
 
     # The spent token comes back (a thief, or a replay): refused, and the family is revoked.
     assert_problem(
@@ -114,6 +116,30 @@ async def test_refresh_rotates_and_a_reused_token_revokes_the_family(api, client
         401,
         "auth.refresh_reused",
     )
+    # ... and the access token the thief may hold stops now, in every service, not in 15 min.
+    assert_problem(await holder.get("/api/v1/me"), 401, "auth.token_revoked")
+    assert_problem(await holder.get("/api/v1/registry/residents"), 401, "auth.token_revoked")
+
+
+async def test_logout_ends_the_login_everywhere_within_seconds(api, client):
+    username, _ = await make_staff(api)
+    r = await client.post(
+        "/api/v1/auth/token", json={"username": username, "password": "s3cret-pass"}
+    )
+    pair = r.json()
+    holder = api.as_token(pair["access_token"])
+    assert (await holder.get("/api/v1/grid/cases")).status_code == 200
+    out = await client.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    assert out.status_code == 204
+    for path in ("/api/v1/me", "/api/v1/grid/cases", "/api/v1/volunteer/teams"):
+        assert_problem(await holder.get(path), 401, "auth.token_revoked")
+    assert_problem(
+        await client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}),
+        401,
+    )
+    # a new login counts again
+    again = await api.login(username, "s3cret-pass")
+    assert (await again.get("/api/v1/me")).status_code == 200
 
 
 async def test_unknown_and_expired_refresh_tokens(client):

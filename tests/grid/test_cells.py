@@ -188,6 +188,8 @@ async def test_a_worker_taken_off_their_last_cell_no_longer_reaches_it(
     assert (await grid.get(f"/api/v1/grid/cells/{cell['code']}")).status_code == 200
     r = await api.admin.put(f"/api/v1/grid/cells/{cell['code']}/members", json={"workers": []})
     assert r.status_code == 200, r.text
+    # the token on the phone, which still says the cell, stops at once
+    assert_problem(await grid.get(f"/api/v1/grid/cells/{cell['code']}"), 401, "auth.token_revoked")
     grid = await api.login(grid.username, "grid-pass-1")
     me = (await grid.get("/api/v1/me")).json()
     assert me["scope"] == []
