@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway import service
+from gateway import repository, service
 from gateway.models import inbox
 from services.common.events import Consumer
 
@@ -20,7 +20,13 @@ async def grid_members_changed(session: AsyncSession, payload: dict[str, Any]) -
         )
 
 
+async def files_attached(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A service attached uploads to one of its records: they are that record's now."""
+    await repository.attach_files(session, payload["file_ids"], payload["area"])
+
+
 def consumer(app: FastAPI) -> Consumer:
     handlers = Consumer("gateway", app.state.database, inbox)
     handlers.on("grid.members_changed", grid_members_changed)
+    handlers.on("files.attached", files_attached)
     return handlers

@@ -67,11 +67,20 @@ async def store_upload(
     return record
 
 
+STAFF = ("street_admin", "community_admin", "grid_worker")
+
+
 def may_read(principal: Principal, record: StoredFile) -> bool:
-    """Residents and unit contacts read their own uploads; staff read any."""
-    if record.owner_id == principal.user_id:
+    """A file belongs to the record it is attached to: its uploader reads it, and so does
+    staff whose scope reaches that record's area. One attached to nothing yet is its
+    uploader's alone."""
+    if record.owner_id == principal.user_id or principal.unrestricted:
         return True
-    return principal.has_role("platform_admin", "street_admin", "community_admin", "grid_worker")
+    return bool(
+        record.attached_area
+        and principal.has_role(*STAFF)
+        and principal.reaches(record.attached_area)
+    )
 
 
 def ensure_readable(principal: Principal, record: StoredFile | None) -> StoredFile:

@@ -111,4 +111,7 @@ class StoredFile(Base):
     size: Mapped[int] = mapped_column(Integer)
     original_name: Mapped[str | None] = mapped_column(String(255))
     owner_id: Mapped[str] = mapped_column(String(36), index=True)
+    # The area (cell or area code) of the record it is attached to, once a service says so
+    # (event files.attached): who reaches that record's area may read the file.
+    attached_area: Mapped[str | None] = mapped_column(String(20), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

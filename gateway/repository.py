@@ -82,3 +82,12 @@ async def users_in_scope(
 
 async def file_by_id(session: AsyncSession, file_id: str) -> StoredFile | None:
     return await session.get(StoredFile, file_id)
+
+
+async def attach_files(session: AsyncSession, file_ids: list[str], area: str) -> None:
+    """The first record a file is attached to decides who may read it."""
+    await session.execute(
+        update(StoredFile)
+        .where(StoredFile.id.in_(file_ids), StoredFile.attached_area.is_(None))
+        .values(attached_area=area)
+    )

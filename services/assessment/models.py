@@ -12,6 +12,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
+from services.common.events import outbox_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -21,6 +22,7 @@ class Base(DeclarativeBase):
 
 
 idempotency_keys = idempotency_table(Base.metadata)
+outbox = outbox_table(Base.metadata)
 
 
 class Agreement(Base):

@@ -94,6 +94,17 @@ async def publish_after_commit(app_state, session: AsyncSession) -> None:
         log.exception("publishing after commit failed; the sweep will retry")
 
 
+FILES_ATTACHED = "files.attached"
+
+
+async def attach_files(session: AsyncSession, outbox: Table, file_ids, area: str) -> None:
+    """Tell the gateway, which keeps the uploads, that these now belong to a record in
+    ``area``: whoever reaches that area may read them (and nobody else but the uploader)."""
+    ids = sorted({f for f in file_ids if f})
+    if ids:
+        await emit(session, outbox, FILES_ATTACHED, {"file_ids": ids, "area": area})
+
+
 # Published by the gateway when an account's access tokens must stop counting; every
 # process applies it to its ``services.common.auth.revocations``.
 REVOKED = "auth.revoked"

@@ -9,12 +9,13 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository
-from services.assessment.models import Agreement, FulfilmentRecord, Pledge
+from services.assessment.models import Agreement, FulfilmentRecord, Pledge, outbox
 from services.assessment.schemas import AgreementCreate, RecordIn
 from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.events import attach_files
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
@@ -191,6 +192,7 @@ async def add_record(
         created_by=principal.user_id,
     )
     session.add(record)
+    await attach_files(session, outbox, data.evidence, agreement.community_code)
     await session.flush()
     return record
 

@@ -18,6 +18,7 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
+from services.common.events import attach_files
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -29,6 +30,7 @@ from services.grid.models import (
     CaseCategory,
     CaseEvent,
     Holiday,
+    outbox,
 )
 from services.grid.schemas import (
     CaseCreate,
@@ -102,6 +104,7 @@ async def report_case(
     )
     duplicates = await possible_duplicates(session, state.settings, category.code, lat, lng, now)
     session.add(case)
+    await attach_files(session, outbox, data.photos, cell_code)
     session.add(
         CaseEvent(
             case_id=case.id,
@@ -215,6 +218,7 @@ async def transition(
         case.handler_id = principal.user_id
         case.handled_at = now
         case.photos = [*case.photos, *data.photos]
+        await attach_files(session, outbox, data.photos, case.cell_code)
         record = {"photos": data.photos}
     elif action == "verify":
         if case.handler_id == principal.user_id:

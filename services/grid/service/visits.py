@@ -13,6 +13,7 @@ from services.common.errors import (
     FieldError,
     Unprocessable,
 )
+from services.common.events import attach_files
 from services.common.geo import to_wgs84
 from services.common.ids import new_id
 from services.common.periods import Period
@@ -21,6 +22,7 @@ from services.grid.geometry import distance_m
 from services.grid.models import (
     Cell,
     Visit,
+    outbox,
 )
 from services.grid.schemas import (
     VisitCreate,
@@ -86,6 +88,7 @@ async def create_visit(
         distance_m=distance,
     )
     session.add(visit)
+    await attach_files(session, outbox, data.photos, cell_code or household.community_code)
     await session.flush()
     return visit
 
