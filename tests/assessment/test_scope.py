@@ -224,3 +224,24 @@ async def test_a_unit_contact_finds_no_records_of_another_unit(api, new_communit
     )
     by_unit = await contact.get("/api/v1/assessment/agreements", params={"unit_id": theirs["id"]})
     assert by_unit.status_code == 200 and by_unit.json()["items"] == []
+
+
+async def test_a_unit_contact_reads_their_own_units_score_and_no_other_units(api, new_community):
+    """The ranking of resident units is the community's; a unit's contact reads their own
+    unit's row and place in it, not the names and fulfilment of the other units."""
+    community = await new_community()
+    mine, contact = await unit_with_contact(api, community)
+    theirs, their_contact = await unit_with_contact(api, community)
+    await signed_agreement(api, community, mine, contact)
+    await signed_agreement(api, community, theirs, their_contact)
+    params = {"area": community, "period": str(YEAR)}
+
+    everyone = (await api.street.get("/api/v1/assessment/unit-scores", params=params)).json()
+    assert {u["unit_id"] for u in everyone["units"]} == {mine["id"], theirs["id"]}
+
+    r = await contact.get("/api/v1/assessment/unit-scores", params=params)
+    assert r.status_code == 200, r.text
+    units = r.json()["units"]
+    assert [u["unit_id"] for u in units] == [mine["id"]]
+    ranked = next(u for u in everyone["units"] if u["unit_id"] == mine["id"])
+    assert units[0] == ranked

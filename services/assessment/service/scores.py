@@ -242,7 +242,9 @@ def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
 async def unit_scores(
     *, session: AsyncSession, principal: Principal, settings: Settings, area: str, period: Period
 ) -> list[dict[str, Any]]:
-    """Units ranked by pledge fulfilment: the responsibility evaluation of resident units."""
+    """Units ranked by pledge fulfilment: the responsibility evaluation of resident units.
+    The ranking is of every unit in the area; a unit's contact reads their own unit's row
+    and place in it, and nothing of the other units."""
     prefix = significant_prefix(area)
     if not principal.reaches(prefix):
         raise NotFound()
@@ -276,4 +278,7 @@ async def unit_scores(
     for position, row in enumerate(rows, start=1):
         row["rank"] = position
         row["by_pledge"] = [{"fulfilment": v} for v in row["by_pledge"]]
+    own = repository.confined_unit(principal)
+    if own is not None:
+        rows = [row for row in rows if row["unit_id"] == own]
     return rows
