@@ -5,11 +5,15 @@ agreements, records, meetings, snapshots and applications of communities within 
 scope; a unit's contact sees their own unit's agreements and records (and nothing of other
 units, whatever community they share). Facilities opened under an agreement in force are
 public: residents are meant to find and use them. A record outside the caller's reach is
-not found (404), so ids cannot be probed.
+not found (None here, 404 on the wire), so ids cannot be probed.
+
+Pledges, confirmed quantities and an application's history are read only for parents that
+were themselves read through scope; they say so in their docstrings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -20,6 +24,7 @@ from services.assessment.models import (
     Agreement,
     Application,
     ApplicationEvent,
+    Base,
     FulfilmentRecord,
     Indicator,
     Meeting,
@@ -27,25 +32,56 @@ from services.assessment.models import (
     ScoreSnapshot,
 )
 from services.common.auth import Principal
+from services.common.database import one_of
 from services.common.pagination import PageParams, paginate
 from services.common.periods import Period
 from services.common.scope import prefix_clause, scope_clause
+from services.common.validators import significant_prefix
 
 OPEN_APPLICATION = ("submitted", "recommended")
 IN_FORCE_ONCE = ("active", "terminated", "superseded")
 
 
-# --- agreements, pledges, records ----------------------------------------------------------
+# --- writes --------------------------------------------------------------------------------
+
+
+async def save(*, session: AsyncSession, rows: Iterable[Base] = ()) -> None:
+    """Inserts the new rows and writes every change made to rows already read; the
+    request's transaction commits them (services flush, never commit)."""
+    session.add_all(list(rows))
+    await session.flush()
+
+
+# --- who sees what -------------------------------------------------------------------------
+
+
+def confined_unit(principal: Principal) -> str | None:
+    """The unit a unit's contact is confined to ("" when the account names none, which
+    reaches nothing); None for staff, who are scoped by area."""
+    if principal.has_role("unit_contact") and not principal.unrestricted:
+        return principal.unit_id or ""
+    return None
 
 
 def agreements_in_scope(principal: Principal) -> ColumnElement[bool]:
-    if principal.has_role("unit_contact") and not principal.unrestricted:
-        return Agreement.unit_id == (principal.unit_id or "")
+    unit = confined_unit(principal)
+    if unit is not None:
+        return Agreement.unit_id == unit
     return scope_clause(Agreement.community_code, principal)
 
 
+def records_in_scope(principal: Principal) -> ColumnElement[bool]:
+    unit = confined_unit(principal)
+    if unit is not None:
+        return FulfilmentRecord.unit_id == unit
+    return scope_clause(FulfilmentRecord.community_code, principal)
+
+
+# --- agreements, pledges, records ----------------------------------------------------------
+
+
 async def agreement(
-    session: AsyncSession, principal: Principal, agreement_id: str
+    *, session: AsyncSession, principal: Principal, agreement_id: str
 ) -> Agreement | None:
     return await session.scalar(
         select(Agreement).where(Agreement.id == agreement_id, agreements_in_scope(principal))
@@ -53,10 +89,10 @@ async def agreement(
 
 
 async def list_agreements(
+    *,
     session: AsyncSession,
     principal: Principal,
     page: PageParams,
-    *,
     community_prefix: str | None,
     unit_id: str | None,
 ) -> tuple[list[Agreement], str | None]:
@@ -68,7 +104,9 @@ async def list_agreements(
     return await paginate(session, stmt, [Agreement.id], page)
 
 
-async def other_active_versions(session: AsyncSession, agreement: Agreement) -> list[Agreement]:
+async def other_active_versions(*, session: AsyncSession, agreement: Agreement) -> list[Agreement]:
+    """The versions in force that a newly signed version of ``agreement`` (read through
+    scope) replaces."""
     rows = await session.scalars(
         select(Agreement).where(
             Agreement.root_id == agreement.root_id,
@@ -79,49 +117,60 @@ async def other_active_versions(session: AsyncSession, agreement: Agreement) -> 
     return list(rows.all())
 
 
-async def pledges_of(session: AsyncSession, agreement_ids: list[str]) -> list[Pledge]:
+async def pledges_of(*, session: AsyncSession, agreement_ids: list[str]) -> list[Pledge]:
+    """The pledges of agreements read through scope, in a stable order."""
     if not agreement_ids:
         return []
     rows = await session.scalars(
-        select(Pledge).where(Pledge.agreement_id.in_(agreement_ids)).order_by(Pledge.id)
+        select(Pledge)
+        .where(one_of(session, Pledge.agreement_id, agreement_ids))
+        .order_by(Pledge.id)
     )
     return list(rows.all())
 
 
-async def pledge(session: AsyncSession, pledge_id: str) -> Pledge | None:
-    return await session.get(Pledge, pledge_id)
+async def pledge(*, session: AsyncSession, agreement_id: str, pledge_id: str) -> Pledge | None:
+    """A pledge of the agreement (read through scope); another agreement's is no pledge."""
+    return await session.scalar(
+        select(Pledge).where(Pledge.id == pledge_id, Pledge.agreement_id == agreement_id)
+    )
 
 
 async def record_for_review(
-    session: AsyncSession, principal: Principal, record_id: str
+    *, session: AsyncSession, principal: Principal, record_id: str
 ) -> FulfilmentRecord | None:
     """A record the community side may confirm or dispute: within staff scope, never a
     unit's own contact (two-way evaluation: the other side judges)."""
-    record = await session.get(FulfilmentRecord, record_id)
-    if (
-        record is None
-        or not principal.reaches(record.community_code)
-        or principal.has_role("unit_contact")
-    ):
+    if principal.has_role("unit_contact"):
         return None
-    return record
+    return await session.scalar(
+        select(FulfilmentRecord).where(
+            FulfilmentRecord.id == record_id,
+            scope_clause(FulfilmentRecord.community_code, principal),
+        )
+    )
 
 
 async def list_records(
-    session: AsyncSession, agreement_id: str, page: PageParams
+    *, session: AsyncSession, principal: Principal, agreement_id: str, page: PageParams
 ) -> tuple[list[FulfilmentRecord], str | None]:
-    """The agreement has been checked to be within the caller's reach."""
-    stmt = select(FulfilmentRecord).where(FulfilmentRecord.agreement_id == agreement_id)
+    stmt = select(FulfilmentRecord).where(
+        FulfilmentRecord.agreement_id == agreement_id, records_in_scope(principal)
+    )
     return await paginate(session, stmt, [FulfilmentRecord.id], page)
 
 
 async def agreements_in_force(
-    session: AsyncSession, prefix: str, period: Period
+    *, session: AsyncSession, principal: Principal, prefix: str, period: Period
 ) -> list[Agreement]:
-    """Agreements signed by both sides whose term meets the period."""
+    """Agreements signed by both sides whose term meets the period, within the caller's
+    area scope. By area, for a unit's contact too: a community's figures and the ranking of
+    its units are made of every unit's pledges; the service decides which rows a unit's
+    contact then reads."""
     rows = await session.scalars(
         select(Agreement).where(
             prefix_clause(Agreement.community_code, prefix),
+            scope_clause(Agreement.community_code, principal),
             Agreement.status.in_(IN_FORCE_ONCE),
             Agreement.community_signed_at.is_not(None),
             Agreement.unit_signed_at.is_not(None),
@@ -133,13 +182,14 @@ async def agreements_in_force(
 
 
 async def confirmed_quantities(
-    session: AsyncSession, agreement_ids: list[str], period: Period
+    *, session: AsyncSession, agreement_ids: list[str], period: Period
 ) -> dict[str, Decimal]:
-    """Per pledge, the quantity of confirmed records dated in the period."""
+    """Per pledge of agreements read through scope, the quantity of confirmed records dated
+    in the period."""
     rows = await session.execute(
         select(FulfilmentRecord.pledge_id, func.sum(FulfilmentRecord.quantity))
         .where(
-            FulfilmentRecord.agreement_id.in_(agreement_ids),
+            one_of(session, FulfilmentRecord.agreement_id, agreement_ids),
             FulfilmentRecord.status == "confirmed",
             FulfilmentRecord.day >= period.start,
             FulfilmentRecord.day < period.end,
@@ -149,18 +199,22 @@ async def confirmed_quantities(
     return {pledge_id: Decimal(q or 0) for pledge_id, q in rows.all()}
 
 
-async def unit_names(session: AsyncSession, unit_ids: list[str]) -> dict[str, str]:
+async def unit_names(*, session: AsyncSession, unit_ids: list[str]) -> dict[str, str]:
+    """The names of units whose agreements were read through scope."""
     if not unit_ids:
         return {}
     rows = await session.execute(
-        select(Agreement.unit_id, Agreement.unit_name).where(Agreement.unit_id.in_(unit_ids))
+        select(Agreement.unit_id, Agreement.unit_name).where(
+            one_of(session, Agreement.unit_id, unit_ids)
+        )
     )
     return dict(rows.all())
 
 
 async def facilities_open(
-    session: AsyncSession, community: str, today: date
+    *, session: AsyncSession, community: str, today: date
 ) -> list[tuple[Agreement, Pledge]]:
+    """Public: facilities pledged under agreements in force on ``today`` (a local date)."""
     rows = await session.execute(
         select(Agreement, Pledge)
         .join(Pledge, Pledge.agreement_id == Agreement.id)
@@ -180,7 +234,11 @@ async def facilities_open(
 
 
 async def list_meetings(
-    session: AsyncSession, principal: Principal, page: PageParams, *, community_prefix: str | None
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    community_prefix: str | None,
 ) -> tuple[list[Meeting], str | None]:
     stmt = select(Meeting).where(scope_clause(Meeting.community_code, principal))
     if community_prefix:
@@ -189,12 +247,13 @@ async def list_meetings(
 
 
 async def meetings_by_community(
-    session: AsyncSession, prefix: str, period: Period
+    *, session: AsyncSession, principal: Principal, prefix: str, period: Period
 ) -> dict[str, int]:
     rows = await session.execute(
         select(Meeting.community_code, func.count())
         .where(
             prefix_clause(Meeting.community_code, prefix),
+            scope_clause(Meeting.community_code, principal),
             Meeting.day >= period.start,
             Meeting.day < period.end,
         )
@@ -206,8 +265,9 @@ async def meetings_by_community(
 # --- indicators and snapshots --------------------------------------------------------------
 
 
-async def indicator_versions_from(session: AsyncSession, start: date) -> list[Indicator]:
-    """Every version valid from ``start`` or before, newest first within each code."""
+async def indicator_versions_from(*, session: AsyncSession, start: date) -> list[Indicator]:
+    """Every version valid from ``start`` or before, newest first within each code.
+    Indicators are the deployment's standards, the same for every caller."""
     rows = await session.scalars(
         select(Indicator)
         .where(Indicator.valid_from <= start)
@@ -216,13 +276,19 @@ async def indicator_versions_from(session: AsyncSession, start: date) -> list[In
     return list(rows.all())
 
 
-async def indicator_version(session: AsyncSession, code: str, start: date) -> Indicator | None:
+async def indicator_version(*, session: AsyncSession, code: str, start: date) -> Indicator | None:
     return await session.scalar(
         select(Indicator).where(Indicator.code == code, Indicator.valid_from == start)
     )
 
 
-async def latest_snapshot(session: AsyncSession, area: str, period: str) -> ScoreSnapshot | None:
+async def latest_snapshot(
+    *, session: AsyncSession, principal: Principal, area: str, period: str
+) -> ScoreSnapshot | None:
+    """The latest published scores of ``area``, when the caller reaches everything under
+    it (a snapshot holds every community of the area)."""
+    if not principal.reaches(significant_prefix(area)):
+        return None
     return await session.scalar(
         select(ScoreSnapshot)
         .where(ScoreSnapshot.area == area, ScoreSnapshot.period == period)
@@ -234,7 +300,10 @@ async def latest_snapshot(session: AsyncSession, area: str, period: str) -> Scor
 # --- model-community applications ----------------------------------------------------------
 
 
-async def open_application(session: AsyncSession, community: str, year: int) -> str | None:
+async def open_application(*, session: AsyncSession, community: str, year: int) -> str | None:
+    """The id of the community's application still under way that year, whoever may see
+    it: one at a time, whoever asks (the caller has been checked to act for the
+    community)."""
     return await session.scalar(
         select(Application.id).where(
             Application.community_code == community,
@@ -245,16 +314,18 @@ async def open_application(session: AsyncSession, community: str, year: int) -> 
 
 
 async def application(
-    session: AsyncSession, principal: Principal, application_id: str
+    *, session: AsyncSession, principal: Principal, application_id: str
 ) -> Application | None:
-    found = await session.get(Application, application_id)
-    if found is None or not principal.reaches(found.community_code):
-        return None
-    return found
+    return await session.scalar(
+        select(Application).where(
+            Application.id == application_id,
+            scope_clause(Application.community_code, principal),
+        )
+    )
 
 
 async def list_applications(
-    session: AsyncSession, principal: Principal, page: PageParams, *, year: int | None
+    *, session: AsyncSession, principal: Principal, page: PageParams, year: int | None
 ) -> tuple[list[Application], str | None]:
     stmt = select(Application).where(scope_clause(Application.community_code, principal))
     if year:
@@ -262,10 +333,18 @@ async def list_applications(
     return await paginate(session, stmt, [Application.id], page)
 
 
-async def application_history(session: AsyncSession, application_id: str) -> list[ApplicationEvent]:
+async def application_histories(
+    *, session: AsyncSession, application_ids: list[str]
+) -> dict[str, list[ApplicationEvent]]:
+    """The steps of applications read through scope, oldest first, in one query."""
+    out: dict[str, list[ApplicationEvent]] = {i: [] for i in application_ids}
+    if not application_ids:
+        return out
     rows = await session.scalars(
         select(ApplicationEvent)
-        .where(ApplicationEvent.application_id == application_id)
+        .where(one_of(session, ApplicationEvent.application_id, application_ids))
         .order_by(ApplicationEvent.at, ApplicationEvent.id)
     )
-    return list(rows.all())
+    for event in rows.all():
+        out[event.application_id].append(event)
+    return out

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from fastapi import Query, Request, Response
 
-from services.assessment.api.common import (
-    Manager,
-    Paging,
-    Reader,
-    agreement_out,
-    agreements_out,
-    make_router,
-)
+from services.assessment.api.common import Manager, Paging, Reader, make_router
 from services.assessment.schemas import (
     AgreementCreate,
     AgreementOut,
@@ -46,7 +39,7 @@ async def create_agreement(
         token=forward_token(request),
         data=body,
     )
-    return await agreement_out(session, agreement)
+    return await agreements.agreement_view(session=session, agreement=agreement)
 
 
 @router.get("/agreements")
@@ -60,15 +53,19 @@ async def list_agreements(
     rows, cursor = await agreements.list_agreements(
         session=session, principal=principal, page=page, community=community, unit_id=unit_id
     )
-    return Page(items=await agreements_out(session, rows), next_cursor=cursor)
+    items = await agreements.agreement_views(session=session, agreements=rows)
+    return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/agreements/{agreement_id}")
 async def get_agreement(
     agreement_id: str, request: Request, response: Response, session: SessionDep, principal: Reader
 ) -> AgreementOut:
-    agreement = await agreements.get_agreement(session, principal, agreement_id)
-    return with_etag(request, response, await agreement_out(session, agreement))
+    agreement = await agreements.get_agreement(
+        session=session, principal=principal, agreement_id=agreement_id
+    )
+    view = await agreements.agreement_view(session=session, agreement=agreement)
+    return with_etag(request, response, view)
 
 
 @router.post("/agreements/{agreement_id}/sign")
@@ -78,7 +75,7 @@ async def sign(
     agreement = await agreements.sign(
         session=session, principal=principal, agreement_id=agreement_id, party=body.party
     )
-    return await agreement_out(session, agreement)
+    return await agreements.agreement_view(session=session, agreement=agreement)
 
 
 @router.post("/agreements/{agreement_id}/amend", status_code=201)
@@ -98,7 +95,7 @@ async def amend(
         agreement_id=agreement_id,
         data=body,
     )
-    return await agreement_out(session, agreement)
+    return await agreements.agreement_view(session=session, agreement=agreement)
 
 
 @router.post("/agreements/{agreement_id}/terminate")
@@ -108,7 +105,7 @@ async def terminate(
     agreement = await agreements.terminate(
         session=session, principal=principal, agreement_id=agreement_id, reason=body.reason
     )
-    return await agreement_out(session, agreement)
+    return await agreements.agreement_view(session=session, agreement=agreement)
 
 
 @router.post("/agreements/{agreement_id}/records", status_code=201)
@@ -159,15 +156,4 @@ async def facilities(
 ) -> list[FacilityOut]:
     """Facilities the units pledged to open, while their agreements hold: what residents
     can use."""
-    return [
-        FacilityOut(
-            agreement_id=a.id,
-            unit_id=a.unit_id,
-            unit_name=a.unit_name,
-            community_code=a.community_code,
-            name=p.facility_name,
-            capacity=p.facility_capacity,
-            opening_hours=p.facility_hours,
-        )
-        for a, p in await agreements.facilities(session, community)
-    ]
+    return await agreements.facilities(session=session, community=community)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from services.assessment.api.common import Paging, Reader, application_out, make_router
+from services.assessment.api.common import Paging, Reader, make_router
 from services.assessment.schemas import ApplicationIn, ApplicationOut, ApplicationStep
 from services.assessment.service import applications
 from services.common.database import SessionDep
@@ -21,7 +21,7 @@ async def submit_application(
     application = await applications.submit_application(
         session=session, principal=principal, peers=request.app.state.peers, data=body
     )
-    return await application_out(session, application)
+    return await applications.application_view(session=session, application=application)
 
 
 @router.get("/applications")
@@ -31,15 +31,18 @@ async def list_applications(
     rows, cursor = await applications.list_applications(
         session=session, principal=principal, page=page, year=year
     )
-    return Page(items=[await application_out(session, a) for a in rows], next_cursor=cursor)
+    items = await applications.application_views(session=session, applications=rows)
+    return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/applications/{application_id}")
 async def get_application(
     application_id: str, session: SessionDep, principal: Reader
 ) -> ApplicationOut:
-    application = await applications.get_application(session, principal, application_id)
-    return await application_out(session, application)
+    application = await applications.get_application(
+        session=session, principal=principal, application_id=application_id
+    )
+    return await applications.application_view(session=session, application=application)
 
 
 @router.post("/applications/{application_id}/transitions")
@@ -53,4 +56,4 @@ async def step_application(
         action=body.action,
         note=body.note,
     )
-    return await application_out(session, application)
+    return await applications.application_view(session=session, application=application)

@@ -22,7 +22,7 @@ async def get_indicators(
     parsed = period_or_422(period or str(clock.today().year))
     return [
         IndicatorOut.model_validate(i, from_attributes=True)
-        for i in await indicators.indicators_for(session, parsed)
+        for i in await indicators.indicators_for(session=session, period=parsed)
     ]
 
 

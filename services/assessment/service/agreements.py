@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository
 from services.assessment.models import Agreement, FulfilmentRecord, Pledge, outbox
-from services.assessment.schemas import AgreementCreate, RecordIn
+from services.assessment.schemas import (
+    AgreementCreate,
+    AgreementOut,
+    FacilityOut,
+    PledgeOut,
+    RecordIn,
+)
 from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
@@ -20,18 +26,57 @@ from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
 
+AGREEMENT_FIELDS = (
+    "id",
+    "root_id",
+    "version",
+    "unit_id",
+    "unit_name",
+    "community_code",
+    "title",
+    "term_start",
+    "term_end",
+    "unit_signed_at",
+    "community_signed_at",
+    "terminated_reason",
+)
+
 
 def effective_status(agreement: Agreement, today: date) -> str:
-    """Expiry is automatic: an active agreement past its term reads as expired."""
+    """Expiry is automatic: an active agreement past its term reads as expired. ``today``
+    is the local date (``clock.today()``)."""
     if agreement.status == "active" and agreement.term_end < today:
         return "expired"
     return agreement.status
 
 
+async def agreement_views(
+    *, session: AsyncSession, agreements: list[Agreement]
+) -> list[AgreementOut]:
+    """Agreements as the wire shows them, with their pledges read in one query and their
+    status as of today in the deployment's zone."""
+    pledges = await pledges_by_agreement(session=session, agreements=agreements)
+    today = clock.today()
+    return [
+        AgreementOut(
+            **{k: getattr(a, k) for k in AGREEMENT_FIELDS},
+            status=effective_status(a, today),
+            pledges=[PledgeOut.model_validate(p, from_attributes=True) for p in pledges[a.id]],
+        )
+        for a in agreements
+    ]
+
+
+async def agreement_view(*, session: AsyncSession, agreement: Agreement) -> AgreementOut:
+    return (await agreement_views(session=session, agreements=[agreement]))[0]
+
+
 async def get_agreement(
-    session: AsyncSession, principal: Principal, agreement_id: str
+    *, session: AsyncSession, principal: Principal, agreement_id: str
 ) -> Agreement:
-    agreement = await repository.agreement(session, principal, agreement_id)
+    agreement = await repository.agreement(
+        session=session, principal=principal, agreement_id=agreement_id
+    )
     if agreement is None:
         raise NotFound()
     return agreement
@@ -46,19 +91,19 @@ async def list_agreements(
     unit_id: str | None,
 ) -> tuple[list[Agreement], str | None]:
     return await repository.list_agreements(
-        session,
-        principal,
-        page,
+        session=session,
+        principal=principal,
+        page=page,
         community_prefix=significant_prefix(community) if community else None,
         unit_id=unit_id,
     )
 
 
 async def pledges_by_agreement(
-    session: AsyncSession, agreements: list[Agreement]
+    *, session: AsyncSession, agreements: list[Agreement]
 ) -> dict[str, list[Pledge]]:
     out: dict[str, list[Pledge]] = {a.id: [] for a in agreements}
-    for pledge in await repository.pledges_of(session, list(out)):
+    for pledge in await repository.pledges_of(session=session, agreement_ids=list(out)):
         out[pledge.agreement_id].append(pledge)
     return out
 
@@ -110,10 +155,11 @@ async def create_agreement(
         created_by=principal.user_id,
     )
     agreement.root_id = agreement.root_id or agreement.id
-    session.add(agreement)
-    for pledge in data.pledges:
-        session.add(Pledge(id=new_id(), agreement_id=agreement.id, **pledge.model_dump()))
-    await session.flush()
+    pledges = [
+        Pledge(id=new_id(), agreement_id=agreement.id, **pledge.model_dump())
+        for pledge in data.pledges
+    ]
+    await repository.save(session=session, rows=[agreement, *pledges])
     return agreement
 
 
@@ -121,7 +167,7 @@ async def amend(
     *, session: AsyncSession, principal: Principal, peers, token, agreement_id: str, data
 ) -> Agreement:
     """A new version, to be signed again; the old one stays in force until then."""
-    root = await get_agreement(session, principal, agreement_id)
+    root = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     return await create_agreement(
         session=session, principal=principal, peers=peers, token=token, data=data, root=root
     )
@@ -131,7 +177,7 @@ async def sign(
     *, session: AsyncSession, principal: Principal, agreement_id: str, party: str
 ) -> Agreement:
     """Active once both sides have signed: the unit's contact and the community's admin."""
-    agreement = await get_agreement(session, principal, agreement_id)
+    agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     if agreement.status != "draft":
         raise Conflict("agreement.not_draft")
     now = clock.now()
@@ -146,16 +192,16 @@ async def sign(
     if agreement.unit_signed_at and agreement.community_signed_at:
         agreement.status = "active"
         # An amendment takes over from the version before it.
-        for older in await repository.other_active_versions(session, agreement):
+        for older in await repository.other_active_versions(session=session, agreement=agreement):
             older.status = "superseded"
-    await session.flush()
+    await repository.save(session=session)
     return agreement
 
 
 async def terminate(
     *, session: AsyncSession, principal: Principal, agreement_id: str, reason: str
 ) -> Agreement:
-    agreement = await get_agreement(session, principal, agreement_id)
+    agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     if agreement.status not in ("draft", "active"):
         raise Conflict("agreement.not_active")
     if not (principal.unit_id == agreement.unit_id or principal.has("assessment:manage")):
@@ -163,18 +209,20 @@ async def terminate(
     agreement.status = "terminated"
     agreement.terminated_reason = reason
     agreement.terminated_at = clock.now()
-    await session.flush()
+    await repository.save(session=session)
     return agreement
 
 
 async def add_record(
     *, session: AsyncSession, principal: Principal, agreement_id: str, data: RecordIn
 ) -> FulfilmentRecord:
-    agreement = await get_agreement(session, principal, agreement_id)
+    agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     if effective_status(agreement, data.day) not in ("active",) and agreement.status != "active":
         raise Conflict("agreement.not_active")
-    pledge = await repository.pledge(session, data.pledge_id)
-    if pledge is None or pledge.agreement_id != agreement.id:
+    pledge = await repository.pledge(
+        session=session, agreement_id=agreement.id, pledge_id=data.pledge_id
+    )
+    if pledge is None:
         raise Unprocessable("validation.not_found", errors=[FieldError("pledge_id", "not_found")])
     if not (principal.unit_id == agreement.unit_id or principal.has("assessment:manage")):
         raise Forbidden()
@@ -191,17 +239,18 @@ async def add_record(
         evidence=data.evidence,
         created_by=principal.user_id,
     )
-    session.add(record)
+    await repository.save(session=session, rows=[record])
     await attach_files(session, outbox, data.evidence, agreement.community_code)
-    await session.flush()
     return record
 
 
 async def list_records(
     *, session: AsyncSession, principal: Principal, agreement_id: str, page: PageParams
 ) -> tuple[list[FulfilmentRecord], str | None]:
-    agreement = await get_agreement(session, principal, agreement_id)
-    return await repository.list_records(session, agreement.id, page)
+    agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
+    return await repository.list_records(
+        session=session, principal=principal, agreement_id=agreement.id, page=page
+    )
 
 
 async def review_record(
@@ -209,7 +258,9 @@ async def review_record(
 ) -> FulfilmentRecord:
     """Two-way evaluation 双向评议: the community confirms or disputes what the unit recorded;
     only confirmed records count."""
-    record = await repository.record_for_review(session, principal, record_id)
+    record = await repository.record_for_review(
+        session=session, principal=principal, record_id=record_id
+    )
     if record is None:
         raise NotFound()
     if not principal.has("assessment:manage"):
@@ -219,10 +270,25 @@ async def review_record(
     record.status = "confirmed" if confirm else "disputed"
     record.review_note = note
     record.reviewed_by = principal.user_id
-    await session.flush()
+    await repository.save(session=session)
     return record
 
 
-async def facilities(session: AsyncSession, community: str):
-    """Facilities the units pledged to open, while their agreements hold."""
-    return await repository.facilities_open(session, community, clock.today())
+async def facilities(*, session: AsyncSession, community: str) -> list[FacilityOut]:
+    """Facilities the units pledged to open, while their agreements hold (as of today in
+    the deployment's zone)."""
+    rows = await repository.facilities_open(
+        session=session, community=community, today=clock.today()
+    )
+    return [
+        FacilityOut(
+            agreement_id=a.id,
+            unit_id=a.unit_id,
+            unit_name=a.unit_name,
+            community_code=a.community_code,
+            name=p.facility_name,
+            capacity=p.facility_capacity,
+            opening_hours=p.facility_hours,
+        )
+        for a, p in rows
+    ]

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
 from services.assessment.models import Application, ApplicationEvent
-from services.assessment.schemas import ApplicationIn
+from services.assessment.schemas import ApplicationEventOut, ApplicationIn, ApplicationOut
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound
@@ -24,7 +24,9 @@ async def submit_application(
         raise NotFound()
     if level != "community" or not principal.has("assessment:submit"):
         raise Forbidden("application.wrong_level")
-    open_one = await repository.open_application(session, data.community_code, data.year)
+    open_one = await repository.open_application(
+        session=session, community=data.community_code, year=data.year
+    )
     if open_one is not None:
         raise Conflict("application.open_exists", extra={"application_id": open_one})
     period = parse_period(str(data.year))
@@ -41,18 +43,15 @@ async def submit_application(
         score=rows[0] if rows else {},
         created_by=principal.user_id,
     )
-    session.add(application)
-    session.add(
-        ApplicationEvent(
-            id=new_id(),
-            application_id=application.id,
-            action="submit",
-            from_status=None,
-            to_status="submitted",
-            actor_id=principal.user_id,
-        )
+    submitted = ApplicationEvent(
+        id=new_id(),
+        application_id=application.id,
+        action="submit",
+        from_status=None,
+        to_status="submitted",
+        actor_id=principal.user_id,
     )
-    await session.flush()
+    await repository.save(session=session, rows=[application, submitted])
     return application
 
 
@@ -66,9 +65,9 @@ async def step_application(
 ) -> Application:
     """Street recommends or rejects a submitted one; district approves or rejects a
     recommended one. Each step only at its level."""
-    application = await repository.application(session, principal, application_id)
-    if application is None:
-        raise NotFound()
+    application = await get_application(
+        session=session, principal=principal, application_id=application_id
+    )
     level = rules.level_of(principal.scope, principal.unrestricted, application.community_code)
     expected = {"submitted": "street", "recommended": "district"}.get(application.status)
     allowed = {"submitted": ["recommend", "reject"], "recommended": ["approve", "reject"]}.get(
@@ -82,25 +81,25 @@ async def step_application(
     application.status = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}[
         action
     ]
-    session.add(
-        ApplicationEvent(
-            id=new_id(),
-            application_id=application.id,
-            action=action,
-            from_status=old,
-            to_status=application.status,
-            actor_id=principal.user_id,
-            note=note,
-        )
+    step = ApplicationEvent(
+        id=new_id(),
+        application_id=application.id,
+        action=action,
+        from_status=old,
+        to_status=application.status,
+        actor_id=principal.user_id,
+        note=note,
     )
-    await session.flush()
+    await repository.save(session=session, rows=[step])
     return application
 
 
 async def get_application(
-    session: AsyncSession, principal: Principal, application_id: str
+    *, session: AsyncSession, principal: Principal, application_id: str
 ) -> Application:
-    application = await repository.application(session, principal, application_id)
+    application = await repository.application(
+        session=session, principal=principal, application_id=application_id
+    )
     if application is None:
         raise NotFound()
     return application
@@ -109,8 +108,35 @@ async def get_application(
 async def list_applications(
     *, session: AsyncSession, principal: Principal, page: PageParams, year: int | None
 ) -> tuple[list[Application], str | None]:
-    return await repository.list_applications(session, principal, page, year=year)
+    return await repository.list_applications(
+        session=session, principal=principal, page=page, year=year
+    )
 
 
-async def history(session: AsyncSession, application_id: str) -> list[ApplicationEvent]:
-    return await repository.application_history(session, application_id)
+async def application_views(
+    *, session: AsyncSession, applications: list[Application]
+) -> list[ApplicationOut]:
+    """Applications as the wire shows them, each with every step taken, read in one
+    query."""
+    histories = await repository.application_histories(
+        session=session, application_ids=[a.id for a in applications]
+    )
+    return [
+        ApplicationOut(
+            id=a.id,
+            community_code=a.community_code,
+            year=a.year,
+            status=a.status,
+            statement=a.statement,
+            attachments=a.attachments,
+            score=a.score,
+            history=[
+                ApplicationEventOut.model_validate(e, from_attributes=True) for e in histories[a.id]
+            ],
+        )
+        for a in applications
+    ]
+
+
+async def application_view(*, session: AsyncSession, application: Application) -> ApplicationOut:
+    return (await application_views(session=session, applications=[application]))[0]

@@ -13,10 +13,10 @@ from services.common.ids import new_id
 from services.common.periods import Period, period_or_422
 
 
-async def indicators_for(session: AsyncSession, period: Period) -> list[Indicator]:
+async def indicators_for(*, session: AsyncSession, period: Period) -> list[Indicator]:
     """Each indicator's version in force at the period's start."""
     chosen: dict[str, Indicator] = {}
-    for row in await repository.indicator_versions_from(session, period.start):
+    for row in await repository.indicator_versions_from(session=session, start=period.start):
         chosen.setdefault(row.code, row)
     return [chosen[c] for c in sorted(chosen)]
 
@@ -29,7 +29,7 @@ async def put_indicators(
     out = []
     for item in items:
         start = period_or_422(item.valid_from, "valid_from").start
-        existing = await repository.indicator_version(session, item.code, start)
+        existing = await repository.indicator_version(session=session, code=item.code, start=start)
         values = item.model_dump(exclude={"valid_from"})
         if existing is not None:
             for name, value in values.items():
@@ -38,7 +38,9 @@ async def put_indicators(
             out.append(existing)
         else:
             row = Indicator(id=new_id(), valid_from=start, created_by=principal.user_id, **values)
-            session.add(row)
+            # saved at once: a later item of the same batch for the same code and period
+            # finds it and updates it rather than adding a second version
+            await repository.save(session=session, rows=[row])
             out.append(row)
-    await session.flush()
+    await repository.save(session=session)
     return out

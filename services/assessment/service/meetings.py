@@ -18,8 +18,7 @@ async def add_meeting(*, session: AsyncSession, principal: Principal, data: Meet
     if not principal.reaches(data.community_code):
         raise NotFound()
     meeting = Meeting(id=new_id(), created_by=principal.user_id, **data.model_dump())
-    session.add(meeting)
-    await session.flush()
+    await repository.save(session=session, rows=[meeting])
     return meeting
 
 
@@ -27,4 +26,6 @@ async def list_meetings(
     *, session: AsyncSession, principal: Principal, page: PageParams, community: str | None
 ) -> tuple[list[Meeting], str | None]:
     prefix = significant_prefix(community) if community else None
-    return await repository.list_meetings(session, principal, page, community_prefix=prefix)
+    return await repository.list_meetings(
+        session=session, principal=principal, page=page, community_prefix=prefix
+    )

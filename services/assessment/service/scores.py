@@ -71,13 +71,19 @@ async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]
 
 
 async def _co_building(
-    session: AsyncSession, prefix: str, period: Period
+    *, session: AsyncSession, principal: Principal, prefix: str, period: Period
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for community, n in (await repository.meetings_by_community(session, prefix, period)).items():
+    meetings = await repository.meetings_by_community(
+        session=session, principal=principal, prefix=prefix, period=period
+    )
+    for community, n in meetings.items():
         out.setdefault(community, {})["meetings"] = n
     quarters = len(quarters_in(period))
-    for community, values in (await pledge_table(session, prefix, period, quarters)).items():
+    table = await pledge_table(
+        session=session, principal=principal, prefix=prefix, period=period, quarters=quarters
+    )
+    for community, values in table.items():
         mean = sum(values, Fraction(0)) / len(values)
         out.setdefault(community, {})["pledge_fulfilment"] = Decimal(mean.numerator) / Decimal(
             mean.denominator
@@ -86,16 +92,26 @@ async def _co_building(
 
 
 async def pledge_table(
-    session: AsyncSession, prefix: str, period: Period, quarters: int, by: str = "community"
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    prefix: str,
+    period: Period,
+    quarters: int,
+    by: str = "community",
 ) -> dict[str, list[Fraction]]:
     """Fulfilment of each pledge of an agreement in force in the period, keyed by community
     (or unit)."""
-    agreements = await repository.agreements_in_force(session, prefix, period)
+    agreements = await repository.agreements_in_force(
+        session=session, principal=principal, prefix=prefix, period=period
+    )
     if not agreements:
         return {}
     ids = [a.id for a in agreements]
-    pledges = await repository.pledges_of(session, ids)
-    achieved = await repository.confirmed_quantities(session, ids, period)
+    pledges = await repository.pledges_of(session=session, agreement_ids=ids)
+    achieved = await repository.confirmed_quantities(
+        session=session, agreement_ids=ids, period=period
+    )
     by_agreement = {a.id: a for a in agreements}
     out: dict[str, list[Fraction]] = {}
     for pledge in pledges:
@@ -116,8 +132,10 @@ async def compute_scores(
     if not principal.reaches(prefix):
         raise NotFound()
     figures = await _gather(peers, area, period)
-    co_building = await _co_building(session, prefix, period)
-    indicators = await indicators_for(session, period)
+    co_building = await _co_building(
+        session=session, principal=principal, prefix=prefix, period=period
+    )
+    indicators = await indicators_for(session=session, period=period)
     quarters = len(quarters_in(period))
     total_weight = sum((Fraction(i.weight) for i in indicators), Fraction(0)) or Fraction(1)
     rows = []
@@ -160,18 +178,14 @@ async def compute_scores(
     return rows
 
 
-async def latest_snapshot(session: AsyncSession, area: str, period: str) -> ScoreSnapshot | None:
-    return await repository.latest_snapshot(session, area, period)
-
-
 async def published_scores(
     *, session: AsyncSession, principal: Principal, area: str, period: Period
 ) -> ScoreSnapshot | None:
-    """The latest published snapshot, if the caller may see the area."""
-    snapshot = await repository.latest_snapshot(session, area, period.label)
-    if snapshot is not None and not principal.reaches(significant_prefix(area)):
-        raise NotFound()
-    return snapshot
+    """The latest published snapshot; None when there is none or the caller may not see the
+    area (the live scores then answer, with a 404 for an area out of reach)."""
+    return await repository.latest_snapshot(
+        session=session, principal=principal, area=area, period=period.label
+    )
 
 
 async def publish(
@@ -180,7 +194,9 @@ async def publish(
     rows = await compute_scores(
         session=session, principal=principal, peers=peers, area=area, period=period
     )
-    previous = await latest_snapshot(session, area, period.label)
+    previous = await repository.latest_snapshot(
+        session=session, principal=principal, area=area, period=period.label
+    )
     snapshot = ScoreSnapshot(
         id=new_id(),
         area=area,
@@ -189,8 +205,7 @@ async def publish(
         payload={"communities": rows},
         published_by=principal.user_id,
     )
-    session.add(snapshot)
-    await session.flush()
+    await repository.save(session=session, rows=[snapshot])
     return snapshot
 
 
@@ -227,13 +242,22 @@ def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
 async def unit_scores(
     *, session: AsyncSession, principal: Principal, settings: Settings, area: str, period: Period
 ) -> list[dict[str, Any]]:
-    """Units ranked by pledge fulfilment: the responsibility evaluation of resident units."""
+    """Units ranked by pledge fulfilment: the responsibility evaluation of resident units.
+    The ranking is of every unit in the area; a unit's contact reads their own unit's row
+    and place in it, and nothing of the other units."""
     prefix = significant_prefix(area)
     if not principal.reaches(prefix):
         raise NotFound()
     quarters = len(quarters_in(period))
-    table = await pledge_table(session, prefix, period, quarters, by="unit")
-    names = await repository.unit_names(session, list(table))
+    table = await pledge_table(
+        session=session,
+        principal=principal,
+        prefix=prefix,
+        period=period,
+        quarters=quarters,
+        by="unit",
+    )
+    names = await repository.unit_names(session=session, unit_ids=list(table))
     rows = []
     for unit_id, values in table.items():
         mean = sum(values, Fraction(0)) / len(values)
@@ -254,4 +278,7 @@ async def unit_scores(
     for position, row in enumerate(rows, start=1):
         row["rank"] = position
         row["by_pledge"] = [{"fulfilment": v} for v in row["by_pledge"]]
+    own = repository.confined_unit(principal)
+    if own is not None:
+        rows = [row for row in rows if row["unit_id"] == own]
     return rows
