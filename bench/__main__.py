@@ -40,7 +40,7 @@ SUITES: dict[str, list[list[str]]] = {
         ["bench.volunteer", "rate", "postgres", RESIDENTS, "100000" if not QUICK else "5000"],
     ],
     "gateway": [
-        ["bench.gateway", "postgres", "5" if QUICK else "10"],
+        ["bench.gateway", "postgres", "5" if QUICK else "10", "100" if QUICK else "500"],
     ],
     "assessment": [
         ["bench.assessment", "scores", "sqlite", RESIDENTS],

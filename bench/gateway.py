@@ -1,8 +1,10 @@
-"""Gateway overhead in the split mode (issue: split mode, "Speed"): a resident-list page
-through the gateway against the same request straight to the registry, at 1 and 64
-concurrent clients, for each proxy client (httpx, aiohttp).
+"""Gateway overhead in the split mode (issue: split mode, "Speed"), each figure against its
+anchor measured in the same run: a resident-list page through the gateway against the same
+request straight to the registry at 1, 16 and 64 concurrent clients; and 500 sign-ups at
+once for 50 places through the gateway against the same burst straight to the volunteer
+service. ``BENCH_PROXY_CLIENTS=httpx,aiohttp`` compares the proxy's clients too.
 
-    python -m bench.gateway sqlite|postgres [seconds]
+    python -m bench.gateway sqlite|postgres [seconds] [burst size]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +24,8 @@ import aiohttp
 from bench.common import drop_postgres, fresh_postgres, percentiles
 from gateway.components import migrate_all
 from gateway.split import start, stop
-from services.common.settings import DEMO_PASSWORD, Settings
+from services.common.clock import clock
+from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES, Settings
 
 
 def free_port() -> int:
@@ -91,11 +95,123 @@ async def prepare(gateway: str) -> dict:
     return headers
 
 
-def run(db: str, seconds: float) -> dict:
+def process_peak_mb(processes: dict) -> dict[str, float]:
+    """Each process's peak resident memory (VmHWM), read before it stops."""
+    peaks = {}
+    for name, process in processes.items():
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks[name] = round(int(line.split()[1]) / 1024, 1)
+    return peaks
+
+
+async def volunteers(gateway: str, headers: dict, count: int) -> tuple[list[str], list[str]]:
+    """``count`` residents registered as volunteers of one community, each logged in as the
+    mini-program does; and four activities of 50 places for them to rush."""
+    import random
+
+    from bench.synthetic import id_number
+
+    rng = random.Random(11)
+    tokens: list[str] = []
+    async with aiohttp.ClientSession() as s:
+        activities = []
+        for n in range(4):
+            # On days of their own: one person cannot be signed up for two at the same time.
+            start_at = clock.now() + timedelta(days=1 + n)
+            async with s.post(
+                f"{gateway}/api/v1/volunteer/activities",
+                headers=headers,
+                json={
+                    "community_code": "410105001001",
+                    "title": f"义诊 {n}",
+                    "category": "health",
+                    "capacity": CAPACITY,
+                    "start_at": start_at.isoformat(),
+                    "end_at": (start_at + timedelta(hours=2)).isoformat(),
+                },
+            ) as r:
+                activities.append((await r.json())["id"])
+
+        async def one(i: int) -> str:
+            number = id_number(rng, 30_000_000 + i)
+            await s.post(
+                f"{gateway}/api/v1/registry/residents",
+                headers=headers,
+                json={"name": "甲", "id_number": number, "community_code": "410105001001"},
+            )
+            async with s.post(
+                f"{gateway}/api/v1/auth/wechat", json={"code": f"test:burst{i}"}
+            ) as r:
+                token = (await r.json())["access_token"]
+            async with s.post(
+                f"{gateway}/api/v1/volunteer/volunteers",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "name": "甲",
+                    "id_number": number,
+                    "phone": "13700001234",
+                    "community_code": "410105001001",
+                },
+            ) as r:
+                assert r.status == 201, await r.text()
+            return token
+
+        for start in range(0, count, 20):
+            tokens += await asyncio.gather(*(one(i) for i in range(start, min(count, start + 20))))
+    return tokens, activities
+
+
+async def burst(base: str, activity: str, tokens: list[str]) -> dict:
+    """Every volunteer signs up for ``activity`` at once, on connections of their own, as
+    phones do."""
+    samples: list[float] = []
+    statuses: dict[str, int] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(token: str) -> None:
+            t0 = time.perf_counter()
+            async with session.post(
+                f"{base}/api/v1/volunteer/activities/{activity}/signups",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                body = await r.json()
+                key = body.get("status") if r.status < 300 else f"http_{r.status}"
+                statuses[key] = statuses.get(key, 0) + 1
+            samples.append((time.perf_counter() - t0) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(t) for t in tokens))
+        elapsed = time.perf_counter() - started
+    non_2xx = sum(n for k, n in statuses.items() if k.startswith("http_"))
+    return {
+        "seconds": round(elapsed, 3),
+        "statuses": statuses,
+        "non_2xx": non_2xx,
+        **percentiles(samples),
+    }
+
+
+CAPACITY = 50
+CLIENTS = (1, 16, 64)
+
+
+def run(db: str, seconds: float, burst_size: int = 500) -> dict:
     from gateway.demo import DemoReport, ensure_demo_accounts
     from services.common.database import Database
 
-    results = {"stage": "gateway_overhead", "db": db, "seconds_per_run": seconds, "clients": {}}
+    proxies = os.environ.get("BENCH_PROXY_CLIENTS", "aiohttp").split(",")
+    results = {
+        "stage": "gateway_overhead",
+        "db": db,
+        "seconds_per_run": seconds,
+        "anchor": "the same request sent straight to the service, in the same run",
+        "clients": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         pg_name = f"gongjian_bench_gw_{os.getpid()}"
         url = asyncio.run(fresh_postgres(pg_name)) if db == "postgres" else ""
@@ -116,26 +232,27 @@ def run(db: str, seconds: float) -> dict:
             await database.dispose()
 
         asyncio.run(accounts())
-        os.environ["GONGJIAN_RATE_LIMIT_IP_PER_MIN"] = os.environ[
-            "GONGJIAN_RATE_LIMIT_USER_PER_MIN"
-        ] = str(10**9)
-        os.environ["GONGJIAN_LOG_LEVEL"] = "WARNING"
+        limits = {
+            "GONGJIAN_RATE_LIMIT_IP_PER_MIN": str(10**9),
+            "GONGJIAN_RATE_LIMIT_USER_PER_MIN": str(10**9),
+            "GONGJIAN_LOG_LEVEL": "WARNING",
+        }
         try:
-            for client in ("httpx", "aiohttp"):
-                os.environ["GONGJIAN_PROXY_CLIENT"] = client
-                ports = {
-                    "registry": free_port(),
-                    "grid": free_port(),
-                    "volunteer": free_port(),
-                    "assessment": free_port(),
-                }
+            for client in proxies:
+                ports = {name: free_port() for name in SERVICE_NAMES}
                 gateway_port = free_port()
-                processes = start(settings, gateway_port=gateway_port, ports=ports)
+                processes = start(
+                    settings,
+                    gateway_port=gateway_port,
+                    ports=ports,
+                    nats_port=free_port(),
+                    overrides={**limits, "GONGJIAN_PROXY_CLIENT": client},
+                )
                 try:
                     gateway = f"http://127.0.0.1:{gateway_port}"
                     headers = asyncio.run(prepare(gateway))
                     path = "/api/v1/registry/residents?community=410105001001&limit=20"
-                    for clients in (1, 64):
+                    for clients in CLIENTS:
                         direct = asyncio.run(
                             load(
                                 f"http://127.0.0.1:{ports['registry']}{path}",
@@ -150,23 +267,44 @@ def run(db: str, seconds: float) -> dict:
                             "gateway": through,
                             "ratio": round(through["requests_per_s"] / direct["requests_per_s"], 2),
                         }
+                    if client == proxies[-1]:
+                        results["signup_burst"] = signup_burst(
+                            gateway, f"http://127.0.0.1:{ports['volunteer']}", headers, burst_size
+                        )
+                    results.setdefault("peak_rss_mb", {})[client] = process_peak_mb(processes)
                 finally:
                     stop(processes)
         finally:
-            for name in (
-                "GONGJIAN_PROXY_CLIENT",
-                "GONGJIAN_RATE_LIMIT_IP_PER_MIN",
-                "GONGJIAN_RATE_LIMIT_USER_PER_MIN",
-            ):
-                os.environ.pop(name, None)
             if url:
                 asyncio.run(drop_postgres(pg_name))
     return results
+
+
+def signup_burst(gateway: str, direct: str, headers: dict, size: int) -> dict:
+    """``size`` sign-ups at once for 50 places, straight to the volunteer service and through
+    the gateway, twice each, alternating so that neither side is always the warm one."""
+    tokens, activities = asyncio.run(volunteers(gateway, headers, size))
+    runs = {"direct": [], "gateway": []}
+    for n, activity in enumerate(activities):
+        side = "direct" if n % 2 == 0 else "gateway"
+        runs[side].append(
+            asyncio.run(burst(direct if side == "direct" else gateway, activity, tokens))
+        )
+    best = {side: min(r["seconds"] for r in rs) for side, rs in runs.items()}
+    return {
+        "requests": size,
+        "capacity": CAPACITY,
+        "runs": runs,
+        "gateway_non_2xx": sum(r["non_2xx"] for r in runs["gateway"]),
+        # time straight to the service ÷ time through the gateway: 1.0 is no overhead
+        "ratio": round(best["direct"] / best["gateway"], 2),
+    }
 
 
 if __name__ == "__main__":
     figures = run(
         sys.argv[1] if len(sys.argv) > 1 else "postgres",
         float(sys.argv[2]) if len(sys.argv) > 2 else 10,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 500,
     )
     print(json.dumps(figures, ensure_ascii=False))

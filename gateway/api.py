@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from gateway import files, repository, service
+from gateway.middleware import check_login_rate
 from gateway.schemas import (
     FileOut,
     MeOut,
@@ -50,7 +51,8 @@ async def login(body: TokenRequest, request: Request, session: SessionDep) -> To
     """Staff login. Five failures within 15 minutes lock the account for 15 minutes; a few
     attempts a minute per client address and per username are let through at all."""
     state = request.app.state
-    state.login_throttle.check(
+    check_login_rate(
+        state.edge_limits,
         address=client_address(request.scope, state.settings.trusted_proxies),
         username=body.username,
     )

@@ -3,6 +3,7 @@ merged OpenAPI document, and the routing of ``/api/v1/<service>/...`` to the ser
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from starlette.types import ASGIApp
 
 from gateway.api import router
 from gateway.consumers import consumer
-from gateway.middleware import BodyLimitMiddleware, LoginThrottle, RateLimitMiddleware
+from gateway.middleware import BodyLimitMiddleware, RateLimitMiddleware
 from gateway.models import Base
 from gateway.openapi import merge_openapi
+from gateway.ratelimits import EdgeLimits, minute_counts
 from gateway.routing import UpstreamDispatchMiddleware, service_prefixes
 from gateway.service import bound_hashing
 from services.common.app import create_component_app
@@ -78,13 +80,15 @@ def create_app(
         upstreams = split_upstreams(settings)
     services = embedded_services(settings) if upstreams is None else {}
     routes: Mapping[str, ASGIApp] = services if upstreams is None else upstreams
+    limits = EdgeLimits(settings)
 
     async def open_client(app: FastAPI) -> None:
         app.state.http_client = httpx.AsyncClient(timeout=10.0)
-        app.state.login_throttle = LoginThrottle(settings)
+        app.state.rate_limits_task = asyncio.create_task(limits.run())
         bound_hashing(settings.password_hash_concurrency)
 
     async def close_client(app: FastAPI) -> None:
+        app.state.rate_limits_task.cancel()
         await app.state.http_client.aclose()
         for upstream in routes.values():
             if hasattr(upstream, "aclose"):
@@ -105,11 +109,13 @@ def create_app(
         middleware=[
             (UpstreamDispatchMiddleware, {"upstreams": routes}),
             (BodyLimitMiddleware, {"settings": settings}),
-            (RateLimitMiddleware, {"settings": settings}),
+            (RateLimitMiddleware, {"settings": settings, "limits": limits}),
             (GZipMiddleware, {"minimum_size": 1024}),
         ],
     )
     app.state.embedded_apps = list(services.values())
+    limits.use(minute_counts(settings, app.state.database))
+    app.state.edge_limits = limits
     # In process, events travel on one in-process bus (NATS when configured instead).
     if services and not settings.nats_url:
         from services.common.events import InProcessBus

@@ -1,47 +1,19 @@
 """Edge protections the gateway applies before anything reaches a service: body-size limits
-(413) and rate limits per user and per IP (429 with Retry-After)."""
+(413) and rate limits per user and per IP (429 with Retry-After; gateway/ratelimits.py)."""
 
 from __future__ import annotations
 
 import math
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.ratelimits import EdgeLimits
 from services.common.auth import decode_access_token
 from services.common.clientaddr import client_address
 from services.common.errors import AppError, TooManyRequests, problem
 from services.common.settings import Settings
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
-
-
-class TokenBucket:
-    """``rate_per_min`` requests a minute, refilled continuously, bursts up to the same
-    number. In memory: right for one process; the split mode behind several gateway replicas
-    would move it to Redis."""
-
-    def __init__(self, rate_per_min: int, max_keys: int = 100_000) -> None:
-        self.capacity = float(rate_per_min)
-        self.refill_per_s = rate_per_min / 60.0
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str, now: float) -> float:
-        """Take one token; 0 if allowed, else the seconds until one is available."""
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
-            if len(self._buckets) > self.max_keys:
-                self._prune(now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1 - tokens) / self.refill_per_s
-
-    def _prune(self, now: float) -> None:
-        full_after = self.capacity / self.refill_per_s
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
 def too_many(wait: float):
@@ -51,43 +23,18 @@ def too_many(wait: float):
     )
 
 
-class LoginThrottle:
-    """Password guessing costs the guesser: a few attempts a minute per client address and
-    per username, whatever the outcome, before any hashing is done."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.per_ip = TokenBucket(settings.login_rate_ip_per_min)
-        self.per_username = TokenBucket(settings.login_rate_username_per_min)
-
-    def check(self, *, address: str, username: str) -> None:
-        now = time.monotonic()
-        wait = self.per_ip.take(f"ip:{address}", now) or self.per_username.take(
-            f"user:{username.strip().lower()}", now
-        )
-        if wait:
-            retry = max(1, math.ceil(wait))
-            raise TooManyRequests(
-                "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
-            )
-
-
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, limits: EdgeLimits) -> None:
         self.app = app
         self.settings = settings
-        self.per_ip = TokenBucket(settings.rate_limit_ip_per_min)
-        self.per_user = TokenBucket(settings.rate_limit_user_per_min)
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _UNLIMITED_PATHS:
             return await self.app(scope, receive, send)
-        now = time.monotonic()
         address = client_address(scope, self.settings.trusted_proxies)
         scope.setdefault("state", {})["client_address"] = address
-        wait = self.per_ip.take(f"ip:{address}", now)
-        user = self._user(scope)
-        if user and not wait:
-            wait = self.per_user.take(f"user:{user}", now)
+        wait = self.limits.request(address=address, user=self._user(scope))
         if wait:
             return await too_many(wait)(scope, receive, send)
         await self.app(scope, receive, send)
@@ -102,6 +49,17 @@ class RateLimitMiddleware:
                     except AppError:
                         return None
         return None
+
+
+def check_login_rate(limits: EdgeLimits, *, address: str, username: str) -> None:
+    """Password guessing costs the guesser: a few attempts a minute per client address and
+    per username, whatever the outcome, before any hashing is done."""
+    wait = limits.login(address=address, username=username)
+    if wait:
+        retry = max(1, math.ceil(wait))
+        raise TooManyRequests(
+            "request.rate_limited", headers={"Retry-After": str(retry)}, retry_after=retry
+        )
 
 
 class BodyLimitMiddleware:

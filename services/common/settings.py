@@ -64,9 +64,14 @@ class Settings(BaseSettings):
     wechat_app_secret: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
 
-    # Requests per minute; a bucket refills continuously.
+    # Requests per minute, over any sliding minute (gateway/ratelimits.py). The counts live
+    # in this process (`memory`) or in the gateway's database, shared by every gateway
+    # replica (`database`); `auto` shares them in the split mode. Shared counts are synced
+    # every `rate_limit_sync_s`, off the request path.
     rate_limit_ip_per_min: int = 1200
     rate_limit_user_per_min: int = 600
+    rate_limit_store: Literal["auto", "memory", "database"] = "auto"
+    rate_limit_sync_s: float = Field(default=0.25, gt=0)
     # Password logins cost ~0.2 s of hashing each: their own, much lower limits per client
     # address and per username, and at most this many hashes at once.
     login_rate_ip_per_min: int = 20
@@ -201,6 +206,14 @@ class Settings(BaseSettings):
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+    @property
+    def shared_rate_limits(self) -> bool:
+        """Whether the gateway's rate counts are shared by its replicas (the split mode
+        runs one or more gateways in front of the same services)."""
+        if self.rate_limit_store == "auto":
+            return self.mode == "split"
+        return self.rate_limit_store == "database"
 
     def database_url_for(self, component: str) -> str:
         """Each component (a service or the gateway) gets its own database: a SQLite file of

@@ -3,9 +3,13 @@ limits, health and the merged API description."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
 import httpx
 
 from gateway.app import create_app
+from services.common.clock import clock
 from tests.support import assert_problem
 
 
@@ -128,3 +132,43 @@ async def test_rate_limit_per_user(settings, tokens):
             assert_problem(await c.get("/api/v1/me", headers=auth), 429, "request.rate_limited")
             other = {"Authorization": f"Bearer {tokens['demo-unit']}"}
             assert (await c.get("/api/v1/me", headers=other)).status_code == 200
+
+
+async def test_two_gateway_replicas_share_one_rate_limit(settings):
+    """Behind a load balancer each request may reach another gateway: the limit is one for
+    the client, not one per replica. The counts go through the gateway's database."""
+    shared = settings.model_copy(
+        update={
+            "rate_limit_ip_per_min": 10,
+            "rate_limit_store": "database",
+            "rate_limit_sync_s": 3600,  # the story syncs by hand, where a replica would
+        }
+    )
+    minute_start = (int(clock.now().timestamp()) // 60 + 1) * 60
+    clock.set(datetime.fromtimestamp(minute_start + 5, UTC))
+    replicas = [create_app(shared), create_app(shared)]
+    address = ("10.9.7." + str(minute_start % 250), 1)
+    async with AsyncExitStack() as stack:
+        clients = []
+        for replica in replicas:
+            await stack.enter_async_context(replica.router.lifespan_context(replica))
+            transport = httpx.ASGITransport(app=replica, client=address)
+            clients.append(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://t")
+                )
+            )
+        a, b = clients
+        counts_a, counts_b = (r.state.edge_limits.counts for r in replicas)
+        minute = minute_start // 60
+
+        for _ in range(6):
+            assert (await a.get("/api/v1/me")).status_code == 401
+        await counts_a.sync(minute)
+        assert (await b.get("/api/v1/me")).status_code == 401
+        await counts_b.sync(minute)  # B learns the 6 that A let through
+        codes = [(await b.get("/api/v1/me")).status_code for _ in range(4)]
+        assert codes == [401, 401, 401, 429]
+        r = await b.get("/api/v1/me")
+        assert_problem(r, 429, "request.rate_limited")
+        assert 1 <= int(r.headers["retry-after"]) <= 60

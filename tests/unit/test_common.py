@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from gateway.middleware import TokenBucket
+from gateway.ratelimits import MinuteCounts, SlidingWindow
 from services.common.errors import BadRequest
 from services.common.i18n import negotiate
 from services.common.ids import new_id
@@ -139,11 +139,16 @@ def test_production_refuses_development_secrets_and_demo_data():
     assert "SECRET_KEY" in text and "PII_KEY" in text and "DEMO_DATA" in text
 
 
-def test_token_bucket_refills_over_time():
-    bucket = TokenBucket(60)  # one a second
-    assert all(bucket.take("k", 0.0) == 0 for _ in range(60))
-    assert bucket.take("k", 0.0) > 0
-    assert bucket.take("k", 1.01) == 0
+def test_a_sliding_minute_admits_the_rate_and_frees_room_as_the_last_minute_slides_out():
+    window = SlidingWindow(MinuteCounts(), 60, "ip")
+    start = 600.0  # the start of minute 10
+    assert all(window.take("k", start + 1) == 0 for _ in range(60))
+    wait = window.take("k", start + 1)
+    assert wait == pytest.approx(59)  # nothing frees up before the next minute
+    assert window.take("other", start + 1) == 0  # keys are counted apart
+    # 15 s into the next minute a quarter of the last minute has slid out: 15 places.
+    assert all(window.take("k", start + 75) == 0 for _ in range(15))
+    assert window.take("k", start + 75) > 0
 
 
 def test_the_circuit_breaker_opens_cools_down_and_tries_once():
