@@ -51,6 +51,10 @@ i18n.register(
         "area_exists": ("该区划代码已存在。", "That area code exists already."),
         "not_found": ("记录不存在或不在管辖范围内。", "Not found in your scope."),
         "tag_unknown": ("未定义的标签:{tags}。", "Unknown tags: {tags}."),
+        "tag_unknown_known": (
+            "未定义的标签:{tag}。可用的标签:{known}。",
+            "Unknown tag: {tag}. Known tags: {known}.",
+        ),
         "tag_exists": ("该标签已存在。", "That tag exists already."),
         "already_registered": (
             "该身份证号已登记为现住居民。",

@@ -308,7 +308,10 @@ def resident_query(
     if community:
         stmt = stmt.where(prefix_clause(Resident.community_code, community))
     if q:
-        stmt = stmt.where(Resident.name.startswith(q, autoescape=True))
+        # Any part of the name: 博然 finds 黄博然. Names are two to four characters and a
+        # list is already narrowed to the caller's communities, where a scan of the names
+        # costs less than a trigram index would save (trigrams need three characters).
+        stmt = stmt.where(Resident.name.contains(q, autoescape=True))
     if phone_index:
         stmt = stmt.where(Resident.phone_index == phone_index)
     if id_number_index:

@@ -243,3 +243,43 @@ async def test_services_verify_the_token_themselves(app, base_areas):
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as direct:
         assert_problem(await direct.get("/api/v1/registry/residents"), 401, "auth.required")
         assert (await direct.get("/healthz")).json()["component"] == "registry"
+
+
+async def test_a_community_worker_finds_residents_by_any_part_of_the_name_and_by_chinese_tags(
+    api, new_community
+):
+    """Search as a worker types it: the given name without the family name, the tag names the
+    roster uses, and floating population beside the tags."""
+    community = await new_community()
+    made = {}
+    for name, extra in (
+        ("黄博然", {"tags": ["elderly"]}),
+        ("李博", {"residence_type": "floating"}),
+        ("王然", {"tags": ["party_member"]}),
+    ):
+        r = await api.street.post(
+            "/api/v1/registry/residents", json=person(community, name=name, **extra)
+        )
+        assert r.status_code == 201, r.text
+        made[name] = r.json()["id"]
+
+    async def names(**query) -> set[str]:
+        r = await api.street.get(
+            "/api/v1/registry/residents", params={"community": community, **query}
+        )
+        assert r.status_code == 200, r.text
+        return {item["name"] for item in r.json()["items"]}
+
+    assert await names(q="博然") == {"黄博然"}
+    assert await names(q="博") == {"黄博然", "李博"}
+    assert await names(q="%") == set()  # a wildcard is a character like any other
+    assert await names(tag="老年人") == {"黄博然"}
+    assert await names(tag="elderly") == {"黄博然"}
+    assert await names(tag="floating") == {"李博"}
+    assert await names(tag="流动人口") == {"李博"}
+    r = await api.street.get(
+        "/api/v1/registry/residents", params={"community": community, "tag": "vip"}
+    )
+    body = assert_problem(r, 422, "validation.tag_unknown")
+    assert body["errors"][0]["field"] == "tag"
+    assert "老年人" in body["errors"][0]["message"] and "流动人口" in body["errors"][0]["message"]

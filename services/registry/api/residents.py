@@ -51,10 +51,16 @@ async def list_residents(
     community: AreaCodeStr | None = Query(
         default=None, description="an area code: everything below it"
     ),
-    q: str | None = Query(default=None, min_length=1, max_length=50, description="name prefix"),
+    q: str | None = Query(
+        default=None, min_length=1, max_length=50, description="any part of the name"
+    ),
     phone: MobileStr | None = Query(default=None, description="exact"),
     id_number: IdNumberStr | None = Query(default=None, description="exact"),
-    tag: str | None = Query(default=None, max_length=32),
+    tag: str | None = Query(
+        default=None,
+        max_length=32,
+        description="a tag's code or name (elderly or 老年人); floating / 流动人口 too",
+    ),
     building_id: str | None = Query(default=None, max_length=36),
     household_id: str | None = Query(default=None, max_length=36),
     residence_type: Literal["registered", "permanent", "floating"] | None = None,

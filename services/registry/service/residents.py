@@ -16,7 +16,7 @@ from services.common.observability import request_id_var
 from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.validators import CitizenId, parse_id_number
-from services.registry import counts, repository
+from services.registry import counts, repository, rules
 from services.registry.models import (
     Household,
     PiiAuditEntry,
@@ -45,6 +45,27 @@ async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
             errors=[FieldError("tags", "tag_unknown", {"tags": ", ".join(unknown)})],
         )
     return tags
+
+
+# Floating population 流动人口 is a residence type, not a tag, but it is searched as one.
+FLOATING_NAMES = ("floating", "流动人口", rules.RESIDENCE_TYPES["floating"])
+
+
+async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool]:
+    """A tag as a worker names it, by code or by the Chinese name the roster uses:
+    ``(tag code, False)``, or ``(None, True)`` for floating population. An unknown tag is a
+    422 that lists the known ones, not an empty list."""
+    if tag in FLOATING_NAMES:
+        return None, True
+    definitions = await repository.list_tags(session)
+    for definition in definitions:
+        if tag in (definition.code, definition.name):
+            return definition.code, False
+    known = "、".join([d.name for d in definitions] + [FLOATING_NAMES[1]])
+    raise Unprocessable(
+        "validation.tag_unknown",
+        errors=[FieldError("tag", "tag_unknown_known", {"tag": tag, "known": known})],
+    )
 
 
 def seal_id_number(
@@ -283,6 +304,10 @@ async def list_residents(
 ) -> tuple[list[Resident], str | None]:
     """Residents within the caller's scope; a phone or ID number is found by its blind
     index (exact match), never by decrypting."""
+    if tag:
+        tag, floating = await resolve_tag(session, tag)
+        if floating:
+            residence_type = "floating"
     stmt = repository.resident_query(
         principal,
         community=area_filter(community),
