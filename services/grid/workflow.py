@@ -19,6 +19,30 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None, str | None]] = {
     "evaluate": (frozenset({"closed"}), None, None),  # the reporter's evaluation
 }
 
+# What a grid worker reads in a sentence: the Chinese names of statuses and actions.
+STATUS_NAMES = {
+    "reported": "已上报",
+    "accepted": "已立案",
+    "rejected": "不予立案",
+    "dispatched": "已派遣",
+    "handled": "已处置",
+    "verified": "已核查",
+    "closed": "已结案",
+}
+ACTION_NAMES = {
+    "accept": "立案",
+    "reject": "不予立案",
+    "dispatch": "派遣",
+    "handle": "处置",
+    "verify": "核查",
+    "return": "返工",
+    "close": "结案",
+    "request_extension": "申请延期",
+    "approve_extension": "批准延期",
+    "reject_extension": "驳回延期",
+    "evaluate": "评价",
+}
+
 OPEN_STATUSES = frozenset({"reported", "accepted", "dispatched", "handled", "verified"})
 TERMINAL = frozenset({"rejected", "closed"})
 

@@ -24,6 +24,9 @@ async def test_a_case_walks_the_whole_workflow(api, new_community, spot, worker)
     r = await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")
     body = assert_problem(r, 409, "case.illegal_transition")
     assert body["allowed"] == ["accept", "reject"]
+    # A grid worker reads the sentence as it is: states and actions in Chinese.
+    assert "已上报" in body["detail"] and "派遣" in body["detail"], body["detail"]
+    assert "reported" not in body["detail"] and "dispatch" not in body["detail"]
 
     assert (await step(api.admin, case["id"], "accept", note="立案")).json()["status"] == "accepted"
     r = await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")

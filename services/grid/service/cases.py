@@ -37,7 +37,14 @@ from services.grid.schemas import (
     TransitionIn,
 )
 from services.grid.service.state import GridState
-from services.grid.workflow import OPEN_STATUSES, STEP_OF_STATUS, allowed_actions, next_status
+from services.grid.workflow import (
+    ACTION_NAMES,
+    OPEN_STATUSES,
+    STATUS_NAMES,
+    STEP_OF_STATUS,
+    allowed_actions,
+    next_status,
+)
 
 
 def step_deadline(
@@ -163,6 +170,16 @@ def _may(principal: Principal, action: str, case: Case) -> bool:
     return False
 
 
+def step_names(action: str, status: str) -> dict[str, str]:
+    """The action and status for the sentence: codes for English, names for Chinese."""
+    return {
+        "action": action,
+        "state": status,
+        "action_zh": ACTION_NAMES.get(action, action),
+        "state_zh": STATUS_NAMES.get(status, status),
+    }
+
+
 async def transition(
     *,
     session: AsyncSession,
@@ -182,8 +199,7 @@ async def transition(
         raise Conflict(
             "case.illegal_transition",
             extra={"allowed": allowed, "current_status": case.status},
-            action=action,
-            state=case.status,
+            **step_names(action, case.status),
         )
     if not _may(principal, action, case):
         raise Forbidden()
@@ -192,8 +208,7 @@ async def transition(
         raise Conflict(
             "case.illegal_transition",
             extra={"allowed": [], "current_status": "changed"},
-            action=data.action,
-            state=case.status,
+            **step_names(data.action, case.status),
         )
     await state.current(database)
     category = await repository.category(session, case.category_code)
