@@ -18,13 +18,25 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.pagination import PageParams, paginate
+from services.common.geo import box_around, nearness, nearness_bound
+from services.common.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from services.common.scope import prefix_clause, scope_clause
 from services.volunteer.models import (
     Activity,
@@ -220,6 +232,41 @@ async def list_activities(
     if open_after is not None:
         stmt = stmt.where(Activity.end_at > open_after, Activity.status == "published")
     return await paginate(session, stmt, [Activity.id], page)
+
+
+async def nearby_activities(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    open_after,
+) -> tuple[list[Activity], str | None]:
+    """Published activities still to come within ``radius_m`` of a WGS-84 point, nearest
+    first; the cursor is the last one's nearness and id."""
+    near = nearness(Activity.lat, Activity.lng, lat, lng)
+    south, north, west, east = box_around(lat, lng, radius_m)
+    stmt = select(Activity).where(
+        await _activities_visible(session, principal),
+        Activity.status == "published",
+        Activity.end_at > open_after,
+        Activity.lat.between(south, north),
+        Activity.lng.between(west, east),
+        near <= nearness_bound(radius_m),
+    )
+    key = [type_coerce(near, Float), Activity.id]
+    if page.cursor:
+        after = decode_cursor(page.cursor, key)
+        stmt = stmt.where(tuple_(*key) > tuple_(*after))
+    stmt = stmt.add_columns(near).order_by(*key).limit(page.limit + 1)
+    rows = (await session.execute(stmt)).all()
+    items = [activity for activity, _ in rows[: page.limit]]
+    if len(rows) <= page.limit:
+        return items, None
+    last_nearness = rows[page.limit - 1][1]
+    return items, encode_cursor([last_nearness, items[-1].id])
 
 
 async def waitlist_lengths(session: AsyncSession, activity_ids: list[str]) -> dict[str, int]:

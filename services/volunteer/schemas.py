@@ -116,6 +116,8 @@ class ActivityOut(BaseModel):
     signup_deadline: Timestamp | None
     cancel_deadline: Timestamp | None
     status: str
+    # Metres from the point of a "near me" search; absent otherwise.
+    distance_m: float | None = None
 
 
 class SignupOut(BaseModel):

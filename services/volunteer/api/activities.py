@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
 
 from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
-from services.common.geo import AnswerCoords
+from services.common.geo import AnswerCoords, Near, near_query
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
@@ -41,15 +43,24 @@ async def list_activities(
     session: SessionDep,
     principal: PrincipalDep,
     page: Paging,
+    near: Annotated[Near | None, Depends(near_query)],
     community: AreaCodeStr | None = None,
     upcoming: bool = False,
     coord_system: AnswerCoords = "wgs84",
 ) -> Page[ActivityOut]:
-    """Published activities anywhere; cancelled ones within the caller's own scope."""
+    """Published activities anywhere; cancelled ones within the caller's own scope. With
+    ``lat`` and ``lng``: those still to come within ``radius`` metres, nearest first, each
+    with its ``distance_m``."""
     rows, cursor = await activities.list_activities(
-        session=session, principal=principal, page=page, community=community, upcoming=upcoming
+        session=session,
+        principal=principal,
+        page=page,
+        community=community,
+        upcoming=upcoming,
+        near=near,
     )
-    return Page(items=await activities_out(session, rows, coord_system), next_cursor=cursor)
+    items = await activities_out(session, rows, coord_system, near=near)
+    return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/activities/{activity_id}")

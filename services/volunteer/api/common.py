@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, require
 from services.common.database import TransactionalRoute
-from services.common.geo import CoordSystem, point_out
+from services.common.geo import CoordSystem, Near, point_out
 from services.common.pagination import PageParams, page_params
 from services.volunteer.models import Activity, Signup, Team, Volunteer
 from services.volunteer.schemas import ActivityOut, SignupOut, TeamOut, VolunteerOut
@@ -62,9 +62,14 @@ async def teams_out(session: AsyncSession, rows: list[Team]) -> list[TeamOut]:
 
 
 async def activities_out(
-    session: AsyncSession, rows: list[Activity], system: CoordSystem = "wgs84"
+    session: AsyncSession,
+    rows: list[Activity],
+    system: CoordSystem = "wgs84",
+    *,
+    near: Near | None = None,
 ) -> list[ActivityOut]:
-    """Waitlist lengths for a page of activities in one query; the place in ``system``."""
+    """Waitlist lengths for a page of activities in one query; the place in ``system``;
+    the distance from ``near`` when the caller looked around a point."""
     waiting = await activities.waitlist_lengths(session, rows)
     out = []
     for a in rows:
@@ -76,6 +81,7 @@ async def activities_out(
                     "lat": lat,
                     "lng": lng,
                     "coord_system": system,
+                    "distance_m": near.distance_to(a.lat, a.lng) if near else None,
                 }
             )
         )

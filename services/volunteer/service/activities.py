@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import FieldError, NotFound, Unprocessable
-from services.common.geo import in_china_box, to_wgs84
+from services.common.geo import Near, in_china_box, to_wgs84
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
@@ -83,7 +83,21 @@ async def list_activities(
     page: PageParams,
     community: str | None,
     upcoming: bool,
+    near: Near | None = None,
 ) -> tuple[list[Activity], str | None]:
+    """Activities the caller may see; with ``near``, those still to come around that point,
+    nearest first (a resident looking for something to join)."""
+    if near is not None:
+        lat, lng = near.wgs84()
+        return await repository.nearby_activities(
+            session,
+            principal,
+            page,
+            lat=lat,
+            lng=lng,
+            radius_m=near.radius_m,
+            open_after=clock.now(),
+        )
     return await repository.list_activities(
         session,
         principal,
