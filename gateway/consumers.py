@@ -25,8 +25,15 @@ async def files_attached(session: AsyncSession, payload: dict[str, Any]) -> None
     await repository.attach_files(session, payload["file_ids"], payload["area"])
 
 
+async def volunteer_activated(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A resident's volunteer registration matched them in the registry and is active: their
+    account is that resident's."""
+    await repository.link_resident(session, payload["user_id"], payload["resident_id"])
+
+
 def consumer(app: FastAPI) -> Consumer:
     handlers = Consumer("gateway", app.state.database, inbox)
     handlers.on("grid.members_changed", grid_members_changed)
     handlers.on("files.attached", files_attached)
+    handlers.on("volunteer.activated", volunteer_activated)
     return handlers

@@ -20,6 +20,14 @@ async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
+async def link_resident(session: AsyncSession, user_id: str, resident_id: str) -> None:
+    """A resident account learns which registry resident it is."""
+    user = await session.get(User, user_id)
+    if user is not None and "resident" in (user.roles or []):
+        user.resident_id = resident_id
+        await session.flush()
+
+
 async def wechat_identity(session: AsyncSession, openid: str) -> WeChatIdentity | None:
     return await session.get(WeChatIdentity, openid)
 

@@ -29,6 +29,10 @@ i18n.register(
             "志愿者状态不是有效,暂不能报名。",
             "Only active volunteers can sign up.",
         ),
+        "team.invitation_only": (
+            "该服务队由社区工作者添加队员,不能自行加入。",
+            "Members of this team are added by a community worker.",
+        ),
         "volunteer.not_party_member": (
             "只有在职党员需要报到。",
             "Only in-service party members report.",

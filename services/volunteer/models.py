@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
-from services.common.events import inbox_table
+from services.common.events import inbox_table, outbox_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -36,6 +36,8 @@ class Base(DeclarativeBase):
 idempotency_keys = idempotency_table(Base.metadata)
 # Events this service has handled (delivery is at least once; the effect exactly once).
 inbox = inbox_table(Base.metadata)
+# What others rely on (the gateway links an account to the resident a registration matched).
+outbox = outbox_table(Base.metadata)
 
 
 class Volunteer(Base):
@@ -62,6 +64,8 @@ class Volunteer(Base):
     guardian_phone_enc: Mapped[str | None] = mapped_column(String(128))
     guardian_consent: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16))  # active pending rejected withdrawn
+    # Why a registration waits for a person: not_in_registry, phone_differs.
+    review_reason: Mapped[str | None] = mapped_column(String(32))
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -88,6 +92,9 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))  # party_member youth elderly_care patrol ...
     leader_id: Mapped[str | None] = mapped_column(String(36))
+    # open: any active volunteer of the community joins by themselves; invited: a worker
+    # adds the members (the party-member team takes in-service party members by themselves).
+    joining: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 

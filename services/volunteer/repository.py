@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Float,
+    delete,
     false,
     func,
     or_,
@@ -35,6 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import clock
 from services.common.geo import box_around, nearness, nearness_bound
 from services.common.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from services.common.scope import prefix_clause, scope_clause
@@ -170,6 +172,34 @@ async def team_members(session: AsyncSession, team_id: str) -> list[TeamMember]:
     return list(
         (await session.scalars(select(TeamMember).where(TeamMember.team_id == team_id))).all()
     )
+
+
+async def add_team_member(session: AsyncSession, team_id: str, volunteer_id: str) -> None:
+    """Joining twice, or twice at once, is one membership."""
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(TeamMember)
+        .values(team_id=team_id, volunteer_id=volunteer_id, joined_at=clock.now())
+        .on_conflict_do_nothing()
+    )
+
+
+async def remove_team_member(session: AsyncSession, team_id: str, volunteer_id: str) -> None:
+    await session.execute(
+        delete(TeamMember).where(
+            TeamMember.team_id == team_id, TeamMember.volunteer_id == volunteer_id
+        )
+    )
+
+
+async def teams_of(session: AsyncSession, volunteer_id: str) -> list[Team]:
+    stmt = (
+        select(Team)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.volunteer_id == volunteer_id)
+        .order_by(Team.name, Team.id)
+    )
+    return list((await session.scalars(stmt)).all())
 
 
 async def member_counts(session: AsyncSession, team_ids: list[str]) -> dict[str, int]:

@@ -44,8 +44,18 @@ class VolunteerOut(BaseModel):
     employer_unit_id: str | None
     party_reported_on: date | None
     status: str
+    # Why a registration waits for review: not_in_registry, phone_differs; null otherwise.
+    review_reason: str | None = None
     matched_resident: bool
     created_at: Timestamp
+    # The teams the volunteer is in: on their own record (GET /volunteers/me).
+    teams: list[TeamBrief] | None = None
+
+
+class TeamBrief(BaseModel):
+    id: str
+    name: str
+    kind: str
 
 
 class Review(WireModel):
@@ -62,6 +72,11 @@ class TeamCreate(WireModel):
         description="party_member, youth, elderly_care, patrol, or the deployment's own",
     )
     leader_id: str | None = Field(default=None, max_length=36)
+    joining: Literal["open", "invited"] = Field(
+        default="open",
+        description="open: volunteers of the community join by themselves; invited: a worker "
+        "adds them",
+    )
 
 
 class TeamMembers(WireModel):
@@ -75,6 +90,7 @@ class TeamOut(BaseModel):
     name: str
     kind: str
     leader_id: str | None
+    joining: str
     members: int
 
 

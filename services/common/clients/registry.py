@@ -50,6 +50,7 @@ class ResidentRef(_In):
     id: str
     name: str
     community_code: str
+    phone: str | None = None  # masked: whether the registry holds one
 
 
 class ResidentPage(_In):
@@ -123,7 +124,7 @@ RESIDENTS = Endpoint(
     SERVICE,
     "GET",
     "/api/v1/registry/residents",
-    query=("id_number", "community", "limit"),
+    query=("id_number", "phone", "community", "limit"),
     response=ResidentPage,
     permissions=("registry:read",),
 )
@@ -178,11 +179,13 @@ class RegistryClient(PeerClient):
     async def unit(self, *, unit_id: str, errors: ErrorMap | None = None) -> UnitRef:
         return await self.call(UNIT, path={"unit_id": unit_id}, errors=errors)
 
-    async def current_residents(self, *, id_number: str, community: str) -> list[ResidentRef]:
-        page = await self.call(
-            RESIDENTS, params={"id_number": id_number, "community": community, "limit": 100}
-        )
-        return page.items
+    async def current_residents(
+        self, *, id_number: str, community: str, phone: str | None = None
+    ) -> list[ResidentRef]:
+        """Current residents of ``community`` with this ID number (and this phone, when
+        given): exact matches by the registry's blind index."""
+        params = {"id_number": id_number, "phone": phone, "community": community, "limit": 100}
+        return (await self.call(RESIDENTS, params=params)).items
 
     async def buildings_page(self, *, community: str, cursor: str | None = None) -> BuildingPage:
         return await self.call(

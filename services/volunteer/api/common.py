@@ -13,7 +13,7 @@ from services.common.database import TransactionalRoute
 from services.common.geo import CoordSystem, Near, point_out
 from services.common.pagination import PageParams, page_params
 from services.volunteer.models import Activity, Signup, Team, Volunteer
-from services.volunteer.schemas import ActivityOut, SignupOut, TeamOut, VolunteerOut
+from services.volunteer.schemas import ActivityOut, SignupOut, TeamBrief, TeamOut, VolunteerOut
 from services.volunteer.service import activities, teams
 
 Paging = Annotated[PageParams, Depends(page_params)]
@@ -26,7 +26,7 @@ def make_router() -> APIRouter:
     return APIRouter(prefix="/api/v1/volunteer", tags=["volunteer"], route_class=TransactionalRoute)
 
 
-def volunteer_out(v: Volunteer) -> VolunteerOut:
+def volunteer_out(v: Volunteer, teams: list[Team] | None = None) -> VolunteerOut:
     return VolunteerOut(
         id=v.id,
         number=v.number,
@@ -40,8 +40,12 @@ def volunteer_out(v: Volunteer) -> VolunteerOut:
         employer_unit_id=v.employer_unit_id,
         party_reported_on=v.party_reported_on,
         status=v.status,
+        review_reason=v.review_reason,
         matched_resident=v.resident_id is not None,
         created_at=v.created_at,
+        teams=None
+        if teams is None
+        else [TeamBrief(id=t.id, name=t.name, kind=t.kind) for t in teams],
     )
 
 
@@ -55,6 +59,7 @@ async def teams_out(session: AsyncSession, rows: list[Team]) -> list[TeamOut]:
             name=t.name,
             kind=t.kind,
             leader_id=t.leader_id,
+            joining=t.joining,
             members=counts.get(t.id, 0),
         )
         for t in rows

@@ -6,7 +6,7 @@ from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
-from services.volunteer.api.common import Manager, Paging, make_router, teams_out
+from services.volunteer.api.common import Manager, Paging, Self, make_router, teams_out
 from services.volunteer.schemas import TeamCreate, TeamMembers, TeamOut
 from services.volunteer.service import teams
 
@@ -41,4 +41,17 @@ async def set_members(
         ids=body.volunteer_ids,
         leader=body.leader_id,
     )
+    return (await teams_out(session, [team]))[0]
+
+
+@router.post("/teams/{team_id}/join")
+async def join_team(team_id: str, session: SessionDep, principal: Self) -> TeamOut:
+    """The calling volunteer joins a team of their community that is open to them."""
+    team = await teams.join_team(session=session, principal=principal, team_id=team_id)
+    return (await teams_out(session, [team]))[0]
+
+
+@router.post("/teams/{team_id}/leave")
+async def leave_team(team_id: str, session: SessionDep, principal: Self) -> TeamOut:
+    team = await teams.leave_team(session=session, principal=principal, team_id=team_id)
     return (await teams_out(session, [team]))[0]

@@ -10,7 +10,7 @@ from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
 from services.volunteer.api.common import Manager, Paging, Reader, Self, make_router, volunteer_out
 from services.volunteer.schemas import VolunteerCreate, VolunteerOut
-from services.volunteer.service import registration
+from services.volunteer.service import registration, teams
 
 router = make_router()
 
@@ -35,7 +35,9 @@ async def register(
 
 @router.get("/volunteers/me")
 async def me(session: SessionDep, principal: PrincipalDep) -> VolunteerOut:
-    return volunteer_out(await registration.volunteer_for(session, principal))
+    """The caller's own volunteer record, with the teams they are in."""
+    volunteer = await registration.volunteer_for(session, principal)
+    return volunteer_out(volunteer, teams=await teams.teams_of(session, volunteer))
 
 
 @router.post("/volunteers/me/withdraw")

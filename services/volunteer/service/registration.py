@@ -11,25 +11,33 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.events import emit
 from services.common.ids import new_id
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.settings import Settings
 from services.common.validators import parse_id_number
 from services.volunteer import repository
-from services.volunteer.models import Team, TeamMember, Volunteer
+from services.volunteer.models import Team, TeamMember, Volunteer, outbox
 from services.volunteer.schemas import VolunteerCreate
 
 
-async def _registry_match(peers, data: VolunteerCreate, number: str) -> str | None:
-    """The current resident of that community with this ID number and name, if any. The
-    registry being down is a 503: a registration must not fall to review for that."""
-    residents = await RegistryClient(peers).current_residents(
-        id_number=number, community=data.community_code
-    )
+async def _registry_match(
+    peers, data: VolunteerCreate, number: str
+) -> tuple[str | None, str | None]:
+    """(the current resident of that community with this ID number and name, why a person
+    must look at the registration). A phone other than the one the registry holds is
+    looked at: an ID number and a name are easily known to someone else. The registry being
+    down is a 503: a registration must not fall to review for that."""
+    registry = RegistryClient(peers)
+    residents = await registry.current_residents(id_number=number, community=data.community_code)
     for resident in residents:
         if resident.name == data.name and resident.community_code == data.community_code:
-            return resident.id
-    return None
+            if resident.phone and not await registry.current_residents(
+                id_number=number, community=data.community_code, phone=data.phone
+            ):
+                return resident.id, "phone_differs"
+            return resident.id, None
+    return None, "not_in_registry"
 
 
 async def register(
@@ -64,7 +72,7 @@ async def register(
         )
     if mine is not None and mine is not existing:
         raise Conflict("volunteer.account_has_volunteer")
-    resident_id = await _registry_match(peers, data, citizen.number)
+    resident_id, review_reason = await _registry_match(peers, data, citizen.number)
     now = clock.now()
     fields = dict(
         community_code=data.community_code,
@@ -83,7 +91,8 @@ async def register(
         guardian_name=data.guardian.name if data.guardian else None,
         guardian_phone_enc=cipher.encrypt(data.guardian.phone, "phone") if data.guardian else None,
         guardian_consent=data.guardian.consent if data.guardian else None,
-        status="active" if resident_id else "pending",
+        status="pending" if review_reason else "active",
+        review_reason=review_reason,
         updated_at=now,
     )
     if existing is not None:  # a withdrawn volunteer comes back: same record, same number
@@ -91,6 +100,7 @@ async def register(
             setattr(existing, name, value)
         existing.withdrawn_at = None
         await session.flush()
+        await _tell_if_active(session, existing)
         return existing
     number = await repository.next_number(session, data.community_code)
     volunteer = Volunteer(
@@ -109,7 +119,25 @@ async def register(
         ) from None
     if data.in_service_party_member:
         await _join_party_team(session, volunteer)
+    await _tell_if_active(session, volunteer)
     return volunteer
+
+
+async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
+    """An active volunteer matched to a resident: the gateway links the account to that
+    resident (``/me`` shows it)."""
+    if volunteer.status == "active" and volunteer.resident_id:
+        await emit(
+            session,
+            outbox,
+            "volunteer.activated",
+            {
+                "volunteer_id": volunteer.id,
+                "user_id": volunteer.user_id,
+                "resident_id": volunteer.resident_id,
+                "community_code": volunteer.community_code,
+            },
+        )
 
 
 async def _join_party_team(session: AsyncSession, volunteer: Volunteer) -> None:
@@ -121,6 +149,7 @@ async def _join_party_team(session: AsyncSession, volunteer: Volunteer) -> None:
             community_code=volunteer.community_code,
             name="党员志愿服务队",
             kind="party_member",
+            joining="invited",
         )
         session.add(team)
         await session.flush()
@@ -169,6 +198,7 @@ async def review(
     volunteer.reviewed_by = principal.user_id
     volunteer.reviewed_at = clock.now()
     await session.flush()
+    await _tell_if_active(session, volunteer)
     return volunteer
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import FieldError, NotFound, Unprocessable
+from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
 from services.volunteer import repository
-from services.volunteer.models import Team, TeamMember
+from services.volunteer.models import Team, TeamMember, Volunteer
 from services.volunteer.schemas import TeamCreate
 
 
@@ -23,6 +23,7 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
         name=data.name,
         kind=data.kind,
         leader_id=data.leader_id,
+        joining=data.joining,
     )
     session.add(team)
     await session.flush()
@@ -59,6 +60,48 @@ async def set_team_members(
     team.leader_id = leader
     await session.flush()
     return team
+
+
+def may_join(team: Team, volunteer: Volunteer) -> bool:
+    """Who joins a team by themselves: anyone of the community when it is open; the
+    community's in-service party members the party-member team (seed 001: they report to
+    the community they live in); nobody else but whom a worker adds."""
+    if team.community_code != volunteer.community_code:
+        return False
+    if team.joining == "open":
+        return True
+    return team.kind == "party_member" and volunteer.in_service_party_member
+
+
+async def _own_team(session: AsyncSession, principal: Principal, team_id: str):
+    volunteer = await repository.volunteer_of_user(session, principal.user_id)
+    if volunteer is None:
+        raise NotFound("volunteer.not_registered")
+    team = await repository.team(session, principal, team_id)
+    if team is None or team.community_code != volunteer.community_code:
+        raise NotFound()
+    return volunteer, team
+
+
+async def join_team(*, session: AsyncSession, principal: Principal, team_id: str) -> Team:
+    """A volunteer joins a team of their community by themselves; a second join is none."""
+    volunteer, team = await _own_team(session, principal, team_id)
+    if volunteer.status != "active":
+        raise Conflict("volunteer.not_active")
+    if not may_join(team, volunteer):
+        raise Forbidden("team.invitation_only")
+    await repository.add_team_member(session, team.id, volunteer.id)
+    return team
+
+
+async def leave_team(*, session: AsyncSession, principal: Principal, team_id: str) -> Team:
+    volunteer, team = await _own_team(session, principal, team_id)
+    await repository.remove_team_member(session, team.id, volunteer.id)
+    return team
+
+
+async def teams_of(session: AsyncSession, volunteer: Volunteer) -> list[Team]:
+    return await repository.teams_of(session, volunteer.id)
 
 
 async def member_counts(session: AsyncSession, teams: list[Team]) -> dict[str, int]:

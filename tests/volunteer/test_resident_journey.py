@@ -1,0 +1,104 @@
+"""A resident on WeChat after registering: their account knows the resident the registry
+matched, they join an open team themselves and see their teams, and a phone that is not
+the registry's is looked at by a person before the record is active."""
+
+from __future__ import annotations
+
+from tests.factories import resident_in_registry, volunteer
+from tests.support import assert_problem, make_id_number
+
+
+async def test_a_matched_volunteer_is_linked_to_their_resident_on_me(api, new_community):
+    community = await new_community()
+    caller, record = await volunteer(api, community)
+    me = (await caller.get("/api/v1/me")).json()
+    assert me["resident_id"] is not None
+    r = await api.admin.get(f"/api/v1/registry/residents/{me['resident_id']}")
+    assert r.status_code == 200 and r.json()["community_code"] == community
+
+
+async def test_a_volunteer_joins_an_open_team_and_sees_it_on_their_record(api, new_community):
+    community = await new_community()
+    caller, record = await volunteer(api, community)
+    r = await api.admin.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "助老服务队", "kind": "elderly_care"},
+    )
+    assert r.status_code == 201, r.text
+    team = r.json()
+    assert team["joining"] == "open"
+    closed = await api.admin.post(
+        "/api/v1/volunteer/teams",
+        json={
+            "community_code": community,
+            "name": "应急队",
+            "kind": "patrol",
+            "joining": "invited",
+        },
+    )
+    assert closed.status_code == 201, closed.text
+
+    joined = await caller.post(f"/api/v1/volunteer/teams/{team['id']}/join")
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["members"] == 1
+    again = await caller.post(f"/api/v1/volunteer/teams/{team['id']}/join")
+    assert again.status_code == 200 and again.json()["members"] == 1  # a retry adds nobody
+    mine = (await caller.get("/api/v1/volunteer/volunteers/me")).json()
+    assert [t["name"] for t in mine["teams"]] == ["助老服务队"]
+
+    refused = await caller.post(f"/api/v1/volunteer/teams/{closed.json()['id']}/join")
+    assert_problem(refused, 403, "team.invitation_only")
+
+    other = await new_community()
+    elsewhere = await api.admin.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": other, "name": "别处的队", "kind": "youth"},
+    )
+    assert_problem(await caller.post(f"/api/v1/volunteer/teams/{elsewhere.json()['id']}/join"), 404)
+
+    left = await caller.post(f"/api/v1/volunteer/teams/{team['id']}/leave")
+    assert left.status_code == 200 and left.json()["members"] == 0
+    assert (await caller.get("/api/v1/volunteer/volunteers/me")).json()["teams"] == []
+
+
+async def test_a_phone_that_is_not_the_registrys_waits_for_review(api, new_community):
+    community = await new_community()
+    number = make_id_number()
+    r = await api.admin.post(
+        "/api/v1/registry/residents",
+        json={
+            "name": "志愿者",
+            "id_number": number,
+            "phone": "13911112222",
+            "community_code": community,
+        },
+    )
+    assert r.status_code == 201, r.text
+    someone = await api.resident()
+    r = await someone.post(
+        "/api/v1/volunteer/volunteers",
+        json={
+            "name": "志愿者",
+            "id_number": number,
+            "phone": "13700009999",
+            "community_code": community,
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "pending" and r.json()["review_reason"] == "phone_differs"
+
+    # The same phone as the registry's: active at once.
+    same = await resident_in_registry(api, community)
+    r = await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    assert r.status_code == 200
+    owner = await api.resident()
+    r = await owner.post(
+        "/api/v1/volunteer/volunteers",
+        json={
+            "name": "志愿者",
+            "id_number": same,
+            "phone": "13700001234",
+            "community_code": community,
+        },
+    )
+    assert r.json()["status"] == "active" and r.json()["review_reason"] is None
