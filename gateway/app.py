@@ -16,6 +16,10 @@ from gateway.api import router
 from gateway.consumers import consumer
 from gateway.middleware import BodyLimitMiddleware, RateLimitMiddleware
 from gateway.models import Base
+from gateway.notifications.api import router as notifications_router
+from gateway.notifications.providers import FakeSubscribeProvider
+from gateway.notifications.providers import provider_from_settings as subscribe_provider
+from gateway.notifications.service import NotificationSender
 from gateway.openapi import merge_openapi
 from gateway.ratelimits import EdgeLimits, minute_counts
 from gateway.routing import UpstreamDispatchMiddleware, service_prefixes
@@ -85,10 +89,15 @@ def create_app(
     async def open_client(app: FastAPI) -> None:
         app.state.http_client = httpx.AsyncClient(timeout=10.0)
         app.state.rate_limits_task = asyncio.create_task(limits.run())
+        sender = app.state.notification_sender
+        sender.provider = subscribe_provider(settings, app.state.http_client)
+        if settings.outbox_poll_s > 0:
+            sender.start(max(settings.outbox_poll_s, 5.0))
         bound_hashing(settings.password_hash_concurrency)
 
     async def close_client(app: FastAPI) -> None:
         app.state.rate_limits_task.cancel()
+        app.state.notification_sender.stop()
         await app.state.http_client.aclose()
         for upstream in routes.values():
             if hasattr(upstream, "aclose"):
@@ -98,7 +107,7 @@ def create_app(
         "gateway",
         title="Gongjian 共建 API",
         metadata=Base.metadata,
-        routers=[router],
+        routers=[router, notifications_router],
         settings=settings,
         idempotency_skip=service_prefixes(routes),
         on_startup=[open_client, fetch_remote_openapi],
@@ -115,6 +124,11 @@ def create_app(
     )
     app.state.embedded_apps = list(services.values())
     limits.use(minute_counts(settings, app.state.database))
+    # The sender exists before the consumer is wired (its handlers hand it on); its
+    # provider, which needs the HTTP client, is set at start-up.
+    app.state.notification_sender = NotificationSender(
+        app.state.database, FakeSubscribeProvider(), settings
+    )
     app.state.edge_limits = limits
     # In process, events travel on one in-process bus (NATS when configured instead).
     if services and not settings.nats_url:

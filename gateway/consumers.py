@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import repository, service
 from gateway.models import inbox
+from gateway.notifications.events import handlers as notification_handlers
 from services.common.events import Consumer
 
 
@@ -36,4 +37,8 @@ def consumer(app: FastAPI) -> Consumer:
     handlers.on("grid.members_changed", grid_members_changed)
     handlers.on("files.attached", files_attached)
     handlers.on("volunteer.activated", volunteer_activated)
+    for topic, handler in notification_handlers(
+        app.state.settings, getattr(app.state, "notification_sender", None)
+    ).items():
+        handlers.on(topic, handler)
     return handlers

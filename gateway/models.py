@@ -126,3 +126,58 @@ class RateCount(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(Base):
+    """One message in one account's inbox 消息: what happened, to what, and whether it was
+    read. The inbox holds everything; a WeChat delivery is a copy where one is allowed."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(String(500))
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(36))
+    # The mini-program page that shows the subject.
+    link: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NotificationSubscription(Base):
+    """What an account accepted in ``wx.requestSubscribeMessage``, per kind of message: a
+    one-time acceptance allows one message, a long-term one (政务民生 services) all of them."""
+
+    __tablename__ = "notification_subscriptions"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48), primary_key=True)
+    long_term: Mapped[bool] = mapped_column(Boolean, default=False)
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+
+class NotificationDelivery(Base):
+    """One attempt chain to send a notification through a channel, kept as the record of
+    what was sent: pending, sent, refused (the user did not subscribe) or failed."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    notification_id: Mapped[str] = mapped_column(ForeignKey("notifications.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    template_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # A replica that takes a delivery holds it until then: two replicas never send one twice.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -73,6 +73,17 @@ async def emit(session: AsyncSession, outbox: Table, topic: str, payload: dict[s
     return event_id
 
 
+# Coroutine functions a handler wants run once its transaction has committed (sending what
+# it recorded, say); each has a periodic sweep of its own should it fail.
+AFTER_COMMIT = "gongjian.after_commit"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+    hooks = session.info.setdefault(AFTER_COMMIT, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
 # Set on a session that wrote to the outbox: once it commits, the request nudges the publisher
 # (see ``publish_after_commit``) instead of leaving the event to the next sweep.
 EMITTED = "gongjian.events_emitted"
@@ -296,6 +307,12 @@ class Consumer:
                     return  # handled concurrently by another replica
                 await handler(session, payload)
                 emitted = session.info.pop(EMITTED, False)
+                after = session.info.pop(AFTER_COMMIT, [])
+            for hook in after:
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("a step after an event failed; its own sweep will retry")
             if emitted and self.publisher is not None:
                 try:
                     await self.publisher.run_once()

@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
+    # Notifications 消息 through subscribe messages 订阅消息: the template id of each kind of
+    # message (JSON: GONGJIAN_WECHAT_TEMPLATES='{"case_dispatched": "tmpl-id", ...}'); a kind
+    # without a template stays in the in-app inbox. Templates take the fields thing1 (title),
+    # thing2 (summary) and time3 (when). The fake provider (development, tests) sends
+    # nowhere and keeps what it was given.
+    wechat_subscribe_provider: Literal["fake", "real"] = "fake"
+    wechat_templates: dict[str, str] = {}
+    # Kinds whose templates are long-term subscriptions (open to 政务民生 services).
+    wechat_long_term_kinds: list[str] = []
+    wechat_miniprogram_state: Literal["developer", "trial", "formal"] = "formal"
+    # A failed delivery is tried again after base × 2^attempts seconds, this many times.
+    notification_retry_base_s: float = Field(default=30.0, gt=0)
+    notification_max_attempts: int = Field(default=5, ge=1, le=20)
 
     # Requests per minute, over any sliding minute (gateway/ratelimits.py). The counts live
     # in this process (`memory`) or in the gateway's database, shared by every gateway
@@ -199,6 +212,10 @@ class Settings(BaseSettings):
             problems.append("GONGJIAN_WECHAT_PROVIDER=fake is for development only")
         elif any(_placeholder(v) for v in (self.wechat_app_id, self.wechat_app_secret)):
             problems.append("GONGJIAN_WECHAT_APP_ID and _APP_SECRET must be the real ones")
+        if self.wechat_templates and self.wechat_subscribe_provider == "fake":
+            problems.append(
+                "GONGJIAN_WECHAT_TEMPLATES are set: GONGJIAN_WECHAT_SUBSCRIBE_PROVIDER must be real"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -299,6 +299,17 @@ async def nearby_activities(
     return items, encode_cursor([last_nearness, items[-1].id])
 
 
+async def signed_up_users(session: AsyncSession, activity_id: str) -> list[str]:
+    """The accounts of everyone confirmed or waiting for an activity."""
+    stmt = (
+        select(Volunteer.user_id)
+        .join(Signup, Signup.volunteer_id == Volunteer.id)
+        .where(Signup.activity_id == activity_id, Signup.status.in_(LIVE))
+        .order_by(Volunteer.user_id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
 async def waitlist_lengths(session: AsyncSession, activity_ids: list[str]) -> dict[str, int]:
     if not activity_ids:
         return {}

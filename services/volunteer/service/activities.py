@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import FieldError, NotFound, Unprocessable
+from services.common.events import emit
 from services.common.geo import Near, in_china_box, to_wgs84
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
 from services.volunteer import repository
-from services.volunteer.models import Activity
+from services.volunteer.models import Activity, outbox
 from services.volunteer.schemas import ActivityCreate
 
 
@@ -113,6 +114,18 @@ async def cancel_activity(
     activity = await managed_activity(session, principal, activity_id)
     activity.status = "cancelled"
     await session.flush()
+    # Those who signed up are told (the gateway's inbox and WeChat), not left to find out.
+    await emit(
+        session,
+        outbox,
+        "volunteer.activity_cancelled",
+        {
+            "activity_id": activity.id,
+            "title": activity.title,
+            "start_at": activity.start_at.isoformat(),
+            "user_ids": await repository.signed_up_users(session, activity.id),
+        },
+    )
     return activity
 
 

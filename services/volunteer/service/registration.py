@@ -125,7 +125,19 @@ async def register(
 
 async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
     """An active volunteer matched to a resident: the gateway links the account to that
-    resident (``/me`` shows it)."""
+    resident (``/me`` shows it). One who waits: the community's workers are told."""
+    if volunteer.status == "pending":
+        await emit(
+            session,
+            outbox,
+            "volunteer.review_needed",
+            {
+                "volunteer_id": volunteer.id,
+                "community_code": volunteer.community_code,
+                "name": volunteer.name,
+                "reason": volunteer.review_reason,
+            },
+        )
     if volunteer.status == "active" and volunteer.resident_id:
         await emit(
             session,

@@ -1,0 +1,194 @@
+"""From the services' events to messages: who is told, in a sentence they read as it is.
+
+Each handler takes an event's payload (the service's contract, documented where it is
+emitted) and writes the inbox rows; sending to WeChat follows the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.notifications import repository
+from gateway.notifications.service import Message, NotificationSender, notify
+from services.common.clock import to_local
+from services.common.settings import Settings
+
+Payload = dict[str, Any]
+Handler = Callable[[AsyncSession, Payload], Awaitable[None]]
+
+MANAGERS = ("community_admin", "street_admin")
+REVIEW_REASONS = {"not_in_registry": "未在居民登记中找到", "phone_differs": "手机号与登记不一致"}
+APPLICATION_NEXT = {
+    # status reached → (who acts next, what they are asked)
+    "submitted": (("street_admin",), "待街道推荐"),
+    "recommended": (("district_admin",), "待区审批"),
+    "approved": (("community_admin", "street_admin"), "已批准"),
+    "rejected": (("community_admin",), "未通过"),
+}
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    from datetime import datetime
+
+    return to_local(datetime.fromisoformat(value)).strftime("%m月%d日 %H:%M")
+
+
+async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    reason = REVIEW_REASONS.get(p.get("reason") or "", "")
+    return users, Message(
+        kind="volunteer_review",
+        title="有志愿者注册待审核",
+        body=f"{p['name']}申请注册志愿者" + (f"({reason})" if reason else "") + ",请审核。",
+        subject_type="volunteer",
+        subject_id=p["volunteer_id"],
+        link=f"/pages/volunteer/review?id={p['volunteer_id']}",
+    )
+
+
+async def _signup_promoted(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    return [p["user_id"]], Message(
+        kind="waitlist_promoted",
+        title="候补成功,您已报名",
+        body=f"您候补的活动“{p['title']}”({_when(p.get('start_at'))})有了名额,已为您报名。",
+        subject_type="activity",
+        subject_id=p["activity_id"],
+        link=f"/pages/activity/detail?id={p['activity_id']}",
+    )
+
+
+async def _activity_cancelled(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    return list(p["user_ids"]), Message(
+        kind="activity_cancelled",
+        title="活动已取消",
+        body=f"您报名的活动“{p['title']}”({_when(p.get('start_at'))})已取消。",
+        subject_type="activity",
+        subject_id=p["activity_id"],
+        link=f"/pages/activity/detail?id={p['activity_id']}",
+    )
+
+
+async def _activity_changed(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    return list(p["user_ids"]), Message(
+        kind="activity_changed",
+        title="活动有变更",
+        body=f"您报名的活动“{p['title']}”有变更,现为{_when(p.get('start_at'))}开始,请留意。",
+        subject_type="activity",
+        subject_id=p["activity_id"],
+        link=f"/pages/activity/detail?id={p['activity_id']}",
+    )
+
+
+async def _case_dispatched(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users: list[str] = []
+    if p.get("unit_id"):
+        users += await repository.unit_contacts(session, p["unit_id"])
+    if p.get("assignee_id"):
+        users.append(p["assignee_id"])
+    return users, Message(
+        kind="case_dispatched",
+        title="有事件派遣给您",
+        body=f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]},"
+        f"请于{_when(p.get('deadline_at'))}前处置。",
+        subject_type="case",
+        subject_id=p["case_id"],
+        link=f"/pages/case/detail?id={p['case_id']}",
+    )
+
+
+async def _case_due(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    overdue = p["which"] == "overdue"
+    return list(p["user_ids"]), Message(
+        kind="case_overdue" if overdue else "case_due_soon",
+        title="事件已超时" if overdue else "事件即将到期",
+        body=f"{p.get('category_name') or '事件'}的办理时限为{_when(p.get('deadline_at'))},"
+        + ("已超时,请尽快办理。" if overdue else "即将到期。"),
+        subject_type="case",
+        subject_id=p["case_id"],
+        link=f"/pages/case/detail?id={p['case_id']}",
+    )
+
+
+async def _extension_requested(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users = await repository.staff_reaching(session, p["cell_code"], MANAGERS)
+    users = [u for u in users if u != p.get("requested_by")]
+    return users, Message(
+        kind="extension_requested",
+        title="有事件延期申请待审批",
+        body=f"{p.get('category_name') or '事件'}申请延期 {p.get('hours')} 小时,请审批。",
+        subject_type="case",
+        subject_id=p["case_id"],
+        link=f"/pages/case/detail?id={p['case_id']}",
+    )
+
+
+async def _agreement_to_sign(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    if p["waiting_for"] == "unit":
+        users = await repository.unit_contacts(session, p["unit_id"])
+    else:
+        users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    return users, Message(
+        kind="agreement_to_sign",
+        title="共建协议待签署",
+        body=f"与{p.get('unit_name') or '驻区单位'}的共驻共建协议待您签署。",
+        subject_type="agreement",
+        subject_id=p["agreement_id"],
+        link=f"/pages/agreement/detail?id={p['agreement_id']}",
+    )
+
+
+async def _record_to_confirm(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    return users, Message(
+        kind="record_to_confirm",
+        title="履约记录待确认",
+        body=f"{p.get('unit_name') or '驻区单位'}提交了履约记录,请确认。",
+        subject_type="record",
+        subject_id=p["record_id"],
+        link=f"/pages/agreement/record?id={p['record_id']}",
+    )
+
+
+async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    roles, what = APPLICATION_NEXT[p["status"]]
+    users = await repository.staff_reaching(session, p["community_code"], roles)
+    return users, Message(
+        kind="application_step",
+        title=f"示范社区申报{what}",
+        body=f"{p.get('community_name') or p['community_code']}的{p['year']}年示范社区申报{what}。",
+        subject_type="application",
+        subject_id=p["application_id"],
+        link=f"/pages/application/detail?id={p['application_id']}",
+    )
+
+
+ROUTES = {
+    "volunteer.review_needed": _volunteer_review,
+    "volunteer.signup_promoted": _signup_promoted,
+    "volunteer.activity_cancelled": _activity_cancelled,
+    "volunteer.activity_changed": _activity_changed,
+    "grid.case_dispatched": _case_dispatched,
+    "grid.case_due": _case_due,
+    "grid.extension_requested": _extension_requested,
+    "assessment.agreement_to_sign": _agreement_to_sign,
+    "assessment.record_to_confirm": _record_to_confirm,
+    "assessment.application_step": _application_step,
+}
+
+
+def handlers(settings: Settings, sender: NotificationSender | None) -> dict[str, Handler]:
+    """The gateway's consumer handler for each topic that tells someone something."""
+
+    def handler(route) -> Handler:
+        async def handle(session: AsyncSession, payload: Payload) -> None:
+            users, message = await route(session, payload)
+            await notify(session, settings=settings, sender=sender, user_ids=users, message=message)
+
+        return handle
+
+    return {topic: handler(route) for topic, route in ROUTES.items()}
