@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     split_base_port: int = 8101
     split_nats_port: int = 4222
     # ... and the S3 port of the SeaweedFS it starts when no GONGJIAN_S3_ENDPOINT is set (its
-    # master, volume and filer take the next six).
+    # master, volume and filer take the next seven).
     split_s3_port: int = 8333
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""

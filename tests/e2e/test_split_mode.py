@@ -5,6 +5,7 @@ freezes, one that dies and comes back."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import signal
 import socket
@@ -16,10 +17,12 @@ import httpx
 import pytest
 
 from gateway.split import (
+    SEAWEED_PORTS,
     split_environment,
     start,
     start_gateway,
     start_nats,
+    start_seaweedfs,
     start_service,
     stop,
     wait_port,
@@ -27,6 +30,7 @@ from gateway.split import (
 )
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
+from services.common.storage import S3Store
 from tests.factories import activity
 from tests.support import assert_problem, make_id_number, unique
 
@@ -52,16 +56,32 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def split(settings, app):
+def split(settings, app, tmp_path_factory):
     """``app`` first: the databases are migrated and the demo accounts exist."""
     ports = {name: free_port() for name in SERVICE_NAMES}
     gateway_port, short_port, nats_port = free_port(), free_port(), free_port()
-    # The deployed shape: a NATS JetStream of its own carries the events between processes.
+    # The deployed shape: a NATS JetStream of its own carries the events between processes,
+    # and a SeaweedFS of its own (outside the processes' data dir) holds their files.
     broker = start_nats(nats_port, Path(settings.data_dir) / f"jetstream-{nats_port}")
+    s3_ports = {"s3.port": free_port()} | {name: free_port() for name in SEAWEED_PORTS}
+    objects = start_seaweedfs(
+        s3_ports,
+        tmp_path_factory.mktemp("seaweedfs"),
+        settings.s3_access_key,
+        settings.s3_secret_key,
+    )
+    processes = {"nats": broker, "seaweedfs": objects}
     wait_port(nats_port)
-    overrides = {**SPLIT_OVERRIDES, "GONGJIAN_NATS_URL": f"nats://127.0.0.1:{nats_port}"}
-    processes = {"nats": broker}
-    processes |= start(settings, gateway_port=gateway_port, ports=ports, overrides=overrides)
+    overrides = {
+        **SPLIT_OVERRIDES,
+        "GONGJIAN_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "GONGJIAN_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports['s3.port']}",
+    }
+    try:
+        processes |= start(settings, gateway_port=gateway_port, ports=ports, overrides=overrides)
+    except Exception:
+        stop(processes)
+        raise
     env = split_environment(settings, ports, gateway_port, overrides)
     processes["short"] = start_gateway(short_port, {**env, **SHORT_OVERRIDES})
     try:
@@ -74,6 +94,7 @@ def split(settings, app):
             "processes": processes,
             "settings": settings,
             "env": env,
+            "s3_endpoint": overrides["GONGJIAN_S3_ENDPOINT"],
         }
     finally:
         stop(processes)
@@ -480,3 +501,11 @@ async def test_a_photo_and_a_roster_sent_through_one_gateway_are_read_through_an
         assert rows[1][0] == "乙" and len(rows) == 2, rows
     after = set(_files_under(data_dir / "files")) | set(_files_under(data_dir / "imports"))
     assert after == before == set(), after
+    # The bucket holds the photo once, by its sha256; the roster went with its job.
+    store = S3Store(split["settings"].model_copy(update={"s3_endpoint": split["s3_endpoint"]}))
+    try:
+        sha = hashlib.sha256(photo).hexdigest()
+        assert await store.get(f"files/{sha[:2]}/{sha[2:4]}/{sha}") == photo
+        assert not await store.exists(f"imports/{job['id']}.xlsx.sealed")
+    finally:
+        await store.aclose()
