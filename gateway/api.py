@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from gateway import files, repository, service
 from gateway.middleware import check_login_rate
@@ -183,7 +183,7 @@ async def upload_file(
     data = await file.read(settings.max_upload_bytes + 1)
     record = await files.store_upload(
         session=session,
-        root=settings.files_dir,
+        store=request.app.state.store,
         principal=principal,
         data=data,
         original_name=file.filename,
@@ -202,10 +202,11 @@ async def upload_file(
 async def download_file(
     file_id: str, request: Request, session: SessionDep, principal: PrincipalDep
 ):
+    # The scope check first: nothing is read from the store for a caller who may not see it.
     record = files.ensure_readable(principal, await repository.file_by_id(session, file_id))
-    path = files.blob_path(request.app.state.settings.files_dir, record.sha256)
-    if not path.exists():
-        raise NotFound()
-    return FileResponse(
-        path, media_type=record.content_type, headers={"ETag": f'"{record.sha256}"'}
+    body = await files.download(request.app.state.store, record)
+    return StreamingResponse(
+        body,
+        media_type=record.content_type,
+        headers={"ETag": f'"{record.sha256}"', "Content-Length": str(record.size)},
     )

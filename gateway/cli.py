@@ -53,10 +53,21 @@ def _serve_service(settings: Settings, name: str, port: int) -> None:
 
 def _migrate(settings: Settings) -> None:
     from gateway.components import migrate_all
+    from services.common.storage import object_store
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate_all(settings)
     print("migrations: every component at head", flush=True)
+
+    async def prepare_store() -> None:  # the bucket, made once before the services start
+        store = object_store(settings)
+        try:
+            await store.ensure_ready()
+        finally:
+            await store.aclose()
+
+    asyncio.run(prepare_store())
+    print(f"object store: {settings.s3_endpoint or settings.data_dir} ready", flush=True)
 
 
 def _demo(settings: Settings) -> None:

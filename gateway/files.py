@@ -1,19 +1,20 @@
 """Uploads: photos of cases and visits, evidence for co-building records. The type is judged
 by the bytes (a ``.jpg`` that is really text is refused), the size is capped, and the bytes
-are stored once per sha256 under the data dir."""
+are stored once per sha256 in the object store (the data dir, or the S3 bucket every
+gateway replica shares), read back only by those ``may_read`` lets."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import anyio
 import filetype
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import StoredFile
 from services.common.auth import Principal
 from services.common.errors import AppError, NotFound
+from services.common.storage import ObjectMissing, ObjectStore
 
 ACCEPTED_TYPES = {"image/jpeg", "image/png", "application/pdf"}
 
@@ -23,14 +24,14 @@ def sniff_content_type(head: bytes) -> str | None:
     return kind.mime if kind is not None and kind.mime in ACCEPTED_TYPES else None
 
 
-def blob_path(root: Path, sha256: str) -> Path:
-    return root / sha256[:2] / sha256[2:4] / sha256
+def blob_key(sha256: str) -> str:
+    return f"files/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 async def store_upload(
     *,
     session: AsyncSession,
-    root: Path,
+    store: ObjectStore,
     principal: Principal,
     data: bytes,
     original_name: str | None,
@@ -44,17 +45,9 @@ async def store_upload(
     if content_type is None:
         raise AppError("file.type_unsupported", 415)
     digest = hashlib.sha256(data).hexdigest()
-    path = blob_path(root, digest)
-
-    def write() -> None:
-        if path.exists():
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a reader never sees half a file
-
-    await anyio.to_thread.run_sync(write)
+    key = blob_key(digest)
+    if not await store.exists(key):  # the same bytes are stored once
+        await store.put(key, data)
     record = StoredFile(
         sha256=digest,
         content_type=content_type,
@@ -87,3 +80,22 @@ def ensure_readable(principal: Principal, record: StoredFile | None) -> StoredFi
     if record is None or not may_read(principal, record):
         raise NotFound()
     return record
+
+
+async def download(store: ObjectStore, record: StoredFile) -> AsyncIterator[bytes]:
+    """The file's bytes as a stream, its first chunk already read: a file the store has
+    lost is a 404 before anything is answered, not a broken 200."""
+    chunks = store.stream(blob_key(record.sha256))
+    try:
+        first = await anext(chunks)
+    except ObjectMissing:
+        raise NotFound() from None
+    except StopAsyncIteration:
+        first = b""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return body()

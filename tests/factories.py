@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+import struct
+import zlib
 from datetime import timedelta
 
 from stdnum.cn import uscc
@@ -332,3 +334,16 @@ def csv_roster(rows: list[list], header=RESIDENT_HEADER) -> bytes:
     w.writerow(header)
     w.writerows(rows)
     return out.getvalue().encode("utf-8-sig")
+
+
+def tiny_png() -> bytes:
+    """A valid 1×1 PNG, for the upload stories."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -25,6 +25,7 @@ from services.common.openapi import document_problems
 from services.common.peers import Peers
 from services.common.pii import PiiCipher
 from services.common.settings import Settings, get_settings
+from services.common.storage import object_store
 
 StartupHook = Callable[[FastAPI], Any]
 log = logging.getLogger("gongjian.app")
@@ -145,6 +146,7 @@ def create_component_app(
                 result = hook(app)
                 if hasattr(result, "__await__"):
                     await result
+        await app.state.store.aclose()
         await app.state.database.dispose()
 
     app = FastAPI(
@@ -157,6 +159,8 @@ def create_component_app(
     app.state.metadata = metadata
     app.state.embedded_apps = []
     app.state.cipher = PiiCipher(settings.pii_key, settings.pii_index_key)
+    # Where files rest: the data dir in the embedded mode, the S3 bucket every replica shares.
+    app.state.store = object_store(settings)
     app.state.peers = Peers(settings, component, urls=settings.peer_urls)
     app.state.bus = None  # the gateway hands an in-process bus to the services it carries
     app.state.publisher = None

@@ -15,7 +15,6 @@ import hmac
 import io
 import os
 import struct
-from pathlib import Path
 from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -85,25 +84,41 @@ _CHUNK = 64 * 1024
 _HEADER = struct.Struct(">4sIQ")  # magic, chunk size, plain length
 
 
-def seal_file(cipher: PiiCipher, source: BinaryIO, target: Path, label: str) -> int:
-    """Copy ``source`` to ``target`` encrypted in 64 KiB chunks (AES-256-GCM, each chunk's
-    index and ``label`` bound as associated data, so chunks cannot be swapped or moved to
-    another file); answers the plain size. Written through a temporary name, so a crash
-    leaves no half file."""
-    partial = target.with_suffix(target.suffix + ".part")
-    size = 0
-    with partial.open("wb") as out:
-        out.write(_HEADER.pack(_FILE_MAGIC, _CHUNK, 0))
-        index = 0
-        while chunk := source.read(_CHUNK):
+def sealed_size(plain_size: int, chunk: int = _CHUNK) -> int:
+    chunks = -(-plain_size // chunk)
+    return _HEADER.size + plain_size + chunks * (12 + 16)
+
+
+class SealingReader(io.RawIOBase):
+    """``source`` read as it rests once sealed: a header, then each 64 KiB chunk encrypted
+    (AES-256-GCM, the chunk's index and ``label`` bound as associated data, so chunks
+    cannot be swapped or moved to another file). Encrypts as it is read, so the sealed
+    file is written to the object store as a stream, and the plain one never rests; the
+    source must be seekable, for its size goes in the header."""
+
+    def __init__(self, cipher: PiiCipher, source: BinaryIO, label: str) -> None:
+        self._cipher, self._source, self._label = cipher, source, label
+        start = source.tell()
+        self.plain_size = source.seek(0, io.SEEK_END) - start
+        source.seek(start)
+        self._pending = _HEADER.pack(_FILE_MAGIC, _CHUNK, self.plain_size)
+        self._index = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            chunk = self._source.read(_CHUNK)
+            if not chunk:
+                return 0
             nonce = os.urandom(12)
-            out.write(nonce + cipher._aead.encrypt(nonce, chunk, _chunk_aad(label, index)))
-            size += len(chunk)
-            index += 1
-        out.seek(0)
-        out.write(_HEADER.pack(_FILE_MAGIC, _CHUNK, size))
-    partial.replace(target)
-    return size
+            aad = _chunk_aad(self._label, self._index)
+            self._pending = nonce + self._cipher._aead.encrypt(nonce, chunk, aad)
+            self._index += 1
+        piece, self._pending = self._pending[: len(buffer)], self._pending[len(buffer) :]
+        buffer[: len(piece)] = piece
+        return len(piece)
 
 
 def _chunk_aad(label: str, index: int) -> bytes:
@@ -111,14 +126,15 @@ def _chunk_aad(label: str, index: int) -> bytes:
 
 
 class SealedFile(io.RawIOBase):
-    """A file written by ``seal_file``, read and seeked as the plain bytes (openpyxl needs
+    """A sealed file (see ``SealingReader``), from any seekable handle (a local file, a
+    ranged reader of an object in S3), read and seeked as the plain bytes (openpyxl needs
     to seek inside an xlsx), decrypting one chunk at a time: the plain file never touches
-    the disk, and memory holds a chunk."""
+    a disk, and memory holds a chunk."""
 
-    def __init__(self, cipher: PiiCipher, path: Path, label: str) -> None:
+    def __init__(self, cipher: PiiCipher, raw: BinaryIO, label: str) -> None:
         self._cipher = cipher
         self._label = label
-        self._raw = path.open("rb")
+        self._raw = raw
         magic, self._chunk, self._size = _HEADER.unpack(self._raw.read(_HEADER.size))
         if magic != _FILE_MAGIC:
             raise ValueError("not a sealed file")

@@ -23,6 +23,9 @@ DEV_SECRET_KEY = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PII_KEY = base64.b64encode(b"dev-only-pii-encryption-key-32b!").decode()
 DEV_PII_INDEX_KEY = "dev-only-pii-blind-index-key"
 DEMO_PASSWORD = "gongjian-demo"
+# The object store's keys in development (``make run-split`` starts SeaweedFS with them).
+DEV_S3_ACCESS_KEY = "gongjian-dev"
+DEV_S3_SECRET_KEY = "dev-only-s3-secret-key-change-me-0123456789"
 
 SERVICE_NAMES = ("registry", "grid", "volunteer", "assessment")
 
@@ -98,6 +101,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 5 * 1024 * 1024
     max_import_bytes: int = 64 * 1024 * 1024
 
+    # Files (uploads, the sealed import rosters) rest in an S3 bucket when an endpoint is
+    # set: every replica reads what another wrote. Without one, under data_dir (embedded).
+    s3_endpoint: str = ""
+    s3_bucket: str = "gongjian"
+    s3_access_key: str = DEV_S3_ACCESS_KEY
+    s3_secret_key: str = DEV_S3_SECRET_KEY
+    s3_region: str = "us-east-1"
+    s3_connect_timeout_s: float = 2.0
+    s3_read_timeout_s: float = 30.0
+    s3_pool_size: int = 20
+
     # Under this age a resident's data is minors' data (PIPL art. 28, 31): marked, and the
     # birth date shown only to those who may read personal data in full.
     minor_age: int = 14
@@ -172,6 +186,9 @@ class Settings(BaseSettings):
     # assessment follow), and the port of the NATS it starts when no GONGJIAN_NATS_URL is set.
     split_base_port: int = 8101
     split_nats_port: int = 4222
+    # ... and the S3 port of the SeaweedFS it starts when no GONGJIAN_S3_ENDPOINT is set (its
+    # master, volume and filer take the next seven).
+    split_s3_port: int = 8333
     # The split mode: where each component listens (the embedded mode calls them in process).
     gateway_url: str = ""
     registry_url: str = ""
@@ -206,6 +223,22 @@ class Settings(BaseSettings):
         reason = weak_key_bytes(self.pii_key, DEV_PII_KEY)
         if reason:
             problems.append(f"GONGJIAN_PII_KEY {reason} (generate keys with: gongjian secrets)")
+        if self.s3_endpoint:
+            if self.s3_access_key == DEV_S3_ACCESS_KEY or _placeholder(self.s3_access_key):
+                problems.append(
+                    "GONGJIAN_S3_ACCESS_KEY is the development value or a placeholder"
+                    " (generate keys with: gongjian secrets)"
+                )
+            reason = weak_secret(self.s3_secret_key, DEV_S3_SECRET_KEY)
+            if reason:
+                problems.append(
+                    f"GONGJIAN_S3_SECRET_KEY {reason} (generate keys with: gongjian secrets)"
+                )
+        elif self.mode == "split":
+            problems.append(
+                "GONGJIAN_S3_ENDPOINT must be set in the split mode: files on one replica's"
+                " disk are not there for the others"
+            )
         if self.demo_data:
             problems.append("GONGJIAN_DEMO_DATA must be false in production")
         if self.wechat_provider == "fake":
@@ -246,10 +279,6 @@ class Settings(BaseSettings):
     def peer_urls(self) -> dict[str, str]:
         names = ("gateway", *SERVICE_NAMES)
         return {n: getattr(self, f"{n}_url") for n in names if getattr(self, f"{n}_url")}
-
-    @property
-    def files_dir(self) -> Path:
-        return self.data_dir / "files"
 
 
 # --- what production refuses as a key -----------------------------------------------------
@@ -305,6 +334,8 @@ def generate_secrets() -> dict[str, str]:
         "GONGJIAN_SECRET_KEY": secrets.token_urlsafe(48),
         "GONGJIAN_PII_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "GONGJIAN_PII_INDEX_KEY": secrets.token_urlsafe(48),
+        "GONGJIAN_S3_ACCESS_KEY": "gj" + secrets.token_hex(9),
+        "GONGJIAN_S3_SECRET_KEY": secrets.token_urlsafe(30),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(24),
     }
 

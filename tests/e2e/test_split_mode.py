@@ -5,6 +5,8 @@ freezes, one that dies and comes back."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import signal
 import socket
 import time
@@ -15,10 +17,12 @@ import httpx
 import pytest
 
 from gateway.split import (
+    SEAWEED_PORTS,
     split_environment,
     start,
     start_gateway,
     start_nats,
+    start_seaweedfs,
     start_service,
     stop,
     wait_port,
@@ -26,6 +30,7 @@ from gateway.split import (
 )
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
+from services.common.storage import S3Store
 from tests.factories import activity
 from tests.support import assert_problem, make_id_number, unique
 
@@ -35,6 +40,8 @@ SPLIT_OVERRIDES = {
     "GONGJIAN_RATE_LIMIT_IP_PER_MIN": "1000000",
     "GONGJIAN_PROXY_POOL_SIZE": "10",
     "GONGJIAN_PROXY_POOL_WAIT_S": "60",
+    # Every import runs on past its answer, so that another gateway sees it finish.
+    "GONGJIAN_IMPORT_INLINE_MAX_BYTES": "0",
 }
 # A second gateway in front of the same services gives up on an answer after this long, so
 # that the stories of a frozen service stay short; the first keeps the deployment's default.
@@ -49,16 +56,32 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def split(settings, app):
+def split(settings, app, tmp_path_factory):
     """``app`` first: the databases are migrated and the demo accounts exist."""
     ports = {name: free_port() for name in SERVICE_NAMES}
     gateway_port, short_port, nats_port = free_port(), free_port(), free_port()
-    # The deployed shape: a NATS JetStream of its own carries the events between processes.
+    # The deployed shape: a NATS JetStream of its own carries the events between processes,
+    # and a SeaweedFS of its own (outside the processes' data dir) holds their files.
     broker = start_nats(nats_port, Path(settings.data_dir) / f"jetstream-{nats_port}")
+    s3_ports = {"s3.port": free_port()} | {name: free_port() for name in SEAWEED_PORTS}
+    objects = start_seaweedfs(
+        s3_ports,
+        tmp_path_factory.mktemp("seaweedfs"),
+        settings.s3_access_key,
+        settings.s3_secret_key,
+    )
+    processes = {"nats": broker, "seaweedfs": objects}
     wait_port(nats_port)
-    overrides = {**SPLIT_OVERRIDES, "GONGJIAN_NATS_URL": f"nats://127.0.0.1:{nats_port}"}
-    processes = {"nats": broker}
-    processes |= start(settings, gateway_port=gateway_port, ports=ports, overrides=overrides)
+    overrides = {
+        **SPLIT_OVERRIDES,
+        "GONGJIAN_NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "GONGJIAN_S3_ENDPOINT": f"http://127.0.0.1:{s3_ports['s3.port']}",
+    }
+    try:
+        processes |= start(settings, gateway_port=gateway_port, ports=ports, overrides=overrides)
+    except Exception:
+        stop(processes)
+        raise
     env = split_environment(settings, ports, gateway_port, overrides)
     processes["short"] = start_gateway(short_port, {**env, **SHORT_OVERRIDES})
     try:
@@ -71,6 +94,7 @@ def split(settings, app):
             "processes": processes,
             "settings": settings,
             "env": env,
+            "s3_endpoint": overrides["GONGJIAN_S3_ENDPOINT"],
         }
     finally:
         stop(processes)
@@ -406,3 +430,82 @@ async def test_a_logout_reaches_every_service_process_within_seconds(split, api)
             await asyncio.sleep(0.2)
         assert len(refused) == 3, refused
         assert time.monotonic() - started < 5
+
+
+def _files_under(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_a_photo_and_a_roster_sent_through_one_gateway_are_read_through_another(
+    split, new_community
+):
+    """Two gateway processes in front of the same services, as two replicas would be: a
+    photo uploaded through one is read through the other, a roster imported through one is
+    finished and its error sheet downloaded through the other, and no process keeps any of
+    it on its own disk: the object store holds the files."""
+    from openpyxl import Workbook, load_workbook
+
+    from tests.factories import RESIDENT_HEADER, tiny_png
+
+    community = await new_community()
+    data_dir = Path(split["settings"].data_dir)
+    before = set(_files_under(data_dir / "files")) | set(_files_under(data_dir / "imports"))
+    async with (
+        httpx.AsyncClient(base_url=split["url"], timeout=30) as one,
+        httpx.AsyncClient(base_url=split["short_url"], timeout=30) as other,
+    ):
+        admin = await login(one)
+        photo = tiny_png()
+        r = await one.post("/api/v1/files", headers=admin, files={"file": ("p.png", photo)})
+        assert r.status_code == 201, r.text
+        url = r.json()["url"]
+        got = await other.get(url, headers=admin)
+        assert got.status_code == 200 and got.content == photo, got.text
+        assert got.headers["content-type"] == "image/png"
+        # The scope check still comes first: a resident who did not upload it reads nothing.
+        wx = (await other.post("/api/v1/auth/wechat", json={"code": f"test:{unique('f')}"})).json()
+        stranger = {"Authorization": f"Bearer {wx['access_token']}"}
+        assert_problem(await other.get(url, headers=stranger), 404)
+
+        # A roster large enough to run on past the answer (GONGJIAN_IMPORT_INLINE_MAX_BYTES
+        # is 0 here), as an xlsx that openpyxl reads back from the store by seeking.
+        good = [["甲", make_id_number(), "13912345678", community, "", "", "", "常住", "", ""]]
+        bad = [["乙", make_id_number(), "1391", community, "", "", "", "常住", "", ""]]
+        book = Workbook()
+        sheet = book.active
+        for row in [RESIDENT_HEADER, *good, *bad]:
+            sheet.append(row)
+        content = io.BytesIO()
+        book.save(content)
+        r = await one.post(
+            "/api/v1/registry/imports",
+            headers=admin,
+            data={"kind": "residents"},
+            files={"file": ("roster.xlsx", content.getvalue())},
+        )
+        assert r.status_code in (201, 202), r.text
+        job_url = f"/api/v1/registry/imports/{r.json()['id']}"
+        deadline = time.monotonic() + 20
+        while (job := (await other.get(job_url, headers=admin)).json())["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline, job
+            await asyncio.sleep(0.1)
+        assert (job["status"], job["imported"], job["failed"]) == ("done", 1, 1), job
+        sheet_file = await other.get(f"{job_url}/errors.xlsx", headers=admin)
+        assert sheet_file.status_code == 200, sheet_file.text
+        rows = list(
+            load_workbook(io.BytesIO(sheet_file.content)).active.iter_rows(values_only=True)
+        )
+        assert rows[1][0] == "乙" and len(rows) == 2, rows
+    after = set(_files_under(data_dir / "files")) | set(_files_under(data_dir / "imports"))
+    assert after == before == set(), after
+    # The bucket holds the photo once, by its sha256; the roster went with its job.
+    store = S3Store(split["settings"].model_copy(update={"s3_endpoint": split["s3_endpoint"]}))
+    try:
+        sha = hashlib.sha256(photo).hexdigest()
+        assert await store.get(f"files/{sha[:2]}/{sha[2:4]}/{sha}") == photo
+        assert not await store.exists(f"imports/{job['id']}.xlsx.sealed")
+    finally:
+        await store.aclose()

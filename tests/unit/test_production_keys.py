@@ -25,6 +25,9 @@ def production(**keys) -> Settings:
         "secret_key": values["GONGJIAN_SECRET_KEY"],
         "pii_key": values["GONGJIAN_PII_KEY"],
         "pii_index_key": values["GONGJIAN_PII_INDEX_KEY"],
+        "s3_endpoint": "http://objects:8333",
+        "s3_access_key": values["GONGJIAN_S3_ACCESS_KEY"],
+        "s3_secret_key": values["GONGJIAN_S3_SECRET_KEY"],
     }
     return Settings(**(base | keys))
 
@@ -41,6 +44,8 @@ def test_the_kubernetes_placeholders_are_refused():
         ("GONGJIAN_PII_KEY", "pii_key"),
         ("GONGJIAN_PII_INDEX_KEY", "pii_index_key"),
         ("GONGJIAN_WECHAT_APP_SECRET", "wechat_app_secret"),
+        ("GONGJIAN_S3_ACCESS_KEY", "s3_access_key"),
+        ("GONGJIAN_S3_SECRET_KEY", "s3_secret_key"),
     ):
         with pytest.raises(ValueError):
             production(**{field: secret[name]})
@@ -56,6 +61,10 @@ def test_the_kubernetes_placeholders_are_refused():
         ("pii_key", base64.b64encode(b"\x00" * 32).decode()),
         ("pii_key", base64.b64encode(b"short").decode()),
         ("pii_key", "not base64 at all!"),
+        ("s3_secret_key", "dev-only-s3-secret-key-change-me-0123456789"),
+        ("s3_secret_key", "minio123"),
+        ("s3_access_key", "gongjian-dev"),
+        ("s3_access_key", ""),
     ],
 )
 def test_weak_keys_are_refused(field, value):
@@ -69,3 +78,11 @@ def test_compose_runs_in_production_with_no_default_key():
     assert env["GONGJIAN_ENV"] == "production" and env["GONGJIAN_DEMO_DATA"] == "false"
     for name in ("GONGJIAN_SECRET_KEY", "GONGJIAN_PII_KEY", "GONGJIAN_PII_INDEX_KEY"):
         assert ":?" in env[name] and ":-" not in env[name], env[name]
+
+
+def test_the_split_mode_in_production_needs_the_object_store():
+    """Files on one replica's disk are not there for the others: no endpoint, no start."""
+    assert production(mode="split").mode == "split"
+    with pytest.raises(ValueError, match="GONGJIAN_S3_ENDPOINT"):
+        production(mode="split", s3_endpoint="")
+    assert production(s3_endpoint="").s3_endpoint == ""  # one process: its own data dir

@@ -8,9 +8,8 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import date
-from functools import partial
 from itertools import islice
-from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 from fastapi import FastAPI
@@ -22,8 +21,9 @@ from services.common.database import Database
 from services.common.errors import AppError
 from services.common.i18n import message
 from services.common.pii import PiiCipher
+from services.common.storage import ObjectMissing, ObjectStore
 from services.registry import repository
-from services.registry.imports.reading import check_header, open_rows
+from services.registry.imports.reading import check_header, open_rows, open_sealed, roster_suffix
 from services.registry.imports.rows import Context, Parsed, parse_chunk
 from services.registry.imports.writing import Tally, Writer
 from services.registry.models import ImportJob
@@ -54,9 +54,11 @@ async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today:
     )
 
 
-def _parsed_batches(path: Path, kind: str, ctx: Context) -> Iterator[list[Parsed]]:
+def _parsed_batches(
+    plain: BinaryIO, suffix: str, kind: str, ctx: Context
+) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(path, ctx.cipher)
+    rows = open_rows(plain, suffix)
     header = [str(h).strip() for h in next(rows)]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
@@ -66,9 +68,10 @@ def _parsed_batches(path: Path, kind: str, ctx: Context) -> Iterator[list[Parsed
         row_number += len(chunk)
 
 
-async def _in_thread(path: Path, kind: str, ctx: Context):
-    """Small files: read and parse in a worker thread, one batch ahead of the writer."""
-    batches = _parsed_batches(path, kind, ctx)
+async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context):
+    """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
+    block: they happen in that thread too)."""
+    batches = _parsed_batches(plain, suffix, kind, ctx)
     done = object()
 
     def step():
@@ -83,20 +86,29 @@ async def _in_thread(path: Path, kind: str, ctx: Context):
         upcoming.cancel()
 
 
-async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None:
-    """Process an import job from its stored file to the end."""
+async def run_import(
+    database: Database, cipher: PiiCipher, store: ObjectStore, job_id: str
+) -> None:
+    """Process an import job from its stored file (a sealed object in the store) to the end."""
     async with database.transaction() as session:
         job = await repository.claim_import_job(session, job_id)
         if job is None:
             return
     tally = Tally()
+    raw = None
     try:
         ctx = await _context(database, job, cipher, clock.today())
+        try:
+            raw = await store.open(job.file_path)
+            # Its header is read here: in a worker thread, as every read of the store.
+            plain = await anyio.to_thread.run_sync(open_sealed, raw, job.file_path, cipher)
+        except (ObjectMissing, ValueError):
+            raise AppError("import.file_unreadable", 422) from None
         writer = Writer(database, cipher, job)
         # A pipeline of two: the next batch is parsed while this one is written. (A parser
         # process instead of the thread was measured slower: pickling the parsed rows back
         # cost more than the GIL it freed.)
-        async for batch in _in_thread(Path(job.file_path), job.kind, ctx):
+        async for batch in _in_thread(plain, roster_suffix(job.file_path), job.kind, ctx):
             if batch:
                 await writer.write(job.kind, batch, tally)
         status, note = "done", None
@@ -105,6 +117,9 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
     except Exception:
         log.exception("import failed", extra={"job": job_id})
         status, note = "failed", message("server.error", "zh")
+    finally:
+        if raw is not None:
+            await anyio.to_thread.run_sync(raw.close)
     if not database.is_sqlite and tally.imported:
         async with database.engine.connect() as conn:  # fresh statistics for what came in
             await conn.execute(text("ANALYZE residents, resident_tags, households, buildings"))
@@ -122,13 +137,13 @@ async def run_import(database: Database, cipher: PiiCipher, job_id: str) -> None
             failed=tally.failed,
         )
     # The roster has done its work: its bad rows are kept (encrypted), the file is not.
-    await anyio.to_thread.run_sync(partial(Path(job.file_path).unlink, missing_ok=True))
+    await store.delete(job.file_path)
 
 
 def run_in_background(state: State, job_id: str) -> None:
     """Run a job on, past the request that started it; ``state.import_tasks`` holds it."""
     tasks: set = state.import_tasks
-    task = asyncio.create_task(run_import(state.database, state.cipher, job_id))
+    task = asyncio.create_task(run_import(state.database, state.cipher, state.store, job_id))
     tasks.add(task)
     task.add_done_callback(tasks.discard)
 

@@ -6,7 +6,6 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO
 
 from openpyxl import load_workbook
@@ -31,45 +30,44 @@ def _cell(value: Any) -> Any:
 SEALED = ".sealed"
 
 
-def _open_binary(path: Path, cipher: PiiCipher | None) -> BinaryIO:
-    """The stored roster as plain bytes: a sealed one (see ``seal_file``) is decrypted a
-    chunk at a time; its label is the job's id, the name's first part."""
-    if path.name.endswith(SEALED):
-        if cipher is None:
-            raise AppError("import.file_unreadable", 422)
-        label = path.name.split(".", 1)[0]
-        return io.BufferedReader(SealedFile(cipher, path, label), buffer_size=64 * 1024)
-    return path.open("rb")
+def open_sealed(raw: BinaryIO, key: str, cipher: PiiCipher) -> BinaryIO:
+    """A stored roster (see ``SealingReader``) as plain bytes, decrypted a chunk at a time
+    from ``raw`` (the object store's reader); its label is the job's id, the name's first
+    part."""
+    label = key.rsplit("/", 1)[-1].split(".", 1)[0]
+    return io.BufferedReader(SealedFile(cipher, raw, label), buffer_size=64 * 1024)
 
 
-def _is_csv(path: Path) -> bool:
-    return path.name.removesuffix(SEALED).lower().endswith(".csv")
+def roster_suffix(key: str) -> str:
+    """``.csv`` or ``.xlsx``, from a stored roster's key or a file's name."""
+    return ".csv" if key.removesuffix(SEALED).lower().endswith(".csv") else ".xlsx"
 
 
-def open_rows(path: Path, cipher: PiiCipher | None = None) -> Iterator[list[Any]]:
-    """Every row of the file's first sheet, header first."""
-    if _is_csv(path):
-        with _open_binary(path, cipher) as raw:
-            handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+def open_rows(raw: BinaryIO, suffix: str) -> Iterator[list[Any]]:
+    """Every row of the file's first sheet, header first; ``raw`` is the plain file."""
+    if suffix == ".csv":
+        handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
             for row in csv.reader(handle):
                 yield [_cell(v) for v in row]
+        finally:
+            handle.detach()  # the caller closes ``raw``
         return
     # openpyxl in read-only mode streams the sheet's XML: memory stays flat whatever the
     # file's size. (python-calamine parses faster but holds the whole sheet: +120 MB for
     # 100,000 rows in bench/results/registry.json — too much for a phone-sized server.)
-    with _open_binary(path, cipher) as raw:
-        workbook = load_workbook(raw, read_only=True, data_only=True)
-        try:
-            sheet = workbook.worksheets[0]
-            for row in sheet.iter_rows(values_only=True):
-                yield [_cell(v) for v in row]
-        finally:
-            workbook.close()
-
-
-def read_header(path: Path, cipher: PiiCipher | None = None) -> list[str]:
+    workbook = load_workbook(raw, read_only=True, data_only=True)
     try:
-        for row in open_rows(path, cipher):
+        sheet = workbook.worksheets[0]
+        for row in sheet.iter_rows(values_only=True):
+            yield [_cell(v) for v in row]
+    finally:
+        workbook.close()
+
+
+def read_header(raw: BinaryIO, suffix: str) -> list[str]:
+    try:
+        for row in open_rows(raw, suffix):
             if any(str(v) for v in row):
                 return [str(v).strip() for v in row]
     except Exception:

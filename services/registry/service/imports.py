@@ -13,7 +13,7 @@ from services.common.auth import Principal
 from services.common.errors import AppError, Conflict, NotFound
 from services.common.ids import new_id
 from services.common.observability import request_id_var
-from services.common.pii import PiiCipher, seal_file
+from services.common.pii import PiiCipher, SealingReader
 from services.registry import imports, repository
 from services.registry.imports import jobs
 from services.registry.models import ImportError_, ImportJob, PiiAuditEntry
@@ -37,34 +37,31 @@ async def start_import(
     job_id = new_id()
     head = await upload.read(8)
     await upload.seek(0)
+    suffix = _suffix(upload, head)
     expanded = None
-    if head.startswith(b"PK\x03\x04"):  # an xlsx: its limits, from the archive, first
+    if suffix == ".xlsx":  # an xlsx: its limits, from the archive, first
         expanded = await anyio.to_thread.run_sync(
             imports.expanded_size, upload.file, state.settings
         )
-    # Stored encrypted (it holds ID numbers and phones), and deleted when the job is done.
-    name = f"{job_id}{_suffix(upload, head)}{imports.SEALED}"
-    path = state.settings.data_dir / "imports" / name
-
-    def save() -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return seal_file(state.cipher, upload.file, path, job_id)
-
-    size = await anyio.to_thread.run_sync(save)
-    try:
-        header = await anyio.to_thread.run_sync(imports.read_header, path, state.cipher)
-        imports.check_header(kind, header)
-    except AppError:
-        path.unlink(missing_ok=True)
-        raise
+    # A file of another shape is refused before anything is stored.
+    await upload.seek(0)
+    header = await anyio.to_thread.run_sync(imports.read_header, upload.file, suffix)
+    imports.check_header(kind, header)
+    await upload.seek(0)
+    # Stored encrypted (it holds ID numbers and phones), as it is read: the plain file never
+    # rests in the store; the object is deleted when the job is done.
+    key = f"imports/{job_id}{suffix}{imports.SEALED}"
+    sealed = SealingReader(state.cipher, upload.file, job_id)
+    await state.store.put(key, sealed)
+    size = sealed.plain_size
     # Its own transaction: the job must exist before the work starts, whatever happens next.
     async with state.database.transaction() as session:
         session.add(
             ImportJob(
                 id=job_id,
                 kind=kind,
-                filename=(upload.filename or path.name)[:255],
-                file_path=str(path),
+                filename=(upload.filename or f"roster{suffix}")[:255],
+                file_path=key,  # the roster's key in the object store
                 header=header,
                 created_by=principal.user_id,
                 scope=list(principal.scope),
@@ -72,7 +69,7 @@ async def start_import(
         )
     # Whether it runs before the answer is decided on what it will take to parse.
     if (expanded or size) <= state.settings.import_inline_max_bytes:
-        await imports.run_import(state.database, state.cipher, job_id)
+        await imports.run_import(state.database, state.cipher, state.store, job_id)
     else:
         jobs.run_in_background(state, job_id)
     async with state.database.transaction(write=False) as session:
