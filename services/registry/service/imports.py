@@ -37,13 +37,16 @@ async def start_import(
     job_id = new_id()
     head = await upload.read(8)
     await upload.seek(0)
+    suffix = _suffix(upload, head)
     expanded = None
-    if head.startswith(b"PK\x03\x04"):  # an xlsx: its limits, from the archive, first
+    if suffix == ".xlsx":  # its limits, from the archive, first
         expanded = await anyio.to_thread.run_sync(
             imports.expanded_size, upload.file, state.settings
         )
+    else:  # a CSV is read through once against the same limits, a line at a time
+        await anyio.to_thread.run_sync(imports.check_csv, upload.file, state.settings)
     # Stored encrypted (it holds ID numbers and phones), and deleted when the job is done.
-    name = f"{job_id}{_suffix(upload, head)}{imports.SEALED}"
+    name = f"{job_id}{suffix}{imports.SEALED}"
     path = state.settings.data_dir / "imports" / name
 
     def save() -> int:
