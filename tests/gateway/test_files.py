@@ -213,3 +213,35 @@ async def test_a_file_attached_in_one_area_is_not_attached_again_in_another(
     assert _field_errors(problem) == [("evidence[0]", "file_attached_elsewhere")]
     street_b = await api.login(*await staff_elsewhere(api))
     assert_problem(await street_b.get(f"/api/v1/files/{photo}"), 404)
+
+
+async def test_a_model_community_application_names_only_its_authors_attachments(api, new_community):
+    """The same hole in the application's attachments: any id was kept, and the street
+    and district reviewing it could not read the community's own files either."""
+    community = await new_community()
+    username = unique("ca")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "community-pass-1",
+            "role": "community_admin",
+            "scope": [community],
+        },
+    )
+    assert r.status_code == 201, r.text
+    author = await api.login(username, "community-pass-1")
+    strangers = await uploaded(await api.resident(), PDF, "x.pdf")
+    body = {"community_code": community, "year": YEAR, "statement": "申报示范社区"}
+    r = await author.post(
+        "/api/v1/assessment/applications", json={**body, "attachments": ["gone", strangers]}
+    )
+    problem = assert_problem(r, 422, "file.not_found")
+    assert _field_errors(problem) == [
+        ("attachments[0]", "file_not_found"),
+        ("attachments[1]", "file_not_yours"),
+    ]
+    mine = await uploaded(author, PDF, "report.pdf")
+    r = await author.post("/api/v1/assessment/applications", json={**body, "attachments": [mine]})
+    assert r.status_code == 201, r.text
+    assert (await api.street.get(f"/api/v1/files/{mine}")).status_code == 200
