@@ -10,7 +10,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 from gateway import files, repository, service
 from gateway.middleware import check_login_rate
 from gateway.schemas import (
+    FileLookupIn,
+    FileLookupOut,
     FileOut,
+    FileState,
     MeOut,
     RefreshRequest,
     ScopeIn,
@@ -25,7 +28,7 @@ from services.common.auth import PrincipalDep, permissions_for, require
 from services.common.clientaddr import client_address
 from services.common.clients.volunteer import VolunteerClient
 from services.common.database import SessionDep, TransactionalRoute
-from services.common.errors import NotFound
+from services.common.errors import Forbidden, NotFound
 from services.common.pagination import Page, PageParams, page_params
 from services.common.peers import forward_token
 
@@ -195,6 +198,23 @@ async def upload_file(
         sha256=record.sha256,
         content_type=record.content_type,
         size=record.size,
+    )
+
+
+@router.post("/files/lookup", tags=["files"])
+async def look_up_files(
+    body: FileLookupIn, session: SessionDep, principal=Depends(require("files:lookup"))
+) -> FileLookupOut:
+    """For services, before a record names uploads: which of these ids are uploads, whose,
+    and the area of the record each already belongs to. An id that is no upload is left
+    out. A service token only: no account holds this permission."""
+    if principal.kind != "service":
+        raise Forbidden()
+    found = await repository.files_by_ids(session, sorted(set(body.ids)))
+    return FileLookupOut(
+        items=[
+            FileState(id=f.id, owner_id=f.owner_id, attached_area=f.attached_area) for f in found
+        ]
     )
 
 

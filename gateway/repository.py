@@ -92,6 +92,13 @@ async def file_by_id(session: AsyncSession, file_id: str) -> StoredFile | None:
     return await session.get(StoredFile, file_id)
 
 
+async def files_by_ids(session: AsyncSession, file_ids: list[str]) -> list[StoredFile]:
+    if not file_ids:
+        return []
+    rows = await session.scalars(select(StoredFile).where(StoredFile.id.in_(file_ids)))
+    return list(rows)
+
+
 async def attach_files(session: AsyncSession, file_ids: list[str], area: str) -> None:
     """The first record a file is attached to decides who may read it."""
     await session.execute(

@@ -84,6 +84,24 @@ class MeOut(UserOut):
     volunteer: LinkedVolunteer | None = None
 
 
+class FileLookupIn(BaseModel):
+    """Which of these uploads exist, whose they are and where they belong (for services)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=100)
+
+
+class FileState(BaseModel):
+    id: str
+    owner_id: str
+    attached_area: str | None
+
+
+class FileLookupOut(BaseModel):
+    items: list[FileState]
+
+
 class FileOut(BaseModel):
     id: str
     url: str

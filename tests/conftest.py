@@ -147,17 +147,25 @@ async def base_areas(client, tokens):
     return {"district": DISTRICT, "street_a": STREET_A, "street_b": STREET_B, "home": HOME}
 
 
-@pytest.fixture
-def new_community(api, base_areas):
-    """Creates a community under a street and returns its code."""
+@pytest.fixture(scope="session")
+def community_maker(client, tokens, base_areas):
+    """Creates a community under a street and returns its code (for session- and
+    module-wide setups; a story takes ``new_community``)."""
+    admin = Api(client, tokens).admin
 
     async def make(street: str = STREET_A, name: str = "测试社区") -> str:
         code = street[:9] + f"{next(_next_community):03d}"
-        r = await api.admin.post("/api/v1/registry/areas", json={"code": code, "name": name})
+        r = await admin.post("/api/v1/registry/areas", json={"code": code, "name": name})
         assert r.status_code == 201, r.text
         return code
 
     return make
+
+
+@pytest.fixture
+def new_community(community_maker):
+    """Creates a community under a street and returns its code."""
+    return community_maker
 
 
 # --- a patch of map and a grid worker of its own, for any story that draws cells ------------
@@ -165,11 +173,21 @@ def new_community(api, base_areas):
 _patches = itertools.count()
 
 
+@pytest.fixture(scope="session")
+def spot_maker():
+    """Each call: the south-west corner of a 0.01° patch of Zhengzhou no other test draws on."""
+
+    def make() -> tuple[float, float]:
+        n = next(_patches)
+        return 34.60 + (n // 40) * 0.012, 113.40 + (n % 40) * 0.012
+
+    return make
+
+
 @pytest.fixture
-def spot():
+def spot(spot_maker):
     """The south-west corner of a 0.01° patch of Zhengzhou no other test draws on."""
-    n = next(_patches)
-    return 34.60 + (n // 40) * 0.012, 113.40 + (n % 40) * 0.012
+    return spot_maker()
 
 
 @pytest.fixture

@@ -254,17 +254,18 @@ def agreement_body(unit_id: str, community: str, **extra) -> dict:
     }
 
 
-async def active_agreement(api, community):
+async def active_agreement(api, community, *, by=None):
+    """An agreement both sides signed; ``by``: who signs for the community (the demo street
+    admin, whose street is STREET_A, unless told)."""
+    by = by or api.street
     unit, contact = await unit_with_contact(api, community)
-    r = await api.street.post(
-        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
-    )
+    r = await by.post("/api/v1/assessment/agreements", json=agreement_body(unit["id"], community))
     assert r.status_code == 201, r.text
     agreement = r.json()
     await contact.post(
         f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "unit"}
     )
-    r = await api.street.post(
+    r = await by.post(
         f"/api/v1/assessment/agreements/{agreement['id']}/sign", json={"party": "community"}
     )
     return unit, contact, r.json()
@@ -347,3 +348,15 @@ def tiny_png() -> bytes:
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00\xff\x00\x00")
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+async def uploaded(caller, content: bytes | None = None, name: str = "photo.png") -> str:
+    """A photo (or ``content``) the caller uploads; returns the file's id."""
+    r = await caller.post(
+        "/api/v1/files", files={"file": (name, content or tiny_png(), "application/octet-stream")}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

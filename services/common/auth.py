@@ -110,6 +110,7 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
         "audit:read",
         "pii:read",
         "files:write",
+        "files:lookup",
         "registry:read",
         "registry:write",
         "registry:import",
@@ -141,7 +142,7 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
 # handed down by a street or a community: only a platform admin grants those.
 EXTRA_GRANTS: dict[str, dict[str, frozenset[str]]] = {
     "platform_admin": {
-        role: KNOWN_PERMISSIONS - {"users:scope", "registry:assign_cells"}
+        role: KNOWN_PERMISSIONS - {"users:scope", "registry:assign_cells", "files:lookup"}
         for role in ("street_admin", "community_admin", "grid_worker", "unit_contact")
     },
     "street_admin": {

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.factories import STREET_B, setup_cell, tiny_png
+from tests.factories import (
+    PDF,
+    STREET_B,
+    YEAR,
+    active_agreement,
+    populate,
+    report,
+    setup_cell,
+    step,
+    tiny_png,
+    uploaded,
+)
 from tests.support import assert_problem, unique
-
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 async def test_a_png_is_stored_by_its_sha256_and_read_back_by_its_owner(api):
@@ -93,3 +102,146 @@ async def test_uploads_need_a_login(api):
     r = await api.anon.post("/api/v1/files", files={"file": ("p.png", tiny_png(), "image/png")})
     assert_problem(r, 401, "auth.required")
     assert_problem(await api.grid.post("/api/v1/files"), 422, "validation.missing")
+
+
+def _field_errors(body: dict) -> list[tuple[str, str]]:
+    return [(e["field"], e["code"]) for e in body["errors"]]
+
+
+async def test_a_case_or_visit_names_only_photos_its_reporter_uploaded(
+    api, new_community, spot, worker
+):
+    """An id that is no upload, or someone else's upload, was taken as a photo: the case
+    then carried, and handed to whoever reaches its cell, a stranger's file."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    mine = await uploaded(reporter)
+    strangers = await uploaded(await api.resident())
+    body = {"category_code": "01.01", "description": "井盖缺失", "lat": point[0], "lng": point[1]}
+
+    r = await reporter.post("/api/v1/grid/cases", json={**body, "photos": [mine, "no-such-file"]})
+    problem = assert_problem(r, 422, "file.not_found")
+    assert _field_errors(problem) == [("photos[1]", "file_not_found")]
+    r = await reporter.post("/api/v1/grid/cases", json={**body, "photos": [strangers]})
+    problem = assert_problem(r, 422, "file.not_yours")
+    assert _field_errors(problem) == [("photos[0]", "file_not_yours")]
+    assert problem["detail"] and problem["errors"][0]["message"]
+    # the stranger's file stays the stranger's: the cell's staff still cannot read it
+    assert_problem(await api.street.get(f"/api/v1/files/{strangers}"), 404)
+
+    case = await report(reporter, point, photos=[mine])
+    assert case["photos"] == [mine]
+    await step(api.admin, case["id"], "accept")
+    await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")
+    r = await step(reporter, case["id"], "handle", photos=[strangers])
+    assert _field_errors(assert_problem(r, 422, "file.not_yours")) == [
+        ("photos[0]", "file_not_yours")
+    ]
+    after = await uploaded(reporter)
+    r = await step(reporter, case["id"], "handle", photos=[after, mine])  # its own, again: fine
+    assert r.status_code == 200, r.text
+
+    _, households, _ = await populate(api, cell, point)
+    visit = {"household_id": households[0], "visited_at": "2020-01-01T10:00:00+08:00"}
+    r = await reporter.post("/api/v1/grid/visits", json={**visit, "photos": [strangers]})
+    assert _field_errors(assert_problem(r, 422, "file.not_yours")) == [
+        ("photos[0]", "file_not_yours")
+    ]
+    r = await reporter.post("/api/v1/grid/visits", json={**visit, "photos": ["nope"]})
+    assert _field_errors(assert_problem(r, 422, "file.not_found")) == [
+        ("photos[0]", "file_not_found")
+    ]
+    r = await reporter.post(
+        "/api/v1/grid/visits", json={**visit, "photos": [await uploaded(reporter)]}
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_a_fulfilment_record_names_only_evidence_its_author_uploaded(api, new_community):
+    community = await new_community()
+    _, contact, agreement = await active_agreement(api, community)
+    record = {
+        "pledge_id": agreement["pledges"][0]["id"],
+        "day": f"{YEAR}-03-01",
+        "quantity": 1,
+        "description": "义诊",
+    }
+    url = f"/api/v1/assessment/agreements/{agreement['id']}/records"
+    strangers = await uploaded(await api.resident(), PDF, "x.pdf")
+    r = await contact.post(url, json={**record, "evidence": ["missing", strangers]})
+    problem = assert_problem(r, 422, "file.not_found")
+    assert _field_errors(problem) == [
+        ("evidence[0]", "file_not_found"),
+        ("evidence[1]", "file_not_yours"),
+    ]
+    assert (await contact.get(url)).json()["items"] == []  # nothing was recorded
+    mine = await uploaded(contact, PDF, "evidence.pdf")
+    r = await contact.post(url, json={**record, "evidence": [mine]})
+    assert r.status_code == 201, r.text
+    assert (await api.street.get(f"/api/v1/files/{mine}")).status_code == 200
+
+
+async def test_a_file_attached_in_one_area_is_not_attached_again_in_another(
+    api, new_community, spot, worker
+):
+    """Once a photo belongs to a case in street A, a unit of street B cannot make it its
+    evidence (and so hand it to street B's staff), nor can its own uploader move it."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    photo = await uploaded(reporter)
+    await report(reporter, point, photos=[photo])
+    elsewhere = await new_community(STREET_B, "花园路共建社区")
+    _, contact_b, agreement = await active_agreement(api, elsewhere, by=api.admin)
+    record = {
+        "pledge_id": agreement["pledges"][0]["id"],
+        "day": f"{YEAR}-03-01",
+        "quantity": 1,
+        "description": "义诊",
+        "evidence": [photo],
+    }
+    url = f"/api/v1/assessment/agreements/{agreement['id']}/records"
+    problem = assert_problem(await contact_b.post(url, json=record), 422, "file.not_yours")
+    assert _field_errors(problem) == [("evidence[0]", "file_not_yours")]
+    # Its uploader may name it again in the same cell, not in another area.
+    again = await report(reporter, point, photos=[photo], description="又有人堆放")
+    assert again["photos"] == [photo]
+    admin_photo = await uploaded(api.admin)
+    await report(api.admin, point, photos=[admin_photo])
+    problem = assert_problem(
+        await api.admin.post(url, json={**record, "evidence": [admin_photo]}),
+        422,
+        "file.attached_elsewhere",
+    )
+    assert _field_errors(problem) == [("evidence[0]", "file_attached_elsewhere")]
+    street_b = await api.login(*await staff_elsewhere(api))
+    assert_problem(await street_b.get(f"/api/v1/files/{photo}"), 404)
+
+
+async def test_a_model_community_application_names_only_its_authors_attachments(api, new_community):
+    """The same hole in the application's attachments: any id was kept, and the street
+    and district reviewing it could not read the community's own files either."""
+    community = await new_community()
+    username = unique("ca")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "community-pass-1",
+            "role": "community_admin",
+            "scope": [community],
+        },
+    )
+    assert r.status_code == 201, r.text
+    author = await api.login(username, "community-pass-1")
+    strangers = await uploaded(await api.resident(), PDF, "x.pdf")
+    body = {"community_code": community, "year": YEAR, "statement": "申报示范社区"}
+    r = await author.post(
+        "/api/v1/assessment/applications", json={**body, "attachments": ["gone", strangers]}
+    )
+    problem = assert_problem(r, 422, "file.not_found")
+    assert _field_errors(problem) == [
+        ("attachments[0]", "file_not_found"),
+        ("attachments[1]", "file_not_yours"),
+    ]
+    mine = await uploaded(author, PDF, "report.pdf")
+    r = await author.post("/api/v1/assessment/applications", json={**body, "attachments": [mine]})
+    assert r.status_code == 201, r.text
+    assert (await api.street.get(f"/api/v1/files/{mine}")).status_code == 200

@@ -8,7 +8,7 @@ from datetime import date
 from openpyxl import Workbook, load_workbook
 
 from tests.factories import RESIDENT_HEADER, csv_roster
-from tests.support import assert_problem, make_id_number
+from tests.support import assert_problem, make_id_number, streamed_upload
 
 HEADER = RESIDENT_HEADER
 UNIT_HEADER = [
@@ -404,3 +404,43 @@ async def test_a_spreadsheet_bomb_is_refused_from_its_archive_naming_the_limit(a
         "import.limit_exceeded",
     )
     assert "rows" in body["detail"]
+
+
+async def test_a_csv_with_more_rows_than_the_limit_is_refused_before_it_is_parsed(
+    api, base_areas, settings
+):
+    """A CSV is not a zip, so nothing bounded it: 300,001 one-letter rows (600 KB) were
+    accepted and run in the background, each a rejected row written to the database."""
+    most = settings.import_max_rows
+    content = csv_bytes([["x"]] * (most + 1))
+    assert len(content) < 1024 * 1024
+    body = assert_problem(await upload(api.admin, content, "r.csv"), 422, "import.limit_exceeded")
+    assert "rows" in body["detail"] and str(most) in body["detail"]
+
+
+async def test_a_csv_cell_longer_than_the_limit_is_refused_and_memory_stays_flat(
+    api, base_areas, settings
+):
+    import tracemalloc
+
+    giant = "甲" * (8 * 1024 * 1024)  # 24 MB of UTF-8 in one cell
+    content = csv_bytes([[giant, make_id_number(), "", base_areas["home"]] + [""] * 6])
+    headers, body = streamed_upload({"kind": "residents"}, "r.csv", content)
+    tracemalloc.start()
+    try:
+        response = await api.admin.post("/api/v1/registry/imports", headers=headers, content=body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    body = assert_problem(response, 422, "import.limit_exceeded")
+    assert "cell_chars" in body["detail"]
+    assert str(settings.import_max_cell_chars) in body["detail"]
+    # The server streamed the file: it never held the cell, let alone the file (~2 MB).
+    assert peak < 8 * 1024 * 1024, peak
+
+    wide = csv_bytes([["x"] * (settings.import_max_columns + 1)])
+    body = assert_problem(await upload(api.admin, wide, "r.csv"), 422, "import.limit_exceeded")
+    assert "columns" in body["detail"]
+    # A cell just inside the limit is an ordinary row, judged on its own.
+    fits = csv_bytes([["乙" * settings.import_max_cell_chars, "not-an-id", "", base_areas["home"]]])
+    assert (await upload(api.admin, fits, "r.csv")).status_code == 202

@@ -110,10 +110,14 @@ async def terminate(
 
 @router.post("/agreements/{agreement_id}/records", status_code=201)
 async def add_record(
-    agreement_id: str, body: RecordIn, session: SessionDep, principal: Reader
+    agreement_id: str, body: RecordIn, request: Request, session: SessionDep, principal: Reader
 ) -> RecordOut:
     record = await agreements.add_record(
-        session=session, principal=principal, agreement_id=agreement_id, data=body
+        session=session,
+        principal=principal,
+        peers=request.app.state.peers,
+        agreement_id=agreement_id,
+        data=body,
     )
     return RecordOut.model_validate(record, from_attributes=True)
 

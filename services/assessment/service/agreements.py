@@ -21,9 +21,9 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from services.common.events import attach_files
 from services.common.ids import new_id
 from services.common.pagination import PageParams
+from services.common.uploads import attach_uploads
 from services.common.validators import significant_prefix
 
 AGREEMENT_FIELDS = (
@@ -214,7 +214,7 @@ async def terminate(
 
 
 async def add_record(
-    *, session: AsyncSession, principal: Principal, agreement_id: str, data: RecordIn
+    *, session: AsyncSession, principal: Principal, peers, agreement_id: str, data: RecordIn
 ) -> FulfilmentRecord:
     agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     if effective_status(agreement, data.day) not in ("active",) and agreement.status != "active":
@@ -239,8 +239,16 @@ async def add_record(
         evidence=data.evidence,
         created_by=principal.user_id,
     )
+    await attach_uploads(
+        session=session,
+        outbox=outbox,
+        peers=peers,
+        principal=principal,
+        file_ids=data.evidence,
+        field="evidence",
+        area=agreement.community_code,
+    )
     await repository.save(session=session, rows=[record])
-    await attach_files(session, outbox, data.evidence, agreement.community_code)
     return record
 
 

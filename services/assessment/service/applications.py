@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
-from services.assessment.models import Application, ApplicationEvent
+from services.assessment.models import Application, ApplicationEvent, outbox
 from services.assessment.schemas import ApplicationEventOut, ApplicationIn, ApplicationOut
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
@@ -14,6 +14,7 @@ from services.common.errors import Conflict, Forbidden, NotFound
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.periods import parse_period
+from services.common.uploads import attach_uploads
 
 
 async def submit_application(
@@ -29,6 +30,15 @@ async def submit_application(
     )
     if open_one is not None:
         raise Conflict("application.open_exists", extra={"application_id": open_one})
+    await attach_uploads(
+        session=session,
+        outbox=outbox,
+        peers=peers,
+        principal=principal,
+        file_ids=data.attachments,
+        field="attachments",
+        area=data.community_code,
+    )
     period = parse_period(str(data.year))
     rows = await compute_scores(
         session=session, principal=principal, peers=peers, area=data.community_code, period=period

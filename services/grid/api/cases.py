@@ -42,7 +42,12 @@ async def report_case(
     in the last 72 hours comes back in ``possible_duplicates`` (it does not block)."""
     state = request.app.state
     case, duplicates = await case_service.report_case(
-        session=session, principal=principal, state=state.grid, database=state.database, data=body
+        session=session,
+        principal=principal,
+        state=state.grid,
+        database=state.database,
+        peers=state.peers,
+        data=body,
     )
     return case_out(case, clock.now(), duplicates=duplicates)
 
@@ -137,6 +142,7 @@ async def transition(
         principal=principal,
         state=state.grid,
         database=state.database,
+        peers=state.peers,
         case_id=case_id,
         data=body,
     )

@@ -123,6 +123,7 @@ async def post_request(
         principal=principal,
         state=state.grid,
         database=state.database,
+        peers=state.peers,
         data=CaseCreate(
             category_code=service_code,
             description=description,

@@ -18,11 +18,11 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
-from services.common.events import attach_files
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
 from services.common.settings import Settings
+from services.common.uploads import attach_uploads
 from services.grid import repository
 from services.grid.calendar import WorkCalendar
 from services.grid.models import (
@@ -61,7 +61,13 @@ def step_deadline(
 
 
 async def report_case(
-    *, session: AsyncSession, principal: Principal, state: GridState, database, data: CaseCreate
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    state: GridState,
+    database,
+    peers,
+    data: CaseCreate,
 ) -> tuple[Case, list[tuple[Case, float]]]:
     if data.id and await repository.case_id_taken(session, data.id):
         raise Conflict("case.exists")
@@ -111,7 +117,15 @@ async def report_case(
     )
     duplicates = await possible_duplicates(session, state.settings, category.code, lat, lng, now)
     session.add(case)
-    await attach_files(session, outbox, data.photos, cell_code)
+    await attach_uploads(
+        session=session,
+        outbox=outbox,
+        peers=peers,
+        principal=principal,
+        file_ids=data.photos,
+        field="photos",
+        area=cell_code,
+    )
     session.add(
         CaseEvent(
             case_id=case.id,
@@ -186,6 +200,7 @@ async def transition(
     principal: Principal,
     state: GridState,
     database,
+    peers,
     case_id: str,
     data: TransitionIn,
 ) -> Case:
@@ -232,8 +247,16 @@ async def transition(
             raise Unprocessable("validation.missing", errors=[FieldError("photos", "missing")])
         case.handler_id = principal.user_id
         case.handled_at = now
+        await attach_uploads(
+            session=session,
+            outbox=outbox,
+            peers=peers,
+            principal=principal,
+            file_ids=data.photos,
+            field="photos",
+            area=case.cell_code,
+        )
         case.photos = [*case.photos, *data.photos]
-        await attach_files(session, outbox, data.photos, case.cell_code)
         record = {"photos": data.photos}
     elif action == "verify":
         if case.handler_id == principal.user_id:

@@ -13,10 +13,10 @@ from services.common.errors import (
     FieldError,
     Unprocessable,
 )
-from services.common.events import attach_files
 from services.common.geo import to_wgs84
 from services.common.ids import new_id
 from services.common.periods import Period
+from services.common.uploads import attach_uploads
 from services.grid import repository
 from services.grid.geometry import distance_m
 from services.grid.models import (
@@ -88,7 +88,15 @@ async def create_visit(
         distance_m=distance,
     )
     session.add(visit)
-    await attach_files(session, outbox, data.photos, cell_code or household.community_code)
+    await attach_uploads(
+        session=session,
+        outbox=outbox,
+        peers=peers,
+        principal=principal,
+        file_ids=data.photos,
+        field="photos",
+        area=cell_code or household.community_code,
+    )
     await session.flush()
     return visit
 

@@ -14,12 +14,13 @@ with its values, for the error spreadsheet.
 
 from services.registry.imports.columns import COLUMNS, KINDS, errors_xlsx, template_xlsx
 from services.registry.imports.jobs import run_import
-from services.registry.imports.limits import expanded_size
+from services.registry.imports.limits import check_csv, expanded_size
 from services.registry.imports.reading import SEALED, check_header, read_header
 
 __all__ = [
     "COLUMNS",
     "KINDS",
+    "check_csv",
     "check_header",
     "errors_xlsx",
     "read_header",

@@ -1,12 +1,17 @@
 """What an uploaded roster may be, checked before it is parsed: a spreadsheet is a zip
 archive, and what it expands to (or claims in its sheet's dimension) is read from the
 archive's directory and the sheet's first bytes, so a bomb is refused in milliseconds
-instead of filling memory and disk."""
+instead of filling memory and disk. A CSV is read through once, a line at a time, against
+the same limits on rows, columns and cell length; no record is ever held longer than the
+limits allow."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import zipfile
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from services.common.errors import AppError
@@ -56,4 +61,77 @@ def expanded_size(file: BinaryIO, settings: Settings) -> int:
         return total
     finally:
         archive.close()
+        file.seek(0)
+
+
+class _BoundedLines:
+    """The physical lines of a CSV for ``csv.reader``, refusing a record (which may span
+    lines inside quotes) that grows past what ``columns`` cells of ``cell_chars`` each can
+    take, before it is whole: a 60 MB line is never read into memory."""
+
+    def __init__(self, handle: io.TextIOBase, settings: Settings) -> None:
+        self.handle = handle
+        self.settings = settings
+        # every cell quoted, every character a doubled quote, a comma after each
+        self.most = settings.import_max_columns * (2 * settings.import_max_cell_chars + 3)
+        self.pending = 0
+        self.commas = 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.handle.readline(self.most + 1)
+        if not line:
+            raise StopIteration
+        self.pending += len(line)
+        self.commas += line.count(",")
+        if self.pending > self.most:
+            raise self.too_long()
+        return line
+
+    def too_long(self) -> AppError:
+        s = self.settings
+        if self.commas + 1 > s.import_max_columns:
+            return _refuse("columns", self.commas + 1, s.import_max_columns, 422)
+        return _refuse("cell_chars", self.pending, s.import_max_cell_chars, 422)
+
+    def record_done(self) -> None:
+        self.pending = self.commas = 0
+
+
+def bounded_csv_rows(file: BinaryIO, settings: Settings) -> Iterator[list[str]]:
+    """The rows of a UTF-8 CSV (header included), each checked against the limits on rows,
+    columns and cell length as it is read; the file itself is left open."""
+    handle = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+    lines = _BoundedLines(handle, settings)
+    max_rows, max_columns = settings.import_max_rows, settings.import_max_columns
+    max_chars = settings.import_max_cell_chars
+    try:
+        for number, row in enumerate(csv.reader(lines)):
+            lines.record_done()
+            if number > max_rows:  # the header is row 0
+                raise _refuse("rows", number, max_rows, 422)
+            if len(row) > max_columns:
+                raise _refuse("columns", len(row), max_columns, 422)
+            longest = max(map(len, row), default=0)
+            if longest > max_chars:
+                raise _refuse("cell_chars", longest, max_chars, 422)
+            yield row
+    except csv.Error:
+        # csv's own guard (a field over 128 Ki characters) is far past our cell limit
+        raise _refuse("cell_chars", csv.field_size_limit(), max_chars, 422) from None
+    except UnicodeDecodeError:
+        raise AppError("import.file_unreadable", 422) from None
+    finally:
+        handle.detach()  # closing the wrapper would close the upload
+
+
+def check_csv(file: BinaryIO, settings: Settings) -> int:
+    """Read a CSV through against the limits before it is stored or parsed; answers its
+    rows (the header not counted) and leaves the file's position at the start."""
+    try:
+        rows = sum(1 for _ in bounded_csv_rows(file, settings))
+        return max(rows - 1, 0)
+    finally:
         file.seek(0)

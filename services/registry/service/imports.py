@@ -43,6 +43,8 @@ async def start_import(
         expanded = await anyio.to_thread.run_sync(
             imports.expanded_size, upload.file, state.settings
         )
+    else:  # a CSV is read through once against the same limits, a line at a time
+        await anyio.to_thread.run_sync(imports.check_csv, upload.file, state.settings)
     # A file of another shape is refused before anything is stored.
     await upload.seek(0)
     header = await anyio.to_thread.run_sync(imports.read_header, upload.file, suffix)
