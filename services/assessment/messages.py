@@ -23,5 +23,19 @@ i18n.register(
             "当前状态不能办理该步骤。",
             "Not allowed in the current status.",
         ),
+        "validation.record_day": (
+            "履约日期须在协议期内,且不晚于今天。",
+            "A record's day falls inside the agreement's term and not after today.",
+        ),
+    }
+)
+
+i18n.register(
+    {
+        "outside_term": (
+            "日期不在协议期({start} 至 {end})内。",
+            "Outside the agreement's term ({start} to {end}).",
+        ),
+        "in_future": ("日期不能晚于今天({today})。", "Not after today ({today})."),
     }
 )

@@ -213,10 +213,34 @@ async def terminate(
     return agreement
 
 
+def check_record_day(agreement: Agreement, day: date, today: date) -> None:
+    """What a unit did counts for its agreement only on a day of the term that has come."""
+    if not agreement.term_start <= day <= agreement.term_end:
+        raise Unprocessable(
+            "validation.record_day",
+            errors=[
+                FieldError(
+                    "day",
+                    "outside_term",
+                    {
+                        "start": agreement.term_start.isoformat(),
+                        "end": agreement.term_end.isoformat(),
+                    },
+                )
+            ],
+        )
+    if day > today:
+        raise Unprocessable(
+            "validation.record_day",
+            errors=[FieldError("day", "in_future", {"today": today.isoformat()})],
+        )
+
+
 async def add_record(
     *, session: AsyncSession, principal: Principal, peers, agreement_id: str, data: RecordIn
 ) -> FulfilmentRecord:
     agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
+    check_record_day(agreement, data.day, clock.today())
     if effective_status(agreement, data.day) not in ("active",) and agreement.status != "active":
         raise Conflict("agreement.not_active")
     pledge = await repository.pledge(
