@@ -18,7 +18,12 @@ async def test_a_record_outside_the_term_or_in_the_future_is_refused(api, new_co
     async def record(day: date):
         return await contact.post(
             f"/api/v1/assessment/agreements/{agreement['id']}/records",
-            json={"pledge_id": pledge, "day": day.isoformat(), "quantity": 1, "description": "义诊"},
+            json={
+                "pledge_id": pledge,
+                "day": day.isoformat(),
+                "quantity": 1,
+                "description": "义诊",
+            },
         )
 
     before = assert_problem(await record(date(YEAR - 1, 12, 31)), 422)
