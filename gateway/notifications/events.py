@@ -21,12 +21,14 @@ Handler = Callable[[AsyncSession, Payload], Awaitable[None]]
 
 MANAGERS = ("community_admin", "street_admin")
 REVIEW_REASONS = {"not_in_registry": "未在居民登记中找到", "phone_differs": "手机号与登记不一致"}
+# An application's status → who is told (roles, and the length of their scope code: 9 a
+# street, 6 a district, 12 a community), and what the sentence says.
+STREET, DISTRICT, COMMUNITY = (9, 9), (1, 6), (12, 12)
 APPLICATION_NEXT = {
-    # status reached → (who acts next, what they are asked)
-    "submitted": (("street_admin",), "待街道推荐"),
-    "recommended": (("district_admin",), "待区审批"),
-    "approved": (("community_admin", "street_admin"), "已批准"),
-    "rejected": (("community_admin",), "未通过"),
+    "submitted": (("street_admin",), STREET, "待街道推荐"),
+    "recommended": (("street_admin", "district_admin"), DISTRICT, "待区县审批"),
+    "approved": (("community_admin",), COMMUNITY, "已获批准"),
+    "rejected": (("community_admin",), COMMUNITY, "未获通过"),
 }
 
 
@@ -155,8 +157,10 @@ async def _record_to_confirm(session: AsyncSession, p: Payload) -> tuple[list[st
 
 
 async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    roles, what = APPLICATION_NEXT[p["status"]]
-    users = await repository.staff_reaching(session, p["community_code"], roles)
+    roles, lengths, what = APPLICATION_NEXT[p["status"]]
+    users = await repository.staff_reaching(
+        session, p["community_code"], roles, scope_lengths=lengths
+    )
     return users, Message(
         kind="application_step",
         title=f"示范社区申报{what}",

@@ -45,6 +45,20 @@ async def unread_count(session: AsyncSession, user_id: str) -> int:
     return await session.scalar(stmt) or 0
 
 
+async def unread_about(
+    session: AsyncSession, user_ids: list[str], kind: str, subject_id: str
+) -> set[str]:
+    if not user_ids:
+        return set()
+    stmt = select(Notification.user_id).where(
+        Notification.user_id.in_(user_ids),
+        Notification.kind == kind,
+        Notification.subject_id == subject_id,
+        Notification.read_at.is_(None),
+    )
+    return set((await session.scalars(stmt)).all())
+
+
 async def own(session: AsyncSession, user_id: str, notification_id: str) -> Notification | None:
     return await session.scalar(
         select(Notification).where(
@@ -175,10 +189,21 @@ def _prefixes(code: str) -> list[str]:
     return [code[:n] for n in range(1, len(code) + 1)]
 
 
-async def staff_reaching(session: AsyncSession, code: str, roles: tuple[str, ...]) -> list[str]:
+async def staff_reaching(
+    session: AsyncSession,
+    code: str,
+    roles: tuple[str, ...],
+    *,
+    scope_lengths: tuple[int, int] | None = None,
+) -> list[str]:
     """Active accounts of these roles whose scope reaches ``code`` (a scope row is a prefix
-    of it). The platform's own administrators are not told about every community."""
-    reaching = select(UserScope.user_id).where(UserScope.code.in_(_prefixes(code)))
+    of it), at the levels ``scope_lengths`` gives (the length of the scope code). The
+    platform's own administrators are not told about every community."""
+    prefixes = _prefixes(code)
+    if scope_lengths is not None:
+        low, high = scope_lengths
+        prefixes = [p for p in prefixes if low <= len(p) <= high]
+    reaching = select(UserScope.user_id).where(UserScope.code.in_(prefixes))
     stmt = select(User.id, User.roles).where(User.active.is_(True), User.id.in_(reaching))
     return sorted(
         user_id

@@ -73,6 +73,10 @@ async def notify(
     if message.kind not in KINDS:
         raise ValueError(f"unknown kind of notification: {message.kind}")
     recipients = await repository.existing_users(session, list(dict.fromkeys(user_ids)))
+    if message.subject_id:
+        # One unread reminder of the same thing is enough.
+        told = await repository.unread_about(session, recipients, message.kind, message.subject_id)
+        recipients = [u for u in recipients if u not in told]
     now = clock.now()
     rows = [
         Notification(

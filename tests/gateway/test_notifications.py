@@ -15,7 +15,14 @@ from gateway.notifications.providers import (
 )
 from services.common.clock import clock
 from services.common.settings import Settings
-from tests.factories import activity, volunteer
+from tests.factories import (
+    DISTRICT,
+    YEAR,
+    activity,
+    agreement_body,
+    unit_with_contact,
+    volunteer,
+)
 from tests.support import assert_problem, make_id_number, unique
 
 
@@ -192,3 +199,70 @@ async def test_the_real_provider_renews_a_stale_token_and_says_when_to_retry():
         with pytest.raises(DeliveryError) as caught:
             await provider.send(busy)
         assert caught.value.retry and not caught.value.refused
+
+
+async def test_a_unit_and_its_community_are_told_what_waits_for_them(api, new_community):
+    """An agreement to sign goes to the other side; a record the unit adds goes to the
+    community to confirm; each model-community step goes to the level that acts next."""
+    community = await new_community()
+    worker = await community_worker(api, community)
+    unit, contact = await unit_with_contact(api, community)
+    r = await worker.post(
+        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
+    )
+    assert r.status_code == 201, r.text
+    agreement = r.json()
+    [ask] = (await inbox(contact))["items"]
+    assert ask["kind"] == "agreement_to_sign" and ask["subject_id"] == agreement["id"]
+    sign = f"/api/v1/assessment/agreements/{agreement['id']}/sign"
+    assert (await contact.post(sign, json={"party": "unit"})).is_success
+    [ask] = (await inbox(worker))["items"]  # the unit signed: the community's turn
+    assert ask["kind"] == "agreement_to_sign" and unit["name"] in ask["body"]
+    assert (await worker.post(sign, json={"party": "community"})).is_success
+
+    r = await contact.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/records",
+        json={
+            "pledge_id": agreement["pledges"][0]["id"],
+            "day": clock.today().isoformat(),
+            "quantity": 1,
+            "description": "便民服务",
+        },
+    )
+    assert r.status_code == 201, r.text
+    kinds = [n["kind"] for n in (await inbox(worker))["items"]]
+    assert kinds[0] == "record_to_confirm"
+
+    r = await worker.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "申报示范社区"},
+    )
+    assert r.status_code == 201, r.text
+    application = r.json()
+    street = (await inbox(api.street))["items"]
+    assert any(
+        n["kind"] == "application_step" and n["subject_id"] == application["id"] for n in street
+    )
+    district = await district_admin(api)
+    steps = f"/api/v1/assessment/applications/{application['id']}/transitions"
+    assert (await api.street.post(steps, json={"action": "recommend"})).is_success
+    [note] = [n for n in (await inbox(district))["items"] if n["subject_id"] == application["id"]]
+    assert "待区县审批" in note["title"]
+    assert (await district.post(steps, json={"action": "approve"})).is_success
+    decided = [n for n in (await inbox(worker))["items"] if n["kind"] == "application_step"]
+    assert decided and "已获批准" in decided[0]["title"]
+
+
+async def district_admin(api):
+    username = unique("district")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "district-pass-1",
+            "role": "street_admin",
+            "scope": [DISTRICT],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return await api.login(username, "district-pass-1")

@@ -21,6 +21,7 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.events import emit
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.uploads import attach_uploads
@@ -160,7 +161,27 @@ async def create_agreement(
         for pledge in data.pledges
     ]
     await repository.save(session=session, rows=[agreement, *pledges])
+    # The other side is asked to sign; the side that drafted it signs when it will.
+    other = "community" if principal.has_role("unit_contact") else "unit"
+    await ask_to_sign(session, agreement, other)
     return agreement
+
+
+async def ask_to_sign(session: AsyncSession, agreement: Agreement, party: str) -> None:
+    """Tell one side an agreement waits for its signature (event
+    ``assessment.agreement_to_sign``: the gateway's inbox)."""
+    await emit(
+        session,
+        outbox,
+        "assessment.agreement_to_sign",
+        {
+            "agreement_id": agreement.id,
+            "unit_id": agreement.unit_id,
+            "unit_name": agreement.unit_name,
+            "community_code": agreement.community_code,
+            "waiting_for": party,
+        },
+    )
 
 
 async def amend(
@@ -195,6 +216,10 @@ async def sign(
         for older in await repository.other_active_versions(session=session, agreement=agreement):
             older.status = "superseded"
     await repository.save(session=session)
+    if agreement.status == "draft":
+        # One side has signed: the other is asked (again, if it drafted it; the inbox keeps
+        # one unread request per agreement).
+        await ask_to_sign(session, agreement, "community" if agreement.unit_signed_at else "unit")
     return agreement
 
 
@@ -273,6 +298,18 @@ async def add_record(
         area=agreement.community_code,
     )
     await repository.save(session=session, rows=[record])
+    if not principal.has("assessment:manage"):
+        await emit(
+            session,
+            outbox,
+            "assessment.record_to_confirm",
+            {
+                "record_id": record.id,
+                "agreement_id": agreement.id,
+                "community_code": agreement.community_code,
+                "unit_name": agreement.unit_name,
+            },
+        )
     return record
 
 

@@ -11,6 +11,7 @@ from services.assessment.schemas import ApplicationEventOut, ApplicationIn, Appl
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound
+from services.common.events import emit
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.periods import parse_period
@@ -62,7 +63,24 @@ async def submit_application(
         actor_id=principal.user_id,
     )
     await repository.save(session=session, rows=[application, submitted])
+    await tell_next_step(session, application)
     return application
+
+
+async def tell_next_step(session: AsyncSession, application: Application) -> None:
+    """Whoever acts next (the street, the district) or the community, once it is decided,
+    is told (event ``assessment.application_step``)."""
+    await emit(
+        session,
+        outbox,
+        "assessment.application_step",
+        {
+            "application_id": application.id,
+            "community_code": application.community_code,
+            "year": application.year,
+            "status": application.status,
+        },
+    )
 
 
 async def step_application(
@@ -101,6 +119,7 @@ async def step_application(
         note=note,
     )
     await repository.save(session=session, rows=[step])
+    await tell_next_step(session, application)
     return application
 
 
