@@ -104,8 +104,20 @@ async def _case_dispatched(session: AsyncSession, p: Payload) -> tuple[list[str]
 
 
 async def _case_due(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    """While a case is being handled, its handler answers for the deadline: the worker or
+    the unit it was dispatched to; at every other step, the cell's workers and admins."""
     overdue = p["which"] == "overdue"
-    return list(p["user_ids"]), Message(
+    users: list[str] = []
+    if p.get("step") == "handle":
+        if p.get("assignee_id"):
+            users.append(p["assignee_id"])
+        if p.get("unit_id"):
+            users += await repository.unit_contacts(session, p["unit_id"])
+    if not users and p.get("cell_code"):
+        users = await repository.staff_reaching(
+            session, p["cell_code"], ("grid_worker", "community_admin")
+        )
+    return users, Message(
         kind="case_overdue" if overdue else "case_due_soon",
         title="事件已超时" if overdue else "事件即将到期",
         body=f"{p.get('category_name') or '事件'}的办理时限为{_when(p.get('deadline_at'))},"

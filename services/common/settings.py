@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # An open case of the same category this near, this recent, is pointed out on report.
     grid_duplicate_radius_m: float = 50.0
     grid_duplicate_window_h: float = 72.0
+    # Who answers for a case's step is reminded this long before its deadline, and once it
+    # has passed; open cases are looked at this often.
+    grid_due_soon_min: int = Field(default=60, ge=1)
+    # How far ahead of the server a phone's clock may run before its visit is "in the future".
+    grid_clock_skew_min: int = Field(default=5, ge=0)
+    grid_reminder_interval_s: float = Field(default=60.0, gt=0)
     # A phone's sync cursor older than this must start over with a full sync.
     grid_sync_cursor_days: int = 30
     # Keys given to outside Open311 GeoReport clients, each bound to the area (code or code

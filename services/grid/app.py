@@ -11,6 +11,7 @@ from services.grid import messages  # noqa: F401 - registers the grid's sentence
 from services.grid.api import routers
 from services.grid.consumers import consumer
 from services.grid.models import Base
+from services.grid.service.reminders import start_reminders
 from services.grid.service.state import GridState
 
 NAME = "grid"
@@ -19,6 +20,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def start(app: FastAPI) -> None:
     app.state.grid = GridState(app.state.settings)
+    # Tests sweep by hand (services.grid.service.reminders.remind_due), as with the outbox.
+    if app.state.settings.outbox_poll_s > 0:
+        app.state.reminders = start_reminders(app.state)
+
+
+async def stop(app: FastAPI) -> None:
+    task = getattr(app.state, "reminders", None)
+    if task is not None:
+        task.cancel()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -30,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings=settings,
         database=database,
         on_startup=[start],
+        on_shutdown=[stop],
         consumer=consumer,
     )
     app.state.grid = GridState(app.state.settings)

@@ -28,6 +28,11 @@ i18n.register(
             "延期须由申请人以外的人员审批。",
             "An extension is approved by someone other than who asked.",
         ),
+        "validation.in_future": ("时间不能晚于现在。", "That time has not come yet."),
+        "validation.not_a_cell_member": (
+            "只能派遣给该事件所在网格的网格员。",
+            "Dispatch to a grid worker of the case's cell.",
+        ),
         "sync.cursor_expired": (
             "同步游标已过期,请重新进行全量同步。",
             "The sync cursor has expired; start over with a full sync.",
@@ -56,6 +61,8 @@ i18n.register(
             "网格编码应为社区代码加 {digits} 位序号。",
             "A cell code is the community code and {digits} digits.",
         ),
+        "in_future_time": ("走访时间晚于现在。", "The visit's time is after now."),
+        "not_a_cell_member": ("该人员不是本网格的网格员。", "Not a worker of this cell."),
         "not_a_grid_worker": ("用户 {user} 不是网格员。", "User {user} is not a grid worker."),
         "finding_unknown": ("未定义的走访发现:{tags}。", "Unknown findings: {tags}."),
         "category_unknown": ("事件类别不存在。", "No such case category."),

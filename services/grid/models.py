@@ -157,6 +157,12 @@ class Case(Base):
     dispatched_to: Mapped[str | None] = mapped_column(String(100))
     dispatched_unit_id: Mapped[str | None] = mapped_column(String(36))
     handler_id: Mapped[str | None] = mapped_column(String(64))
+    # A grid worker of the case's cell it was dispatched to (what "my cases" lists).
+    assignee_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The deadlines someone was already reminded of, nearing and passed: a reminder goes
+    # once per deadline, and again when a new step sets a new one.
+    due_soon_told_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_told_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     extension_hours: Mapped[float | None] = mapped_column(Float)  # a pending request
     extension_requested_by: Mapped[str | None] = mapped_column(String(64))

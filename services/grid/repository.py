@@ -359,3 +359,102 @@ async def list_cases(
     session: AsyncSession, principal: Principal, page: PageParams, **filters
 ) -> tuple[list[Case], str | None]:
     return await paginate(session, case_query(principal, **filters), [Case.id], page)
+
+
+async def cell_member(session: AsyncSession, cell_code: str | None, user_id: str):
+    if not cell_code:
+        return None
+    return await session.get(CellMember, (cell_code, user_id))
+
+
+# --- reminders and "my work" ----------------------------------------------------------------
+
+
+async def cases_to_remind(session: AsyncSession, now: datetime, soon: datetime) -> list[Case]:
+    """Open cases whose deadline is near or passed and nobody was told of that deadline."""
+    near = and_(
+        Case.deadline_at > now,
+        Case.deadline_at <= soon,
+        or_(Case.due_soon_told_for.is_(None), Case.due_soon_told_for != Case.deadline_at),
+    )
+    passed = and_(
+        Case.deadline_at <= now,
+        or_(Case.overdue_told_for.is_(None), Case.overdue_told_for != Case.deadline_at),
+    )
+    stmt = (
+        select(Case)
+        .where(Case.status.in_(OPEN_STATUSES), Case.deadline_at.is_not(None), or_(near, passed))
+        .order_by(Case.deadline_at, Case.id)
+        .limit(500)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def claim_reminder(session: AsyncSession, case: Case, which: str) -> bool:
+    """Mark the deadline as told; of two replicas sweeping at once, one wins."""
+    column = Case.overdue_told_for if which == "overdue" else Case.due_soon_told_for
+    result = await session.execute(
+        update(Case)
+        .where(
+            Case.id == case.id,
+            Case.deadline_at == case.deadline_at,
+            or_(column.is_(None), column != case.deadline_at),
+        )
+        .values({column.key: case.deadline_at})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
+
+
+async def my_cases(
+    session: AsyncSession, principal: Principal, *, assigned: bool, limit: int
+) -> list[Case]:
+    column = Case.assignee_id if assigned else Case.reporter_id
+    stmt = (
+        select(Case)
+        .where(
+            cases_in_scope(principal),
+            column == principal.user_id,
+            Case.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Case.deadline_at.is_(None), Case.deadline_at, Case.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def due_in_cells(
+    session: AsyncSession, principal: Principal, cells: list[str], until: datetime, limit: int
+) -> list[Case]:
+    if not cells:
+        return []
+    stmt = (
+        select(Case)
+        .where(
+            cases_in_scope(principal),
+            Case.cell_code.in_(cells),
+            Case.status.in_(OPEN_STATUSES),
+            Case.deadline_at <= until,
+        )
+        .order_by(Case.deadline_at, Case.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def cells_of_member(session: AsyncSession, user_id: str) -> list[str]:
+    stmt = select(CellMember.cell_code).where(CellMember.user_id == user_id)
+    return sorted((await session.scalars(stmt)).all())
+
+
+async def visited_households_by_cell(
+    session: AsyncSession, cells: list[str], start: datetime, end: datetime
+) -> dict[str, int]:
+    if not cells:
+        return {}
+    stmt = (
+        select(Visit.cell_code, func.count(func.distinct(Visit.household_id)))
+        .where(Visit.cell_code.in_(cells), Visit.visited_at >= start, Visit.visited_at < end)
+        .group_by(Visit.cell_code)
+    )
+    return dict((await session.execute(stmt)).all())

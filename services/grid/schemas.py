@@ -175,6 +175,7 @@ class CaseOut(BaseModel):
     deadline_at: Timestamp | None
     overdue: bool
     dispatched_to: str | None
+    assignee_id: str | None = None
     rework_count: int
     extension_pending: bool
     rating: int | None
@@ -206,6 +207,9 @@ class TransitionIn(WireModel):
     )
     unit_id: str | None = Field(
         default=None, max_length=36, description="dispatch: a resident unit"
+    )
+    assignee_id: str | None = Field(
+        default=None, max_length=36, description="dispatch: a grid worker of the case's cell"
     )
     photos: list[str] = Field(
         default_factory=list, max_length=9, description="handle: after-photos"
@@ -253,3 +257,18 @@ class Period(BaseModel):
     label: str
     start: datetime
     end: datetime
+
+
+class VisitsToDo(BaseModel):
+    cell_code: str
+    period: str
+    households: int
+    visited: int
+    to_visit: int
+
+
+class MyWorkOut(BaseModel):
+    assigned: list[CaseOut]
+    reported: list[CaseOut]
+    due_soon: list[CaseOut]
+    visits: list[VisitsToDo]

@@ -5,5 +5,6 @@ from services.grid.api.cells import router as cells_router
 from services.grid.api.open311 import router as open311_router
 from services.grid.api.sync import router as sync_router
 from services.grid.api.visits import router as visits_router
+from services.grid.api.work import router as work_router
 
-routers = [cells_router, visits_router, cases_router, sync_router, open311_router]
+routers = [cells_router, visits_router, cases_router, sync_router, open311_router, work_router]

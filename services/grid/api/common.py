@@ -77,6 +77,7 @@ def case_out(
         deadline_at=case.deadline_at,
         overdue=bool(case.status in OPEN_STATUSES and case.deadline_at and case.deadline_at < now),
         dispatched_to=case.dispatched_to,
+        assignee_id=case.assignee_id,
         rework_count=case.rework_count,
         extension_pending=case.extension_hours is not None,
         rating=case.rating,

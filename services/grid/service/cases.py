@@ -18,6 +18,7 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
+from services.common.events import emit
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -234,12 +235,26 @@ async def transition(
     if action == "verify" and data.passed is False:
         action, new = "return", "dispatched"  # a failed check is rework
     if action == "dispatch":
-        if not (data.dispatched_to or data.unit_id):
+        if not (data.dispatched_to or data.unit_id or data.assignee_id):
             raise Unprocessable(
                 "validation.missing", errors=[FieldError("dispatched_to", "missing")]
             )
-        case.dispatched_to = data.dispatched_to or f"unit:{data.unit_id}"
+        assignee = None
+        if data.assignee_id:
+            assignee = await repository.cell_member(session, case.cell_code, data.assignee_id)
+            if assignee is None:
+                raise Unprocessable(
+                    "validation.not_a_cell_member",
+                    errors=[FieldError("assignee_id", "not_a_cell_member")],
+                )
+        case.dispatched_to = (
+            data.dispatched_to
+            or (f"unit:{data.unit_id}" if data.unit_id else None)
+            or assignee.display_name
+            or f"worker:{assignee.user_id}"
+        )
         case.dispatched_unit_id = data.unit_id
+        case.assignee_id = data.assignee_id
         case.dispatched_at = now
         record = {"dispatched_to": case.dispatched_to}
     elif action == "handle":
@@ -314,7 +329,36 @@ async def transition(
         )
     )
     await session.flush()
+    await _tell(session, case, category, action, principal)
     return case
+
+
+async def _tell(
+    session: AsyncSession, case: Case, category: CaseCategory, action: str, principal: Principal
+) -> None:
+    """Who must act now is told (the gateway's inbox): the unit or worker a case is
+    dispatched to, the admins an extension waits for."""
+    base = {
+        "case_id": case.id,
+        "cell_code": case.cell_code,
+        "category_name": category.name,
+        "description": case.description[:80],
+        "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
+    }
+    if action == "dispatch":
+        await emit(
+            session,
+            outbox,
+            "grid.case_dispatched",
+            {**base, "unit_id": case.dispatched_unit_id, "assignee_id": case.assignee_id},
+        )
+    elif action == "request_extension":
+        await emit(
+            session,
+            outbox,
+            "grid.extension_requested",
+            {**base, "hours": case.extension_hours, "requested_by": principal.user_id},
+        )
 
 
 def kpis(cases: list[Case], group_len: int, now: datetime, calendar: WorkCalendar) -> list[dict]:

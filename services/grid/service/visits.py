@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient
+from services.common.clock import clock
 from services.common.errors import (
     Conflict,
     FieldError,
@@ -42,6 +44,12 @@ async def create_visit(
 ) -> Visit:
     if data.id and await repository.visit(session, data.id) is not None:
         raise Conflict("visit.exists")
+    # A phone's clock may run a little ahead; a visit later than that has not happened.
+    latest = clock.now() + timedelta(minutes=state.settings.grid_clock_skew_min)
+    if data.visited_at > latest:
+        raise Unprocessable(
+            "validation.in_future", errors=[FieldError("visited_at", "in_future_time")]
+        )
     unknown = set(data.findings) - await repository.finding_codes(session)
     if unknown:
         raise Unprocessable(
