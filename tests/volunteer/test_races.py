@@ -4,8 +4,11 @@ serialises writers), and the outcome must be the one some order of them one by o
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
+from services.common.clock import clock
 from tests.factories import activity, volunteer
+from tests.support import assert_problem
 
 
 async def _signups(api, event_id: str) -> list[dict]:
@@ -70,3 +73,37 @@ async def test_cancellations_and_sign_ups_all_at_once_leave_no_place_free(api, n
         state = (await api.admin.get(f"/api/v1/volunteer/activities/{event['id']}")).json()
         _assert_fair(await _signups(api, event["id"]), 3, state["confirmed"])
         assert (state["confirmed"], state["waitlisted"]) == (3, 3)
+
+
+async def test_two_finishes_at_once_write_the_hours_once(api, new_community):
+    """The organiser taps "finish" twice (or on two phones): one closing, one line of hours
+    per attendee, and the other tap is told the activity is closed."""
+    community = await new_community()
+    people = [await volunteer(api, community) for _ in range(3)]
+    event = await activity(api, community, start_in=timedelta(days=1), hours=2)
+    for caller, _ in people:
+        r = await caller.post(f"/api/v1/volunteer/activities/{event['id']}/signups")
+        assert r.status_code == 201, r.text
+    clock.set(datetime.fromisoformat(event["start_at"]) + timedelta(minutes=5))
+    for caller, _ in people:
+        caller = await api.resident(caller.openid)
+        r = await caller.post(
+            f"/api/v1/volunteer/activities/{event['id']}/attendance",
+            json={"action": "check_in", "lat": 34.75, "lng": 113.65},
+        )
+        assert r.json()["ok"] is True, r.text
+    clock.advance(timedelta(hours=2))
+    admin = await api.login("demo-admin", "gongjian-demo")
+    answers = await asyncio.gather(
+        *(admin.post(f"/api/v1/volunteer/activities/{event['id']}/finish") for _ in range(6))
+    )
+    done = [r for r in answers if r.status_code == 200]
+    assert len(done) == 1, [r.text for r in answers]
+    assert done[0].json()["hours_entries"] == 3
+    for r in answers:
+        if r.status_code != 200:
+            assert_problem(r, 409, "activity.not_open")
+    for _, record in people:
+        ledger = (await admin.get(f"/api/v1/volunteer/volunteers/{record['id']}/hours")).json()
+        assert ledger["total_hours"] == "1.92", ledger  # 1 h 55 min, once
+        assert len(ledger["entries"]) == 1, ledger
