@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment.models import (
@@ -295,6 +296,29 @@ async def latest_snapshot(
         .order_by(ScoreSnapshot.version.desc())
         .limit(1)
     )
+
+
+async def add_snapshot(
+    *, session: AsyncSession, snapshot: ScoreSnapshot, attempts: int = 25
+) -> bool:
+    """Insert ``snapshot`` as the next version of its area and period (the caller has been
+    checked to publish it). The version is the latest + 1, held by the unique index on
+    (area, period, version): a publish that meets another's version waits for it, rolls
+    back to its savepoint and takes the one after. False if it lost every attempt."""
+    for _ in range(attempts):
+        latest = await session.scalar(
+            select(func.max(ScoreSnapshot.version)).where(
+                ScoreSnapshot.area == snapshot.area, ScoreSnapshot.period == snapshot.period
+            )
+        )
+        snapshot.version = (latest or 0) + 1
+        try:
+            async with session.begin_nested():
+                session.add(snapshot)
+        except IntegrityError:
+            continue
+        return True
+    return False
 
 
 # --- model-community applications ----------------------------------------------------------
