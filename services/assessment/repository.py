@@ -337,6 +337,18 @@ async def open_application(*, session: AsyncSession, community: str, year: int) 
     )
 
 
+async def add_application(*, session: AsyncSession, rows: Iterable[Base]) -> bool:
+    """Insert a new application with its first step; False when another application of the
+    community and year is under way already (the partial unique index ``uq_applications_open``
+    decides, so two sent at once cannot both be taken)."""
+    try:
+        async with session.begin_nested():
+            session.add_all(list(rows))
+    except IntegrityError:
+        return False
+    return True
+
+
 async def application(
     *, session: AsyncSession, principal: Principal, application_id: str
 ) -> Application | None:

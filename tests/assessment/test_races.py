@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.factories import YEAR
+from tests.support import assert_problem, unique
 
 
 async def test_scores_published_at_once_get_one_version_each(api, new_community):
@@ -22,3 +23,31 @@ async def test_scores_published_at_once_get_one_version_each(api, new_community)
         "/api/v1/assessment/scores", params={"area": community, "period": f"{YEAR}Q2"}
     )
     assert latest.json()["version"] == 4, latest.text
+
+
+async def test_one_open_application_even_when_two_are_sent_at_once(api, new_community):
+    community = await new_community()
+    username = unique("ca")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "community-pass-1",
+            "role": "community_admin",
+            "scope": [community],
+        },
+    )
+    assert r.status_code == 201, r.text
+    worker = await api.login(username, "community-pass-1")
+    body = {"community_code": community, "year": YEAR, "statement": "申报示范社区"}
+    answers = await asyncio.gather(
+        *(worker.post("/api/v1/assessment/applications", json=body) for _ in range(5))
+    )
+    created = [r for r in answers if r.status_code == 201]
+    assert len(created) == 1, [r.text for r in answers]
+    for r in answers:
+        if r.status_code != 201:
+            problem = assert_problem(r, 409, "application.open_exists")
+            assert problem["application_id"] == created[0].json()["id"]
+    page = (await worker.get("/api/v1/assessment/applications", params={"year": YEAR})).json()
+    assert [a["id"] for a in page["items"]] == [created[0].json()["id"]]
