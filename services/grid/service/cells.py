@@ -182,7 +182,7 @@ async def reassign_buildings(app, community_code: str) -> int:
     the registry's API (the buildings are the registry's to write). Run by the consumer of
     ``grid.cells_changed``: a registry that is down fails it, and the event comes again."""
     state: GridState = app.state.grid
-    state.dirty = True
+    state.changed()
     index = await state.current(app.state.database)
     registry = RegistryClient(app.state.peers)
     cursor, assignments = None, []
