@@ -10,6 +10,10 @@ i18n.register(
             "只能以本单位身份签署。",
             "You can sign only for your own unit.",
         ),
+        "scores.publish_busy": (
+            "同时发布的考核结果过多,请稍后再发布。",
+            "Too many publishes of these scores at once; publish again shortly.",
+        ),
         "record.reviewed": ("该履约记录已评议。", "The record has been reviewed."),
         "application.open_exists": (
             "该社区本年度已有在办的示范社区申报。",

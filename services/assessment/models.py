@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.clock import clock
@@ -168,6 +168,18 @@ class Application(Base):
     score: Mapped[dict] = mapped_column(JSON)  # the community's row of the scores at submission
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+    # One application under way per community and year, however many are sent at once.
+    __table_args__ = (
+        Index(
+            "uq_applications_open",
+            "community_code",
+            "year",
+            unique=True,
+            sqlite_where=text("status IN ('submitted', 'recommended')"),
+            postgresql_where=text("status IN ('submitted', 'recommended')"),
+        ),
+    )
 
 
 class ApplicationEvent(Base):

@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment.models import (
@@ -297,6 +298,29 @@ async def latest_snapshot(
     )
 
 
+async def add_snapshot(
+    *, session: AsyncSession, snapshot: ScoreSnapshot, attempts: int = 25
+) -> bool:
+    """Insert ``snapshot`` as the next version of its area and period (the caller has been
+    checked to publish it). The version is the latest + 1, held by the unique index on
+    (area, period, version): a publish that meets another's version waits for it, rolls
+    back to its savepoint and takes the one after. False if it lost every attempt."""
+    for _ in range(attempts):
+        latest = await session.scalar(
+            select(func.max(ScoreSnapshot.version)).where(
+                ScoreSnapshot.area == snapshot.area, ScoreSnapshot.period == snapshot.period
+            )
+        )
+        snapshot.version = (latest or 0) + 1
+        try:
+            async with session.begin_nested():
+                session.add(snapshot)
+        except IntegrityError:
+            continue
+        return True
+    return False
+
+
 # --- model-community applications ----------------------------------------------------------
 
 
@@ -311,6 +335,18 @@ async def open_application(*, session: AsyncSession, community: str, year: int) 
             Application.status.in_(OPEN_APPLICATION),
         )
     )
+
+
+async def add_application(*, session: AsyncSession, rows: Iterable[Base]) -> bool:
+    """Insert a new application with its first step; False when another application of the
+    community and year is under way already (the partial unique index ``uq_applications_open``
+    decides, so two sent at once cannot both be taken)."""
+    try:
+        async with session.begin_nested():
+            session.add_all(list(rows))
+    except IntegrityError:
+        return False
+    return True
 
 
 async def application(

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     import_max_rows: int = 300_000
     import_max_columns: int = 64
     import_max_cell_chars: int = 2_000
+    # A replica running an import holds it on a lease this long, renewed after every batch;
+    # another replica takes a job up only once its lease has run out (its replica died).
+    import_lease_s: int = 120
     # Grid cells: the community's 12 digits and a sequence of this many digits.
     grid_cell_seq_digits: int = 3
     # Two cells may share more than this much area (m²) only by mistake.

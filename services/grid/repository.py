@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -22,6 +22,22 @@ from services.grid.models import (
     Visit,
 )
 from services.grid.workflow import OPEN_STATUSES
+
+# The key of the transaction lock every change of the map takes (any bigint of our own:
+# advisory keys are per database, shared by every schema in it).
+CELL_MAP_LOCK = 0x6772_6964_6365_6C6C  # "gridcell"
+
+
+async def lock_cell_map(session: AsyncSession) -> None:
+    """Hold the map, to this transaction's end, for a change of cells: the next code and
+    the overlap check are read by one writer at a time, and each sees the cells the one
+    before it committed. The overlap rule is about a region, not a row (a cell drawn in
+    another community may overlap too), so there is no row to lock: PostgreSQL's
+    transaction-level advisory lock stands for the map. Cells change rarely, so one lock
+    for the whole map costs nothing. On SQLite the write transaction holds the database
+    already."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CELL_MAP_LOCK})
 
 
 def cells_in_scope(principal: Principal):

@@ -284,6 +284,9 @@ class ImportJob(Base):
     message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The replica running it, until when (renewed while it runs): one replica at a time.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ImportError_(Base):

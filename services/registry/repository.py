@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -441,29 +452,76 @@ async def update_import_job(session: AsyncSession, job_id: str, **values: Any) -
     await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
-async def claim_import_job(session: AsyncSession, job_id: str) -> ImportJob | None:
-    """A queued job, now running; None when it is gone or another run has it."""
-    job = await session.get(ImportJob, job_id)
-    if job is None or job.status != "queued":
-        return None
-    job.status = "running"
-    return job
-
-
-async def requeue_stalled_imports(session: AsyncSession) -> list[str]:
-    """Jobs left queued or running (by a restart), queued again; their ids."""
-    stalled = list(
-        (
-            await session.scalars(
-                select(ImportJob.id).where(ImportJob.status.in_(("queued", "running")))
-            )
-        ).all()
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Queued, or running on a lease that has run out (or that predates leases)."""
+    return or_(
+        ImportJob.status == "queued",
+        and_(
+            ImportJob.status == "running",
+            or_(ImportJob.lease_until.is_(None), ImportJob.lease_until < now),
+        ),
     )
-    if stalled:
-        await session.execute(
-            update(ImportJob).where(ImportJob.id.in_(stalled)).values(status="queued")
+
+
+async def claim_import_job(
+    session: AsyncSession, job_id: str, *, replica: str, now: datetime, lease_until: datetime
+) -> ImportJob | None:
+    """The job, now running on ``replica``'s lease; None when another replica holds a live
+    lease on it or it has finished. One conditional UPDATE: of replicas claiming at once,
+    the first wins and the others find the condition false once it has committed."""
+    claimed = await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, _claimable(now))
+        .values(status="running", claimed_by=replica, lease_until=lease_until)
+    )
+    if claimed.rowcount != 1:
+        return None
+    return await session.get(ImportJob, job_id, populate_existing=True)
+
+
+async def renew_import_lease(
+    session: AsyncSession, job_id: str, *, replica: str, lease_until: datetime
+) -> bool:
+    """False when the job is no longer ``replica``'s to run."""
+    renewed = await session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            ImportJob.claimed_by == replica,
+            ImportJob.status == "running",
         )
-    return stalled
+        .values(lease_until=lease_until)
+    )
+    return renewed.rowcount == 1
+
+
+async def finish_import_job(
+    session: AsyncSession, job_id: str, *, replica: str, **values: Any
+) -> bool:
+    """The outcome, written only by the replica that holds the job."""
+    done = await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id, ImportJob.claimed_by == replica)
+        .values(lease_until=None, **values)
+    )
+    return done.rowcount == 1
+
+
+async def release_import_jobs(session: AsyncSession, replica: str) -> None:
+    """At shutdown: ``replica``'s running jobs queued again, for whichever replica starts
+    next (re-importing changes nothing that was already written)."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.claimed_by == replica, ImportJob.status == "running")
+        .values(status="queued", claimed_by=None, lease_until=None)
+    )
+
+
+async def claimable_imports(session: AsyncSession, now: datetime) -> list[str]:
+    """Jobs no live replica holds: queued, or left running by a replica whose lease ran
+    out."""
+    rows = await session.scalars(select(ImportJob.id).where(_claimable(now)))
+    return list(rows.all())
 
 
 async def community_codes(session: AsyncSession) -> set[str]:

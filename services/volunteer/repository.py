@@ -334,8 +334,21 @@ async def overlapping_signup(
     )
 
 
+async def lock_activity(session: AsyncSession, activity_id: str) -> Activity | None:
+    """The activity row under its lock, as committed now: a cancellation, a sign-up and the
+    closing of one activity then run one after another, each seeing what the one before
+    wrote. (On SQLite the write transaction already holds the database.)"""
+    return await session.scalar(
+        select(Activity)
+        .where(Activity.id == activity_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 async def take_arrival_position(session: AsyncSession, activity_id: str) -> int:
-    """Arrival order: the activity row's counter, taken under its row lock."""
+    """Arrival order: the activity row's counter, taken under its row lock (held to the
+    end of the transaction, so a cancellation waits for this sign-up to be visible)."""
     return (
         await session.execute(
             update(Activity)

@@ -31,13 +31,14 @@ from gateway.split import (
 from services.common.clock import clock, to_local
 from services.common.settings import DEMO_PASSWORD, SERVICE_NAMES
 from services.common.storage import S3Store
-from tests.factories import activity
+from tests.factories import activity, square
 from tests.support import assert_problem, make_id_number, unique
 
 # What every process reads: a gateway pool much smaller than the burst below, so that most
 # of it waits for a connection, and a wait long enough for the burst to drain.
 SPLIT_OVERRIDES = {
     "GONGJIAN_RATE_LIMIT_IP_PER_MIN": "1000000",
+    "GONGJIAN_RATE_LIMIT_USER_PER_MIN": "1000000",
     "GONGJIAN_PROXY_POOL_SIZE": "10",
     "GONGJIAN_PROXY_POOL_WAIT_S": "60",
     # Every import runs on past its answer, so that another gateway sees it finish.
@@ -509,3 +510,51 @@ async def test_a_photo_and_a_roster_sent_through_one_gateway_are_read_through_an
         assert not await store.exists(f"imports/{job['id']}.xlsx.sealed")
     finally:
         await store.aclose()
+
+
+async def test_a_new_cell_is_located_through_the_split_gateway_as_soon_as_its_201_arrives(
+    split, new_community, spot
+):
+    """The grid process's index is read by a stream of phones while cells are drawn; right
+    after each 201, every point inside the new cell is found there."""
+    community = await new_community()
+    lat, lng = spot
+    async with httpx.AsyncClient(base_url=split["url"], timeout=10) as http:
+        admin = await login(http)
+        drawing = True
+
+        async def phones() -> None:
+            while drawing:
+                r = await http.get(
+                    "/api/v1/grid/locate",
+                    headers=admin,
+                    params={"lat": lat + 0.0095, "lng": lng + 0.0095},
+                )
+                assert r.status_code == 404, r.text
+
+        readers = [asyncio.ensure_future(phones()) for _ in range(8)]
+        try:
+            for i in range(10):
+                corner = (lat + (i // 4) * 0.002, lng + (i % 4) * 0.002)
+                r = await http.post(
+                    "/api/v1/grid/cells",
+                    headers=admin,
+                    json={
+                        "community_code": community,
+                        "name": "网格",
+                        "boundary": square(*corner, 0.0015),
+                    },
+                )
+                assert r.status_code == 201, r.text
+                inside = [
+                    {"lat": corner[0] + 0.0001 * (1 + k), "lng": corner[1] + 0.0013 - 0.0001 * k}
+                    for k in range(12)
+                ]
+                found = await asyncio.gather(
+                    *(http.get("/api/v1/grid/locate", headers=admin, params=p) for p in inside)
+                )
+                assert [f.status_code for f in found] == [200] * 12, (i, [f.text for f in found])
+                assert {f.json()["code"] for f in found} == {r.json()["code"]}
+        finally:
+            drawing = False
+            await asyncio.gather(*readers)

@@ -62,7 +62,16 @@ async def submit_application(
         to_status="submitted",
         actor_id=principal.user_id,
     )
-    await repository.save(session=session, rows=[application, submitted])
+    if not await repository.add_application(session=session, rows=[application, submitted]):
+        # Another one was sent at the same moment and got in first.
+        raise Conflict(
+            "application.open_exists",
+            extra={
+                "application_id": await repository.open_application(
+                    session=session, community=data.community_code, year=data.year
+                )
+            },
+        )
     await tell_next_step(session, application)
     return application
 

@@ -18,7 +18,7 @@ from services.common.auth import Principal
 from services.common.clients.grid import GridClient
 from services.common.clients.registry import RegistryClient
 from services.common.clients.volunteer import VolunteerClient
-from services.common.errors import NotFound
+from services.common.errors import Conflict, NotFound
 from services.common.ids import new_id
 from services.common.periods import Period, quarters_in
 from services.common.settings import Settings
@@ -194,18 +194,16 @@ async def publish(
     rows = await compute_scores(
         session=session, principal=principal, peers=peers, area=area, period=period
     )
-    previous = await repository.latest_snapshot(
-        session=session, principal=principal, area=area, period=period.label
-    )
     snapshot = ScoreSnapshot(
         id=new_id(),
         area=area,
         period=period.label,
-        version=(previous.version + 1) if previous else 1,
         payload={"communities": rows},
         published_by=principal.user_id,
     )
-    await repository.save(session=session, rows=[snapshot])
+    # Publishes at the same moment each get a version of their own (1, 2, ...).
+    if not await repository.add_snapshot(session=session, snapshot=snapshot):
+        raise Conflict("scores.publish_busy")
     return snapshot
 
 

@@ -44,7 +44,7 @@ async def create_cell(
         token=forward_token(request),
         data=body,
     )
-    state.grid.dirty = True
+    state.grid.changed_with(session)
     return cell_out(cell, [])
 
 
@@ -92,7 +92,7 @@ async def patch_cell(
         code=code,
         data=body,
     )
-    request.app.state.grid.dirty = True
+    request.app.state.grid.changed_with(session)
     members = await repository.members(session, [code])
     return cell_out(cell, members[code])
 
@@ -102,7 +102,7 @@ async def delete_cell(
     code: str, request: Request, session: SessionDep, principal: Writer
 ) -> Response:
     await cell_service.delete_cell(session=session, principal=principal, code=code)
-    request.app.state.grid.dirty = True
+    request.app.state.grid.changed_with(session)
     return Response(status_code=204)
 
 

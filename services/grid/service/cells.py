@@ -95,6 +95,9 @@ async def create_cell(
     await _community_exists(peers, token, data.community_code)
     geometry = _parse(data.boundary, data.coord_system)
     digits = settings.grid_cell_seq_digits
+    # From here to the commit no other change of cells runs: the code and the overlap
+    # check stay true until this cell is written.
+    await repository.lock_cell_map(session)
     if data.code:
         if not data.code.startswith(data.community_code) or len(data.code) != 12 + digits:
             raise Unprocessable(
@@ -144,6 +147,7 @@ async def patch_cell(
     changes = data.model_dump(exclude_unset=True, exclude={"coord_system"})
     if changes.get("boundary") is not None:
         geometry = _parse(changes.pop("boundary"), data.coord_system)
+        await repository.lock_cell_map(session)
         await _check_overlap(session, geometry, cell.code, settings.grid_overlap_tolerance_m2)
         from shapely.geometry import mapping
 
@@ -178,7 +182,7 @@ async def reassign_buildings(app, community_code: str) -> int:
     the registry's API (the buildings are the registry's to write). Run by the consumer of
     ``grid.cells_changed``: a registry that is down fails it, and the event comes again."""
     state: GridState = app.state.grid
-    state.dirty = True
+    state.changed()
     index = await state.current(app.state.database)
     registry = RegistryClient(app.state.peers)
     cursor, assignments = None, []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import time as monotonic
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.common.clock import local_zone
 from services.common.settings import Settings, get_settings
 from services.grid import repository
@@ -22,19 +25,36 @@ class GridState:
         self.index = CellIndex.build([])
         self.names: dict[str, tuple[str, str]] = {}
         self.built_at = -1e9
-        self.dirty = True
+        # Each committed change of cells or holidays counts one; the index knows which count
+        # it was read at. A rebuild that read before a commit is thus never taken for one
+        # that read after it (a flag cleared when the rebuild starts was: a phone's locate
+        # between the change and its commit rebuilt without the new cell and cleared it).
+        self.changes = 0
+        self.built_for = -1
         self.lock = asyncio.Lock()
         self.calendar: WorkCalendar | None = None
 
+    def changed(self) -> None:
+        """Cells or holidays changed, and are committed: the next read rebuilds."""
+        self.changes += 1
+
+    def changed_with(self, session: AsyncSession) -> None:
+        """Cells or holidays change in ``session``: the index is stale from its commit (and
+        so before the change's answer leaves, which comes after the commit)."""
+        event.listen(session.sync_session, "after_commit", lambda _s: self.changed(), once=True)
+
+    def _stale(self) -> bool:
+        return self.built_for != self.changes or monotonic.monotonic() - self.built_at > INDEX_TTL_S
+
     async def current(self, database) -> CellIndex:
-        if self.dirty or monotonic.monotonic() - self.built_at > INDEX_TTL_S:
+        if self._stale():
             async with self.lock:
-                if self.dirty or monotonic.monotonic() - self.built_at > INDEX_TTL_S:
+                if self._stale():
                     await self.rebuild(database)
         return self.index
 
     async def rebuild(self, database) -> None:
-        self.dirty = False
+        changes = self.changes  # read before the cells: a commit after this rebuilds again
         async with database.transaction(write=False) as session:
             cells = await repository.live_cells(session)
             holidays = await repository.holidays(session)
@@ -48,3 +68,4 @@ class GridState:
             workdays=frozenset(h.day for h in holidays if h.working),
         )
         self.built_at = monotonic.monotonic()
+        self.built_for = changes

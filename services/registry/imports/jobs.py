@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from itertools import islice
 from typing import BinaryIO
 
@@ -20,6 +21,7 @@ from services.common.clock import clock
 from services.common.database import Database
 from services.common.errors import AppError
 from services.common.i18n import message
+from services.common.ids import new_id
 from services.common.pii import PiiCipher
 from services.common.storage import ObjectMissing, ObjectStore
 from services.registry import repository
@@ -86,14 +88,44 @@ async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context):
         upcoming.cancel()
 
 
+class LeaseLost(Exception):
+    """The job's lease ran out and another replica took it up: this run stops."""
+
+
+def _lease_until(lease_s: float):
+    return clock.now() + timedelta(seconds=lease_s)
+
+
 async def run_import(
-    database: Database, cipher: PiiCipher, store: ObjectStore, job_id: str
+    database: Database,
+    cipher: PiiCipher,
+    store: ObjectStore,
+    job_id: str,
+    *,
+    replica: str,
+    lease_s: float,
 ) -> None:
-    """Process an import job from its stored file (a sealed object in the store) to the end."""
+    """Claim a queued job for ``replica`` and process it from its stored file (a sealed
+    object in the store) to the end."""
     async with database.transaction() as session:
-        job = await repository.claim_import_job(session, job_id)
-        if job is None:
-            return
+        job = await repository.claim_import_job(
+            session, job_id, replica=replica, now=clock.now(), lease_until=_lease_until(lease_s)
+        )
+    if job is not None:
+        await run_claimed(database, cipher, store, job, replica=replica, lease_s=lease_s)
+
+
+async def run_claimed(
+    database: Database,
+    cipher: PiiCipher,
+    store: ObjectStore,
+    job: ImportJob,
+    *,
+    replica: str,
+    lease_s: float,
+) -> None:
+    """Process a job ``replica`` holds, renewing its lease after every batch."""
+    job_id = job.id
     tally = Tally()
     raw = None
     try:
@@ -109,9 +141,17 @@ async def run_import(
         # process instead of the thread was measured slower: pickling the parsed rows back
         # cost more than the GIL it freed.)
         async for batch in _in_thread(plain, roster_suffix(job.file_path), job.kind, ctx):
+            async with database.transaction() as session:
+                if not await repository.renew_import_lease(
+                    session, job_id, replica=replica, lease_until=_lease_until(lease_s)
+                ):
+                    raise LeaseLost()
             if batch:
                 await writer.write(job.kind, batch, tally)
         status, note = "done", None
+    except LeaseLost:
+        log.warning("import lease lost; another replica runs it", extra={"job": job_id})
+        return
     except AppError as exc:
         status, note = "failed", message(exc.code, "zh", **exc.params)
     except Exception:
@@ -125,9 +165,10 @@ async def run_import(
             await conn.execute(text("ANALYZE residents, resident_tags, households, buildings"))
             await conn.commit()
     async with database.transaction() as session:
-        await repository.update_import_job(
+        finished = await repository.finish_import_job(
             session,
             job_id,
+            replica=replica,
             status=status,
             message=note,
             finished_at=clock.now(),
@@ -136,29 +177,79 @@ async def run_import(
             unchanged=tally.unchanged,
             failed=tally.failed,
         )
+    if not finished:  # another replica took it up meanwhile: the file is its to delete
+        return
     # The roster has done its work: its bad rows are kept (encrypted), the file is not.
     await store.delete(job.file_path)
 
 
-def run_in_background(state: State, job_id: str) -> None:
-    """Run a job on, past the request that started it; ``state.import_tasks`` holds it."""
+def _track(state: State, work) -> None:
     tasks: set = state.import_tasks
-    task = asyncio.create_task(run_import(state.database, state.cipher, state.store, job_id))
+    task = asyncio.create_task(work)
     tasks.add(task)
     task.add_done_callback(tasks.discard)
 
 
+def run_in_background(state: State, job_id: str) -> None:
+    """Run a new job on, past the request that started it; ``state.import_tasks`` holds
+    it."""
+    _track(
+        state,
+        run_import(
+            state.database,
+            state.cipher,
+            state.store,
+            job_id,
+            replica=state.replica_id,
+            lease_s=state.settings.import_lease_s,
+        ),
+    )
+
+
+def run_claimed_in_background(state: State, job: ImportJob) -> None:
+    _track(
+        state,
+        run_claimed(
+            state.database,
+            state.cipher,
+            state.store,
+            job,
+            replica=state.replica_id,
+            lease_s=state.settings.import_lease_s,
+        ),
+    )
+
+
 async def resume_stalled(app: FastAPI) -> None:
-    """At start-up: jobs cut short by a restart run again from the start; re-importing
-    changes nothing that was already written, so this is safe."""
-    app.state.import_tasks = set()
-    async with app.state.database.transaction() as session:
-        stalled = await repository.requeue_stalled_imports(session)
-    for job_id in stalled:
-        run_in_background(app.state, job_id)
+    """At start-up: the jobs no live replica holds (queued, or running on a lease that has
+    run out: their replica died) run again from the start, each claimed by one replica;
+    re-importing changes nothing that was already written, so this is safe. A job another
+    replica is running (its lease renewed) is left to it."""
+    state = app.state
+    state.import_tasks = set()
+    state.replica_id = f"{socket.gethostname()[:40]}:{new_id()[-12:]}"
+    lease_s = state.settings.import_lease_s
+    async with state.database.transaction(write=False) as session:
+        candidates = await repository.claimable_imports(session, clock.now())
+    for job_id in candidates:
+        async with state.database.transaction() as session:
+            job = await repository.claim_import_job(
+                session,
+                job_id,
+                replica=state.replica_id,
+                now=clock.now(),
+                lease_until=_lease_until(lease_s),
+            )
+        if job is not None:
+            run_claimed_in_background(state, job)
 
 
 async def cancel_running(app: FastAPI) -> None:
-    """At shutdown: the jobs still running stop (``resume_stalled`` takes them up again)."""
+    """At shutdown: the jobs still running stop and are queued again for the replica that
+    starts next (``resume_stalled`` takes them up)."""
     for task in list(app.state.import_tasks):
         task.cancel()
+    replica = getattr(app.state, "replica_id", None)
+    if replica is not None:
+        async with app.state.database.transaction() as session:
+            await repository.release_import_jobs(session, replica)

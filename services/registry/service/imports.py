@@ -71,7 +71,14 @@ async def start_import(
         )
     # Whether it runs before the answer is decided on what it will take to parse.
     if (expanded or size) <= state.settings.import_inline_max_bytes:
-        await imports.run_import(state.database, state.cipher, state.store, job_id)
+        await imports.run_import(
+            state.database,
+            state.cipher,
+            state.store,
+            job_id,
+            replica=state.replica_id,
+            lease_s=state.settings.import_lease_s,
+        )
     else:
         jobs.run_in_background(state, job_id)
     async with state.database.transaction(write=False) as session:

@@ -118,8 +118,10 @@ async def finish(
 ) -> dict[str, Any]:
     """After the end: no-shows are marked, forgotten check-outs close at the end (flagged),
     and each attendee's hours go into the ledger — approved, unless the day's total would
-    pass the daily cap, which needs a person's approval."""
+    pass the daily cap, which needs a person's approval. Closed once: the activity row is
+    locked first, so a second closing waits and then finds it finished."""
     activity = await managed_activity(session, principal, activity_id)
+    activity = await repository.lock_activity(session, activity.id)
     now = clock.now()
     start, end = activity.start_at, activity.end_at
     if now < end:

@@ -1,5 +1,10 @@
 """Sign-ups 报名: confirmed while places remain, waitlisted after, in order of arrival; a
-cancellation gives the place to the head of the waitlist in the same transaction."""
+cancellation gives the place to the head of the waitlist in the same transaction.
+
+Every change of an activity's places holds the activity row's lock to its commit (a sign-up
+from taking its arrival position, a cancellation from its start), so they run one after
+another: a cancellation sees the sign-up that came just before it and promotes it, a sign-up
+after a cancellation finds the freed place."""
 
 from __future__ import annotations
 
@@ -63,6 +68,7 @@ async def waitlist_rank(session: AsyncSession, signup: Signup) -> int | None:
 async def cancel_signup(*, session: AsyncSession, principal: Principal, activity_id: str) -> Signup:
     volunteer = await volunteer_for(session, principal)
     activity = await get_activity(session, principal, activity_id)
+    await repository.lock_activity(session, activity.id)
     signup = await repository.live_signup(session, activity.id, volunteer.id)
     if signup is None:
         raise NotFound()

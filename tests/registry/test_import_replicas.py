@@ -1,0 +1,99 @@
+"""Import jobs on more than one replica: each job is run by one replica at a time, on a
+lease it renews while it runs; a replica that starts resumes only the jobs whose lease has
+run out (their replica died), never another live replica's job."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from types import SimpleNamespace
+
+from starlette.datastructures import State
+
+from services.common.clock import clock
+from services.common.ids import new_id
+from services.registry import repository
+from services.registry.imports import jobs
+from services.registry.models import ImportJob
+
+
+def _registry(app):
+    return next(a for a in app.state.embedded_apps if hasattr(a.state, "import_tasks"))
+
+
+def _replica(registry):
+    """Another app instance on the same database, as a second pod would be."""
+    state = State(
+        {
+            "database": registry.state.database,
+            "cipher": registry.state.cipher,
+            "settings": registry.state.settings,
+        }
+    )
+    return SimpleNamespace(state=state)
+
+
+async def _job(database, **values) -> str:
+    job_id = new_id()
+    async with database.transaction() as session:
+        session.add(
+            ImportJob(
+                id=job_id,
+                kind="residents",
+                filename="r.csv",
+                file_path=f"/nonexistent/{job_id}.csv",
+                created_by="test",
+                scope=["*"],
+                **values,
+            )
+        )
+    return job_id
+
+
+async def test_two_replicas_starting_at_once_never_run_one_job_twice(app, monkeypatch):
+    registry = _registry(app)
+    database = registry.state.database
+    lease = timedelta(seconds=registry.state.settings.import_lease_s)
+    now = clock.now()
+    live = await _job(database, status="running", claimed_by="pod-a", lease_until=now + lease)
+    dead = await _job(database, status="running", claimed_by="pod-b", lease_until=now)
+    queued = await _job(database, status="queued")
+    ours = {live, dead, queued}
+    ran: list[tuple[str, str]] = []
+
+    def record(state, job):  # what the replica would run; the test runs no file
+        ran.append((state.replica_id, job.id))
+
+    monkeypatch.setattr(jobs, "run_claimed_in_background", record)
+    clock.advance(timedelta(seconds=1))
+    one, two = _replica(registry), _replica(registry)
+    await asyncio.gather(jobs.resume_stalled(one), jobs.resume_stalled(two))
+    mine = [(replica, job) for replica, job in ran if job in ours]
+    assert sorted(job for _, job in mine) == sorted([dead, queued]), mine
+    async with database.transaction(write=False) as session:
+        for replica, job_id in mine:
+            job = await repository.import_job_by_id(session, job_id)
+            assert (job.status, job.claimed_by) == ("running", replica)
+        assert (await repository.import_job_by_id(session, live)).claimed_by == "pod-a"
+    async with database.transaction() as session:  # those two ran to their end
+        for _, job_id in mine:
+            await repository.update_import_job(session, job_id, status="done", lease_until=None)
+
+    # pod-a renews its lease while it runs: a replica starting later still leaves it alone.
+    async with database.transaction() as session:
+        assert await repository.renew_import_lease(
+            session, live, replica="pod-a", lease_until=clock.now() + lease
+        )
+        assert not await repository.renew_import_lease(
+            session, live, replica=one.state.replica_id, lease_until=clock.now() + lease
+        )
+    ran.clear()
+    clock.advance(lease / 2)
+    await asyncio.gather(jobs.resume_stalled(_replica(registry)), jobs.resume_stalled(one))
+    assert [job for _, job in ran if job in ours] == []
+
+    # pod-a dies: once its lease has run out, exactly one replica takes the job up.
+    clock.advance(lease)
+    late = [_replica(registry) for _ in range(3)]
+    await asyncio.gather(*(jobs.resume_stalled(r) for r in late))
+    assert [job for _, job in ran if job in ours] == [live]
