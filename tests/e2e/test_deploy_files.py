@@ -108,7 +108,9 @@ def test_kubernetes_keeps_every_file_in_an_object_store_on_a_claimed_volume():
     secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
     assert all(config.get(s) for s in S3_SETTINGS), config
     assert all(key in secret and key not in config for key in S3_KEYS)
-    stateful = [d for d in docs if d["kind"] == "StatefulSet"]
+    stateful = [
+        d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] != "nats"
+    ]
     assert len(stateful) == 1
     store = stateful[0]
     container = store["spec"]["template"]["spec"]["containers"][0]
@@ -135,6 +137,32 @@ def test_kubernetes_keeps_every_file_in_an_object_store_on_a_claimed_volume():
             spec = doc["spec"]["template"]["spec"]
             assert not spec.get("volumes"), doc["metadata"]["name"]
             assert not spec["containers"][0].get("volumeMounts"), doc["metadata"]["name"]
+
+
+def test_kubernetes_runs_the_event_broker_the_services_name():
+    """Every split deployment carries its events on NATS JetStream: the ConfigMap's
+    GONGJIAN_NATS_URL is a Service of the manifest, whose JetStream keeps its streams on a
+    claimed volume and answers probes."""
+    docs = list(yaml.safe_load_all((ROOT / "deploy/k8s/gongjian.yaml").read_text()))
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    host, port = config["GONGJIAN_NATS_URL"].removeprefix("nats://").split(":")
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == host)
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+    broker = next(
+        d
+        for d in docs
+        if d["kind"] == "StatefulSet"
+        and d["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    )
+    container = broker["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("nats:")
+    assert "-js" in container["args"] and "-sd" in container["args"]
+    store = container["args"][container["args"].index("-sd") + 1]
+    claims = {c["metadata"]["name"] for c in broker["spec"]["volumeClaimTemplates"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts[store] in claims
+    assert container["readinessProbe"]["httpGet"]["path"].startswith("/healthz")
+    assert container["livenessProbe"]["httpGet"]["path"].startswith("/healthz")
 
 
 @pytest.mark.parametrize("fmt", ["env", "k8s"])
