@@ -108,9 +108,7 @@ def test_kubernetes_keeps_every_file_in_an_object_store_on_a_claimed_volume():
     secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
     assert all(config.get(s) for s in S3_SETTINGS), config
     assert all(key in secret and key not in config for key in S3_KEYS)
-    stateful = [
-        d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] != "nats"
-    ]
+    stateful = [d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] != "nats"]
     assert len(stateful) == 1
     store = stateful[0]
     container = store["spec"]["template"]["spec"]["containers"][0]
