@@ -229,12 +229,13 @@ async def test_a_building_given_new_coordinates_is_placed_again(api, new_communi
     cell, _, point = await setup_cell(api, new_community, spot, worker)
     building_id, _, _ = await populate(api, cell, point)
     url = f"/api/v1/registry/buildings/{building_id}"
-    away = await api.admin.patch(url, json={"lat": point[0] - 0.01, "lng": point[1]})
+    # Half a degree south: below every patch of map the stories draw on.
+    away = await api.admin.patch(url, json={"lat": point[0] - 0.5, "lng": point[1]})
     assert away.status_code == 200, away.text
     assert away.json()["cell_code"] is None
     back = await api.admin.patch(url, json={"lat": point[0], "lng": point[1]})
     assert back.json()["cell_code"] == cell["code"]
-    named = await api.admin.patch(url, json={"lat": point[0] - 0.01, "cell_code": cell["code"]})
+    named = await api.admin.patch(url, json={"lat": point[0] - 0.5, "cell_code": cell["code"]})
     assert named.json()["cell_code"] == cell["code"]  # a cell named in the patch wins
 
 
