@@ -360,3 +360,14 @@ async def uploaded(caller, content: bytes | None = None, name: str = "photo.png"
     )
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+async def staff_account(api, role: str, scope: str, password: str = "staff-pass-1"):
+    """A staff account of ``role`` over ``scope``, made by the platform admin and logged in."""
+    username = unique(role.split("_")[0])
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={"username": username, "password": password, "role": role, "scope": [scope]},
+    )
+    assert r.status_code == 201, r.text
+    return await api.login(username, password)

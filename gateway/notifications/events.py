@@ -7,6 +7,7 @@ emitted) and writes the inbox rows; sending to WeChat follows the commit.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,54 +36,71 @@ APPLICATION_NEXT = {
 def _when(value: str | None) -> str:
     if not value:
         return ""
-    from datetime import datetime
-
     return to_local(datetime.fromisoformat(value)).strftime("%m月%d日 %H:%M")
+
+
+# Where the mini-program shows each kind of subject.
+PAGES = {
+    "volunteer": "/pages/volunteer/review",
+    "activity": "/pages/activity/detail",
+    "case": "/pages/case/detail",
+    "agreement": "/pages/agreement/detail",
+    "record": "/pages/agreement/record",
+    "application": "/pages/application/detail",
+}
+
+
+def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: str) -> Message:
+    """A message about one record, linked to the page that shows it."""
+    return Message(
+        kind=kind,
+        title=title,
+        body=body,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        link=f"{PAGES[subject_type]}?id={subject_id}",
+    )
 
 
 async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
     reason = REVIEW_REASONS.get(p.get("reason") or "", "")
-    return users, Message(
+    return users, about(
+        "volunteer",
+        p["volunteer_id"],
         kind="volunteer_review",
         title="有志愿者注册待审核",
         body=f"{p['name']}申请注册志愿者" + (f"({reason})" if reason else "") + ",请审核。",
-        subject_type="volunteer",
-        subject_id=p["volunteer_id"],
-        link=f"/pages/volunteer/review?id={p['volunteer_id']}",
     )
 
 
 async def _signup_promoted(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    return [p["user_id"]], Message(
+    return [p["user_id"]], about(
+        "activity",
+        p["activity_id"],
         kind="waitlist_promoted",
         title="候补成功,您已报名",
         body=f"您候补的活动“{p['title']}”({_when(p.get('start_at'))})有了名额,已为您报名。",
-        subject_type="activity",
-        subject_id=p["activity_id"],
-        link=f"/pages/activity/detail?id={p['activity_id']}",
     )
 
 
 async def _activity_cancelled(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    return list(p["user_ids"]), Message(
+    return list(p["user_ids"]), about(
+        "activity",
+        p["activity_id"],
         kind="activity_cancelled",
         title="活动已取消",
         body=f"您报名的活动“{p['title']}”({_when(p.get('start_at'))})已取消。",
-        subject_type="activity",
-        subject_id=p["activity_id"],
-        link=f"/pages/activity/detail?id={p['activity_id']}",
     )
 
 
 async def _activity_changed(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    return list(p["user_ids"]), Message(
+    return list(p["user_ids"]), about(
+        "activity",
+        p["activity_id"],
         kind="activity_changed",
         title="活动有变更",
         body=f"您报名的活动“{p['title']}”有变更,现为{_when(p.get('start_at'))}开始,请留意。",
-        subject_type="activity",
-        subject_id=p["activity_id"],
-        link=f"/pages/activity/detail?id={p['activity_id']}",
     )
 
 
@@ -92,14 +110,13 @@ async def _case_dispatched(session: AsyncSession, p: Payload) -> tuple[list[str]
         users += await repository.unit_contacts(session, p["unit_id"])
     if p.get("assignee_id"):
         users.append(p["assignee_id"])
-    return users, Message(
+    return users, about(
+        "case",
+        p["case_id"],
         kind="case_dispatched",
         title="有事件派遣给您",
         body=f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]},"
         f"请于{_when(p.get('deadline_at'))}前处置。",
-        subject_type="case",
-        subject_id=p["case_id"],
-        link=f"/pages/case/detail?id={p['case_id']}",
     )
 
 
@@ -117,27 +134,25 @@ async def _case_due(session: AsyncSession, p: Payload) -> tuple[list[str], Messa
         users = await repository.staff_reaching(
             session, p["cell_code"], ("grid_worker", "community_admin")
         )
-    return users, Message(
+    return users, about(
+        "case",
+        p["case_id"],
         kind="case_overdue" if overdue else "case_due_soon",
         title="事件已超时" if overdue else "事件即将到期",
         body=f"{p.get('category_name') or '事件'}的办理时限为{_when(p.get('deadline_at'))},"
         + ("已超时,请尽快办理。" if overdue else "即将到期。"),
-        subject_type="case",
-        subject_id=p["case_id"],
-        link=f"/pages/case/detail?id={p['case_id']}",
     )
 
 
 async def _extension_requested(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     users = await repository.staff_reaching(session, p["cell_code"], MANAGERS)
     users = [u for u in users if u != p.get("requested_by")]
-    return users, Message(
+    return users, about(
+        "case",
+        p["case_id"],
         kind="extension_requested",
         title="有事件延期申请待审批",
         body=f"{p.get('category_name') or '事件'}申请延期 {p.get('hours')} 小时,请审批。",
-        subject_type="case",
-        subject_id=p["case_id"],
-        link=f"/pages/case/detail?id={p['case_id']}",
     )
 
 
@@ -146,25 +161,23 @@ async def _agreement_to_sign(session: AsyncSession, p: Payload) -> tuple[list[st
         users = await repository.unit_contacts(session, p["unit_id"])
     else:
         users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
-    return users, Message(
+    return users, about(
+        "agreement",
+        p["agreement_id"],
         kind="agreement_to_sign",
         title="共建协议待签署",
         body=f"与{p.get('unit_name') or '驻区单位'}的共驻共建协议待您签署。",
-        subject_type="agreement",
-        subject_id=p["agreement_id"],
-        link=f"/pages/agreement/detail?id={p['agreement_id']}",
     )
 
 
 async def _record_to_confirm(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
-    return users, Message(
+    return users, about(
+        "record",
+        p["record_id"],
         kind="record_to_confirm",
         title="履约记录待确认",
         body=f"{p.get('unit_name') or '驻区单位'}提交了履约记录,请确认。",
-        subject_type="record",
-        subject_id=p["record_id"],
-        link=f"/pages/agreement/record?id={p['record_id']}",
     )
 
 
@@ -173,13 +186,12 @@ async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str
     users = await repository.staff_reaching(
         session, p["community_code"], roles, scope_lengths=lengths
     )
-    return users, Message(
+    return users, about(
+        "application",
+        p["application_id"],
         kind="application_step",
         title=f"示范社区申报{what}",
         body=f"{p.get('community_name') or p['community_code']}的{p['year']}年示范社区申报{what}。",
-        subject_type="application",
-        subject_id=p["application_id"],
-        link=f"/pages/application/detail?id={p['application_id']}",
     )
 
 

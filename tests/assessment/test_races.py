@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.factories import YEAR
-from tests.support import assert_problem, unique
+from tests.factories import YEAR, staff_account
+from tests.support import assert_problem
 
 
 async def test_scores_published_at_once_get_one_version_each(api, new_community):
@@ -27,18 +27,7 @@ async def test_scores_published_at_once_get_one_version_each(api, new_community)
 
 async def test_one_open_application_even_when_two_are_sent_at_once(api, new_community):
     community = await new_community()
-    username = unique("ca")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "community-pass-1",
-            "role": "community_admin",
-            "scope": [community],
-        },
-    )
-    assert r.status_code == 201, r.text
-    worker = await api.login(username, "community-pass-1")
+    worker = await staff_account(api, "community_admin", community)
     body = {"community_code": community, "year": YEAR, "statement": "申报示范社区"}
     answers = await asyncio.gather(
         *(worker.post("/api/v1/assessment/applications", json=body) for _ in range(5))

@@ -12,6 +12,7 @@ from tests.factories import (
     populate,
     report,
     setup_cell,
+    staff_account,
     step,
     tiny_png,
     uploaded,
@@ -219,18 +220,7 @@ async def test_a_model_community_application_names_only_its_authors_attachments(
     """The same hole in the application's attachments: any id was kept, and the street
     and district reviewing it could not read the community's own files either."""
     community = await new_community()
-    username = unique("ca")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "community-pass-1",
-            "role": "community_admin",
-            "scope": [community],
-        },
-    )
-    assert r.status_code == 201, r.text
-    author = await api.login(username, "community-pass-1")
+    author = await staff_account(api, "community_admin", community)
     strangers = await uploaded(await api.resident(), PDF, "x.pdf")
     body = {"community_code": community, "year": YEAR, "statement": "申报示范社区"}
     r = await author.post(

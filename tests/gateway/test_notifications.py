@@ -20,10 +20,11 @@ from tests.factories import (
     YEAR,
     activity,
     agreement_body,
+    staff_account,
     unit_with_contact,
     volunteer,
 )
-from tests.support import assert_problem, make_id_number, unique
+from tests.support import assert_problem, make_id_number
 
 
 @pytest.fixture
@@ -42,18 +43,7 @@ async def inbox(caller, **params) -> dict:
 
 
 async def community_worker(api, community: str):
-    username = unique("cw")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "community-pass-1",
-            "role": "community_admin",
-            "scope": [community],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return await api.login(username, "community-pass-1")
+    return await staff_account(api, "community_admin", community)
 
 
 async def test_a_worker_is_told_of_a_volunteer_to_review_and_marks_it_read(api, new_community):
@@ -254,15 +244,4 @@ async def test_a_unit_and_its_community_are_told_what_waits_for_them(api, new_co
 
 
 async def district_admin(api):
-    username = unique("district")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "district-pass-1",
-            "role": "street_admin",
-            "scope": [DISTRICT],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return await api.login(username, "district-pass-1")
+    return await staff_account(api, "street_admin", DISTRICT)
