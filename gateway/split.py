@@ -201,7 +201,9 @@ def start_service(name: str, port: int, env: dict[str, str]) -> subprocess.Popen
     return subprocess.Popen([*CLI, "serve-service", name, "--port", str(port)], env=env)
 
 
-def wait_ready(urls: list[str], timeout_s: float = 30.0) -> None:
+def wait_ready(urls: list[str], timeout_s: float = 90.0) -> None:
+    """Until every URL answers 200; a loaded machine (CI beside other jobs) can take a while
+    to import the stack, so the limit is generous and costs nothing when it is fast."""
     deadline = time.monotonic() + timeout_s
     for url in urls:
         while True:
