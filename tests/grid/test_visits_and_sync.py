@@ -145,6 +145,25 @@ async def test_an_expired_or_broken_cursor(api, new_community, spot, worker):
     )
 
 
+async def test_a_household_id_that_is_no_id_is_a_422_naming_it(api, new_community, spot, worker):
+    """Found by schemathesis: control characters in ``household_id`` made the grid's call to
+    the registry an invalid URL (a 500); and ``..`` or ``?`` must not steer that call to
+    another registry endpoint. The id is one path segment, whatever it holds."""
+    _, grid, point = await setup_cell(api, new_community, spot, worker)
+    for household_id in ("\x1c\x11", "../buildings", "..", "x?community=1", "%2e%2e"):
+        r = await grid.post(
+            "/api/v1/grid/visits",
+            json={
+                "household_id": household_id,
+                "visited_at": to_local(clock.now()).isoformat(),
+                "lat": point[0],
+                "lng": point[1],
+            },
+        )
+        problem = assert_problem(r, 422, "validation.not_found")
+        assert [e["field"] for e in problem["errors"]] == ["household_id"], household_id
+
+
 async def test_a_forged_sync_cursor_is_a_400_naming_it_whatever_time_it_carries(
     api, new_community, spot, worker
 ):
