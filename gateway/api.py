@@ -175,7 +175,12 @@ async def set_user_scope(
     return _user_out(user)
 
 
-@router.post("/files", status_code=201, tags=["files"])
+@router.post(
+    "/files",
+    status_code=201,
+    tags=["files"],
+    responses={415: {"description": "Not a JPEG, PNG or PDF (judged by the bytes)"}},
+)
 async def upload_file(
     request: Request,
     session: SessionDep,

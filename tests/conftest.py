@@ -28,6 +28,12 @@ from tests.factories import DISTRICT, HOME, STREET_A, STREET_B
 from tests.support import DEMO_USERS, Api, unique
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``runs_last`` (the schemathesis run, which may set holidays, indicators
+    and publish scores) go after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 def _reset_postgres(url: str) -> None:
     """Drop every component's schema so that migrations run from nothing."""
     parsed = make_url(url)

@@ -202,9 +202,13 @@ class UnitScoresOut(BaseModel):
     units: list[UnitScore]
 
 
+# The years a model-community application may be for, in the body and in the list's filter.
+APPLICATION_YEARS = {"ge": 2000, "le": 2100}
+
+
 class ApplicationIn(WireModel):
     community_code: AreaCodeStr
-    year: int = Field(ge=2000, le=2100)
+    year: int = Field(**APPLICATION_YEARS)
     statement: str = Field(min_length=1, max_length=20000)
     attachments: list[str] = Field(default_factory=list, max_length=20)
 

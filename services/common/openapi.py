@@ -38,7 +38,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 # What any operation may answer besides its success: bad input, no or a bad token, no
 # permission, not found (or outside the caller's scope), a conflict, a body too large, too
-# many requests; and, through the gateway, a service down or too slow.
+# many requests; and, through the gateway, a service down or too slow or answering garbage.
+# An operation's own further answers (a 410, a 415) are declared on its route with
+# ``responses=`` and get the same problem content here.
 ERROR_RESPONSES: dict[str, str] = {
     "400": "Bad request (a malformed cursor, header or parameter)",
     "401": "No valid access token",
@@ -48,6 +50,7 @@ ERROR_RESPONSES: dict[str, str] = {
     "413": "The body is larger than allowed",
     "422": "Invalid fields, named in `errors`",
     "429": "Too many requests",
+    "502": "A service answered what it should not (`upstream.bad_response`)",
     "503": "A service is unavailable (`upstream.unavailable`)",
     "504": "A service did not answer in time (`upstream.timeout`)",
 }
@@ -67,6 +70,9 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if status[:1] in ("4", "5"):
+                    response["content"] = problem
             for status, description in ERROR_RESPONSES.items():
                 responses[status] = {"description": description, "content": problem}
     return doc

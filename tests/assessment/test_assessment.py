@@ -385,3 +385,14 @@ async def test_a_name_that_looks_like_a_formula_is_text_in_the_export(api, new_c
     sheet = load_workbook(io.BytesIO(r.content)).active
     cells = [c for row in sheet.iter_rows() for c in row if str(c.value).startswith("=HYPER")]
     assert cells and all(c.data_type == "s" and c.quotePrefix for c in cells)
+
+
+async def test_applications_of_a_year_out_of_any_calendar_are_a_422_naming_year(api):
+    """Found by schemathesis: ``?year=33645113632516395237376`` overflowed the database's
+    integer (a 500). The filter takes the years an application may have."""
+    for year in ("33645113632516395237376", "-1", "1999", "2101"):
+        r = await api.admin.get("/api/v1/assessment/applications", params={"year": year})
+        problem = assert_problem(r, 422)
+        assert [e["field"] for e in problem["errors"]] == ["year"], (year, problem)
+    r = await api.admin.get("/api/v1/assessment/applications", params={"year": clock.today().year})
+    assert r.status_code == 200, r.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 from services.common.clock import clock, to_local
@@ -141,6 +143,49 @@ async def test_an_expired_or_broken_cursor(api, new_community, spot, worker):
         400,
         "pagination.cursor_invalid",
     )
+
+
+async def test_a_household_id_that_is_no_id_is_a_422_naming_it(api, new_community, spot, worker):
+    """Found by schemathesis: control characters in ``household_id`` made the grid's call to
+    the registry an invalid URL (a 500); and ``..`` or ``?`` must not steer that call to
+    another registry endpoint. The id is one path segment, whatever it holds."""
+    _, grid, point = await setup_cell(api, new_community, spot, worker)
+    for household_id in ("\x1c\x11", "../buildings", "..", "x?community=1", "%2e%2e"):
+        r = await grid.post(
+            "/api/v1/grid/visits",
+            json={
+                "household_id": household_id,
+                "visited_at": to_local(clock.now()).isoformat(),
+                "lat": point[0],
+                "lng": point[1],
+            },
+        )
+        problem = assert_problem(r, 422, "validation.not_found")
+        assert [e["field"] for e in problem["errors"]] == ["household_id"], household_id
+
+
+async def test_a_forged_sync_cursor_is_a_400_naming_it_whatever_time_it_carries(
+    api, new_community, spot, worker
+):
+    """A cursor is base64 of what the platform wrote; one a client made up is refused, not a
+    500: a time without an offset, one in the future, one at the edge of the calendar; a
+    time long past is merely expired."""
+    _, grid, _ = await setup_cell(api, new_community, spot, worker)
+    future = (clock.now() + timedelta(days=1)).isoformat()
+    for body in (
+        {"v": 1, "t": "2020-01-01T00:00:00"},
+        {"v": 1, "t": future},
+        {"v": 1, "t": "9999-12-31T23:59:59-12:00"},
+        {"v": 1, "t": 20200101},
+        [[1]],
+    ):
+        cursor = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+        r = await grid.get("/api/v1/grid/sync", params={"cursor": cursor})
+        problem = assert_problem(r, 400, "pagination.cursor_invalid")
+        assert [e["field"] for e in problem["errors"]] == ["cursor"], body
+    past = base64.urlsafe_b64encode(b'{"v": 1, "t": "0001-01-01T00:00:00+14:00"}').decode()
+    r = await grid.get("/api/v1/grid/sync", params={"cursor": past.rstrip("=")})
+    assert_problem(r, 410, "sync.cursor_expired")
 
 
 async def test_a_replayed_offline_visit_creates_one(api, new_community, spot, worker):

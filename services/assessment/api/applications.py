@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Query, Request
 
 from services.assessment.api.common import Paging, Reader, make_router
-from services.assessment.schemas import ApplicationIn, ApplicationOut, ApplicationStep
+from services.assessment.schemas import (
+    APPLICATION_YEARS,
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationStep,
+)
 from services.assessment.service import applications
 from services.common.database import SessionDep
 from services.common.pagination import Page
@@ -26,7 +33,10 @@ async def submit_application(
 
 @router.get("/applications")
 async def list_applications(
-    session: SessionDep, principal: Reader, page: Paging, year: int | None = None
+    session: SessionDep,
+    principal: Reader,
+    page: Paging,
+    year: Annotated[int | None, Query(**APPLICATION_YEARS)] = None,
 ) -> Page[ApplicationOut]:
     rows, cursor = await applications.list_applications(
         session=session, principal=principal, page=page, year=year

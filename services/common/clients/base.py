@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
@@ -60,6 +61,11 @@ def all_endpoints() -> list[Endpoint]:
     return list(_ENDPOINTS)
 
 
+def _segment(value: Any) -> str:
+    encoded = quote(str(value), safe="", errors="surrogatepass")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
 class PeerClient:
     """Base of the typed clients. ``token``: the end user's own bearer token, so the peer
     applies the user's scope; without it, a short-lived service token with the endpoint's
@@ -85,7 +91,10 @@ class PeerClient:
         undeclared = set(sent) - set(endpoint.query)
         if undeclared:  # a programming error: the contract test would not see this parameter
             raise TypeError(f"{endpoint.path}: undeclared query parameters {sorted(undeclared)}")
-        url = endpoint.path.format(**(path or {}))
+        # Each path parameter is one segment, percent-encoded: a caller's id with control
+        # characters, ``/``, ``..`` or ``?`` reaches the same endpoint (and is not found
+        # there) instead of making an invalid URL or another endpoint's.
+        url = endpoint.path.format(**{k: _segment(v) for k, v in (path or {}).items()})
         response = await self.peers.call(
             endpoint.service,
             endpoint.method,

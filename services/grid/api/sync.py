@@ -34,7 +34,10 @@ async def _registry_part(
     return changes.model_dump()
 
 
-@router.get("/sync")
+@router.get(
+    "/sync",
+    responses={410: {"description": "The cursor has expired: start over with a full sync"}},
+)
 async def sync(
     request: Request,
     response: Response,

@@ -22,11 +22,16 @@ def encode_sync_cursor(until: datetime) -> str:
 
 
 def decode_sync_cursor(cursor: str, now: datetime, ttl: timedelta) -> datetime:
+    """The time a cursor carries. One the platform did not write — not base64 JSON, a time
+    without an offset, one after ``now``, one at the edge of the calendar — is a 400."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         since = datetime.fromisoformat(raw["t"])
-    except (ValueError, KeyError, TypeError):
+        if since.utcoffset() is None or since > now:
+            raise ValueError("not a cursor the platform wrote")
+        age = now - since
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise cursor_invalid() from None
-    if now - since > ttl:
+    if age > ttl:
         raise Gone("sync.cursor_expired")
     return since

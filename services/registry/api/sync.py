@@ -28,6 +28,17 @@ router = make_router()
 
 CellAssigner = Annotated[Principal, Depends(require("registry:assign_cells"))]
 MAX_CELLS = 1000
+# Cell codes are ASCII digits: the list stays a 20 KB query, within what the HTTP server and
+# a reverse proxy accept in a request line.
+CellList = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=20_000,
+        pattern=r"^[0-9,]+$",
+        description="comma-separated cell codes",
+    ),
+]
 
 
 def cell_codes(cells: str) -> list[str]:
@@ -49,7 +60,7 @@ async def assign_cells(
 async def cell_counts(
     session: SessionDep,
     principal: Reader,
-    cells: str = Query(min_length=1, max_length=20_000, description="comma-separated cell codes"),
+    cells: CellList,
 ) -> list[CellCounts]:
     """Buildings, households and current residents per grid cell (visit coverage), for the
     cells within the caller's scope; the others are left out."""
@@ -63,7 +74,7 @@ async def cell_counts(
 async def registry_sync(
     session: SessionDep,
     principal: Reader,
-    cells: str = Query(min_length=1, max_length=20_000),
+    cells: CellList,
     since: Timestamp | None = None,
     until: Timestamp = Query(),
     coord_system: AnswerCoords = "wgs84",
