@@ -61,6 +61,7 @@ async def submit_application(
         from_status=None,
         to_status="submitted",
         actor_id=principal.user_id,
+        actor_name=principal.name,
     )
     if not await repository.add_application(session=session, rows=[application, submitted]):
         # Another one was sent at the same moment and got in first.
@@ -125,6 +126,7 @@ async def step_application(
         from_status=old,
         to_status=application.status,
         actor_id=principal.user_id,
+        actor_name=principal.name,
         note=note,
     )
     await repository.save(session=session, rows=[step])

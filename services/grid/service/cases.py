@@ -135,6 +135,7 @@ async def report_case(
             to_status="reported",
             actor_id=principal.user_id,
             actor_roles=list(principal.roles),
+            actor_name=principal.name,
             data={"source": source},
             at=now,
         )
@@ -323,6 +324,7 @@ async def transition(
             to_status=case.status,
             actor_id=principal.user_id,
             actor_roles=list(principal.roles),
+            actor_name=principal.name,
             note=data.note,
             data=record,
             at=now,
