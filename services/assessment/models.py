@@ -12,8 +12,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
-from services.common.history import history_table
 from services.common.events import outbox_table
+from services.common.history import history_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 

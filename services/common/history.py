@@ -156,7 +156,7 @@ async def history_page(
     if page.cursor:
         (after,) = decode_cursor(page.cursor, [table.c.id])
         stmt = stmt.where(table.c.id < after)
-    rows = list((await session.execute(stmt.order_by(table.c.id.desc()).limit(page.limit + 1))))
+    rows = list(await session.execute(stmt.order_by(table.c.id.desc()).limit(page.limit + 1)))
     if len(rows) <= page.limit:
         return rows, None
     rows = rows[: page.limit]

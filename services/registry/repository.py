@@ -27,7 +27,6 @@ from services.common.history import history_page
 from services.common.pagination import PageParams, paginate
 from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
 from services.registry.models import (
-    change_history,
     Area,
     Building,
     BuildingCellMove,
@@ -40,6 +39,7 @@ from services.registry.models import (
     ResidentTag,
     TagDefinition,
     Unit,
+    change_history,
 )
 
 AREA_CODE_LEN = 12

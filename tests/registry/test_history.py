@@ -130,9 +130,7 @@ async def test_buildings_households_units_and_areas_keep_their_history(api, new_
     ]
 
     r = await api.street.get(f"/api/v1/registry/areas/{community}/history")
-    assert r.json()["items"][0]["changes"] == [
-        {"field": "full_time_staff", "old": None, "new": 7}
-    ]
+    assert r.json()["items"][0]["changes"] == [{"field": "full_time_staff", "old": None, "new": 7}]
 
     # A deleted building's history stays readable to those who reached it.
     r = await api.street.get(f"/api/v1/registry/buildings/{second.json()['id']}/history")
