@@ -360,3 +360,24 @@ async def uploaded(caller, content: bytes | None = None, name: str = "photo.png"
     )
     assert r.status_code == 201, r.text
     return r.json()["id"]
+
+
+async def staff(api, role: str, scope: str, name: str, **extra):
+    """A staff account with a display name, made by the platform admin; returns its caller
+    (``caller.user_id`` is the account's id)."""
+    username = unique("st")
+    r = await api.admin.post(
+        "/api/v1/users",
+        json={
+            "username": username,
+            "password": "staff-pass-1",
+            "role": role,
+            "scope": [scope],
+            "display_name": name,
+            **extra,
+        },
+    )
+    assert r.status_code == 201, r.text
+    caller = await api.login(username, "staff-pass-1")
+    caller.user_id = r.json()["id"]
+    return caller

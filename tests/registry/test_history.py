@@ -5,24 +5,8 @@ outside the caller's scope is as absent as the record."""
 from __future__ import annotations
 
 from services.common.clock import clock
-from tests.factories import HOME, STREET_B, credit_code
-from tests.support import assert_problem, make_id_number, unique
-
-
-async def staff(api, role: str, scope: str, name: str):
-    username = unique("st")
-    r = await api.admin.post(
-        "/api/v1/users",
-        json={
-            "username": username,
-            "password": "staff-pass-1",
-            "role": role,
-            "scope": [scope],
-            "display_name": name,
-        },
-    )
-    assert r.status_code == 201, r.text
-    return await api.login(username, "staff-pass-1")
+from tests.factories import HOME, STREET_B, credit_code, staff
+from tests.support import assert_problem, make_id_number
 
 
 async def test_a_community_worker_sees_who_changed_and_moved_out_a_resident(api, base_areas):

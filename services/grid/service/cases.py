@@ -37,6 +37,7 @@ from services.grid.schemas import (
     CaseCreate,
     TransitionIn,
 )
+from services.grid.service import history
 from services.grid.service.state import GridState
 from services.grid.workflow import (
     ACTION_NAMES,
@@ -141,6 +142,7 @@ async def report_case(
         )
     )
     await session.flush()
+    await history.changed(session, principal, "case", case, "reported")
     return case, duplicates
 
 
@@ -231,6 +233,7 @@ async def transition(
     category = await repository.category(session, case.category_code)
     now = clock.now()
     old = case.status
+    was = history.snapshot("case", case)
     new = next_status(old, action)
     record: dict[str, Any] = {}
     if action == "verify" and data.passed is False:
@@ -331,6 +334,7 @@ async def transition(
         )
     )
     await session.flush()
+    await history.changed(session, principal, "case", case, action, was)
     await _tell(session, case, category, action, principal)
     return case
 
