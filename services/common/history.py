@@ -122,9 +122,9 @@ async def record_change(
 ) -> str | None:
     """Write one entry in the caller's transaction; answers its id. ``before`` is None for a
     record just created, ``after`` None for one deleted (which lists no fields: its last
-    state is in the entries before). An ``updated`` that changed nothing writes nothing."""
+    state is in the entries before). A write that changed nothing writes nothing."""
     changes = [] if after is None else diff(before, after, masked_fields)
-    if action == UPDATED and not changes:
+    if after is not None and not changes:
         return None
     entry_id = new_id()
     await session.execute(
