@@ -3,6 +3,8 @@ through an event the gateway acts on."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -75,7 +77,7 @@ async def set_members(
     cell.updated_at = now
     await session.flush()
     now_members = [
-        CellMember(user_id=u, display_name=names[u], role="leader" if u == data.leader else "")
+        SimpleNamespace(user_id=u, display_name=names[u], role=ROLE_OF[u == data.leader])
         for u in wanted
     ]
     await history.changed(
@@ -84,6 +86,9 @@ async def set_members(
     affected = sorted(before | set(wanted))
     await members_changed(session, affected)
     return cell, affected
+
+
+ROLE_OF = {True: "leader", False: "worker"}
 
 
 def _members(members) -> dict[str, object]:
