@@ -362,12 +362,24 @@ async def uploaded(caller, content: bytes | None = None, name: str = "photo.png"
     return r.json()["id"]
 
 
-async def staff_account(api, role: str, scope: str, password: str = "staff-pass-1"):
-    """A staff account of ``role`` over ``scope``, made by the platform admin and logged in."""
+async def staff_account(
+    api, role: str, scope: str, name: str = "", *, password: str = "staff-pass-1", **extra
+):
+    """A staff account of ``role`` over ``scope`` (with a display name when given), made by
+    the platform admin and logged in; ``caller.user_id`` is the account's id."""
     username = unique(role.split("_")[0])
     r = await api.admin.post(
         "/api/v1/users",
-        json={"username": username, "password": password, "role": role, "scope": [scope]},
+        json={
+            "username": username,
+            "password": password,
+            "role": role,
+            "scope": [scope],
+            **({"display_name": name} if name else {}),
+            **extra,
+        },
     )
     assert r.status_code == 201, r.text
-    return await api.login(username, password)
+    caller = await api.login(username, password)
+    caller.user_id = r.json()["id"]
+    return caller

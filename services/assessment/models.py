@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
 from services.common.events import outbox_table
+from services.common.history import history_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -23,6 +24,8 @@ class Base(DeclarativeBase):
 
 idempotency_keys = idempotency_table(Base.metadata)
 outbox = outbox_table(Base.metadata)
+# Who changed which record, when, and how (services.common.history).
+change_history = history_table(Base.metadata)
 
 
 class Agreement(Base):
@@ -191,5 +194,6 @@ class ApplicationEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
@@ -31,9 +32,11 @@ from services.assessment.models import (
     Meeting,
     Pledge,
     ScoreSnapshot,
+    change_history,
 )
 from services.common.auth import Principal
 from services.common.database import one_of
+from services.common.history import history_page
 from services.common.pagination import PageParams, paginate
 from services.common.periods import Period
 from services.common.scope import prefix_clause, scope_clause
@@ -384,3 +387,25 @@ async def application_histories(
     for event in rows.all():
         out[event.application_id].append(event)
     return out
+
+
+async def record(
+    *, session: AsyncSession, principal: Principal, record_id: str
+) -> FulfilmentRecord | None:
+    """A fulfilment record the caller may read: their unit's, or within staff scope."""
+    return await session.scalar(
+        select(FulfilmentRecord).where(
+            FulfilmentRecord.id == record_id, records_in_scope(principal)
+        )
+    )
+
+
+# --- change history: read through the record it belongs to (services.common.history) -------
+
+
+async def history(
+    *, session: AsyncSession, record_type: str, record_id: str, page: PageParams
+) -> tuple[list[Any], str | None]:
+    return await history_page(
+        session, change_history, record_type=record_type, record_id=record_id, page=page
+    )

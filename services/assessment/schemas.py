@@ -218,6 +218,7 @@ class ApplicationEventOut(BaseModel):
     from_status: str | None
     to_status: str
     actor_id: str
+    actor_name: str | None = None
     note: str | None
     at: Timestamp
 

@@ -190,6 +190,8 @@ class Principal:
     unit_id: str | None = None
     resident_id: str | None = None
     kind: str = "user"  # "user", or "service" for service-to-service calls
+    # The account's display name when the token was issued: what a change history shows.
+    name: str | None = None
 
     def has(self, permission: str) -> bool:
         return ALL in self.permissions or permission in self.permissions
@@ -230,6 +232,7 @@ def issue_access_token(
     resident_id: str | None = None,
     ttl_s: int | None = None,
     kind: str = "user",
+    name: str | None = None,
 ) -> tuple[str, int]:
     now = clock.now()
     ttl = ttl_s if ttl_s is not None else settings.access_token_ttl_s
@@ -250,6 +253,8 @@ def issue_access_token(
         claims["unit"] = unit_id
     if resident_id:
         claims["resident"] = resident_id
+    if name:
+        claims["name"] = name
     token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
     return token, ttl
 
@@ -304,6 +309,7 @@ def decode_access_token(token: str, settings: Settings) -> Principal:
         unit_id=claims.get("unit"),
         resident_id=claims.get("resident"),
         kind="user" if claims["typ"] == "access" else "service",
+        name=claims["name"] if isinstance(claims.get("name"), str) else None,
     )
 
 

@@ -146,6 +146,38 @@ def drop_inbox_table() -> None:
     op.drop_table("inbox")
 
 
+def create_history_table() -> None:
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "change_history",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("record_type", sa.String(length=32), nullable=False),
+        sa.Column("record_id", sa.String(length=64), nullable=False),
+        sa.Column("area_code", sa.String(length=32), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("actor_id", sa.String(length=64), nullable=False),
+        sa.Column("actor_name", sa.String(length=64), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_change_history")),
+    )
+    op.create_index(
+        "ix_change_history_record",
+        "change_history",
+        ["record_type", "record_id", "id"],
+        unique=False,
+    )
+
+
+def drop_history_table() -> None:
+    from alembic import op
+
+    op.drop_index("ix_change_history_record", table_name="change_history")
+    op.drop_table("change_history")
+
+
 def render_item(type_: str, obj, autogen_context):
     """Autogenerate writes the common time column as the plain type it stores, so that a
     migration does not import application code."""

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
 from services.common.events import inbox_table, outbox_table
+from services.common.history import history_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -32,6 +33,8 @@ class Base(DeclarativeBase):
 
 idempotency_keys = idempotency_table(Base.metadata)
 outbox = outbox_table(Base.metadata)
+# Who changed which record, when, and how (services.common.history).
+change_history = history_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 
 
@@ -192,6 +195,7 @@ class CaseEvent(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64))
     actor_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    actor_name: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

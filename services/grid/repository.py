@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.history import history_page
 from services.common.pagination import PageParams, paginate
 from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
 from services.grid.models import (
@@ -20,6 +22,7 @@ from services.grid.models import (
     FindingTag,
     Holiday,
     Visit,
+    change_history,
 )
 from services.grid.workflow import OPEN_STATUSES
 
@@ -474,3 +477,14 @@ async def visited_households_by_cell(
         .group_by(Visit.cell_code)
     )
     return dict((await session.execute(stmt)).all())
+
+
+# --- change history: read through the record it belongs to (services.common.history) -------
+
+
+async def history(
+    session: AsyncSession, record_type: str, record_id: str, params: PageParams
+) -> tuple[list[Any], str | None]:
+    return await history_page(
+        session, change_history, record_type=record_type, record_id=record_id, page=params
+    )

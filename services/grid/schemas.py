@@ -144,6 +144,7 @@ class CaseEventOut(BaseModel):
     from_status: str | None
     to_status: str
     actor_id: str
+    actor_name: str | None = None
     actor_roles: list[str]
     note: str | None
     data: dict[str, Any]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
 from services.common.events import outbox_table
+from services.common.history import history_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -36,6 +37,8 @@ class Base(DeclarativeBase):
 idempotency_keys = idempotency_table(Base.metadata)
 # Events other services rely on (a resident moved out), written with the change itself.
 outbox = outbox_table(Base.metadata)
+# Who changed which record, when, and how (services.common.history).
+change_history = history_table(Base.metadata)
 
 
 class Area(Base):

@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.history import deleted_in as history_deleted_in
+from services.common.history import history_page
 from services.common.pagination import PageParams, paginate
 from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
 from services.registry.models import (
@@ -37,6 +39,7 @@ from services.registry.models import (
     ResidentTag,
     TagDefinition,
     Unit,
+    change_history,
 )
 
 AREA_CODE_LEN = 12
@@ -677,3 +680,20 @@ async def changed_in_cells(
             ).all()
         )
     return ChangedInCells(buildings, deleted_buildings, households, residents, gone)
+
+
+# --- change history: read through the record it belongs to (services.common.history) -------
+
+
+async def history(
+    session: AsyncSession, record_type: str, record_id: str, params: PageParams
+) -> tuple[list[Any], str | None]:
+    return await history_page(
+        session, change_history, record_type=record_type, record_id=record_id, page=params
+    )
+
+
+async def deleted_in(session: AsyncSession, record_type: str, record_id: str) -> str | None:
+    return await history_deleted_in(
+        session, change_history, record_type=record_type, record_id=record_id
+    )

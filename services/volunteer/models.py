@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from services.common.clock import clock
 from services.common.database import UTCDateTime, new_metadata
 from services.common.events import inbox_table, outbox_table
+from services.common.history import history_table
 from services.common.idempotency import idempotency_table
 from services.common.ids import new_id
 
@@ -38,6 +39,8 @@ idempotency_keys = idempotency_table(Base.metadata)
 inbox = inbox_table(Base.metadata)
 # What others rely on (the gateway links an account to the resident a registration matched).
 outbox = outbox_table(Base.metadata)
+# Who changed which record, when, and how (services.common.history).
+change_history = history_table(Base.metadata)
 
 
 class Volunteer(Base):

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.geo import box_around, nearness, nearness_bound
+from services.common.history import history_page
 from services.common.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from services.common.scope import prefix_clause, scope_clause
 from services.volunteer.models import (
@@ -48,6 +49,7 @@ from services.volunteer.models import (
     Team,
     TeamMember,
     Volunteer,
+    change_history,
 )
 
 LIVE = ("confirmed", "waitlisted")
@@ -548,4 +550,15 @@ async def deactivate_moved_out(session: AsyncSession, resident_id: str, now) -> 
         update(Volunteer)
         .where(Volunteer.resident_id == resident_id, Volunteer.status == "active")
         .values(status="pending", resident_id=None, updated_at=now)
+    )
+
+
+# --- change history: read through the record it belongs to (services.common.history) -------
+
+
+async def history(
+    session: AsyncSession, record_type: str, record_id: str, params: PageParams
+) -> tuple[list[Any], str | None]:
+    return await history_page(
+        session, change_history, record_type=record_type, record_id=record_id, page=params
     )

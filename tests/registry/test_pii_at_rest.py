@@ -41,6 +41,17 @@ async def test_no_id_number_or_phone_rests_in_plain_text(api, settings, new_comm
             f"/api/v1/registry/residents/{resident}/reveal", json=reason, headers=key
         )
         assert shown.status_code == 200 and shown.json()["id_number"] == number, shown.text
+    # A new phone, then a new ID number: the change history keeps both sides, masked only.
+    new_phone, new_number = a_phone(), make_id_number()
+    secrets += [new_phone, new_number]
+    for change in ({"phone": new_phone}, {"id_number": new_number}):
+        r = await api.admin.patch(f"/api/v1/registry/residents/{resident}", json=change)
+        assert r.status_code == 200, r.text
+    shown = await api.admin.get(f"/api/v1/registry/residents/{resident}/history")
+    changes = [c for e in shown.json()["items"] for c in e["changes"]]
+    masked = [c for c in changes if c["field"] in ("phone", "id_number")]
+    assert len(masked) == 4 and all("*" in (c["old"] or "") + c["new"] for c in masked)
+    assert "v1." not in shown.text  # not even the ciphertext
     audit = await api.admin.get("/api/v1/registry/audit-log", params={"subject_id": resident})
     assert audit.status_code == 200, audit.text
     assert len(audit.json()["items"]) == 2  # the replay was a read too

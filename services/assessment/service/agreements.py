@@ -17,6 +17,7 @@ from services.assessment.schemas import (
     PledgeOut,
     RecordIn,
 )
+from services.assessment.service import history
 from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
@@ -161,6 +162,7 @@ async def create_agreement(
         for pledge in data.pledges
     ]
     await repository.save(session=session, rows=[agreement, *pledges])
+    await history.changed(session, principal, "agreement", agreement, "created")
     # The other side is asked to sign; the side that drafted it signs when it will.
     other = "community" if principal.has_role("unit_contact") else "unit"
     await ask_to_sign(session, agreement, other)
@@ -201,6 +203,7 @@ async def sign(
     agreement = await get_agreement(session=session, principal=principal, agreement_id=agreement_id)
     if agreement.status != "draft":
         raise Conflict("agreement.not_draft")
+    was = history.snapshot("agreement", agreement)
     now = clock.now()
     if party == "unit":
         if principal.unit_id != agreement.unit_id:
@@ -213,9 +216,13 @@ async def sign(
     if agreement.unit_signed_at and agreement.community_signed_at:
         agreement.status = "active"
         # An amendment takes over from the version before it.
-        for older in await repository.other_active_versions(session=session, agreement=agreement):
+        superseded = await repository.other_active_versions(session=session, agreement=agreement)
+        for older in superseded:
+            before = history.snapshot("agreement", older)
             older.status = "superseded"
+            await history.changed(session, principal, "agreement", older, "superseded", before)
     await repository.save(session=session)
+    await history.changed(session, principal, "agreement", agreement, "signed", was)
     if agreement.status == "draft":
         # One side has signed: the other is asked (again, if it drafted it; the inbox keeps
         # one unread request per agreement).
@@ -231,10 +238,12 @@ async def terminate(
         raise Conflict("agreement.not_active")
     if not (principal.unit_id == agreement.unit_id or principal.has("assessment:manage")):
         raise Forbidden()
+    was = history.snapshot("agreement", agreement)
     agreement.status = "terminated"
     agreement.terminated_reason = reason
     agreement.terminated_at = clock.now()
     await repository.save(session=session)
+    await history.changed(session, principal, "agreement", agreement, "terminated", was)
     return agreement
 
 
@@ -298,6 +307,7 @@ async def add_record(
         area=agreement.community_code,
     )
     await repository.save(session=session, rows=[record])
+    await history.changed(session, principal, "record", record, "created")
     if not principal.has("assessment:manage"):
         await emit(
             session,
@@ -336,10 +346,12 @@ async def review_record(
         raise Forbidden()
     if record.status != "submitted":
         raise Conflict("record.reviewed")
+    was = history.snapshot("record", record)
     record.status = "confirmed" if confirm else "disputed"
     record.review_note = note
     record.reviewed_by = principal.user_id
     await repository.save(session=session)
+    await history.changed(session, principal, "record", record, record.status, was)
     return record
 
 

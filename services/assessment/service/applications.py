@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.assessment import repository, rules
 from services.assessment.models import Application, ApplicationEvent, outbox
 from services.assessment.schemas import ApplicationEventOut, ApplicationIn, ApplicationOut
+from services.assessment.service import history
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound
@@ -61,6 +62,7 @@ async def submit_application(
         from_status=None,
         to_status="submitted",
         actor_id=principal.user_id,
+        actor_name=principal.name,
     )
     if not await repository.add_application(session=session, rows=[application, submitted]):
         # Another one was sent at the same moment and got in first.
@@ -72,6 +74,7 @@ async def submit_application(
                 )
             },
         )
+    await history.changed(session, principal, "application", application, "submitted")
     await tell_next_step(session, application)
     return application
 
@@ -115,6 +118,7 @@ async def step_application(
     if level != expected:
         raise Forbidden("application.wrong_level")
     old = application.status
+    was = history.snapshot("application", application)
     application.status = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}[
         action
     ]
@@ -125,9 +129,11 @@ async def step_application(
         from_status=old,
         to_status=application.status,
         actor_id=principal.user_id,
+        actor_name=principal.name,
         note=note,
     )
     await repository.save(session=session, rows=[step])
+    await history.changed(session, principal, "application", application, action, was)
     await tell_next_step(session, application)
     return application
 

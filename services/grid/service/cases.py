@@ -37,6 +37,7 @@ from services.grid.schemas import (
     CaseCreate,
     TransitionIn,
 )
+from services.grid.service import history
 from services.grid.service.state import GridState
 from services.grid.workflow import (
     ACTION_NAMES,
@@ -135,11 +136,13 @@ async def report_case(
             to_status="reported",
             actor_id=principal.user_id,
             actor_roles=list(principal.roles),
+            actor_name=principal.name,
             data={"source": source},
             at=now,
         )
     )
     await session.flush()
+    await history.changed(session, principal, "case", case, "reported")
     return case, duplicates
 
 
@@ -230,6 +233,7 @@ async def transition(
     category = await repository.category(session, case.category_code)
     now = clock.now()
     old = case.status
+    was = history.snapshot("case", case)
     new = next_status(old, action)
     record: dict[str, Any] = {}
     if action == "verify" and data.passed is False:
@@ -323,12 +327,14 @@ async def transition(
             to_status=case.status,
             actor_id=principal.user_id,
             actor_roles=list(principal.roles),
+            actor_name=principal.name,
             note=data.note,
             data=record,
             at=now,
         )
     )
     await session.flush()
+    await history.changed(session, principal, "case", case, action, was)
     await _tell(session, case, category, action, principal)
     return case
 

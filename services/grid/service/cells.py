@@ -26,6 +26,7 @@ from services.grid.schemas import (
     CellCreate,
     CellPatch,
 )
+from services.grid.service import history
 from services.grid.service.state import GridState
 
 
@@ -130,6 +131,7 @@ async def create_cell(
     session.add(cell)
     await session.flush()
     await cells_changed(session, cell.community_code)
+    await history.changed(session, principal, "cell", cell, "created")
     return cell
 
 
@@ -144,6 +146,7 @@ async def patch_cell(
     *, session: AsyncSession, principal: Principal, settings: Settings, code: str, data: CellPatch
 ) -> Cell:
     cell = await get_cell(session=session, principal=principal, code=code)
+    before = history.snapshot("cell", cell)
     changes = data.model_dump(exclude_unset=True, exclude={"coord_system"})
     if changes.get("boundary") is not None:
         geometry = _parse(changes.pop("boundary"), data.coord_system)
@@ -160,6 +163,7 @@ async def patch_cell(
         setattr(cell, name, value)
     cell.updated_at = clock.now()
     await session.flush()
+    await history.changed(session, principal, "cell", cell, "updated", before)
     return cell
 
 
@@ -169,6 +173,7 @@ async def delete_cell(*, session: AsyncSession, principal: Principal, code: str)
     cell.updated_at = cell.deleted_at
     await session.flush()
     await cells_changed(session, cell.community_code)
+    await history.changed(session, principal, "cell", cell, "deleted", deleted=True)
     return cell
 
 

@@ -3,6 +3,8 @@ through an event the gateway acts on."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -23,6 +25,7 @@ from services.grid.models import (
 from services.grid.schemas import (
     MembersIn,
 )
+from services.grid.service import history
 from services.grid.service.cells import get_cell
 
 
@@ -51,6 +54,7 @@ async def set_members(
     now = clock.now()
     current = {m.user_id: m for m in (await repository.members(session, [code]))[code]}
     before = set(current)
+    was = history.snapshot("cell", cell, **_members(current.values()))
     for user_id, member in current.items():
         if user_id not in wanted:
             await session.delete(member)
@@ -72,9 +76,31 @@ async def set_members(
             member.role, member.display_name = role, names[user_id]
     cell.updated_at = now
     await session.flush()
+    now_members = [
+        SimpleNamespace(user_id=u, display_name=names[u], role=ROLE_OF[u == data.leader])
+        for u in wanted
+    ]
+    await history.changed(
+        session, principal, "cell", cell, "members_set", was, **_members(now_members)
+    )
     affected = sorted(before | set(wanted))
     await members_changed(session, affected)
     return cell, affected
+
+
+ROLE_OF = {True: "leader", False: "worker"}
+
+
+def _members(members) -> dict[str, object]:
+    """A cell's people as its history shows them: by name, with the account id."""
+    people = sorted(members, key=lambda m: m.user_id)
+    return {
+        "workers": [f"{m.display_name or m.user_id} ({m.user_id})" for m in people],
+        "leader": next(
+            (f"{m.display_name or m.user_id} ({m.user_id})" for m in people if m.role == "leader"),
+            None,
+        ),
+    }
 
 
 async def members_changed(session: AsyncSession, user_ids: list[str]) -> None:

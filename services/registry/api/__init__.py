@@ -2,6 +2,7 @@
 
 from services.registry.api.areas import router as areas_router
 from services.registry.api.buildings import router as buildings_router
+from services.registry.api.history import router as history_router
 from services.registry.api.households import router as households_router
 from services.registry.api.imports import router as imports_router
 from services.registry.api.residents import router as residents_router
@@ -18,4 +19,5 @@ routers = [
     units_router,
     imports_router,
     sync_router,
+    history_router,
 ]

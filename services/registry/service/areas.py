@@ -10,6 +10,7 @@ from services.common.pagination import PageParams
 from services.registry import repository, rules
 from services.registry.models import Area
 from services.registry.schemas import AreaCreate, AreaPatch
+from services.registry.service import history
 from services.registry.service.common import area_filter, require_reach
 
 PROFILE_FIELDS = (
@@ -48,6 +49,7 @@ async def create_area(*, session: AsyncSession, principal: Principal, data: Area
     )
     session.add(area)
     await session.flush()
+    await history.changed(session, principal, "area", area, "created")
     return area
 
 
@@ -64,9 +66,11 @@ async def patch_area(
     area = await get_area(session=session, principal=principal, code=code)
     # Seeing an ancestor is not owning it: edits need the area inside the scope.
     require_reach(principal, rules.area_prefix(code))
+    before = history.snapshot("area", area)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(area, name, value)
     await session.flush()
+    await history.changed(session, principal, "area", area, "updated", before)
     return area
 
 

@@ -14,6 +14,7 @@ from services.common.pagination import PageParams
 from services.registry import repository
 from services.registry.models import Building
 from services.registry.schemas import BuildingCreate, BuildingPatch
+from services.registry.service import history
 from services.registry.service.common import area_filter, community_for_write
 
 
@@ -45,6 +46,7 @@ async def create_building(
     )
     session.add(building)
     await session.flush()
+    await history.changed(session, principal, "building", building, "created")
     return building
 
 
@@ -68,6 +70,7 @@ async def patch_building(
     """New coordinates place the building again in the cell that contains them, unless the
     patch names the cell itself."""
     building = await get_building(session=session, principal=principal, building_id=building_id)
+    before = history.snapshot("building", building)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("cell_code") and not principal.reaches(changes["cell_code"]):
         # A cell out of reach would put the building, and its households, on the phones and
@@ -88,6 +91,7 @@ async def patch_building(
         )
         building.cell_code = changes["cell_code"]
     await session.flush()
+    await history.changed(session, principal, "building", building, "updated", before)
     return building
 
 
@@ -102,6 +106,7 @@ async def delete_building(*, session: AsyncSession, principal: Principal, buildi
         raise Conflict("building.has_residents")
     building.deleted_at = clock.now()
     await session.flush()
+    await history.changed(session, principal, "building", building, "deleted", deleted=True)
 
 
 async def record_cell_moves(session: AsyncSession, moves, now) -> None:

@@ -12,6 +12,7 @@ from services.common.pagination import PageParams
 from services.registry import counts, repository
 from services.registry.models import Household
 from services.registry.schemas import HouseholdCreate, HouseholdPatch
+from services.registry.service import history
 from services.registry.service.common import area_filter
 
 
@@ -29,6 +30,7 @@ async def create_household(
     )
     session.add(household)
     await session.flush()
+    await history.changed(session, principal, "household", household, "created")
     await counts.add(session, Counter({counts.household_key(household.community_code): 1}))
     return household
 
@@ -71,7 +73,9 @@ async def patch_household(
     *, session: AsyncSession, principal: Principal, household_id: str, data: HouseholdPatch
 ) -> Household:
     household = await get_household(session=session, principal=principal, household_id=household_id)
+    before = history.snapshot("household", household)
     for name, value in data.model_dump(exclude_unset=True).items():
         setattr(household, name, value)
     await session.flush()
+    await history.changed(session, principal, "household", household, "updated", before)
     return household

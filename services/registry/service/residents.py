@@ -32,6 +32,7 @@ from services.registry.schemas import (
     RevealRequest,
     TagCreate,
 )
+from services.registry.service import history
 from services.registry.service.common import area_filter, community_for_write, today
 
 
@@ -152,6 +153,7 @@ async def create_resident(
         session,
         Counter(counts.resident_keys(resident.community_code, resident.residence_type, tags)),
     )
+    await history.changed(session, principal, "resident", resident, "created", cipher=cipher)
     return resident
 
 
@@ -176,6 +178,7 @@ async def patch_resident(
     if resident.status != "current":
         raise Conflict("resident.not_current")
     changes = data.model_dump(exclude_unset=True)
+    was = history.snapshot("resident", resident, cipher)
     before = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
     )
@@ -211,6 +214,7 @@ async def patch_resident(
     delta = Counter(after)
     delta.subtract(Counter(before))
     await counts.add(session, delta)
+    await history.changed(session, principal, "resident", resident, "updated", was, cipher=cipher)
     return resident
 
 
@@ -220,6 +224,7 @@ async def move_out(
     resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
     if resident.status != "current":
         raise Conflict("resident.not_current")
+    was = history.snapshot("resident", resident)
     gone = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
     )
@@ -229,6 +234,7 @@ async def move_out(
     await repository.retire_tags(session, resident.id)
     await session.flush()
     await counts.add(session, Counter({key: -1 for key in gone}))
+    await history.changed(session, principal, "resident", resident, "moved_out", was)
     await emit(
         session,
         outbox,

@@ -12,6 +12,7 @@ from services.common.pii import PiiCipher, mask_phone
 from services.registry import repository, rules
 from services.registry.models import Unit, UnitFacility
 from services.registry.schemas import UnitCreate, UnitPatch
+from services.registry.service import history
 from services.registry.service.common import area_filter, community_for_write
 
 
@@ -59,6 +60,7 @@ async def create_unit(
             await session.flush()
     except IntegrityError:
         raise Conflict("unit.exists", errors=[FieldError("uscc", "unit_exists")]) from None
+    await history.changed(session, principal, "unit", unit, "created", cipher=cipher)
     return unit
 
 
@@ -75,6 +77,7 @@ async def patch_unit(
     unit = await get_unit(session=session, principal=principal, unit_id=unit_id)
     if not (principal.has("registry:write") or principal.unit_id == unit.id):
         raise Forbidden()
+    before = history.snapshot("unit", unit, cipher)
     changes = data.model_dump(exclude_unset=True)
     if "contact_phone" in changes:
         phone = changes.pop("contact_phone")
@@ -87,6 +90,7 @@ async def patch_unit(
         if value is not None:
             setattr(unit, name, value)
     await session.flush()
+    await history.changed(session, principal, "unit", unit, "updated", before, cipher=cipher)
     return unit
 
 

@@ -1,6 +1,7 @@
 """The volunteer service's routes, one module per subject: parse, call the service, answer."""
 
 from services.volunteer.api.activities import router as activities_router
+from services.volunteer.api.history import router as history_router
 from services.volunteer.api.ledger import router as ledger_router
 from services.volunteer.api.signups import router as signups_router
 from services.volunteer.api.stats import router as stats_router
@@ -15,4 +16,5 @@ routers = [
     activities_router,
     signups_router,
     stats_router,
+    history_router,
 ]

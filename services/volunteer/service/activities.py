@@ -17,6 +17,7 @@ from services.common.validators import significant_prefix
 from services.volunteer import repository
 from services.volunteer.models import Activity, outbox
 from services.volunteer.schemas import ActivityCreate
+from services.volunteer.service import history
 
 
 async def create_activity(
@@ -56,6 +57,7 @@ async def create_activity(
     )
     session.add(activity)
     await session.flush()
+    await history.changed(session, principal, "activity", activity, "created")
     return activity
 
 
@@ -112,8 +114,10 @@ async def cancel_activity(
     *, session: AsyncSession, principal: Principal, activity_id: str
 ) -> Activity:
     activity = await managed_activity(session, principal, activity_id)
+    was = history.snapshot("activity", activity)
     activity.status = "cancelled"
     await session.flush()
+    await history.changed(session, principal, "activity", activity, "cancelled", was)
     # Those who signed up are told (the gateway's inbox and WeChat), not left to find out.
     await emit(
         session,

@@ -19,6 +19,7 @@ from services.common.validators import parse_id_number
 from services.volunteer import repository
 from services.volunteer.models import Team, TeamMember, Volunteer, outbox
 from services.volunteer.schemas import VolunteerCreate
+from services.volunteer.service import history
 
 
 async def _registry_match(
@@ -96,10 +97,14 @@ async def register(
         updated_at=now,
     )
     if existing is not None:  # a withdrawn volunteer comes back: same record, same number
+        was = history.snapshot("volunteer", existing, cipher)
         for name, value in fields.items():
             setattr(existing, name, value)
         existing.withdrawn_at = None
         await session.flush()
+        await history.changed(
+            session, principal, "volunteer", existing, "registered", was, cipher=cipher
+        )
         await _tell_if_active(session, existing)
         return existing
     number = await repository.next_number(session, data.community_code)
@@ -117,6 +122,7 @@ async def register(
         raise Conflict(
             "volunteer.already_registered", errors=[FieldError("id_number", "already_registered")]
         ) from None
+    await history.changed(session, principal, "volunteer", volunteer, "registered", cipher=cipher)
     if data.in_service_party_member:
         await _join_party_team(session, volunteer)
     await _tell_if_active(session, volunteer)
@@ -206,10 +212,13 @@ async def review(
         raise Forbidden()
     if volunteer.status != "pending":
         raise Conflict("volunteer.not_pending")
+    was = history.snapshot("volunteer", volunteer)
     volunteer.status = "active" if approve else "rejected"
     volunteer.reviewed_by = principal.user_id
     volunteer.reviewed_at = clock.now()
     await session.flush()
+    action = "approved" if approve else "rejected"
+    await history.changed(session, principal, "volunteer", volunteer, action, was)
     await _tell_if_active(session, volunteer)
     return volunteer
 
@@ -217,9 +226,11 @@ async def review(
 async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
     """A volunteer may leave; their records stay (the 2021 rules on service records)."""
     volunteer = await volunteer_for(session, principal)
+    was = history.snapshot("volunteer", volunteer)
     volunteer.status = "withdrawn"
     volunteer.withdrawn_at = clock.now()
     await session.flush()
+    await history.changed(session, principal, "volunteer", volunteer, "withdrawn", was)
     return volunteer
 
 
@@ -228,6 +239,8 @@ async def party_report(*, session: AsyncSession, principal: Principal) -> Volunt
     volunteer = await volunteer_for(session, principal)
     if not volunteer.in_service_party_member:
         raise Conflict("volunteer.not_party_member")
+    was = history.snapshot("volunteer", volunteer)
     volunteer.party_reported_on = clock.today()
     await session.flush()
+    await history.changed(session, principal, "volunteer", volunteer, "party_reported", was)
     return volunteer

@@ -12,6 +12,7 @@ from services.common.validators import significant_prefix
 from services.volunteer import repository
 from services.volunteer.models import Team, TeamMember, Volunteer
 from services.volunteer.schemas import TeamCreate
+from services.volunteer.service import history
 
 
 async def create_team(*, session: AsyncSession, principal: Principal, data: TeamCreate) -> Team:
@@ -27,6 +28,7 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
     )
     session.add(team)
     await session.flush()
+    await history.changed(session, principal, "team", team, "created", members=[])
     return team
 
 
@@ -52,6 +54,7 @@ async def set_team_members(
             errors=[FieldError("volunteer_ids", "not_found")],
             extra={"missing": missing},
         )
+    was = history.snapshot("team", team, **await history.members(session, team.id))
     for member in await repository.team_members(session, team.id):
         await session.delete(member)
     await session.flush()
@@ -59,6 +62,8 @@ async def set_team_members(
         session.add(TeamMember(team_id=team.id, volunteer_id=vid))
     team.leader_id = leader
     await session.flush()
+    now = await history.members(session, team.id)
+    await history.changed(session, principal, "team", team, "members_set", was, **now)
     return team
 
 
@@ -90,13 +95,19 @@ async def join_team(*, session: AsyncSession, principal: Principal, team_id: str
         raise Conflict("volunteer.not_active")
     if not may_join(team, volunteer):
         raise Forbidden("team.invitation_only")
+    was = history.snapshot("team", team, **await history.members(session, team.id))
     await repository.add_team_member(session, team.id, volunteer.id)
+    now = await history.members(session, team.id)
+    await history.changed(session, principal, "team", team, "joined", was, **now)
     return team
 
 
 async def leave_team(*, session: AsyncSession, principal: Principal, team_id: str) -> Team:
     volunteer, team = await _own_team(session, principal, team_id)
+    was = history.snapshot("team", team, **await history.members(session, team.id))
     await repository.remove_team_member(session, team.id, volunteer.id)
+    now = await history.members(session, team.id)
+    await history.changed(session, principal, "team", team, "left", was, **now)
     return team
 
 

@@ -1,0 +1,100 @@
+"""The change history of the assessment service's records: agreements (drafted, signed,
+terminated), fulfilment records (submitted, confirmed or disputed) and model-community
+applications (each step beside its ``ApplicationEvent``), read under the record's scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessment import repository
+from services.assessment.models import change_history
+from services.common.auth import Principal
+from services.common.errors import NotFound
+from services.common.history import record_change
+from services.common.pagination import PageParams
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "agreement": (
+        "root_id",
+        "version",
+        "unit_id",
+        "unit_name",
+        "community_code",
+        "title",
+        "term_start",
+        "term_end",
+        "status",
+        "unit_signed_by",
+        "unit_signed_at",
+        "community_signed_by",
+        "community_signed_at",
+        "terminated_reason",
+    ),
+    "record": (
+        "agreement_id",
+        "pledge_id",
+        "unit_id",
+        "community_code",
+        "day",
+        "quantity",
+        "participants",
+        "description",
+        "evidence",
+        "status",
+        "review_note",
+        "reviewed_by",
+    ),
+    "application": ("community_code", "year", "status", "statement", "attachments"),
+}
+
+
+def snapshot(record_type: str, record: Any) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in FIELDS[record_type]}
+
+
+async def changed(
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record: Any,
+    action: str,
+    before: dict[str, Any] | None = None,
+) -> None:
+    await record_change(
+        session,
+        change_history,
+        record_type=record_type,
+        record_id=record.id,
+        area_code=record.community_code,
+        principal=principal,
+        action=action,
+        before=before,
+        after=snapshot(record_type, record),
+    )
+
+
+async def read(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record_id: str,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    if record_type == "agreement":
+        found = await repository.agreement(
+            session=session, principal=principal, agreement_id=record_id
+        )
+    elif record_type == "record":
+        found = await repository.record(session=session, principal=principal, record_id=record_id)
+    else:
+        found = await repository.application(
+            session=session, principal=principal, application_id=record_id
+        )
+    if found is None:
+        raise NotFound()
+    return await repository.history(
+        session=session, record_type=record_type, record_id=record_id, page=page
+    )

@@ -1,0 +1,213 @@
+"""What changed, by whom: the change history every service keeps of its main records.
+
+Each service adds ``history_table`` to its own metadata (and ``create_history_table`` to a
+migration of its tree) and calls ``record_change`` in the transaction of each write, so an
+entry exists if and only if the change does. An entry names the actor by account id and by
+the display name the access token carried when the change was made (no call to the gateway,
+and a later rename does not rewrite the past), the action, and each field that changed with
+its old and new value. Personal data never enters it but masked: a field listed in
+``masked_fields`` is compared on its full value and stored as its mask, so neither the plain
+text nor a ciphertext of an ID number or phone rests in a history row.
+
+Entries are read through the record they belong to, so the record's own scope rules decide
+who reads them (a record outside the caller's scope answers 404, its history too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.clock import clock, to_local
+from services.common.database import UTCDateTime
+from services.common.ids import new_id
+from services.common.pagination import PageParams, decode_cursor, encode_cursor
+from services.common.schemas import Timestamp
+
+Masker = Callable[[Any], Any]
+
+# The actions an entry may name; a service may add its own (``signed``, ``approved``...).
+CREATED, UPDATED, DELETED, MOVED_OUT = "created", "updated", "deleted", "moved_out"
+
+
+def history_table(metadata: MetaData) -> Table:
+    return Table(
+        "change_history",
+        metadata,
+        Column("id", String(36), primary_key=True),
+        Column("record_type", String(32), nullable=False),
+        Column("record_id", String(64), nullable=False),
+        # The code the record belonged to when it changed (a community, a street, a cell).
+        Column("area_code", String(32), nullable=False),
+        Column("action", String(32), nullable=False),
+        Column("actor_id", String(64), nullable=False),
+        Column("actor_name", String(64), nullable=True),
+        Column("changes", JSON, nullable=False),
+        Column("at", UTCDateTime(), nullable=False),
+        Index("ix_change_history_record", "record_type", "record_id", "id"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON keeps it: times in the deployment's zone, dates and decimals as
+    strings, sets and tuples as sorted lists."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, datetime):
+        return to_local(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def diff(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    masked_fields: Mapping[str, Masker] | None = None,
+) -> list[dict[str, Any]]:
+    """Each field whose value differs, ``{"field", "old", "new"}``, in field order. A masked
+    field is compared on its full value and given as its mask."""
+    masked_fields = masked_fields or {}
+    before, after = before or {}, after or {}
+    changes = []
+    for name in dict.fromkeys([*before, *after]):
+        old, new = _plain(before.get(name)), _plain(after.get(name))
+        if old == new:
+            continue
+        if name in masked_fields:
+            mask = masked_fields[name]
+            old = mask(old) if old is not None else None
+            new = mask(new) if new is not None else None
+        changes.append({"field": name, "old": old, "new": new})
+    return changes
+
+
+async def record_change(
+    session: AsyncSession,
+    table: Table,
+    *,
+    record_type: str,
+    record_id: str,
+    area_code: str,
+    principal: Principal,
+    action: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    masked_fields: Mapping[str, Masker] | None = None,
+) -> str | None:
+    """Write one entry in the caller's transaction; answers its id. ``before`` is None for a
+    record just created, ``after`` None for one deleted (which lists no fields: its last
+    state is in the entries before). A write that changed nothing writes nothing."""
+    changes = [] if after is None else diff(before, after, masked_fields)
+    if after is not None and not changes:
+        return None
+    entry_id = new_id()
+    await session.execute(
+        insert(table).values(
+            id=entry_id,
+            record_type=record_type,
+            record_id=record_id,
+            area_code=area_code or "",
+            action=action,
+            actor_id=principal.user_id,
+            actor_name=principal.name or None,
+            changes=changes,
+            at=clock.now(),
+        )
+    )
+    return entry_id
+
+
+async def history_page(
+    session: AsyncSession,
+    table: Table,
+    *,
+    record_type: str,
+    record_id: str,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    """One record's entries, newest first (ids are time-sortable), a page at a time."""
+    stmt = select(table).where(table.c.record_type == record_type, table.c.record_id == record_id)
+    if page.cursor:
+        (after,) = decode_cursor(page.cursor, [table.c.id])
+        stmt = stmt.where(table.c.id < after)
+    rows = list(await session.execute(stmt.order_by(table.c.id.desc()).limit(page.limit + 1)))
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, encode_cursor([rows[-1].id])
+
+
+async def deleted_in(
+    session: AsyncSession, table: Table, *, record_type: str, record_id: str
+) -> str | None:
+    """Where a record was when it was deleted (None when its last entry is not a deletion):
+    the history of a deleted record, which its own scope check no longer finds, is read by
+    those who reach that code."""
+    row = (
+        await session.execute(
+            select(table.c.action, table.c.area_code)
+            .where(table.c.record_type == record_type, table.c.record_id == record_id)
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return row.area_code if row is not None and row.action == DELETED else None
+
+
+# --- the wire ---------------------------------------------------------------------------------
+
+
+class FieldChangeOut(BaseModel):
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class HistoryEntryOut(BaseModel):
+    id: str
+    record_type: str
+    record_id: str
+    action: str
+    actor_id: str
+    actor_name: str | None
+    at: Timestamp
+    changes: list[FieldChangeOut]
+
+
+def entry_out(row: Any) -> HistoryEntryOut:
+    return HistoryEntryOut(
+        id=row.id,
+        record_type=row.record_type,
+        record_id=row.record_id,
+        action=row.action,
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        at=row.at,
+        changes=[FieldChangeOut(**c) for c in row.changes or []],
+    )

@@ -1,0 +1,106 @@
+"""The change history of the grid's records: cells (their members included, by name) and
+cases (each workflow step beside its ``CaseEvent``), read under the record's own scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import NotFound
+from services.common.history import record_change
+from services.common.pagination import PageParams
+from services.grid import repository
+from services.grid.models import change_history
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "cell": (
+        "community_code",
+        "name",
+        "kind",
+        "dedicated_to",
+        "household_target",
+        "responsible",
+        "valid_from",
+        "valid_to",
+    ),
+    "case": (
+        "category_code",
+        "description",
+        "address",
+        "cell_code",
+        "priority",
+        "status",
+        "deadline_at",
+        "dispatched_to",
+        "dispatched_unit_id",
+        "handler_id",
+        "assignee_id",
+        "extension_hours",
+        "rating",
+    ),
+}
+
+
+def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
+    """A record's fields as a history compares them. A cell's boundary is given by its
+    bounding box (the polygon itself is in the cell); ``extra`` adds what is not a column
+    (a cell's workers and leader, by name)."""
+    out = {name: getattr(record, name) for name in FIELDS[record_type]}
+    if record_type == "cell":
+        out["boundary"] = [
+            round(v, 6) if v is not None else None
+            for v in (record.min_lat, record.min_lng, record.max_lat, record.max_lng)
+        ]
+    return {**out, **extra}
+
+
+def _key(record_type: str, record: Any) -> tuple[str, str]:
+    if record_type == "cell":
+        return record.code, record.code
+    return record.id, record.cell_code or record.community_code or ""
+
+
+async def changed(
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record: Any,
+    action: str,
+    before: dict[str, Any] | None = None,
+    *,
+    deleted: bool = False,
+    **extra: Any,
+) -> None:
+    record_id, area_code = _key(record_type, record)
+    await record_change(
+        session,
+        change_history,
+        record_type=record_type,
+        record_id=record_id,
+        area_code=area_code,
+        principal=principal,
+        action=action,
+        before=before,
+        after=None if deleted else snapshot(record_type, record, **extra),
+    )
+
+
+async def read(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record_id: str,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    """One record's history, newest first, for whoever may read the record (a deleted cell's
+    too: it is still found in scope)."""
+    if record_type == "cell":
+        found = await repository.cell(session, principal, record_id, live=False)
+    else:
+        found = await repository.case(session, principal, record_id)
+    if found is None:
+        raise NotFound()
+    return await repository.history(session, record_type, record_id, page)

@@ -1,0 +1,128 @@
+"""The change history of the volunteer service's records: volunteers (personal data kept
+masked), teams (their members) and activities, read under the record's own scope — an
+activity's by those who organise it, though a published one is public to join."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import NotFound
+from services.common.history import record_change
+from services.common.pagination import PageParams
+from services.common.pii import PiiCipher, mask_id_number, mask_phone
+from services.volunteer import repository
+from services.volunteer.models import change_history
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "volunteer": (
+        "community_code",
+        "resident_id",
+        "name",
+        "id_number",
+        "phone",
+        "skills",
+        "availability",
+        "in_service_party_member",
+        "employer_unit_id",
+        "party_reported_on",
+        "guardian_name",
+        "guardian_consent",
+        "status",
+        "review_reason",
+    ),
+    "team": ("community_code", "name", "kind", "leader_id", "joining"),
+    "activity": (
+        "community_code",
+        "team_id",
+        "title",
+        "category",
+        "description",
+        "start_at",
+        "end_at",
+        "address",
+        "lat",
+        "lng",
+        "radius_m",
+        "capacity",
+        "signup_deadline",
+        "cancel_deadline",
+        "status",
+    ),
+}
+
+MASKED = {"id_number": mask_id_number, "phone": mask_phone, "guardian_phone": mask_phone}
+
+
+def snapshot(
+    record_type: str, record: Any, cipher: PiiCipher | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A record's fields as a history compares them. A volunteer's ID number and phone are
+    compared as their masks, unless ``cipher`` opens them (and the guardian's phone, which
+    only then is compared); the two snapshots of one change must be taken alike."""
+    out: dict[str, Any] = {}
+    for name in FIELDS[record_type]:
+        if record_type == "volunteer" and name in ("id_number", "phone"):
+            if cipher is not None:
+                out[name] = cipher.decrypt(getattr(record, f"{name}_enc"), name)
+            else:
+                out[name] = getattr(record, f"{name}_masked")
+        else:
+            out[name] = getattr(record, name)
+    if record_type == "volunteer" and cipher is not None:
+        token = record.guardian_phone_enc
+        out["guardian_phone"] = cipher.decrypt(token, "phone") if token else None
+    return {**out, **extra}
+
+
+async def changed(
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record: Any,
+    action: str,
+    before: dict[str, Any] | None = None,
+    *,
+    cipher: PiiCipher | None = None,
+    **extra: Any,
+) -> None:
+    await record_change(
+        session,
+        change_history,
+        record_type=record_type,
+        record_id=record.id,
+        area_code=record.community_code,
+        principal=principal,
+        action=action,
+        before=before,
+        after=snapshot(record_type, record, cipher, **extra),
+        masked_fields=MASKED,
+    )
+
+
+async def members(session: AsyncSession, team_id: str) -> dict[str, Any]:
+    """A team's members as its history shows them: volunteer ids, sorted."""
+    return {
+        "members": sorted(m.volunteer_id for m in await repository.team_members(session, team_id))
+    }
+
+
+async def read(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    record_type: str,
+    record_id: str,
+    page: PageParams,
+) -> tuple[list[Any], str | None]:
+    if record_type == "volunteer":
+        found = await repository.volunteer(session, principal, record_id)
+    elif record_type == "team":
+        found = await repository.team(session, principal, record_id)
+    else:
+        found = await repository.managed_activity(session, principal, record_id)
+    if found is None:
+        raise NotFound()
+    return await repository.history(session, record_type, record_id, page)

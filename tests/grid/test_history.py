@@ -1,0 +1,67 @@
+"""What changed in the grid: a cell's fields and members, each step of a case, by name
+and in Beijing time; the history of a cell or case outside the caller's scope is a 404."""
+
+from __future__ import annotations
+
+from tests.factories import STREET_B, make_cell, report, staff_account, step
+from tests.support import assert_problem
+
+
+async def test_a_cell_and_its_case_show_who_changed_them_by_name(api, new_community, spot):
+    community = await new_community()
+    admin = await staff_account(api, "community_admin", community, "李社区")
+    lat, lng = spot
+    cell = await make_cell(api, community, lat, lng, size=0.004)
+    code = cell["code"]
+    r = await admin.patch(f"/api/v1/grid/cells/{code}", json={"name": "东片网格"})
+    assert r.status_code == 200, r.text
+    gridder = await staff_account(api, "grid_worker", community, "王网格")
+    r = await admin.put(
+        f"/api/v1/grid/cells/{code}/members",
+        json={"workers": [gridder.user_id], "leader": gridder.user_id},
+    )
+    assert r.status_code == 200, r.text
+
+    r = await admin.get(f"/api/v1/grid/cells/{code}/history")
+    assert r.status_code == 200, r.text
+    members, renamed, created = r.json()["items"]
+    assert members["action"] == "members_set" and members["actor_name"] == "李社区"
+    changes = {c["field"]: c for c in members["changes"]}
+    assert changes["workers"]["new"] == [f"王网格 ({gridder.user_id})"]
+    assert changes["leader"] == {
+        "field": "leader",
+        "old": None,
+        "new": f"王网格 ({gridder.user_id})",
+    }
+    assert renamed["changes"] == [{"field": "name", "old": "第一网格", "new": "东片网格"}]
+    assert renamed["at"].endswith("+08:00")
+    assert created["action"] == "created"
+
+    # The grid worker (logged in again: their scope is now the cell) reports; the
+    # community dispatches.
+    gridder = await api.login(gridder.username, "staff-pass-1")
+    case = await report(gridder, (lat + 0.002, lng + 0.002))
+    r = await step(admin, case["id"], "accept")
+    assert r.status_code == 200, r.text
+    r = await step(admin, case["id"], "dispatch", dispatched_to="环卫所")
+    assert r.status_code == 200, r.text
+
+    shown = (await admin.get(f"/api/v1/grid/cases/{case['id']}")).json()
+    assert [(e["action"], e["actor_name"]) for e in shown["history"]] == [
+        ("report", "王网格"),
+        ("accept", "李社区"),
+        ("dispatch", "李社区"),
+    ]
+    r = await admin.get(f"/api/v1/grid/cases/{case['id']}/history")
+    assert r.status_code == 200, r.text
+    dispatched, accepted, reported = r.json()["items"]
+    assert (dispatched["action"], dispatched["actor_name"]) == ("dispatch", "李社区")
+    changes = {c["field"]: (c["old"], c["new"]) for c in dispatched["changes"]}
+    assert changes["status"] == ("accepted", "dispatched")
+    assert changes["dispatched_to"] == (None, "环卫所")
+    assert reported["actor_name"] == "王网格"
+
+    # Nobody outside the community reads either.
+    other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")
+    assert_problem(await other.get(f"/api/v1/grid/cells/{code}/history"), 404)
+    assert_problem(await other.get(f"/api/v1/grid/cases/{case['id']}/history"), 404)

@@ -1,0 +1,127 @@
+"""What changed: a community worker reads who changed a resident, who moved them out, when
+(in Beijing time) and which fields, the personal data masked; the history of a record
+outside the caller's scope is as absent as the record."""
+
+from __future__ import annotations
+
+from services.common.clock import clock
+from tests.factories import HOME, STREET_B, credit_code, staff_account
+from tests.support import assert_problem, make_id_number
+
+
+async def test_a_community_worker_sees_who_changed_and_moved_out_a_resident(api, base_areas):
+    number = make_id_number()
+    old_phone, new_phone = "13811112222", "13933334444"
+    r = await api.community.post(
+        "/api/v1/registry/residents",
+        json={"name": "黄博然", "id_number": number, "phone": old_phone, "community_code": HOME},
+    )
+    assert r.status_code == 201, r.text
+    resident = r.json()["id"]
+
+    # The street's official corrects the phone, then moves the resident out.
+    r = await api.street.patch(f"/api/v1/registry/residents/{resident}", json={"phone": new_phone})
+    assert r.status_code == 200, r.text
+    r = await api.street.post(
+        f"/api/v1/registry/residents/{resident}/move-out",
+        json={"moved_out_on": str(clock.today()), "reason": "迁往外省"},
+    )
+    assert r.status_code == 200, r.text
+
+    r = await api.community.get(f"/api/v1/registry/residents/{resident}/history")
+    assert r.status_code == 200, r.text
+    page = r.json()
+    for secret in (number, old_phone, new_phone):
+        assert secret not in r.text  # masked, never the full value
+    moved, patched, created = page["items"]  # newest first
+    assert page["next_cursor"] is None
+
+    assert moved["action"] == "moved_out"
+    assert moved["actor_name"] == "经八路街道办" and moved["actor_id"]
+    assert moved["at"].endswith("+08:00")
+    changes = {c["field"]: (c["old"], c["new"]) for c in moved["changes"]}
+    assert changes["status"] == ("current", "moved_out")
+    assert changes["moved_out_on"] == (None, str(clock.today()))
+    assert changes["move_out_reason"] == (None, "迁往外省")
+
+    assert patched["action"] == "updated" and patched["actor_name"] == "经八路街道办"
+    assert patched["changes"] == [{"field": "phone", "old": "138****2222", "new": "139****4444"}]
+
+    assert created["action"] == "created" and created["actor_name"] == "黄河路社区工作者"
+    fields = {c["field"]: c["new"] for c in created["changes"]}
+    assert fields["name"] == "黄博然"
+    assert fields["id_number"] == number[:6] + "********" + number[-4:]
+    assert fields["phone"] == "138****2222"
+
+    # Pages of one, newest first.
+    first = await api.community.get(
+        f"/api/v1/registry/residents/{resident}/history", params={"limit": 1}
+    )
+    assert [e["action"] for e in first.json()["items"]] == ["moved_out"]
+    second = await api.community.get(
+        f"/api/v1/registry/residents/{resident}/history",
+        params={"limit": 1, "cursor": first.json()["next_cursor"]},
+    )
+    assert [e["action"] for e in second.json()["items"]] == ["updated"]
+
+    # A community worker of another street finds neither the resident nor its history.
+    elsewhere = await staff_account(api, "community_admin", STREET_B[:9], "花园路社区工作者")
+    assert_problem(await elsewhere.get(f"/api/v1/registry/residents/{resident}/history"), 404)
+    assert_problem(await elsewhere.get(f"/api/v1/registry/residents/{resident}"), 404)
+
+
+async def test_buildings_households_units_and_areas_keep_their_history(api, new_community):
+    community = await new_community()
+    r = await api.street.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": "1号楼"}
+    )
+    building = r.json()["id"]
+    r = await api.street.post(
+        "/api/v1/registry/households", json={"building_id": building, "door_no": "101"}
+    )
+    household = r.json()["id"]
+    await api.street.patch(f"/api/v1/registry/households/{household}", json={"door_no": "102"})
+    r = await api.street.post(
+        "/api/v1/registry/units",
+        json={
+            "name": "某某公司",
+            "uscc": credit_code(),
+            "category": "enterprise",
+            "community_code": community,
+            "contact_phone": "13712345678",
+        },
+    )
+    unit = r.json()["id"]
+    r = await api.street.patch(
+        f"/api/v1/registry/units/{unit}", json={"contact_phone": "13787654321"}
+    )
+    assert r.status_code == 200, r.text
+    await api.street.patch(f"/api/v1/registry/areas/{community}", json={"full_time_staff": 7})
+    second = await api.street.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": "2号楼"}
+    )
+    r = await api.street.delete(f"/api/v1/registry/buildings/{second.json()['id']}")
+    assert r.status_code in (200, 204), r.text
+
+    r = await api.street.get(f"/api/v1/registry/households/{household}/history")
+    assert [e["action"] for e in r.json()["items"]] == ["updated", "created"]
+    assert r.json()["items"][0]["changes"] == [{"field": "door_no", "old": "101", "new": "102"}]
+
+    r = await api.street.get(f"/api/v1/registry/units/{unit}/history")
+    assert "13712345678" not in r.text and "13787654321" not in r.text
+    assert r.json()["items"][0]["changes"] == [
+        {"field": "contact_phone", "old": "137****5678", "new": "137****4321"}
+    ]
+
+    r = await api.street.get(f"/api/v1/registry/areas/{community}/history")
+    assert r.json()["items"][0]["changes"] == [{"field": "full_time_staff", "old": None, "new": 7}]
+
+    # A deleted building's history stays readable to those who reached it.
+    r = await api.street.get(f"/api/v1/registry/buildings/{second.json()['id']}/history")
+    assert [e["action"] for e in r.json()["items"]] == ["deleted", "created"], r.text
+    assert r.json()["items"][0]["actor_name"] == "经八路街道办"
+    other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")
+    assert_problem(
+        await other.get(f"/api/v1/registry/buildings/{second.json()['id']}/history"), 404
+    )
+    assert_problem(await other.get(f"/api/v1/registry/buildings/{building}/history"), 404)

@@ -1,0 +1,62 @@
+"""What changed in the volunteer service: who approved a volunteer, who joined a team, who
+cancelled an activity — by name, in Beijing time, personal data masked; the history of a
+record outside the caller's scope is a 404."""
+
+from __future__ import annotations
+
+from tests.factories import STREET_B, activity, staff_account, volunteer
+from tests.support import assert_problem
+
+
+async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_community):
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "张社工")
+    caller, pending = await volunteer(api, community, matched=False)
+    assert pending["status"] == "pending"
+    r = await worker.post(f"/api/v1/volunteer/volunteers/{pending['id']}/approve")
+    assert r.status_code == 200, r.text
+
+    # The volunteer reads their own record's history: who approved them, by name.
+    r = await caller.get(f"/api/v1/volunteer/volunteers/{pending['id']}/history")
+    assert r.status_code == 200, r.text
+    assert "13700001234" not in r.text
+    approved, registered = r.json()["items"]
+    assert (approved["action"], approved["actor_name"]) == ("approved", "张社工")
+    assert approved["changes"] == [{"field": "status", "old": "pending", "new": "active"}]
+    assert approved["at"].endswith("+08:00")
+    fields = {c["field"]: c["new"] for c in registered["changes"]}
+    assert registered["action"] == "registered"
+    assert fields["phone"] == "137****1234" and "*" in fields["id_number"]
+
+    # A team the worker makes, joined by the volunteer themselves.
+    r = await worker.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "助老服务队", "kind": "elderly_care"},
+    )
+    team = r.json()["id"]
+    assert (await caller.post(f"/api/v1/volunteer/teams/{team}/join")).status_code == 200
+    assert (await caller.post(f"/api/v1/volunteer/teams/{team}/join")).status_code == 200
+    r = await worker.get(f"/api/v1/volunteer/teams/{team}/history")
+    assert r.status_code == 200, r.text
+    joined, created = r.json()["items"]  # the second join changed nothing
+    assert joined["action"] == "joined" and joined["actor_id"] != created["actor_id"]
+    assert joined["changes"] == [{"field": "members", "old": [], "new": [pending["id"]]}]
+    assert created["actor_name"] == "张社工"
+
+    # An activity organised and cancelled.
+    event = await activity(api, community)
+    r = await worker.post(f"/api/v1/volunteer/activities/{event['id']}/cancel")
+    assert r.status_code == 200, r.text
+    r = await worker.get(f"/api/v1/volunteer/activities/{event['id']}/history")
+    cancelled, organised = r.json()["items"]
+    assert (cancelled["action"], cancelled["actor_name"]) == ("cancelled", "张社工")
+    assert cancelled["changes"] == [{"field": "status", "old": "published", "new": "cancelled"}]
+    assert organised["action"] == "created" and organised["actor_name"]
+
+    other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")
+    for path in (
+        f"volunteers/{pending['id']}",
+        f"teams/{team}",
+        f"activities/{event['id']}",
+    ):
+        assert_problem(await other.get(f"/api/v1/volunteer/{path}/history"), 404)
