@@ -56,7 +56,8 @@ i18n.register(
             "The {action_en} window is {opens} to {closes} (local time); it is not open now.",
         ),
         "attendance.outside_geofence": (
-            "您距活动地点约 {distance} 米,超出{action_zh}范围({radius} 米),请到活动地点{action_zh}。",
+            "您距活动地点约 {distance} 米,超出{action_zh}范围({radius} 米),"
+            "请到活动地点{action_zh}。",
             "You are about {distance} m from the activity, outside its {radius} m radius; "
             "{action_en} at the place.",
         ),

@@ -270,3 +270,20 @@ class PartyMemberStats(BaseModel):
     area: str
     by_unit: list[PartyMemberRow]
     by_community: list[PartyMemberRow]
+
+
+class PartyReportOut(BaseModel):
+    """One in-service party member who reported to the community (在职党员报到), as the
+    community reads it: masked personal data only."""
+
+    volunteer_id: str
+    number: str
+    name: str
+    phone: str  # masked
+    community_code: str
+    employer_unit_id: str | None
+    employer_unit_name: str | None  # from the registry; null when it does not know the unit
+    reported_on: date
+    hours: Decimal  # approved hours served in this community
+    # False when the volunteer was not matched to a resident of the registry.
+    verified: bool

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "7c4e2a9b5d31"
 down_revision: str | Sequence[str] | None = "5a7e3c9d1f20"
 branch_labels: str | Sequence[str] | None = None
