@@ -155,7 +155,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 class TransactionalRoute(APIRoute):
     """Commits the request's session when the endpoint succeeded (status < 400), before the
-    response is sent; rolls it back otherwise."""
+    response is sent; rolls it back otherwise, unless the error says its refusal is to be
+    kept (``AppError(..., keep_writes=True)``)."""
 
     def get_route_handler(self):
         handler = super().get_route_handler()
@@ -163,8 +164,8 @@ class TransactionalRoute(APIRoute):
         async def run(request: Request):
             try:
                 response = await handler(request)
-            except BaseException:
-                await _finish(request, commit=False)
+            except BaseException as exc:
+                await _finish(request, commit=getattr(exc, "keep_writes", False) is True)
                 raise
             await _finish(request, commit=response.status_code < 400)
             return response

@@ -48,10 +48,14 @@ class AppError(Exception):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        keep_writes: bool = False,
         **params: Any,
     ) -> None:
         super().__init__(code)
         self.code = code
+        # The refusal is itself a fact to keep (a check-out refused 890 m away waits for a
+        # person): the request's writes are committed although the answer is an error.
+        self.keep_writes = keep_writes
         if status is not None:
             self.status = status
         self.errors = errors or []

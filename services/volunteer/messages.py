@@ -51,7 +51,28 @@ i18n.register(
             "没有该活动的确认报名。",
             "No confirmed sign-up for this activity.",
         ),
-        "attendance.outside_window": ("不在签到签退时间范围内。", "Outside the check-in window."),
+        "attendance.outside_window": (
+            "{action_zh}时间为 {opens} 至 {closes},现在不在此时间内。",
+            "The {action_en} window is {opens} to {closes} (local time); it is not open now.",
+        ),
+        "attendance.outside_geofence": (
+            "您距活动地点约 {distance} 米,超出{action_zh}范围({radius} 米),"
+            "请到活动地点{action_zh}。",
+            "You are about {distance} m from the activity, outside its {radius} m radius; "
+            "{action_en} at the place.",
+        ),
+        "attendance.token_expired": (
+            "签到二维码已过期,请扫描组织者当前显示的二维码。",
+            "The QR code has expired; scan the one the organiser shows now.",
+        ),
+        "attendance.token_invalid": (
+            "签到二维码无效,请扫描本活动组织者出示的二维码。",
+            "The QR code is not this activity's; scan the one its organiser shows.",
+        ),
+        "activity.capacity_below_confirmed": (
+            "名额不能少于已确认报名的 {confirmed} 人。",
+            "The capacity cannot be below the {confirmed} confirmed sign-ups.",
+        ),
         "attendance.already": ("已签到(签退)。", "Already done."),
         "attendance.not_checked_in": ("尚未签到,不能签退。", "Check in first."),
         "hours.not_pending": ("该记录不在待审核状态。", "The entry is not pending."),
@@ -67,6 +88,17 @@ i18n.register(
         "too_young": ("未满 {age} 周岁不能自行注册。", "Under {age} cannot register themselves."),
         "guardian_required": ("须填写监护人并取得同意。", "A guardian and consent are required."),
         "end_before_start": ("结束时间须晚于开始时间。", "The end must be after the start."),
+        "outside_geofence": (
+            "距活动地点约 {distance} 米,超出 {radius} 米范围。",
+            "About {distance} m away, outside the {radius} m radius.",
+        ),
+        "checkin_token_expired": ("二维码已过期。", "The QR code has expired."),
+        "checkin_token_invalid": ("二维码无效。", "Not a valid QR code for this activity."),
+        "capacity_below_confirmed": (
+            "不能少于已确认的 {confirmed} 人。",
+            "Not below the {confirmed} confirmed.",
+        ),
+        "both_or_neither": ("经纬度须同时填写。", "Give both lat and lng, or neither."),
     },
     field=True,
 )

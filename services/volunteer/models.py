@@ -157,6 +157,10 @@ class Signup(Base):
     check_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     check_out_ok: Mapped[bool | None] = mapped_column(Boolean)
     check_out_distance_m: Mapped[float | None] = mapped_column(Float)
+    # The last refused check-out (outside the window or the geofence, a stale or forged
+    # code) and why: the attendance then waits for a person instead of being credited.
+    check_out_tried_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    review_reason: Mapped[str | None] = mapped_column(String(32))
     auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)  # forgot to check out
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -389,14 +389,54 @@ async def live_signup(session: AsyncSession, activity_id: str, volunteer_id: str
 
 
 async def confirmed_signup(
-    session: AsyncSession, activity_id: str, volunteer_id: str
+    session: AsyncSession, activity_id: str, volunteer_id: str, *, lock: bool = False
 ) -> Signup | None:
-    return await session.scalar(
-        select(Signup).where(
-            Signup.activity_id == activity_id,
+    """With ``lock``: under the sign-up row's lock, as committed now (two taps of check-out
+    at once, or a check-out during the closing, then run one after the other)."""
+    stmt = select(Signup).where(
+        Signup.activity_id == activity_id,
+        Signup.volunteer_id == volunteer_id,
+        Signup.status == "confirmed",
+    )
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(stmt)
+
+
+async def activity_status(session: AsyncSession, activity_id: str) -> str:
+    """The activity's status as committed now (not as the session first read it)."""
+    return await session.scalar(select(Activity.status).where(Activity.id == activity_id))
+
+
+async def future_live_signups(session: AsyncSession, volunteer_id: str, now) -> list[Signup]:
+    """The volunteer's places and waitlist entries on activities that have not begun, in
+    the order of their activities' ids (the order their row locks are taken in)."""
+    rows = await session.scalars(
+        select(Signup)
+        .where(
             Signup.volunteer_id == volunteer_id,
-            Signup.status == "confirmed",
+            Signup.status.in_(LIVE),
+            Signup.start_at > now,
         )
+        .order_by(Signup.activity_id)
+    )
+    return list(rows.all())
+
+
+async def user_of_signup(session: AsyncSession, signup_id: str) -> str:
+    return await session.scalar(
+        select(Volunteer.user_id)
+        .join(Signup, Signup.volunteer_id == Volunteer.id)
+        .where(Signup.id == signup_id)
+    )
+
+
+async def move_signups(session: AsyncSession, activity_id: str, start_at, end_at) -> None:
+    """Sign-ups carry their activity's times (overlap checks read one table)."""
+    await session.execute(
+        update(Signup)
+        .where(Signup.activity_id == activity_id)
+        .values(start_at=start_at, end_at=end_at)
     )
 
 
@@ -447,8 +487,13 @@ async def list_signups(
 
 
 async def confirmed_signups(session: AsyncSession, activity_id: str) -> list[Signup]:
+    """Under their row locks, as committed now: a check-out still running is waited for."""
     rows = await session.scalars(
-        select(Signup).where(Signup.activity_id == activity_id, Signup.status == "confirmed")
+        select(Signup)
+        .where(Signup.activity_id == activity_id, Signup.status == "confirmed")
+        .order_by(Signup.position)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return list(rows.all())
 
@@ -542,6 +587,47 @@ async def reported_party_members(
         .group_by(Volunteer.employer_unit_id, Volunteer.community_code)
     )
     return [(u, c, n, Decimal(h or 0)) for u, c, n, h in await session.execute(stmt)]
+
+
+async def party_reports(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    community_prefix: str | None,
+) -> tuple[list[Volunteer], str | None]:
+    """In-service party members who reported to a community (在职党员报到), within the
+    caller's scope, most recent report first."""
+    stmt = select(Volunteer).where(
+        volunteers_in_scope(principal),
+        Volunteer.in_service_party_member.is_(True),
+        Volunteer.party_reported_on.is_not(None),
+        Volunteer.status == "active",
+    )
+    if community_prefix:
+        stmt = stmt.where(prefix_clause(Volunteer.community_code, community_prefix))
+    return await paginate(
+        session, stmt, [Volunteer.party_reported_on, Volunteer.id], page, descending=True
+    )
+
+
+async def hours_in_own_community(
+    session: AsyncSession, volunteers: list[Volunteer]
+) -> dict[str, Decimal]:
+    """Approved hours each volunteer served in the community they belong to, in one query."""
+    if not volunteers:
+        return {}
+    rows = await session.execute(
+        select(HoursEntry.volunteer_id, func.sum(HoursEntry.hours))
+        .join(Volunteer, Volunteer.id == HoursEntry.volunteer_id)
+        .where(
+            HoursEntry.volunteer_id.in_([v.id for v in volunteers]),
+            HoursEntry.status == "approved",
+            HoursEntry.community_code == Volunteer.community_code,
+        )
+        .group_by(HoursEntry.volunteer_id)
+    )
+    return {vid: Decimal(total or 0) for vid, total in rows.all()}
 
 
 async def deactivate_moved_out(session: AsyncSession, resident_id: str, now) -> None:

@@ -112,6 +112,22 @@ class ActivityCreate(WireModel):
     cancel_deadline: Timestamp | None = None
 
 
+class ActivityUpdate(WireModel):
+    """What an organiser may change; a field left out stays as it is. A field that cannot
+    be empty refuses a null (its default is never validated, a null sent is)."""
+
+    title: str = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    start_at: Timestamp = None
+    end_at: Timestamp = None
+    address: str | None = Field(default=None, max_length=255)
+    lat: float = Field(default=None, ge=-90, le=90)
+    lng: float = Field(default=None, ge=-180, le=180)
+    coord_system: CoordSystem = "wgs84"
+    radius_m: float = Field(default=None, gt=0, le=5000)
+    capacity: int = Field(default=None, ge=1, le=100_000)
+
+
 class ActivityOut(BaseModel):
     id: str
     community_code: str
@@ -143,10 +159,18 @@ class SignupOut(BaseModel):
     status: str
     position: int
     waitlist_rank: int | None = None
+    start_at: Timestamp
+    end_at: Timestamp
     check_in_at: Timestamp | None
     check_in_ok: bool | None
     check_out_at: Timestamp | None
+    check_out_ok: bool | None = None
     auto_closed: bool
+    # A refused check-out not followed by a good one: the hours wait for a worker.
+    flagged: bool = False
+    # check_out_outside_window, check_out_outside_geofence, check_out_token_expired,
+    # check_out_token_invalid; null otherwise.
+    review_reason: str | None = None
 
 
 class AttendanceIn(WireModel):
@@ -175,6 +199,8 @@ class FinishOut(BaseModel):
     attended: int
     no_shows: int
     auto_closed: int
+    # Refused check-outs: their hours are pending, for a worker to approve or reject.
+    flagged: int
     hours_entries: int
     pending_approval: int
 
@@ -244,3 +270,20 @@ class PartyMemberStats(BaseModel):
     area: str
     by_unit: list[PartyMemberRow]
     by_community: list[PartyMemberRow]
+
+
+class PartyReportOut(BaseModel):
+    """One in-service party member who reported to the community (在职党员报到), as the
+    community reads it: masked personal data only."""
+
+    volunteer_id: str
+    number: str
+    name: str
+    phone: str  # masked
+    community_code: str
+    employer_unit_id: str | None
+    employer_unit_name: str | None  # from the registry; null when it does not know the unit
+    reported_on: date
+    hours: Decimal  # approved hours served in this community
+    # False when the volunteer was not matched to a resident of the registry.
+    verified: bool

@@ -160,7 +160,8 @@ async def test_attendance_geofence_token_and_hours_clamped_to_the_window(api, ne
         f"/api/v1/volunteer/activities/{event['id']}/attendance",
         json={"action": "check_in", "lat": 34.76, "lng": 113.65},
     )
-    assert far.json()["ok"] is False and far.json()["distance_m"] > 1000
+    refused = assert_problem(far, 422, "attendance.outside_geofence")
+    assert refused["distance_m"] > 1000 and refused["radius_m"] == 100
     ok = await near.post(
         f"/api/v1/volunteer/activities/{event['id']}/attendance",
         json={"action": "check_in", "lat": 34.7501, "lng": 113.6501},
@@ -206,7 +207,7 @@ async def test_a_stale_qr_token_is_refused(api, new_community):
         f"/api/v1/volunteer/activities/{event['id']}/attendance",
         json={"action": "check_in", "token": token},
     )
-    assert r.json()["ok"] is False
+    assert_problem(r, 422, "attendance.token_expired")
 
 
 async def test_a_ledger_correction_needs_a_second_person(api, new_community):

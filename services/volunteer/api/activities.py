@@ -1,4 +1,4 @@
-"""Activities: create, find (published ones anywhere), read, cancel."""
+"""Activities: create, find (published ones anywhere), read, change, cancel."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from services.volunteer.api.common import (
     activity_out,
     make_router,
 )
-from services.volunteer.schemas import ActivityCreate, ActivityOut
+from services.volunteer.schemas import ActivityCreate, ActivityOut, ActivityUpdate
 from services.volunteer.service import activities
 
 router = make_router()
@@ -74,6 +74,23 @@ async def get_activity(
 ) -> ActivityOut:
     activity = await activities.get_activity(session, principal, activity_id)
     return with_etag(request, response, await activity_out(session, activity, coord_system))
+
+
+@router.patch("/activities/{activity_id}")
+async def update_activity(
+    activity_id: str,
+    body: ActivityUpdate,
+    session: SessionDep,
+    principal: Manager,
+    coord_system: AnswerCoords = "wgs84",
+) -> ActivityOut:
+    """The organiser changes the title, description, time, place, geofence or capacity.
+    The capacity never goes below the confirmed sign-ups; raising it promotes the waitlist
+    in order; a change of time or place is told to everyone signed up."""
+    activity = await activities.update_activity(
+        session=session, principal=principal, activity_id=activity_id, data=body
+    )
+    return await activity_out(session, activity, coord_system)
 
 
 @router.post("/activities/{activity_id}/cancel")

@@ -101,5 +101,8 @@ async def activity_out(
 
 def signup_out(signup: Signup, rank: int | None = None) -> SignupOut:
     return SignupOut.model_validate(signup, from_attributes=True).model_copy(
-        update={"waitlist_rank": rank}
+        update={
+            "waitlist_rank": rank,
+            "flagged": signup.check_out_at is None and signup.review_reason is not None,
+        }
     )

@@ -1,4 +1,5 @@
-"""Figures: the registration rate toward the 10% target, reported party members."""
+"""Figures: the registration rate toward the 10% target, reported party members (counted,
+and listed for their community)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Literal
 from fastapi import Query, Request
 
 from services.common.database import SessionDep
+from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
-from services.volunteer.api.common import Reader, make_router
-from services.volunteer.schemas import PartyMemberStats, RateOut
+from services.volunteer.api.common import Paging, Reader, make_router
+from services.volunteer.schemas import PartyMemberStats, PartyReportOut, RateOut
 from services.volunteer.service import stats
 
 router = make_router()
@@ -51,3 +53,24 @@ async def party_members(
     return PartyMemberStats(
         **await stats.party_member_stats(session=session, principal=principal, area=area)
     )
+
+
+@router.get("/party-reports")
+async def party_reports(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    page: Paging,
+    community: AreaCodeStr | None = None,
+) -> Page[PartyReportOut]:
+    """In-service party members who reported to a community within the caller's scope
+    (在职党员报到), latest report first: name, employer unit, date, hours served there, and
+    ``verified`` false for a volunteer not matched to a registry resident."""
+    items, cursor = await stats.party_reports(
+        session=session,
+        principal=principal,
+        peers=request.app.state.peers,
+        page=page,
+        community=community,
+    )
+    return Page(items=[PartyReportOut(**i) for i in items], next_cursor=cursor)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import clock
-from services.common.errors import FieldError, NotFound, Unprocessable
+from services.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.geo import Near, in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -16,8 +16,8 @@ from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
 from services.volunteer import repository
 from services.volunteer.models import Activity, outbox
-from services.volunteer.schemas import ActivityCreate
-from services.volunteer.service import history
+from services.volunteer.schemas import ActivityCreate, ActivityUpdate
+from services.volunteer.service import history, waitlist
 
 
 async def create_activity(
@@ -58,6 +58,80 @@ async def create_activity(
     session.add(activity)
     await session.flush()
     await history.changed(session, principal, "activity", activity, "created")
+    return activity
+
+
+# Changes those signed up are told of: the time or the place.
+TOLD_OF = ("start_at", "end_at", "address", "lat", "lng", "radius_m")
+
+
+async def update_activity(
+    *, session: AsyncSession, principal: Principal, activity_id: str, data: ActivityUpdate
+) -> Activity:
+    """An organiser within scope changes an activity still open. The capacity never goes
+    below the confirmed sign-ups, and places it adds go to the waitlist in order; a new time
+    moves the sign-ups' copies and the deadlines that were the start; everyone signed up is
+    told when the time or the place changed. Under the activity row's lock, as sign-ups and
+    cancellations are."""
+    found = await managed_activity(session, principal, activity_id)
+    activity = await repository.lock_activity(session, found.id)
+    if activity.status != "published":
+        raise Conflict("activity.not_open")
+    given = {name: getattr(data, name) for name in data.model_fields_set - {"coord_system"}}
+    if ("lat" in given) != ("lng" in given):
+        missing = "lng" if "lat" in given else "lat"
+        raise Unprocessable(
+            "validation.both_or_neither", errors=[FieldError(missing, "both_or_neither")]
+        )
+    if "lat" in given:
+        if not in_china_box(data.lat, data.lng):
+            raise Unprocessable(
+                "validation.outside_china", errors=[FieldError("lat", "outside_china")]
+            )
+        given["lat"], given["lng"] = to_wgs84(data.lat, data.lng, data.coord_system)
+    start, end = given.get("start_at", activity.start_at), given.get("end_at", activity.end_at)
+    if end <= start:
+        field = "end_at" if "end_at" in given else "start_at"
+        raise Unprocessable(
+            "validation.end_before_start", errors=[FieldError(field, "end_before_start")]
+        )
+    if "capacity" in given and given["capacity"] < activity.confirmed:
+        said = {"confirmed": activity.confirmed}
+        raise Conflict(
+            "activity.capacity_below_confirmed",
+            errors=[FieldError("capacity", "capacity_below_confirmed", said)],
+            **said,
+        )
+    changed = {k for k, v in given.items() if getattr(activity, k) != v}
+    was = history.snapshot("activity", activity)
+    old_start = activity.start_at
+    for name in changed:
+        setattr(activity, name, given[name])
+    if "start_at" in changed:
+        # A deadline that was the start follows it; none may fall after the new start.
+        for deadline in ("signup_deadline", "cancel_deadline"):
+            value = getattr(activity, deadline)
+            if value is None or value == old_start or value > start:
+                setattr(activity, deadline, start)
+    await session.flush()
+    if changed & {"start_at", "end_at"}:
+        await repository.move_signups(session, activity.id, start, end)
+    if "capacity" in changed:
+        await waitlist.fill_places(session, activity)
+    if changed & set(TOLD_OF):
+        await emit(
+            session,
+            outbox,
+            "volunteer.activity_changed",
+            {
+                "activity_id": activity.id,
+                "title": activity.title,
+                "start_at": activity.start_at.isoformat(),
+                "user_ids": await repository.signed_up_users(session, activity.id),
+            },
+        )
+    await session.refresh(activity)
+    await history.changed(session, principal, "activity", activity, "updated", was)
     return activity
 
 

@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import clock, local_date
-from services.common.errors import Conflict, FieldError, NotFound, Unprocessable
+from services.common.clock import clock, local_date, to_local
+from services.common.errors import AppError, Conflict, FieldError, NotFound, Unprocessable
 from services.common.geo import distance_m, to_wgs84
 from services.common.ids import new_id
 from services.common.settings import Settings
 from services.volunteer import repository
-from services.volunteer.models import Activity, HoursEntry
+from services.volunteer.models import Activity, HoursEntry, Signup
 from services.volunteer.schemas import AttendanceIn
 from services.volunteer.service.activities import get_activity, managed_activity
 from services.volunteer.service.registration import volunteer_for
@@ -33,15 +33,22 @@ def checkin_token(activity: Activity, now: datetime, ttl_s: int) -> tuple[str, d
     return f"{issued}.{signature}", datetime.fromtimestamp(issued + ttl_s, tz=now.tzinfo)
 
 
-def token_valid(activity: Activity, token: str, now: datetime, ttl_s: int) -> bool:
+def token_verdict(activity: Activity, token: str, now: datetime, ttl_s: int) -> str:
+    """``ok``, ``expired`` (this activity's code, shown too long ago) or ``invalid``
+    (another activity's, forged, or not a code at all)."""
     issued_text, _, signature = token.partition(".")
-    if not issued_text.isdigit():
-        return False
+    if not issued_text.isdigit() or len(issued_text) > 12:
+        return "invalid"
     issued = int(issued_text)
     expected = hmac.new(
         activity.checkin_secret.encode(), f"{activity.id}:{issued}".encode(), hashlib.sha256
     ).hexdigest()[:16]
-    return hmac.compare_digest(expected, signature) and 0 <= now.timestamp() - issued <= ttl_s
+    if not hmac.compare_digest(expected, signature):
+        return "invalid"
+    age = now.timestamp() - issued
+    if age < 0:
+        return "invalid"  # not issued yet: no organiser showed it
+    return "ok" if age <= ttl_s else "expired"
 
 
 async def organiser_token(
@@ -49,6 +56,63 @@ async def organiser_token(
 ) -> tuple[str, datetime]:
     activity = await managed_activity(session, principal, activity_id)
     return checkin_token(activity, clock.now(), settings.volunteer_qr_token_s)
+
+
+ACTIONS = {"check_in": ("签到", "check-in"), "check_out": ("签退", "check-out")}
+
+
+def _when(value: datetime, day: bool = True) -> str:
+    return to_local(value).strftime("%Y-%m-%d %H:%M" if day else "%H:%M")
+
+
+def _window_refusal(action: str, window: tuple[datetime, datetime], keep: bool) -> AppError:
+    """Outside the time window, which is said in local time."""
+    opens, closes = window
+    same_day = to_local(opens).date() == to_local(closes).date()
+    zh, en = ACTIONS[action]
+    return Conflict(
+        "attendance.outside_window",
+        action_zh=zh,
+        action_en=en,
+        opens=_when(opens),
+        closes=_when(closes, day=not same_day),
+        extra={
+            "window_start": to_local(opens).isoformat(),
+            "window_end": to_local(closes).isoformat(),
+        },
+        keep_writes=keep,
+    )
+
+
+def _geofence_refusal(action: str, distance: float, radius: float, keep: bool) -> AppError:
+    zh, en = ACTIONS[action]
+    said = {"distance": f"{distance:.0f}", "radius": f"{radius:g}"}
+    return Unprocessable(
+        "attendance.outside_geofence",
+        errors=[FieldError(name, "outside_geofence", said) for name in ("lat", "lng")],
+        extra={"distance_m": distance, "radius_m": radius},
+        action_zh=zh,
+        action_en=en,
+        keep_writes=keep,
+        **said,
+    )
+
+
+def _token_refusal(verdict: str, keep: bool) -> AppError:
+    return Unprocessable(
+        f"attendance.token_{verdict}",
+        errors=[FieldError("token", f"checkin_token_{verdict}")],
+        keep_writes=keep,
+    )
+
+
+# Why an attendance waits for a person (Signup.review_reason), as the ledger line says it.
+REVIEW_REASONS = {
+    "check_out_outside_window": "签退未通过:不在签退时间内",
+    "check_out_outside_geofence": "签退未通过:距活动地点 {distance} 米,超出 {radius} 米范围",
+    "check_out_token_expired": "签退未通过:签到二维码已过期",
+    "check_out_token_invalid": "签退未通过:签到二维码无效",
+}
 
 
 async def attend(
@@ -59,15 +123,23 @@ async def attend(
     activity_id: str,
     data: AttendanceIn,
 ) -> dict[str, Any]:
+    """A refused check-in answers why and changes nothing that counts. A refused check-out
+    answers why too, and is kept: unless a later check-out succeeds, the attendance waits
+    for a worker instead of being credited to the activity's end."""
     volunteer = await volunteer_for(session, principal)
     activity = await get_activity(session, principal, activity_id)
-    signup = await repository.confirmed_signup(session, activity.id, volunteer.id)
+    if not data.token and (data.lat is None or data.lng is None or activity.lat is None):
+        raise Unprocessable("validation.missing", errors=[FieldError("token", "missing")])
+    signup = await repository.confirmed_signup(session, activity.id, volunteer.id, lock=True)
     if signup is None:
         raise NotFound("signup.not_confirmed")
+    if await repository.activity_status(session, activity.id) != "published":
+        raise Conflict("activity.not_open")  # closed meanwhile: its hours are written
     now = clock.now()
     slack = timedelta(minutes=settings.volunteer_checkin_window_min)
     start, end = activity.start_at, activity.end_at
-    if data.action == "check_in":
+    checking_out = data.action == "check_out"
+    if not checking_out:
         window = (start - slack, end)
         if signup.check_in_at is not None and signup.check_in_ok:
             raise Conflict("attendance.already")
@@ -77,32 +149,56 @@ async def attend(
             raise Conflict("attendance.not_checked_in")
         if signup.check_out_at is not None:
             raise Conflict("attendance.already")
-    if not window[0] <= now <= window[1]:
-        raise Conflict("attendance.outside_window")
     distance = None
-    if data.token:
-        ok, method = token_valid(activity, data.token, now, settings.volunteer_qr_token_s), "token"
-    elif data.lat is not None and data.lng is not None and activity.lat is not None:
+    refusal: AppError | None = None
+    why = None
+    if not window[0] <= now <= window[1]:
+        method = "token" if data.token else "geo"
+        refusal, why = _window_refusal(data.action, window, checking_out), "outside_window"
+    elif data.token:
+        method = "token"
+        verdict = token_verdict(activity, data.token, now, settings.volunteer_qr_token_s)
+        if verdict != "ok":
+            refusal, why = _token_refusal(verdict, checking_out), f"token_{verdict}"
+    else:
+        method = "geo"
         lat, lng = to_wgs84(data.lat, data.lng, data.coord_system)
         distance = round(distance_m(lat, lng, activity.lat, activity.lng), 1)
-        ok, method = distance <= activity.radius_m, "geo"
-    else:
-        raise Unprocessable("validation.missing", errors=[FieldError("token", "missing")])
+        if distance > activity.radius_m:
+            refusal = _geofence_refusal(data.action, distance, activity.radius_m, checking_out)
+            why = "outside_geofence"
+    ok = refusal is None
     # The result and the distance are kept, never where the phone was.
-    if data.action == "check_in":
-        signup.check_in_ok, signup.check_in_distance_m, signup.check_in_method = (
-            ok,
-            distance,
-            method,
-        )
+    if not checking_out:
+        if why != "outside_window":
+            signup.check_in_ok, signup.check_in_distance_m, signup.check_in_method = (
+                ok,
+                distance,
+                method,
+            )
         if ok:
             signup.check_in_at = now
     else:
         signup.check_out_ok, signup.check_out_distance_m = ok, distance
         if ok:
-            signup.check_out_at = now
+            signup.check_out_at, signup.review_reason = now, None
+        else:
+            signup.check_out_tried_at, signup.review_reason = now, f"check_out_{why}"
     await session.flush()
+    if refusal is not None:
+        raise refusal
     return {"action": data.action, "ok": ok, "method": method, "distance_m": distance, "at": now}
+
+
+def review_note(signup: Signup, radius_m: float) -> str:
+    template = REVIEW_REASONS.get(signup.review_reason or "", "签退未通过")
+    distance = signup.check_out_distance_m
+    return (
+        template.format(
+            distance=f"{distance:.0f}" if distance is not None else "?", radius=f"{radius_m:g}"
+        )
+        + ",待审核"
+    )
 
 
 def served_hours(
@@ -118,7 +214,8 @@ async def finish(
 ) -> dict[str, Any]:
     """After the end: no-shows are marked, forgotten check-outs close at the end (flagged),
     and each attendee's hours go into the ledger — approved, unless the day's total would
-    pass the daily cap, which needs a person's approval. Closed once: the activity row is
+    pass the daily cap, or the check-out was refused (``Signup.review_reason``), which need
+    a person's approval. Closed once: the activity row is
     locked first, so a second closing waits and then finds it finished."""
     activity = await managed_activity(session, principal, activity_id)
     activity = await repository.lock_activity(session, activity.id)
@@ -135,12 +232,33 @@ async def finish(
             signup.status = "no_show"
             tally["no_shows"] += 1
             continue
+        volunteer = await repository.volunteer_row(session, signup.volunteer_id)
+        if signup.check_out_at is None and signup.review_reason is not None:
+            # The check-out was refused (away from the place, too late, a bad code): at most
+            # the time until that try, and only once a worker approves it.
+            until = min(signup.check_out_tried_at or end, end)
+            session.add(
+                HoursEntry(
+                    id=new_id(),
+                    volunteer_id=volunteer.id,
+                    community_code=volunteer.community_code,
+                    activity_id=activity.id,
+                    kind="activity",
+                    service_date=service_date,
+                    hours=served_hours(signup.check_in_at, until, start, end),
+                    reason=review_note(signup, activity.radius_m),
+                    status="pending",
+                    entered_by=f"activity:{activity.id}",
+                )
+            )
+            for key in ("attended", "hours_entries", "pending_approval", "flagged"):
+                tally[key] += 1
+            continue
         if signup.check_out_at is None:
             signup.check_out_at = end
             signup.auto_closed = True
             tally["auto_closed"] += 1
         hours = served_hours(signup.check_in_at, signup.check_out_at, start, end)
-        volunteer = await repository.volunteer_row(session, signup.volunteer_id)
         day_total = await repository.approved_hours_on(session, volunteer.id, service_date)
         over_cap = day_total + hours > Decimal(settings.volunteer_daily_cap_hours)
         session.add(
@@ -168,6 +286,13 @@ async def finish(
         "activity_id": activity.id,
         **{
             k: tally[k]
-            for k in ("attended", "no_shows", "auto_closed", "hours_entries", "pending_approval")
+            for k in (
+                "attended",
+                "no_shows",
+                "auto_closed",
+                "flagged",
+                "hours_entries",
+                "pending_approval",
+            )
         },
     }

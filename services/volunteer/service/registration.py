@@ -19,7 +19,7 @@ from services.common.validators import parse_id_number
 from services.volunteer import repository
 from services.volunteer.models import Team, TeamMember, Volunteer, outbox
 from services.volunteer.schemas import VolunteerCreate
-from services.volunteer.service import history
+from services.volunteer.service import history, waitlist
 
 
 async def _registry_match(
@@ -224,13 +224,15 @@ async def review(
 
 
 async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
-    """A volunteer may leave; their records stay (the 2021 rules on service records)."""
+    """A volunteer may leave; their records stay (the 2021 rules on service records). The
+    places they held on activities still to come go to those activities' waitlists."""
     volunteer = await volunteer_for(session, principal)
     was = history.snapshot("volunteer", volunteer)
     volunteer.status = "withdrawn"
     volunteer.withdrawn_at = clock.now()
     await session.flush()
     await history.changed(session, principal, "volunteer", volunteer, "withdrawn", was)
+    await waitlist.give_up_future_places(session, volunteer.id)
     return volunteer
 
 

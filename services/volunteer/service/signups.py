@@ -20,6 +20,7 @@ from services.volunteer import repository
 from services.volunteer.models import Signup
 from services.volunteer.service.activities import get_activity, managed_activity
 from services.volunteer.service.registration import volunteer_for
+from services.volunteer.service.waitlist import promote_waitlist
 
 
 async def sign_up(*, session: AsyncSession, principal: Principal, activity_id: str) -> Signup:
@@ -40,6 +41,11 @@ async def sign_up(*, session: AsyncSession, principal: Principal, activity_id: s
             "signup.overlaps", extra={"activity_id": clash} if clash != activity.id else {}
         )
     position = await repository.take_arrival_position(session, activity.id)
+    # Now under the row's lock: the activity as committed, should the organiser have just
+    # moved it or cancelled it.
+    activity = await repository.lock_activity(session, activity.id)
+    if activity.status != "published":
+        raise Conflict("activity.not_open")
     confirmed = await repository.take_place(session, activity.id)
     signup = Signup(
         id=new_id(),
@@ -68,7 +74,7 @@ async def waitlist_rank(session: AsyncSession, signup: Signup) -> int | None:
 async def cancel_signup(*, session: AsyncSession, principal: Principal, activity_id: str) -> Signup:
     volunteer = await volunteer_for(session, principal)
     activity = await get_activity(session, principal, activity_id)
-    await repository.lock_activity(session, activity.id)
+    activity = await repository.lock_activity(session, activity.id)
     signup = await repository.live_signup(session, activity.id, volunteer.id)
     if signup is None:
         raise NotFound()
@@ -80,18 +86,9 @@ async def cancel_signup(*, session: AsyncSession, principal: Principal, activity
     ):
         raise Conflict("signup.changed")
     if was_confirmed:
-        await promote_waitlist(session, activity.id)
+        await promote_waitlist(session, activity)
     await session.refresh(signup)
     return signup
-
-
-async def promote_waitlist(session: AsyncSession, activity_id: str) -> None:
-    """The freed place goes to the head of the waitlist, or back to the pool."""
-    head = await repository.waitlist_head(session, activity_id)
-    if head is None:
-        await repository.release_place(session, activity_id)
-    else:
-        await repository.confirm_signup(session, head)
 
 
 async def list_signups(

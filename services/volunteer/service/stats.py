@@ -95,3 +95,48 @@ async def party_member_stats(
         return [{"key": k, "reported": v[0], "hours": v[1]} for k, v in sorted(table.items())]
 
     return {"area": area, "by_unit": shape(by_unit), "by_community": shape(by_community)}
+
+
+class _UnknownUnit(Exception):
+    pass
+
+
+async def party_reports(
+    *, session: AsyncSession, principal: Principal, peers, page, community: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Who reported, from which unit, when, and the hours they served in the community;
+    a volunteer not matched to a registry resident is unverified. The units' names come from
+    the registry, once per unit on the page."""
+    rows, cursor = await repository.party_reports(
+        session,
+        principal,
+        page,
+        community_prefix=significant_prefix(community) if community else None,
+    )
+    hours = await repository.hours_in_own_community(session, rows)
+    registry = RegistryClient(peers)
+    names: dict[str, str | None] = {}
+    for unit_id in sorted({v.employer_unit_id for v in rows if v.employer_unit_id}):
+        try:
+            unit = await registry.unit(
+                unit_id=unit_id, errors={404: _UnknownUnit, 422: _UnknownUnit}
+            )
+            names[unit_id] = unit.name
+        except _UnknownUnit:
+            names[unit_id] = None
+    items = [
+        {
+            "volunteer_id": v.id,
+            "number": v.number,
+            "name": v.name,
+            "phone": v.phone_masked,
+            "community_code": v.community_code,
+            "employer_unit_id": v.employer_unit_id,
+            "employer_unit_name": names.get(v.employer_unit_id or ""),
+            "reported_on": v.party_reported_on,
+            "hours": hours.get(v.id, Decimal(0)).quantize(Decimal("0.01")),
+            "verified": v.resident_id is not None,
+        }
+        for v in rows
+    ]
+    return items, cursor

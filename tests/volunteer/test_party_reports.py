@@ -1,0 +1,105 @@
+"""在职党员报到, the community's side: who reported, from which unit, when, and how many hours
+they served here; a report by someone the registry does not know is marked unverified."""
+
+from __future__ import annotations
+
+from services.common.clock import clock, to_local
+from tests.factories import STREET_B, unit, volunteer
+from tests.support import assert_problem
+
+
+async def _employer(api, community: str) -> dict:
+    r = await api.admin.post("/api/v1/registry/units", json=unit(community, name="郑州供电公司"))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def _hours(api, volunteer_id: str, hours: str) -> None:
+    """A back-entry by one worker, approved by another (the ledger's rules)."""
+    r = await api.street.post(
+        "/api/v1/volunteer/hours/adjustments",
+        json={
+            "volunteer_id": volunteer_id,
+            "hours": hours,
+            "service_date": str(clock.today()),
+            "reason": "社区报到服务",
+            "kind": "back_entry",
+        },
+    )
+    assert r.status_code == 201, r.text
+    approved = await api.admin.post(f"/api/v1/volunteer/hours/adjustments/{r.json()['id']}/approve")
+    assert approved.status_code == 200, approved.text
+
+
+async def test_the_community_sees_who_reported_and_an_unmatched_one_is_unverified(
+    api, new_community
+):
+    community = await new_community()
+    employer = await _employer(api, community)
+    matched, mv = await volunteer(
+        api, community, in_service_party_member=True, employer_unit_id=employer["id"]
+    )
+    stranger, sv = await volunteer(
+        api, community, matched=False, in_service_party_member=True, employer_unit_id=employer["id"]
+    )
+    r = await api.admin.post(f"/api/v1/volunteer/volunteers/{sv['id']}/approve")
+    assert r.status_code == 200 and r.json()["status"] == "active", r.text
+    silent, _ = await volunteer(api, community, in_service_party_member=True)  # never reports
+    plain, _ = await volunteer(api, community)
+    for caller in (matched, stranger):
+        r = await caller.post("/api/v1/volunteer/volunteers/me/party-report")
+        assert r.status_code == 200, r.text
+    await _hours(api, mv["id"], "3.5")
+
+    r = await api.street.get("/api/v1/volunteer/party-reports", params={"community": community})
+    assert r.status_code == 200, r.text
+    rows = {row["volunteer_id"]: row for row in r.json()["items"]}
+    assert set(rows) == {mv["id"], sv["id"]}, rows
+    today = to_local(clock.now()).date().isoformat()
+    assert rows[mv["id"]] == {
+        "volunteer_id": mv["id"],
+        "number": mv["number"],
+        "name": "志愿者",
+        "phone": "137****1234",
+        "community_code": community,
+        "employer_unit_id": employer["id"],
+        "employer_unit_name": "郑州供电公司",
+        "reported_on": today,
+        "hours": "3.50",
+        "verified": True,
+    }, rows[mv["id"]]
+    assert (rows[sv["id"]]["verified"], rows[sv["id"]]["hours"]) == (False, "0.00")
+    assert rows[sv["id"]]["employer_unit_name"] == "郑州供电公司"
+    assert not any("id_number" in key for row in rows.values() for key in row)
+
+    # Cursor pages, as every list.
+    first = (
+        await api.street.get(
+            "/api/v1/volunteer/party-reports", params={"community": community, "limit": 1}
+        )
+    ).json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    rest = (
+        await api.street.get(
+            "/api/v1/volunteer/party-reports",
+            params={"community": community, "cursor": first["next_cursor"]},
+        )
+    ).json()
+    assert {i["volunteer_id"] for i in first["items"] + rest["items"]} == set(rows)
+
+
+async def test_another_streets_reports_are_not_seen(api, new_community):
+    elsewhere = await new_community(STREET_B)
+    caller, v = await volunteer(
+        api, elsewhere, in_service_party_member=True, employer_unit_id="unit-not-in-registry"
+    )
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/party-report")).status_code == 200
+    mine = await api.street.get("/api/v1/volunteer/party-reports", params={"community": elsewhere})
+    assert mine.status_code == 200 and mine.json()["items"] == [], mine.text
+    everyone = await api.admin.get(
+        "/api/v1/volunteer/party-reports", params={"community": elsewhere}
+    )
+    assert [row["volunteer_id"] for row in everyone.json()["items"]] == [v["id"]]
+    # Someone else's employer that the registry does not know: no name, not a failure.
+    assert everyone.json()["items"][0]["employer_unit_name"] is None
+    assert_problem(await caller.get("/api/v1/volunteer/party-reports"), 403)
