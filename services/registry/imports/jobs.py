@@ -57,10 +57,10 @@ async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today:
 
 
 def _parsed_batches(
-    plain: BinaryIO, suffix: str, kind: str, ctx: Context
+    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None
 ) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(plain, suffix)
+    rows = open_rows(plain, suffix, encoding)
     header = [str(h).strip() for h in next(rows)]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
@@ -70,10 +70,12 @@ def _parsed_batches(
         row_number += len(chunk)
 
 
-async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context):
+async def _in_thread(
+    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None
+):
     """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
     block: they happen in that thread too)."""
-    batches = _parsed_batches(plain, suffix, kind, ctx)
+    batches = _parsed_batches(plain, suffix, kind, ctx, encoding)
     done = object()
 
     def step():
@@ -140,7 +142,8 @@ async def run_claimed(
         # A pipeline of two: the next batch is parsed while this one is written. (A parser
         # process instead of the thread was measured slower: pickling the parsed rows back
         # cost more than the GIL it freed.)
-        async for batch in _in_thread(plain, roster_suffix(job.file_path), job.kind, ctx):
+        suffix = roster_suffix(job.file_path)
+        async for batch in _in_thread(plain, suffix, job.kind, ctx, job.encoding):
             async with database.transaction() as session:
                 if not await repository.renew_import_lease(
                     session, job_id, replica=replica, lease_until=_lease_until(lease_s)
