@@ -76,6 +76,11 @@ i18n.register(
             "居住类型应为 户籍、常住 或 流动。",
             "Residence type is 户籍, 常住 or 流动.",
         ),
+        "gender_invalid": ("性别应为 男 或 女。", "Gender is 男 or 女."),
+        "gender_mismatch": (
+            "与身份证号显示的性别不一致,请核对身份证号与性别。",
+            "Does not match the gender the ID number gives; check both.",
+        ),
         "date_invalid": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
         "number_invalid": ("应为数字。", "Must be a number."),
         "category_invalid": ("单位类别无效。", "Unknown unit category."),

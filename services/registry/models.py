@@ -282,9 +282,7 @@ class ImportJob(Base):
     create_buildings: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
-    created_buildings: Mapped[list[dict]] = mapped_column(
-        JSON, default=list, server_default="[]"
-    )
+    created_buildings: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")
     # A CSV's text encoding as found when it was uploaded (utf-8-sig or gb18030).
     encoding: Mapped[str | None] = mapped_column(String(16))
     total: Mapped[int] = mapped_column(Integer, default=0)

@@ -353,7 +353,7 @@ async def test_the_template_is_a_spreadsheet_with_the_columns(api, base_areas):
     r = await api.community.get("/api/v1/registry/import-templates/residents.xlsx")
     assert r.status_code == 200
     sheet = load_workbook(io.BytesIO(r.content)).active
-    assert [c.value for c in sheet[1]] == HEADER
+    assert [c.value for c in sheet[1]] == [*HEADER[:2], "性别", *HEADER[2:]]
     assert_problem(await api.community.get("/api/v1/registry/import-templates/people.xlsx"), 422)
 
 
@@ -501,7 +501,9 @@ async def test_a_mistyped_building_is_a_row_error_naming_the_buildings_it_may_me
         _resident("李明", community),  # no building at all is allowed
         _resident("张伟", community, "火星基地", "1"),  # nothing close: no suggestion
     ]
-    job = await finished(api.admin, (await upload(api.admin, csv_bytes(rows), "r.csv")).json()["id"])
+    job = await finished(
+        api.admin, (await upload(api.admin, csv_bytes(rows), "r.csv")).json()["id"]
+    )
     assert (job["total"], job["imported"], job["failed"]) == (4, 2, 2), job
     errors = {e["row"]: e for e in job["errors"]}
     assert set(errors) == {3, 5}
@@ -560,7 +562,9 @@ async def test_a_household_roster_with_an_unknown_building_suggests_the_close_on
     await _building(api, community, "A座")
     header = ["社区代码", "楼栋", "门牌号", "户主姓名"]
     content = xlsx([[community, "A坐", "101", ""], [community, "A座", "102", ""]], header=header)
-    job = await finished(api.admin, (await upload(api.admin, content, kind="households")).json()["id"])
+    job = await finished(
+        api.admin, (await upload(api.admin, content, kind="households")).json()["id"]
+    )
     assert (job["imported"], job["failed"]) == (1, 1)
     [error] = job["errors"]
     assert error["field"] == "楼栋" and "A坐" in error["message"] and "A座" in error["message"]
@@ -623,15 +627,15 @@ async def test_a_roster_saved_by_chinese_excel_in_gbk_or_gb18030_is_read(api, ne
     assert stats["party_members"] == 3
 
 
+HEADER_CSV = (",".join(HEADER) + "\r\n").encode("gbk")
+
+
 async def test_a_file_in_no_chinese_encoding_is_still_refused(api, base_areas):
     content = "姓名,身份证号,社区代码\n".encode("utf-16-le")
     assert_problem(await upload(api.admin, content, "r.csv"), 422, "import.file_unreadable")
     # Not GB18030 either: bytes no code page maps.
     content = HEADER_CSV + b"\xff\xfe\xff\n"
     assert_problem(await upload(api.admin, content, "r.csv"), 422, "import.file_unreadable")
-
-
-HEADER_CSV = (",".join(HEADER) + "\r\n").encode("gbk")
 
 
 def test_the_csv_limits_check_reads_a_gb18030_roster_and_names_its_encoding(settings):
@@ -707,15 +711,18 @@ async def test_the_gender_column_is_checked_against_the_id_number(api, new_commu
     def gender_of(number: str) -> str:
         return "男" if int(number[16]) % 2 == 1 else "女"
 
+    opposite = {"男": "女", "女": "男"}
     ids = [make_id_number() for _ in range(4)]
     header = [*HEADER, "性别"]
     rows = [
         ["甲", ids[0], "", community, "", "", "", "", "", "", gender_of(ids[0])],
         ["乙", ids[1], "", community, "", "", "", "", "", "", ""],
         ["丙", ids[2], "", community, "", "", "", "", "", "", "未知"],
-        ["丁", ids[3], "", community, "", "", "", "", "", "", "男女"[gender_of(ids[3]) == "男"]],
+        ["丁", ids[3], "", community, "", "", "", "", "", "", opposite[gender_of(ids[3])]],
     ]
-    job = await finished(api.admin, (await upload(api.admin, xlsx(rows, header=header))).json()["id"])
+    job = await finished(
+        api.admin, (await upload(api.admin, xlsx(rows, header=header))).json()["id"]
+    )
     assert (job["imported"], job["failed"]) == (2, 2), job
     assert {(e["row"], e["field"]) for e in job["errors"]} == {(4, "性别"), (5, "性别")}
 

@@ -109,5 +109,8 @@ async def import_errors_xlsx(
 
 
 @router.get("/import-templates/{kind}.xlsx", response_class=Response)
-async def import_template(kind: ImportKind, principal: Reader) -> Response:
-    return xlsx_response(await service.template(kind), f"{kind}-template.xlsx")
+async def import_template(kind: ImportKind, session: SessionDep, principal: Reader) -> Response:
+    """The template: the columns, and a drop-down list on each enumerated one (gender,
+    relation, residence type, the deployment's tags, unit category, coordinate system)."""
+    content = await service.template(session=session, kind=kind)
+    return xlsx_response(content, f"{kind}-template.xlsx")

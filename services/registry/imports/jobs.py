@@ -38,7 +38,9 @@ log = logging.getLogger("gongjian.registry.imports")
 BATCH_ROWS = 2500
 
 
-async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today: date) -> Context:
+async def _context(
+    database: Database, job: ImportJob, cipher: PiiCipher, today: date, max_cell_chars: int
+) -> Context:
     async with database.transaction(write=False) as session:
         communities = await repository.community_codes(session)
         tags = {}
@@ -53,6 +55,7 @@ async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today:
         tags_by_name=tags,
         cipher=cipher,
         today=today,
+        max_cell_chars=max_cell_chars,
     )
 
 
@@ -70,9 +73,7 @@ def _parsed_batches(
         row_number += len(chunk)
 
 
-async def _in_thread(
-    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None
-):
+async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None):
     """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
     block: they happen in that thread too)."""
     batches = _parsed_batches(plain, suffix, kind, ctx, encoding)
@@ -106,6 +107,7 @@ async def run_import(
     *,
     replica: str,
     lease_s: float,
+    max_cell_chars: int,
 ) -> None:
     """Claim a queued job for ``replica`` and process it from its stored file (a sealed
     object in the store) to the end."""
@@ -114,7 +116,15 @@ async def run_import(
             session, job_id, replica=replica, now=clock.now(), lease_until=_lease_until(lease_s)
         )
     if job is not None:
-        await run_claimed(database, cipher, store, job, replica=replica, lease_s=lease_s)
+        await run_claimed(
+            database,
+            cipher,
+            store,
+            job,
+            replica=replica,
+            lease_s=lease_s,
+            max_cell_chars=max_cell_chars,
+        )
 
 
 async def run_claimed(
@@ -125,13 +135,14 @@ async def run_claimed(
     *,
     replica: str,
     lease_s: float,
+    max_cell_chars: int,
 ) -> None:
     """Process a job ``replica`` holds, renewing its lease after every batch."""
     job_id = job.id
     tally = Tally()
     raw = None
     try:
-        ctx = await _context(database, job, cipher, clock.today())
+        ctx = await _context(database, job, cipher, clock.today(), max_cell_chars)
         try:
             raw = await store.open(job.file_path)
             # Its header is read here: in a worker thread, as every read of the store.
@@ -205,6 +216,7 @@ def run_in_background(state: State, job_id: str) -> None:
             job_id,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         ),
     )
 
@@ -219,6 +231,7 @@ def run_claimed_in_background(state: State, job: ImportJob) -> None:
             job,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         ),
     )
 

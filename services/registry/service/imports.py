@@ -90,6 +90,7 @@ async def start_import(
             job_id,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         )
     else:
         jobs.run_in_background(state, job_id)
@@ -136,9 +137,7 @@ async def get_import(
         if len(unplaced) > _WARNING_NAMES:
             names += " 等"
         warnings.append(
-            message(
-                "import.buildings_without_location", "zh", count=len(unplaced), names=names
-            )
+            message("import.buildings_without_location", "zh", count=len(unplaced), names=names)
         )
     return ImportView(job, errors[:errors_limit], len(errors) > errors_limit, created, warnings)
 
@@ -172,6 +171,7 @@ async def errors_spreadsheet(
     )
 
 
-async def template(kind: str) -> bytes:
-    """The template a community worker fills in."""
-    return await anyio.to_thread.run_sync(imports.template_xlsx, kind)
+async def template(*, session: AsyncSession, kind: str) -> bytes:
+    """The template a community worker fills in, its tags list the deployment's tags."""
+    tags = sorted(await repository.list_tags(session), key=lambda t: (not t.builtin, t.code))
+    return await anyio.to_thread.run_sync(imports.template_xlsx, kind, [t.name for t in tags])
