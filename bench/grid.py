@@ -136,7 +136,7 @@ async def bench_sync(db: str, households: int) -> dict:
             )
         r = await client.post(
             "/api/v1/registry/imports",
-            data={"kind": "residents"},
+            data={"kind": "residents", "create_buildings": "true"},
             files={"file": ("r.csv", rows.getvalue().encode("utf-8-sig"), "text/csv")},
             headers=auth,
         )

@@ -48,7 +48,7 @@ async def bench_import(db: str, fmt: str, rows: int) -> dict:
             with Timer() as t, path.open("rb") as handle:
                 r = await client.post(
                     "/api/v1/registry/imports",
-                    data={"kind": "residents"},
+                    data={"kind": "residents", "create_buildings": "true"},
                     files={"file": (path.name, handle, "application/octet-stream")},
                     headers=auth,
                 )
@@ -76,7 +76,7 @@ async def bench_import(db: str, fmt: str, rows: int) -> dict:
             with Timer() as again:
                 r = await client.post(
                     "/api/v1/registry/imports",
-                    data={"kind": "residents"},
+                    data={"kind": "residents", "create_buildings": "true"},
                     files={"file": (path.name, path.read_bytes(), "application/octet-stream")},
                     headers=auth,
                 )

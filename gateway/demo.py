@@ -224,9 +224,11 @@ async def load_registry(client: httpx.AsyncClient, token: str, report: DemoRepor
             headers=auth,
         )
         (report.created if r.status_code == 201 else report.kept).append(f"unit {name}")
+    # The demo roster names its buildings (1号楼 … 8号楼) and creates them, as a first
+    # import of a community does; they get their locations later, like real ones.
     r = await client.post(
         "/api/v1/registry/imports",
-        data={"kind": "residents"},
+        data={"kind": "residents", "create_buildings": "true"},
         files={"file": ("demo-residents.csv", demo_residents_csv(date(2026, 1, 1)), "text/csv")},
         headers=auth,
     )

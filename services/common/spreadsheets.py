@@ -30,3 +30,12 @@ def data_row(ws, values: Iterable[Any]) -> list[Any]:
         else:
             row.append(value)
     return row
+
+
+def set_data(cell, value: Any) -> None:
+    """``cell.value = value`` on an ordinary (not write-only) sheet, text that looks like a
+    formula kept as text, as ``data_row`` does."""
+    cell.value = value
+    if looks_like_formula(value):
+        cell.data_type = "s"
+        cell.quotePrefix = True

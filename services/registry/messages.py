@@ -28,8 +28,8 @@ i18n.register(
             "kind must be residents, households, buildings or units.",
         ),
         "import.file_unreadable": (
-            "文件无法读取,请上传 .xlsx 或 .csv(UTF-8)文件。",
-            "The file cannot be read; upload .xlsx or UTF-8 .csv.",
+            "文件无法读取,请上传 .xlsx 或 .csv(UTF-8 或 GBK/GB18030 编码)文件。",
+            "The file cannot be read; upload .xlsx, or .csv in UTF-8 or GBK/GB18030.",
         ),
         "import.columns_missing": (
             "文件缺少必需的列:{columns}。请使用导入模板。",
@@ -41,6 +41,13 @@ i18n.register(
             "The file exceeds the {limit} limit: {value}, at most {maximum}. Split it.",
         ),
         "import.not_finished": ("导入尚未完成。", "The import has not finished."),
+        "import.buildings_without_location": (
+            "本次导入新建了 {count} 个没有坐标的楼栋:{names}。它们不在任何网格内,"
+            "其居民不会同步到网格员的手机;请在楼栋导入或楼栋页面补充经纬度。",
+            "This import created {count} buildings without a location: {names}. They lie "
+            "in no grid cell, so their residents reach no grid worker's phone; add their "
+            "coordinates.",
+        ),
     }
 )
 
@@ -69,6 +76,11 @@ i18n.register(
             "居住类型应为 户籍、常住 或 流动。",
             "Residence type is 户籍, 常住 or 流动.",
         ),
+        "gender_invalid": ("性别应为 男 或 女。", "Gender is 男 or 女."),
+        "gender_mismatch": (
+            "与身份证号显示的性别不一致,请核对身份证号与性别。",
+            "Does not match the gender the ID number gives; check both.",
+        ),
         "date_invalid": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
         "number_invalid": ("应为数字。", "Must be a number."),
         "category_invalid": ("单位类别无效。", "Unknown unit category."),
@@ -80,9 +92,17 @@ i18n.register(
             "该身份证号已在其他社区登记为现住居民。",
             "This ID number is a current resident elsewhere.",
         ),
-        "building_unknown": (
-            "找不到该楼栋,请先导入楼栋。",
-            "No such building; import the buildings first.",
+        "building_unknown_near": (
+            "本社区没有楼栋「{name}」,相近的有:{near}。请更正;确为新楼栋的,"
+            "先导入楼栋(含坐标),或导入时选择新建楼栋(create_buildings=true)。",
+            "The community has no building “{name}”; close ones: {near}. Correct it, or "
+            "import the building first, or import with create_buildings=true.",
+        ),
+        "building_unknown_named": (
+            "本社区没有楼栋「{name}」。请先导入楼栋(含坐标),"
+            "或导入时选择新建楼栋(create_buildings=true)。",
+            "The community has no building “{name}”. Import the building first, or import "
+            "with create_buildings=true.",
         ),
     },
     field=True,

@@ -280,6 +280,14 @@ class ImportJob(Base):
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The file's own header, kept for the error sheet after the file itself is deleted.
     header: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # A building the roster names that does not exist is a bad row, unless the import was
+    # told to create buildings; those it created ({id, community_code, name}) are reported.
+    create_buildings: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    created_buildings: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")
+    # A CSV's text encoding as found when it was uploaded (utf-8-sig or gb18030).
+    encoding: Mapped[str | None] = mapped_column(String(16))
     total: Mapped[int] = mapped_column(Integer, default=0)
     imported: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)

@@ -455,6 +455,30 @@ async def update_import_job(session: AsyncSession, job_id: str, **values: Any) -
     await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
+async def add_created_buildings(session: AsyncSession, job_id: str, buildings: list[dict]) -> None:
+    """Buildings a job created, added to those listed on it (one writer per job: its
+    lease)."""
+    listed = await session.scalar(select(ImportJob.created_buildings).where(ImportJob.id == job_id))
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id)
+        .values(created_buildings=[*(listed or []), *buildings])
+    )
+
+
+async def located_buildings(session: AsyncSession, ids: list[str]) -> set[str]:
+    """Which of these buildings have a location now (a job's answer reports it live, so a
+    building given its coordinates since stops being warned about)."""
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(Building.id).where(
+            Building.id.in_(ids), Building.lat.is_not(None), Building.lng.is_not(None)
+        )
+    )
+    return set(found.all())
+
+
 def _claimable(now: datetime) -> ColumnElement[bool]:
     """Queued, or running on a lease that has run out (or that predates leases)."""
     return or_(

@@ -312,6 +312,16 @@ class ImportRowError(BaseModel):
     message: str
 
 
+class CreatedBuilding(BaseModel):
+    """A building an import created because the roster named it and the import was told to
+    create buildings: without a location it lies in no grid cell."""
+
+    id: str
+    community_code: str
+    name: str
+    has_location: bool
+
+
 class ImportOut(BaseModel):
     id: str
     kind: str
@@ -325,6 +335,10 @@ class ImportOut(BaseModel):
     errors: list[ImportRowError]
     errors_truncated: bool = False
     errors_url: str | None = None
+    create_buildings: bool = False
+    created_buildings: list[CreatedBuilding] = []
+    # What was done but needs a look (a building created without a location), in Chinese.
+    warnings: list[str] = []
     created_at: Timestamp
     finished_at: Timestamp | None
 

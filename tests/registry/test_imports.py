@@ -39,10 +39,19 @@ def csv_bytes(rows: list[list], header=HEADER) -> bytes:
     return csv_roster(rows, header)
 
 
-async def upload(caller, content: bytes, name: str = "roster.xlsx", kind: str = "residents"):
+async def upload(
+    caller,
+    content: bytes,
+    name: str = "roster.xlsx",
+    kind: str = "residents",
+    create_buildings: bool = False,
+):
+    data = {"kind": kind}
+    if create_buildings:
+        data["create_buildings"] = "true"
     return await caller.post(
         "/api/v1/registry/imports",
-        data={"kind": kind},
+        data=data,
         files={"file": (name, content, "application/octet-stream")},
     )
 
@@ -112,7 +121,9 @@ async def test_a_mixed_file_keeps_the_good_rows_and_reports_each_bad_one(api, ne
         ["坏四", dup, "", community, "", "", "", "", "", ""],
         ["", make_id_number(), "", community, "", "", "", "暂住", "会员", "昨天"],
     ]
-    r = await upload(api.admin, xlsx(good[:2] + bad[:2] + good[2:] + bad[2:]))
+    r = await upload(
+        api.admin, xlsx(good[:2] + bad[:2] + good[2:] + bad[2:]), create_buildings=True
+    )
     assert r.status_code == 202, r.text
     job = await finished(api.admin, r.json()["id"])
     assert (job["total"], job["imported"], job["failed"]) == (8, 3, 5)
@@ -173,7 +184,10 @@ async def test_importing_the_same_file_twice_changes_nothing(api, new_community)
         for i in range(1, 6)
     ]
     content = csv_bytes(rows)
-    first = await finished(api.admin, (await upload(api.admin, content, "roster.csv")).json()["id"])
+    first = await finished(
+        api.admin,
+        (await upload(api.admin, content, "roster.csv", create_buildings=True)).json()["id"],
+    )
     second = await finished(
         api.admin, (await upload(api.admin, content, "roster.csv")).json()["id"]
     )
@@ -339,7 +353,7 @@ async def test_the_template_is_a_spreadsheet_with_the_columns(api, base_areas):
     r = await api.community.get("/api/v1/registry/import-templates/residents.xlsx")
     assert r.status_code == 200
     sheet = load_workbook(io.BytesIO(r.content)).active
-    assert [c.value for c in sheet[1]] == HEADER
+    assert [c.value for c in sheet[1]] == [*HEADER[:2], "性别", *HEADER[2:]]
     assert_problem(await api.community.get("/api/v1/registry/import-templates/people.xlsx"), 422)
 
 
@@ -444,3 +458,290 @@ async def test_a_csv_cell_longer_than_the_limit_is_refused_and_memory_stays_flat
     # A cell just inside the limit is an ordinary row, judged on its own.
     fits = csv_bytes([["乙" * settings.import_max_cell_chars, "not-an-id", "", base_areas["home"]]])
     assert (await upload(api.admin, fits, "r.csv")).status_code == 202
+
+
+# --- a community worker's real roster: typos, Chinese Excel, the template's drop-downs -------
+
+
+async def _building(api, community: str, name: str, **extra) -> str:
+    r = await api.admin.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": name, **extra}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _building_names(api, community: str) -> set[str]:
+    page = await api.admin.get(
+        "/api/v1/registry/buildings", params={"community": community, "limit": 100}
+    )
+    return {b["name"] for b in page.json()["items"]}
+
+
+def _resident(name: str, community: str, building: str = "", door: str = "", **more) -> list:
+    row = [name, make_id_number(), "", community, building, door, "", "常住", "", ""]
+    for header, value in more.items():
+        row[HEADER.index(header)] = value
+    return row
+
+
+async def test_a_mistyped_building_is_a_row_error_naming_the_buildings_it_may_mean(
+    api, new_community
+):
+    """A community worker types 3号搂 for 3号楼: the row is refused, naming the column, the
+    name typed and the buildings of the community it is closest to; the good rows of the
+    file are kept, and no building appears that the grid worker's phone would never see."""
+    community = await new_community()
+    await _building(api, community, "3号楼", lat=34.77, lng=113.69)
+    await _building(api, community, "13号楼")
+    await _building(api, community, "幸福里A座")
+    rows = [
+        _resident("黄博然", community, "3号楼", "1单元101"),
+        _resident("欧阳娜", community, "3号搂", "1单元102"),
+        _resident("李明", community),  # no building at all is allowed
+        _resident("张伟", community, "火星基地", "1"),  # nothing close: no suggestion
+    ]
+    job = await finished(
+        api.admin, (await upload(api.admin, csv_bytes(rows), "r.csv")).json()["id"]
+    )
+    assert (job["total"], job["imported"], job["failed"]) == (4, 2, 2), job
+    errors = {e["row"]: e for e in job["errors"]}
+    assert set(errors) == {3, 5}
+    assert errors[3]["field"] == "楼栋" and errors[5]["field"] == "楼栋"
+    assert "3号搂" in errors[3]["message"] and "3号楼" in errors[3]["message"]
+    assert "幸福里A座" not in errors[3]["message"]
+    assert "火星基地" in errors[5]["message"] and "号楼" not in errors[5]["message"]
+    assert job["created_buildings"] == [] and job["warnings"] == []
+    assert await _building_names(api, community) == {"3号楼", "13号楼", "幸福里A座"}
+    residents = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"]
+    assert {r["name"] for r in residents} == {"黄博然", "李明"}
+
+    # The error sheet hands the row back as typed, with the reason.
+    sheet = await api.admin.get(f"/api/v1/registry/imports/{job['id']}/errors.xlsx")
+    rows_back = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert rows_back[1][4] == "3号搂" and rows_back[1][-1].startswith("楼栋:")
+
+    # Told to create buildings, the import does, and says which ones have no location.
+    fixed = [rows[1], rows[3]]
+    job = await finished(
+        api.admin,
+        (await upload(api.admin, csv_bytes(fixed), "r.csv", create_buildings=True)).json()["id"],
+    )
+    assert (job["imported"], job["failed"]) == (2, 0), job
+    created = sorted(job["created_buildings"], key=lambda b: b["name"])
+    assert [(b["name"], b["community_code"], b["has_location"]) for b in created] == [
+        ("3号搂", community, False),
+        ("火星基地", community, False),
+    ]
+    assert len(job["warnings"]) == 1 and "3号搂" in job["warnings"][0]
+    assert await _building_names(api, community) == {
+        "3号楼",
+        "13号楼",
+        "幸福里A座",
+        "3号搂",
+        "火星基地",
+    }
+    # Once a building has its location, the job no longer warns about it.
+    await api.admin.patch(
+        f"/api/v1/registry/buildings/{created[0]['id']}", json={"lat": 34.77, "lng": 113.69}
+    )
+    again = (await api.admin.get(f"/api/v1/registry/imports/{job['id']}")).json()
+    assert {b["name"]: b["has_location"] for b in again["created_buildings"]} == {
+        "3号搂": True,
+        "火星基地": False,
+    }
+    assert "3号搂" not in again["warnings"][0] and "火星基地" in again["warnings"][0]
+
+
+async def test_a_household_roster_with_an_unknown_building_suggests_the_close_ones(
+    api, new_community
+):
+    community = await new_community()
+    await _building(api, community, "A座")
+    header = ["社区代码", "楼栋", "门牌号", "户主姓名"]
+    content = xlsx([[community, "A坐", "101", ""], [community, "A座", "102", ""]], header=header)
+    job = await finished(
+        api.admin, (await upload(api.admin, content, kind="households")).json()["id"]
+    )
+    assert (job["imported"], job["failed"]) == (1, 1)
+    [error] = job["errors"]
+    assert error["field"] == "楼栋" and "A坐" in error["message"] and "A座" in error["message"]
+    job = await finished(
+        api.admin,
+        (await upload(api.admin, content, kind="households", create_buildings=True)).json()["id"],
+    )
+    assert (job["imported"], job["unchanged"], job["failed"]) == (1, 1, 0)
+    assert [b["name"] for b in job["created_buildings"]] == ["A坐"]
+
+
+def _excel_csv(rows: list[list], encoding: str, bom: bytes = b"") -> bytes:
+    """A roster as Chinese Excel saves "CSV (逗号分隔)": the system's ANSI code page (GBK,
+    936) or GB18030, CRLF line ends."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out)  # \r\n, as Excel
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return bom + out.getvalue().encode(encoding)
+
+
+async def test_a_roster_saved_by_chinese_excel_in_gbk_or_gb18030_is_read(api, new_community):
+    community = await new_community()
+    await _building(api, community, "3号楼")
+    gb18030_bom = "\ufeff".encode("gb18030")
+    for encoding, bom, rare in (
+        ("gbk", b"", "黄博然"),
+        ("gb18030", b"", "王䶮"),  # 䶮 (U+4DAE) is in GB18030, not in GBK
+        ("gb18030", gb18030_bom, "李㛃"),
+    ):
+        rows = [
+            _resident(rare, community, "3号楼", f"1单元{len(bom)}01", 标签="党员、老年人"),
+            _resident("欧阳娜娜", community, "三号楼", "1单元102"),
+            _resident("张伟", community, 居住类型="流动"),
+        ]
+        content = _excel_csv(rows, encoding, bom)
+        assert content.decode("gb18030")  # a real GB roster, not UTF-8
+        try:
+            content.decode("utf-8")
+            raise AssertionError("the roster must not be valid UTF-8")
+        except UnicodeDecodeError:
+            pass
+        r = await upload(api.admin, content, "花名册.csv")
+        assert r.status_code == 202, r.text
+        job = await finished(api.admin, r.json()["id"])
+        assert (job["imported"], job["failed"]) == (2, 1), (encoding, job)
+        [error] = job["errors"]
+        assert error["row"] == 3 and error["field"] == "楼栋" and "三号楼" in error["message"]
+        # The bad row comes back in Chinese, as it was typed.
+        sheet = await api.admin.get(f"/api/v1/registry/imports/{job['id']}/errors.xlsx")
+        back = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+        assert back[1][0] == "欧阳娜娜" and back[1][4] == "三号楼"
+    residents = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"]
+    assert {r["name"] for r in residents} == {"黄博然", "王䶮", "李㛃", "张伟"}
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["party_members"] == 3
+
+
+HEADER_CSV = (",".join(HEADER) + "\r\n").encode("gbk")
+
+
+async def test_a_file_in_no_chinese_encoding_is_still_refused(api, base_areas):
+    content = "姓名,身份证号,社区代码\n".encode("utf-16-le")
+    assert_problem(await upload(api.admin, content, "r.csv"), 422, "import.file_unreadable")
+    # Not GB18030 either: bytes no code page maps.
+    content = HEADER_CSV + b"\xff\xfe\xff\n"
+    assert_problem(await upload(api.admin, content, "r.csv"), 422, "import.file_unreadable")
+
+
+def test_the_csv_limits_check_reads_a_gb18030_roster_and_names_its_encoding(settings):
+    from services.registry.imports import check_csv
+
+    rows = [["王䶮", "x", "", "410105001001"]] * 3
+    content = _excel_csv(rows, "gb18030")
+    handle = io.BytesIO(content)
+    checked = check_csv(handle, settings)
+    assert (checked.rows, checked.encoding) == (3, "gb18030")
+    assert handle.tell() == 0
+    checked = check_csv(io.BytesIO(csv_bytes(rows)), settings)
+    assert (checked.rows, checked.encoding) == (3, "utf-8-sig")
+    # A file ASCII for its first 64 KiB and GBK after is still read as GBK, not cut short.
+    late = [["x" * 40, "y", "", "410105001001"]] * 2000 + [["黄博然", "x", "", "410105001001"]]
+    late = _excel_csv(late, "gbk")
+    assert check_csv(io.BytesIO(late), settings).encoding == "gb18030"
+
+
+def _validations(book) -> dict[str, object]:
+    """Each data-validated column of the first sheet: header → (validation, its choices)."""
+    sheet = book.worksheets[0]
+    headers = {c.column_letter: c.value for c in sheet[1]}
+    found = {}
+    for dv in sheet.data_validations.dataValidation:
+        assert dv.type == "list"
+        formula = dv.formula1
+        if formula.startswith('"'):
+            choices = formula.strip('"').split(",")
+        else:
+            where, cells = formula.rsplit("!", 1)
+            source = book[where.strip("'")]
+            choices = [c.value for row in source[cells.replace("$", "")] for c in row if c.value]
+        for ref in str(dv.sqref).split():
+            letter = "".join(ch for ch in ref.split(":")[0] if ch.isalpha())
+            assert ref.split(":")[0].endswith("2"), ref  # from the first data row
+            found[headers[letter]] = (dv, choices)
+    return found
+
+
+async def test_the_template_offers_drop_down_lists_for_every_enumerated_column(api, base_areas):
+    code = "t" + make_id_number()[-8:].lower()
+    r = await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": "楼长" + code})
+    assert r.status_code == 201, r.text
+
+    r = await api.community.get("/api/v1/registry/import-templates/residents.xlsx")
+    book = load_workbook(io.BytesIO(r.content))
+    lists = _validations(book)
+    assert set(lists) == {"性别", "与户主关系", "居住类型", "标签"}
+    assert lists["性别"][1] == ["男", "女"]
+    assert lists["居住类型"][1] == ["户籍", "常住", "流动"]
+    assert {"户主", "配偶", "子", "女", "其他"} <= set(lists["与户主关系"][1])
+    tags = lists["标签"]
+    assert {"党员", "老年人", "残疾人", "楼长" + code} <= set(tags[1])
+    # A cell may hold several tags (党员、老年人): the list offers, it does not refuse.
+    assert tags[0].showErrorMessage is False and tags[0].showInputMessage and tags[0].prompt
+    for header in ("性别", "居住类型"):
+        assert lists[header][0].showErrorMessage is True and lists[header][0].allow_blank
+
+    r = await api.community.get("/api/v1/registry/import-templates/units.xlsx")
+    lists = _validations(load_workbook(io.BytesIO(r.content)))
+    assert set(lists) == {"单位类别"} and "学校" in lists["单位类别"][1]
+    r = await api.community.get("/api/v1/registry/import-templates/buildings.xlsx")
+    lists = _validations(load_workbook(io.BytesIO(r.content)))
+    assert lists["坐标系"][1] == ["wgs84", "gcj02"]
+
+
+async def test_the_gender_column_is_checked_against_the_id_number(api, new_community):
+    """The ID number says the gender (GB 11643: the 17th digit's parity); a gender typed
+    in the roster that disagrees points at a mistyped ID number or a swapped row."""
+    community = await new_community()
+
+    def gender_of(number: str) -> str:
+        return "男" if int(number[16]) % 2 == 1 else "女"
+
+    opposite = {"男": "女", "女": "男"}
+    ids = [make_id_number() for _ in range(4)]
+    header = [*HEADER, "性别"]
+    rows = [
+        ["甲", ids[0], "", community, "", "", "", "", "", "", gender_of(ids[0])],
+        ["乙", ids[1], "", community, "", "", "", "", "", "", ""],
+        ["丙", ids[2], "", community, "", "", "", "", "", "", "未知"],
+        ["丁", ids[3], "", community, "", "", "", "", "", "", opposite[gender_of(ids[3])]],
+    ]
+    job = await finished(
+        api.admin, (await upload(api.admin, xlsx(rows, header=header))).json()["id"]
+    )
+    assert (job["imported"], job["failed"]) == (2, 2), job
+    assert {(e["row"], e["field"]) for e in job["errors"]} == {(4, "性别"), (5, "性别")}
+
+
+async def test_an_xlsx_cell_longer_than_the_limit_is_a_row_error_naming_its_column(
+    api, new_community, settings
+):
+    community = await new_community()
+    await _building(api, community, "1号楼")
+    most = settings.import_max_cell_chars
+    rows = [
+        _resident("甲", community, "1号楼", "1" * (most + 1)),
+        _resident("乙", community, "1号楼", "1单元101", 标签="党" * (most + 5)),
+        _resident("丙", community, "1号楼", "1单元102"),
+    ]
+    job = await finished(api.admin, (await upload(api.admin, xlsx(rows))).json()["id"])
+    assert (job["imported"], job["failed"]) == (1, 2), job
+    errors = {e["row"]: e for e in job["errors"]}
+    assert errors[2]["field"] == "门牌号" and str(most) in errors[2]["message"]
+    assert errors[3]["field"] == "标签" and str(most) in errors[3]["message"]
+    households = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert households["households"] == 1

@@ -38,7 +38,9 @@ log = logging.getLogger("gongjian.registry.imports")
 BATCH_ROWS = 2500
 
 
-async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today: date) -> Context:
+async def _context(
+    database: Database, job: ImportJob, cipher: PiiCipher, today: date, max_cell_chars: int
+) -> Context:
     async with database.transaction(write=False) as session:
         communities = await repository.community_codes(session)
         tags = {}
@@ -53,14 +55,15 @@ async def _context(database: Database, job: ImportJob, cipher: PiiCipher, today:
         tags_by_name=tags,
         cipher=cipher,
         today=today,
+        max_cell_chars=max_cell_chars,
     )
 
 
 def _parsed_batches(
-    plain: BinaryIO, suffix: str, kind: str, ctx: Context
+    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None
 ) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(plain, suffix)
+    rows = open_rows(plain, suffix, encoding)
     header = [str(h).strip() for h in next(rows)]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
@@ -70,10 +73,10 @@ def _parsed_batches(
         row_number += len(chunk)
 
 
-async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context):
+async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None):
     """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
     block: they happen in that thread too)."""
-    batches = _parsed_batches(plain, suffix, kind, ctx)
+    batches = _parsed_batches(plain, suffix, kind, ctx, encoding)
     done = object()
 
     def step():
@@ -104,6 +107,7 @@ async def run_import(
     *,
     replica: str,
     lease_s: float,
+    max_cell_chars: int,
 ) -> None:
     """Claim a queued job for ``replica`` and process it from its stored file (a sealed
     object in the store) to the end."""
@@ -112,7 +116,15 @@ async def run_import(
             session, job_id, replica=replica, now=clock.now(), lease_until=_lease_until(lease_s)
         )
     if job is not None:
-        await run_claimed(database, cipher, store, job, replica=replica, lease_s=lease_s)
+        await run_claimed(
+            database,
+            cipher,
+            store,
+            job,
+            replica=replica,
+            lease_s=lease_s,
+            max_cell_chars=max_cell_chars,
+        )
 
 
 async def run_claimed(
@@ -123,13 +135,14 @@ async def run_claimed(
     *,
     replica: str,
     lease_s: float,
+    max_cell_chars: int,
 ) -> None:
     """Process a job ``replica`` holds, renewing its lease after every batch."""
     job_id = job.id
     tally = Tally()
     raw = None
     try:
-        ctx = await _context(database, job, cipher, clock.today())
+        ctx = await _context(database, job, cipher, clock.today(), max_cell_chars)
         try:
             raw = await store.open(job.file_path)
             # Its header is read here: in a worker thread, as every read of the store.
@@ -140,7 +153,8 @@ async def run_claimed(
         # A pipeline of two: the next batch is parsed while this one is written. (A parser
         # process instead of the thread was measured slower: pickling the parsed rows back
         # cost more than the GIL it freed.)
-        async for batch in _in_thread(plain, roster_suffix(job.file_path), job.kind, ctx):
+        suffix = roster_suffix(job.file_path)
+        async for batch in _in_thread(plain, suffix, job.kind, ctx, job.encoding):
             async with database.transaction() as session:
                 if not await repository.renew_import_lease(
                     session, job_id, replica=replica, lease_until=_lease_until(lease_s)
@@ -202,6 +216,7 @@ def run_in_background(state: State, job_id: str) -> None:
             job_id,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         ),
     )
 
@@ -216,6 +231,7 @@ def run_claimed_in_background(state: State, job: ImportJob) -> None:
             job,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         ),
     )
 

@@ -12,10 +12,12 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from services.common.errors import AppError
 from services.common.settings import Settings
+from services.registry.imports.encoding import GB18030, UTF8, UTF8_BOM, open_text, sniff
 
 _DIMENSION = re.compile(rb'<dimension[^>]*ref="[A-Z]+\d+:([A-Z]+)(\d+)"')
 
@@ -100,10 +102,11 @@ class _BoundedLines:
         self.pending = self.commas = 0
 
 
-def bounded_csv_rows(file: BinaryIO, settings: Settings) -> Iterator[list[str]]:
-    """The rows of a UTF-8 CSV (header included), each checked against the limits on rows,
-    columns and cell length as it is read; the file itself is left open."""
-    handle = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+def bounded_csv_rows(file: BinaryIO, settings: Settings, encoding: str) -> Iterator[list[str]]:
+    """The rows of a CSV (header included), each checked against the limits on rows,
+    columns and cell length as it is read; the file itself is left open. A byte sequence
+    ``encoding`` does not map raises ``UnicodeDecodeError``."""
+    handle = open_text(file, encoding)
     lines = _BoundedLines(handle, settings)
     max_rows, max_columns = settings.import_max_rows, settings.import_max_columns
     max_chars = settings.import_max_cell_chars
@@ -121,17 +124,39 @@ def bounded_csv_rows(file: BinaryIO, settings: Settings) -> Iterator[list[str]]:
     except csv.Error:
         # csv's own guard (a field over 128 Ki characters) is far past our cell limit
         raise _refuse("cell_chars", csv.field_size_limit(), max_chars, 422) from None
-    except UnicodeDecodeError:
-        raise AppError("import.file_unreadable", 422) from None
     finally:
         handle.detach()  # closing the wrapper would close the upload
 
 
-def check_csv(file: BinaryIO, settings: Settings) -> int:
-    """Read a CSV through against the limits before it is stored or parsed; answers its
-    rows (the header not counted) and leaves the file's position at the start."""
+@dataclass(frozen=True)
+class CsvChecked:
+    rows: int  # the header not counted
+    encoding: str  # the file's text encoding, for every later read of it
+
+
+def check_csv(file: BinaryIO, settings: Settings) -> CsvChecked:
+    """Read a CSV through against the limits before it is stored or parsed, in the encoding
+    its start suggests, and once more in GB18030 if a later byte is not UTF-8 (a roster
+    ASCII for pages, then a name in GBK); answers its rows and encoding and leaves the
+    file's position at the start. A file neither encoding reads is unreadable."""
+    start = file.tell()
+    first = sniff(file)
+    file.seek(start)
+    bom = file.read(len(UTF8_BOM)) == UTF8_BOM
+    if first is None:
+        candidates = []
+    elif first == GB18030 or bom:
+        candidates = [first]
+    else:
+        candidates = [UTF8, GB18030]
     try:
-        rows = sum(1 for _ in bounded_csv_rows(file, settings))
-        return max(rows - 1, 0)
+        for encoding in candidates:
+            file.seek(start)
+            try:
+                rows = sum(1 for _ in bounded_csv_rows(file, settings, encoding))
+            except UnicodeDecodeError:
+                continue
+            return CsvChecked(max(rows - 1, 0), encoding)
+        raise AppError("import.file_unreadable", 422)
     finally:
-        file.seek(0)
+        file.seek(start)

@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from services.common.errors import AppError, FieldError
 from services.common.pii import PiiCipher, SealedFile
 from services.registry.imports.columns import COLUMNS
+from services.registry.imports.encoding import open_text
 
 
 def _cell(value: Any) -> Any:
@@ -43,10 +44,11 @@ def roster_suffix(key: str) -> str:
     return ".csv" if key.removesuffix(SEALED).lower().endswith(".csv") else ".xlsx"
 
 
-def open_rows(raw: BinaryIO, suffix: str) -> Iterator[list[Any]]:
-    """Every row of the file's first sheet, header first; ``raw`` is the plain file."""
+def open_rows(raw: BinaryIO, suffix: str, encoding: str | None = None) -> Iterator[list[Any]]:
+    """Every row of the file's first sheet, header first; ``raw`` is the plain file, and
+    ``encoding`` a CSV's (as ``check_csv`` found it; UTF-8 when not given)."""
     if suffix == ".csv":
-        handle = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        handle = open_text(raw, encoding)
         try:
             for row in csv.reader(handle):
                 yield [_cell(v) for v in row]
@@ -65,9 +67,9 @@ def open_rows(raw: BinaryIO, suffix: str) -> Iterator[list[Any]]:
         workbook.close()
 
 
-def read_header(raw: BinaryIO, suffix: str) -> list[str]:
+def read_header(raw: BinaryIO, suffix: str, encoding: str | None = None) -> list[str]:
     try:
-        for row in open_rows(raw, suffix):
+        for row in open_rows(raw, suffix, encoding):
             if any(str(v) for v in row):
                 return [str(v).strip() for v in row]
     except Exception:

@@ -17,7 +17,7 @@ from services.common.validators import (
     parse_id_number,
 )
 from services.registry import rules
-from services.registry.imports.columns import COLUMNS, Column
+from services.registry.imports.columns import COLUMNS, GENDERS, Column
 from services.registry.service.residents import seal_id_number, seal_phone
 
 _TAG_SPLIT = re.compile(r"[,，、;；\s]+")
@@ -34,6 +34,7 @@ class RowProblem:
     row: int
     field: str
     message: str
+    code: str = ""
 
 
 @dataclass
@@ -45,7 +46,9 @@ class Parsed:
 
     def fail(self, column: str, code: str, **params: Any) -> None:
         self.problems.append(
-            RowProblem(self.row, column, message(code, "zh", catalog=FIELD_MESSAGES, **params))
+            RowProblem(
+                self.row, column, message(code, "zh", catalog=FIELD_MESSAGES, **params), code
+            )
         )
 
 
@@ -111,6 +114,10 @@ class Context:
     tags_by_name: dict[str, str]
     cipher: PiiCipher
     today: date
+    # The longest cell a row may hold (``import_max_cell_chars``): a CSV is refused whole
+    # past it before it is stored; an xlsx's longer cells are row errors (a sheet may hold
+    # 32,767 characters in a cell, and its shared strings are bounded only in total).
+    max_cell_chars: int | None = None
     seen_ids: dict[str, int] = field(default_factory=dict)
 
     def reaches(self, code: str) -> bool:
@@ -142,6 +149,12 @@ def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Cont
             citizen = parse_id_number(id_text, ctx.today)
         except InvalidValue as exc:
             parsed.fail("身份证号", exc.code, reason=exc.reason.zh)
+    gender = as_text(raw["gender"])
+    if gender:
+        if GENDERS.get(gender, gender) not in GENDERS.values():
+            parsed.fail("性别", "gender_invalid")
+        elif citizen is not None and GENDERS.get(gender, gender) != citizen.gender:
+            parsed.fail("性别", "gender_mismatch")
     phone = None
     if as_text(raw["phone"]):
         try:
@@ -252,15 +265,40 @@ def parse_generic(
     return parsed
 
 
+def _check_cell_lengths(parsed: Parsed, headers: list[str], most: int) -> None:
+    """Each cell longer than ``most`` is a problem of its column, and the only one (what
+    else is wrong with 2,000 characters is beside the point), unless the column's own,
+    shorter limit says so already (a name: 50)."""
+    for i, value in enumerate(parsed.values):
+        if isinstance(value, str) and len(value) > most:
+            column = headers[i] if i < len(headers) and headers[i] else f"第 {i + 1} 列"
+            if any(p.field == column and p.code == "string_too_long" for p in parsed.problems):
+                continue
+            parsed.problems = [p for p in parsed.problems if p.field != column]
+            parsed.fail(column, "string_too_long", max_length=most)
+
+
 def parse_chunk(
     kind: str, chunk: list, start: int, index: dict[str, int], ctx: Context
 ) -> list[Parsed]:
     out = []
+    headers = [""] * (max(index.values(), default=-1) + 1)
+    for header, i in index.items():
+        headers[i] = header
+    most = ctx.max_cell_chars
     for offset, values in enumerate(chunk, start=1):
         if not any(as_text(v) for v in values):
             continue  # blank lines are not rows
         if kind == "residents":
-            out.append(parse_resident(start + offset, values, index, ctx))
+            parsed = parse_resident(start + offset, values, index, ctx)
         else:
-            out.append(parse_generic(kind, start + offset, values, index, ctx))
+            parsed = parse_generic(kind, start + offset, values, index, ctx)
+        if most is not None and not parsed.problems:
+            _check_cell_lengths(parsed, headers, most)
+            if parsed.problems and "id_number_index" in parsed.data:
+                # refused after all: a later row with this ID number is no duplicate of it
+                ctx.seen_ids.pop(parsed.data["id_number_index"], None)
+        elif most is not None:
+            _check_cell_lengths(parsed, headers, most)
+        out.append(parsed)
     return out

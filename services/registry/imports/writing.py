@@ -4,7 +4,9 @@ batch, the bad rows kept, and the job's progress."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
@@ -28,6 +30,9 @@ from services.registry.models import (
 )
 
 MAX_ERRORS_KEPT = 100_000
+# Buildings a job created, listed on it (a roster of a new community may create a few
+# hundred; a list past this many says nothing more to the person reading it).
+MAX_CREATED_LISTED = 1_000
 
 
 @dataclass
@@ -59,6 +64,12 @@ class Writer:
         self.database = database
         self.cipher = cipher
         self.job_id = job.id
+        # Whether a building the roster names and the community lacks is created (without a
+        # location: no grid cell reaches it) or the row refused, pointing at close names.
+        self.create_buildings = bool(job.create_buildings)
+        self.created: list[dict] = []  # buildings created by the current batch
+        self.listed_created = len(job.created_buildings or [])
+        self.suggestions: dict[tuple[str, str], list[str]] = {}
         self.buildings: dict[tuple[str, str], str] = {}
         self.households: dict[tuple[str, str], str] = {}
         self.loaded: set[str] = set()
@@ -86,7 +97,7 @@ class Writer:
 
     async def _building_ids(self, session, keys: set[tuple[str, str]], create: bool) -> None:
         await self._load_communities(session, {c for c, _ in keys})
-        missing = [k for k in keys if k not in self.buildings]
+        missing = sorted(k for k in keys if k not in self.buildings)
         if create and missing:
             now = clock.now()
             new_rows = [
@@ -102,6 +113,26 @@ class Writer:
             await bulk_insert(session, Building.__table__, new_rows)
             for r in new_rows:
                 self.buildings[(r["community_code"], r["name"])] = r["id"]
+                self.created.append(
+                    {"id": r["id"], "community_code": r["community_code"], "name": r["name"]}
+                )
+            self.suggestions.clear()
+
+    def _known_building(self, parsed: Parsed, community: str, name: str) -> bool:
+        """Whether the building a row names exists (or was just created); if not, the row
+        is refused naming what was typed and the community's closest building names."""
+        if (community, name) in self.buildings:
+            return True
+        near = self.suggestions.get((community, name))
+        if near is None:
+            near = self.suggestions[(community, name)] = closest_buildings(
+                name, [n for c, n in self.buildings if c == community]
+            )
+        if near:
+            parsed.fail("楼栋", "building_unknown_near", name=name, near="、".join(near))
+        else:
+            parsed.fail("楼栋", "building_unknown_named", name=name)
+        return False
 
     async def _household_ids(self, session, keys: set[tuple[str, str, str]]) -> None:
         """keys: (community, building_id, door_no); households are created on first sight."""
@@ -144,6 +175,14 @@ class Writer:
                 await self._write_units(session, good, tally)
             await counts.add(session, self.deltas)
             self.deltas = Counter()
+            if self.created:
+                room = MAX_CREATED_LISTED - self.listed_created
+                if room > 0:
+                    await repository.add_created_buildings(
+                        session, self.job_id, self.created[:room]
+                    )
+                    self.listed_created += min(room, len(self.created))
+                self.created = []
             await self._write_errors(session, [p for p in batch if p.problems], tally)
             tally.total += len(batch)
             await repository.update_import_job(
@@ -181,8 +220,16 @@ class Writer:
         await self._building_ids(
             session,
             {(p.data["community_code"], p.data["building"]) for p in good if p.data["building"]},
-            True,
+            self.create_buildings,
         )
+        good = [
+            p
+            for p in good
+            if not p.data["building"]
+            or self._known_building(p, p.data["community_code"], p.data["building"])
+        ]
+        if not good:
+            return
         await self._household_ids(
             session,
             {
@@ -402,13 +449,15 @@ class Writer:
 
     async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
         await self._building_ids(
-            session, {(p.data["community_code"], p.data["building"]) for p in good}, False
+            session,
+            {(p.data["community_code"], p.data["building"]) for p in good},
+            self.create_buildings,
         )
         known = []
         for p in good:
             building_id = self.buildings.get((p.data["community_code"], p.data["building"]))
             if building_id is None:
-                p.fail("楼栋", "building_unknown")
+                self._known_building(p, p.data["community_code"], p.data["building"])
             elif (building_id, p.data["door_no"]) in self.households:
                 known.append(self.households[(building_id, p.data["door_no"])])
         heads = dict(
@@ -496,6 +545,22 @@ class Writer:
             tally.imported += 1
         await bulk_insert(session, Unit.__table__, list(new_rows.values()))
         await _update_by_id(session, Unit.__table__, updates.values(), now)
+
+
+def _comparable(name: str) -> str:
+    """A building name as compared for suggestions: full-width letters and digits as
+    half-width (３号楼 is 3号楼), case and spaces ignored."""
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def closest_buildings(name: str, names: list[str], most: int = 3) -> list[str]:
+    """The community's building names closest to a name that matches none, closest first:
+    3号搂 → 3号楼, A坐 → A座; none when nothing is alike."""
+    by_form: dict[str, str] = {}
+    for candidate in sorted(names):
+        by_form.setdefault(_comparable(candidate), candidate)
+    near = difflib.get_close_matches(_comparable(name), list(by_form), n=most, cutoff=0.5)
+    return [by_form[form] for form in near]
 
 
 async def _update_by_id(session, table, rows, now) -> None:

@@ -4,6 +4,8 @@ the spreadsheets handed out. The work itself is ``services.registry.imports``.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +13,7 @@ from starlette.datastructures import State
 
 from services.common.auth import Principal
 from services.common.errors import AppError, Conflict, NotFound
+from services.common.i18n import message
 from services.common.ids import new_id
 from services.common.observability import request_id_var
 from services.common.pii import PiiCipher, SealingReader
@@ -29,25 +32,32 @@ def _suffix(upload: UploadFile, head: bytes) -> str:
 
 
 async def start_import(
-    *, state: State, principal: Principal, kind: str, upload: UploadFile
+    *,
+    state: State,
+    principal: Principal,
+    kind: str,
+    upload: UploadFile,
+    create_buildings: bool = False,
 ) -> tuple[str, str]:
     """Store the file, check its header (a file of another shape is refused here with the
     list of missing columns), record the job and start it; answers the job's id and status.
-    Small files are done before the answer; large ones run on in the background."""
+    Small files are done before the answer; large ones run on in the background. A building
+    the roster names that its community lacks is a bad row unless ``create_buildings``."""
     job_id = new_id()
     head = await upload.read(8)
     await upload.seek(0)
     suffix = _suffix(upload, head)
-    expanded = None
+    expanded = encoding = None
     if suffix == ".xlsx":  # an xlsx: its limits, from the archive, first
         expanded = await anyio.to_thread.run_sync(
             imports.expanded_size, upload.file, state.settings
         )
-    else:  # a CSV is read through once against the same limits, a line at a time
-        await anyio.to_thread.run_sync(imports.check_csv, upload.file, state.settings)
+    else:  # a CSV is read through against the same limits, a line at a time; UTF-8 or GB
+        checked = await anyio.to_thread.run_sync(imports.check_csv, upload.file, state.settings)
+        encoding = checked.encoding
     # A file of another shape is refused before anything is stored.
     await upload.seek(0)
-    header = await anyio.to_thread.run_sync(imports.read_header, upload.file, suffix)
+    header = await anyio.to_thread.run_sync(imports.read_header, upload.file, suffix, encoding)
     imports.check_header(kind, header)
     await upload.seek(0)
     # Stored encrypted (it holds ID numbers and phones), as it is read: the plain file never
@@ -65,6 +75,8 @@ async def start_import(
                 filename=(upload.filename or f"roster{suffix}")[:255],
                 file_path=key,  # the roster's key in the object store
                 header=header,
+                encoding=encoding,
+                create_buildings=create_buildings,
                 created_by=principal.user_id,
                 scope=list(principal.scope),
             )
@@ -78,6 +90,7 @@ async def start_import(
             job_id,
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
+            max_cell_chars=state.settings.import_max_cell_chars,
         )
     else:
         jobs.run_in_background(state, job_id)
@@ -93,14 +106,40 @@ async def _job(session: AsyncSession, principal: Principal, job_id: str) -> Impo
     return job
 
 
+@dataclass
+class ImportView:
+    job: ImportJob
+    errors: list[ImportError_]
+    errors_truncated: bool
+    created_buildings: list[dict]  # {id, community_code, name, has_location}
+    warnings: list[str]
+
+
+# Names spelled out in a warning; the answer's ``created_buildings`` lists them all.
+_WARNING_NAMES = 20
+
+
 async def get_import(
     *, session: AsyncSession, principal: Principal, job_id: str, errors_limit: int
-) -> tuple[ImportJob, list[ImportError_], bool]:
+) -> ImportView:
     """A job the caller may see (its own, or one whose scope lies inside the caller's), its
-    first ``errors_limit`` bad rows, and whether there are more."""
+    first ``errors_limit`` bad rows and whether there are more, the buildings it created
+    (whether each has a location now) and a warning naming those that still have none."""
     job = await _job(session, principal, job_id)
     errors = await repository.import_errors(session, job.id, errors_limit + 1)
-    return job, errors[:errors_limit], len(errors) > errors_limit
+    created = list(job.created_buildings or [])
+    located = await repository.located_buildings(session, [b["id"] for b in created])
+    created = [{**b, "has_location": b["id"] in located} for b in created]
+    warnings = []
+    unplaced = [b["name"] for b in created if not b["has_location"]]
+    if unplaced:
+        names = "、".join(unplaced[:_WARNING_NAMES])
+        if len(unplaced) > _WARNING_NAMES:
+            names += " 等"
+        warnings.append(
+            message("import.buildings_without_location", "zh", count=len(unplaced), names=names)
+        )
+    return ImportView(job, errors[:errors_limit], len(errors) > errors_limit, created, warnings)
 
 
 async def errors_spreadsheet(
@@ -132,6 +171,7 @@ async def errors_spreadsheet(
     )
 
 
-async def template(kind: str) -> bytes:
-    """The template a community worker fills in."""
-    return await anyio.to_thread.run_sync(imports.template_xlsx, kind)
+async def template(*, session: AsyncSession, kind: str) -> bytes:
+    """The template a community worker fills in, its tags list the deployment's tags."""
+    tags = sorted(await repository.list_tags(session), key=lambda t: (not t.builtin, t.code))
+    return await anyio.to_thread.run_sync(imports.template_xlsx, kind, [t.name for t in tags])
