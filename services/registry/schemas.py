@@ -272,14 +272,15 @@ class UnitCreate(WireModel):
 
 
 class UnitPatch(WireModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    category: UnitCategory | None = None
+    name: Annotated[str | None, NOT_NULL] = Field(default=None, min_length=1, max_length=200)
+    category: Annotated[UnitCategory | None, NOT_NULL] = None
     address: str | None = Field(default=None, max_length=255)
     contact_name: str | None = Field(default=None, max_length=50)
     contact_phone: MobileStr | None = None
     party_org_name: str | None = Field(default=None, max_length=200)
     party_member_count: int | None = Field(default=None, ge=0, le=100_000)
-    facilities: list[FacilityIn] | None = Field(default=None, max_length=50)
+    # [] takes every facility away; null would say nothing and is refused.
+    facilities: Annotated[list[FacilityIn] | None, NOT_NULL] = Field(default=None, max_length=50)
 
 
 class UnitOut(BaseModel):

@@ -103,13 +103,20 @@ async def test_an_area_code_in_another_script_is_refused_not_stored(api, base_ar
 
 async def test_null_for_any_field_of_a_patch_is_never_a_500(api, new_community, spot):
     """A partial update may leave a field out; sending null for a field that cannot be
-    empty is a 422 naming it (it reached the database's NOT NULL before)."""
-    from tests.factories import make_cell, populate
+    empty is a 422 naming it (it reached the database's NOT NULL before), and a null that is
+    accepted is what the record then holds (a unit's facilities were emptied by one)."""
+    from tests.factories import activity, make_cell, populate, unit
 
     community = await new_community()
     cell = await make_cell(api, community, *spot)
     _, households, residents = await populate(api, cell, (spot[0] + 0.001, spot[1] + 0.001))
     building = (await api.admin.get(f"/api/v1/registry/households/{households[0]}")).json()
+    made = await api.admin.post(
+        "/api/v1/registry/units",
+        json=unit(community),
+    )
+    assert made.status_code == 201, made.text
+    event = await activity(api, community)
     doc = (await api.admin.get("/openapi.json")).json()
     targets = {
         f"/api/v1/registry/areas/{community}": "/api/v1/registry/areas/{code}",
@@ -121,6 +128,10 @@ async def test_null_for_any_field_of_a_patch_is_never_a_500(api, new_community, 
         ),
         f"/api/v1/registry/residents/{residents[0]}": "/api/v1/registry/residents/{resident_id}",
         f"/api/v1/grid/cells/{cell['code']}": "/api/v1/grid/cells/{code}",
+        f"/api/v1/registry/units/{made.json()['id']}": "/api/v1/registry/units/{unit_id}",
+        f"/api/v1/volunteer/activities/{event['id']}": (
+            "/api/v1/volunteer/activities/{activity_id}"
+        ),
     }
     failures = []
     for url, template in targets.items():
@@ -130,4 +141,6 @@ async def test_null_for_any_field_of_a_patch_is_never_a_500(api, new_community, 
             r = await api.admin.patch(url, json={field: None})
             if r.status_code >= 500 or (r.status_code == 422 and not r.json()["errors"]):
                 failures.append((template, field, r.status_code, r.text[:120]))
+            elif r.status_code == 200 and r.json().get(field, None) is not None:
+                failures.append((template, field, "null taken but not kept", r.text[:120]))
     assert not failures, failures

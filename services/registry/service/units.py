@@ -84,11 +84,11 @@ async def patch_unit(
         unit.contact_phone_enc = cipher.encrypt(phone, "phone") if phone else None
         unit.contact_phone_masked = mask_phone(phone)
     if "facilities" in changes:
-        facilities = changes.pop("facilities") or []
-        unit.facilities = [UnitFacility(**f) for f in facilities]
+        unit.facilities = [UnitFacility(**f) for f in changes.pop("facilities")]
+    # What is sent is kept: a null clears a field that may be empty (the schema refuses
+    # null for those that may not).
     for name, value in changes.items():
-        if value is not None:
-            setattr(unit, name, value)
+        setattr(unit, name, value)
     await session.flush()
     await history.changed(session, principal, "unit", unit, "updated", before, cipher=cipher)
     return unit
