@@ -72,12 +72,13 @@ def pledge_fulfilment(target: Decimal, per: str, quarters: int, achieved: Decima
     return min(Fraction(1), Fraction(Decimal(achieved)) / required)
 
 
-# Model-community applications: action -> (from status, to status, the level that may act)
+# Model-community applications: an open status -> the level that acts on it, the permission
+# that level's accounts hold for it, and the actions it may take.
 APPLICATION_STEPS = {
-    "recommend": ("submitted", "recommended", "street"),
-    "reject": (None, "rejected", None),  # from submitted (street) or recommended (district)
-    "approve": ("recommended", "approved", "district"),
+    "submitted": ("street", "assessment:recommend", ("recommend", "reject")),
+    "recommended": ("district", "assessment:approve", ("approve", "reject")),
 }
+APPLICATION_OUTCOME = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}
 
 
 def level_of(scope: tuple[str, ...], unrestricted: bool, community: str) -> str | None:

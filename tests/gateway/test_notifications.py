@@ -260,7 +260,7 @@ async def district_admin(api):
         json={
             "username": username,
             "password": "district-pass-1",
-            "role": "street_admin",
+            "role": "district_admin",
             "scope": [DISTRICT],
         },
     )
