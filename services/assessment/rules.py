@@ -64,6 +64,36 @@ def as_number(value: Fraction | None, places: int = 4) -> float | None:
     return None if value is None else round(float(value), places)
 
 
+def _plain(number: float, places: int = 2) -> str:
+    """A number as an official writes it: no trailing zeros, no float noise."""
+    text = f"{round(number, places):.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def shown_value(value: float | None, unit: str | None) -> str:
+    """An indicator's value as the export shows it: a ratio in per cent (0.0075 → 0.75%),
+    a figure with its unit (320 m², 6 人), and 无数据 where there is none."""
+    if value is None:
+        return NO_DATA
+    if unit == "%":
+        return f"{_plain(value * 100)}%"
+    return f"{_plain(value)} {unit}" if unit else _plain(value)
+
+
+def shown_standard(comparator: str, threshold: float, unit: str | None) -> str:
+    return f"{comparator.replace('>=', '≥').replace('<=', '≤')} {shown_value(threshold, unit)}"
+
+
+def shown_result(value: float | None, passed: bool) -> str:
+    """达标 / 未达标; no figure counts as not met, and says so."""
+    if value is None:
+        return f"{NOT_MET}({NO_DATA})"
+    return MET if passed else NOT_MET
+
+
+NO_DATA, MET, NOT_MET = "无数据", "达标", "未达标"
+
+
 def pledge_fulfilment(target: Decimal, per: str, quarters: int, achieved: Decimal) -> Fraction:
     """Achieved ÷ what the pledge asks over the period, capped at 1."""
     required = Fraction(Decimal(target)) * Fraction(quarters, PER[per])

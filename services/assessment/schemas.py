@@ -160,6 +160,8 @@ class IndicatorValue(BaseModel):
     comparator: str
     passed: bool
     weight: float
+    # "%", "m²", "人"...: how the value reads (absent from snapshots published before it was)
+    unit: str | None = None
 
 
 class CommunityScore(BaseModel):

@@ -161,7 +161,7 @@ async def test_the_score_export_reads_as_an_official_reads_it(api, new_community
     sheet = load_workbook(io.BytesIO(r.content)).active
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     header = next(row for row in rows if "社区代码" in row)
-    line = next(row for row in rows if community in row)
+    line = next(row for row in rows[rows.index(header) + 1 :] if community in row)
     cell = dict(zip(header, line, strict=True))
     assert cell["志愿者注册率"] == "0.75%"
     assert cell["志愿者注册率达标情况"] == "未达标"

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
 from services.assessment.models import ScoreSnapshot
+from services.assessment.schemas import ScoresOut
 from services.assessment.service.indicators import indicators_for
 from services.common.auth import Principal
 from services.common.clients.grid import GridClient
@@ -159,6 +160,7 @@ async def compute_scores(
                     "comparator": indicator.comparator,
                     "passed": result.passed,
                     "weight": float(indicator.weight),
+                    "unit": indicator.unit,
                 }
             )
         rows.append(
@@ -207,31 +209,49 @@ async def publish(
     return snapshot
 
 
-def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
+async def export_scores(
+    *, session: AsyncSession, area: str, period: Period, result: ScoresOut
+) -> bytes:
+    """The scores (published or live) as the xlsx an official reads. A snapshot published
+    before values carried their unit takes it from the indicators of the period."""
+    units = {i.code: i.unit for i in await indicators_for(session=session, period=period)}
+    rows = [c.model_dump() for c in result.communities]
+    for row in rows:
+        for value in row["indicators"]:
+            if value.get("unit") is None:
+                value["unit"] = units.get(value["code"])
+    status = f"已发布 第{result.version}版" if result.published else "实时数据(未发布)"
+    return scores_xlsx(area, result.period, rows, status=status)
+
+
+def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]], *, status: str = "") -> bytes:
+    """One row per community: rank, total, and for each indicator its value as it reads
+    (0.75%, 320 m², 6 人, 无数据) and whether it is met (达标 / 未达标); under the header, what
+    each indicator asks. Every cell is data (``data_row``), never a formula."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("考核结果")
-    names = [i["name"] for i in rows[0]["indicators"]] if rows else []
-    ws.append(["区划", period])
-    ws.append(data_row(ws, ["排名", "社区代码", "社区", "总分", *names]))
+    indicators = rows[0]["indicators"] if rows else []
+    ws.append(data_row(ws, ["区划", area, "考核期", period, "状态", status]))
+    header = ["排名", "社区代码", "社区", "总分"]
+    standard = ["达标标准", "", "", ""]
+    for i in indicators:
+        header += [i["name"], f"{i['name']}达标情况"]
+        standard += [
+            rules.shown_standard(i["comparator"], i["threshold"], i.get("unit")),
+            f"权重 {rules.shown_value(i['weight'], None)}",
+        ]
+    ws.append(data_row(ws, header))
+    ws.append(data_row(ws, standard))
     for row in rows:
-        ws.append(
-            data_row(
-                ws,
-                [
-                    row["rank"],
-                    row["community_code"],
-                    row["name"],
-                    row["total"],
-                    *[
-                        ("✓ " if i["passed"] else "✗ ")
-                        + ("" if i["value"] is None else str(i["value"]))
-                        for i in row["indicators"]
-                    ],
-                ],
-            )
-        )
+        cells = [row["rank"], row["community_code"], row["name"] or "", row["total"]]
+        for i in row["indicators"]:
+            cells += [
+                rules.shown_value(i["value"], i.get("unit")),
+                rules.shown_result(i["value"], i["passed"]),
+            ]
+        ws.append(data_row(ws, cells))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
