@@ -49,7 +49,7 @@ async def test_an_agreement_is_active_only_after_both_signatures(api, new_commun
     resident = await api.resident()
     found = (
         await resident.get("/api/v1/assessment/facilities", params={"community": community})
-    ).json()
+    ).json()["items"]
     assert [(f["name"], f["unit_name"]) for f in found] == [("篮球场", unit["name"])]
     # an amendment is a new version; the old one stays until the new one is signed
     amended = (
