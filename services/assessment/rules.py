@@ -84,8 +84,9 @@ def as_number(value: Fraction | None, places: int = 4) -> float | None:
 
 
 def _plain(number: float, places: int = 2) -> str:
-    """A number as an official writes it: no trailing zeros, no float noise."""
-    text = f"{round(number, places):.{places}f}".rstrip("0").rstrip(".")
+    """A number as an official writes it: thousands grouped, no trailing zeros, no float
+    noise (138,888.89; 320; 0.75)."""
+    text = f"{round(number, places):,.{places}f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
