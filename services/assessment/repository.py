@@ -4,8 +4,9 @@ Scope, applied here from the caller's principal for every list and every get: st
 agreements, records, meetings, snapshots and applications of communities within their area
 scope; a unit's contact sees their own unit's agreements and records (and nothing of other
 units, whatever community they share). Facilities opened under an agreement in force are
-public: residents are meant to find and use them. A record outside the caller's reach is
-not found (None here, 404 on the wire), so ids cannot be probed.
+public: residents are meant to find and use them, by community or around where they are.
+A record outside the caller's reach is not found (None here, 404 on the wire), so ids
+cannot be probed.
 
 Pledges, confirmed quantities and an application's history are read only for parents that
 were themselves read through scope; they say so in their docstrings.
