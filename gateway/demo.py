@@ -26,6 +26,7 @@ COMMUNITY = "410105001001"
 # username, role, scope, display name
 DEMO_ACCOUNTS = (
     ("demo-admin", "platform_admin", ["*"], "平台管理员"),
+    ("demo-district", "district_admin", ["410105"], "金水区社区治理办"),
     ("demo-street", "street_admin", ["410105001"], "经八路街道办"),
     ("demo-community", "community_admin", [COMMUNITY], "黄河路社区工作者"),
     ("demo-grid", "grid_worker", [COMMUNITY], "黄河路社区网格员"),
@@ -372,6 +373,9 @@ async def load_grid_volunteer_assessment(
                         "facility_name": "会议室",
                         "facility_capacity": 40,
                         "facility_hours": "周六 9:00-17:00",
+                        "facility_address": "金水区黄河路社区经八路小学",
+                        "facility_lat": 34.7825,
+                        "facility_lng": 113.6835,
                     },
                 ],
             },

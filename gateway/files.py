@@ -60,7 +60,7 @@ async def store_upload(
     return record
 
 
-STAFF = ("street_admin", "community_admin", "grid_worker")
+STAFF = ("district_admin", "street_admin", "community_admin", "grid_worker")
 
 
 def may_read(principal: Principal, record: StoredFile) -> bool:

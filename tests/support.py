@@ -48,7 +48,14 @@ class Caller:
         return await self.client.delete(url, headers=self._headers(headers), **kw)
 
 
-DEMO_USERS = ("demo-admin", "demo-street", "demo-community", "demo-grid", "demo-unit")
+DEMO_USERS = (
+    "demo-admin",
+    "demo-district",
+    "demo-street",
+    "demo-community",
+    "demo-grid",
+    "demo-unit",
+)
 
 
 class Api:
@@ -56,6 +63,7 @@ class Api:
         self.client = client
         self.anon = Caller(client)
         self.admin = Caller(client, tokens["demo-admin"])
+        self.district = Caller(client, tokens["demo-district"])
         self.street = Caller(client, tokens["demo-street"])
         self.community = Caller(client, tokens["demo-community"])
         self.grid = Caller(client, tokens["demo-grid"])

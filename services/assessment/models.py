@@ -7,7 +7,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.clock import clock
@@ -72,6 +83,12 @@ class Pledge(Base):
     facility_name: Mapped[str | None] = mapped_column(String(100))
     facility_capacity: Mapped[int | None] = mapped_column(Integer)
     facility_hours: Mapped[str | None] = mapped_column(String(200))
+    facility_address: Mapped[str | None] = mapped_column(String(255))
+    facility_lat: Mapped[float | None] = mapped_column(Float)  # WGS-84
+    facility_lng: Mapped[float | None] = mapped_column(Float)
+
+    # "Facilities around me": the box a distance search starts from.
+    __table_args__ = (Index("ix_pledges_facility_place", "facility_lat", "facility_lng"),)
 
 
 class FulfilmentRecord(Base):

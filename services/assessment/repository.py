@@ -4,8 +4,9 @@ Scope, applied here from the caller's principal for every list and every get: st
 agreements, records, meetings, snapshots and applications of communities within their area
 scope; a unit's contact sees their own unit's agreements and records (and nothing of other
 units, whatever community they share). Facilities opened under an agreement in force are
-public: residents are meant to find and use them. A record outside the caller's reach is
-not found (None here, 404 on the wire), so ids cannot be probed.
+public: residents are meant to find and use them, by community or around where they are.
+A record outside the caller's reach is not found (None here, 404 on the wire), so ids
+cannot be probed.
 
 Pledges, confirmed quantities and an application's history are read only for parents that
 were themselves read through scope; they say so in their docstrings.
@@ -18,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Float, and_, func, or_, select, tuple_, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,8 +37,9 @@ from services.assessment.models import (
 )
 from services.common.auth import Principal
 from services.common.database import one_of
+from services.common.geo import box_around, nearness, nearness_bound
 from services.common.history import history_page
-from services.common.pagination import PageParams, paginate
+from services.common.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from services.common.periods import Period
 from services.common.scope import prefix_clause, scope_clause
 from services.common.validators import significant_prefix
@@ -203,6 +205,30 @@ async def confirmed_quantities(
     return {pledge_id: Decimal(q or 0) for pledge_id, q in rows.all()}
 
 
+async def confirmed_in_periods(
+    *, session: AsyncSession, pledges_by_period: dict[Period, list[str]]
+) -> dict[str, Decimal]:
+    """Per pledge (of agreements read through scope), the quantity of confirmed records
+    dated in the period it is listed under; one query, whatever the periods."""
+    windows = [
+        and_(
+            one_of(session, FulfilmentRecord.pledge_id, ids),
+            FulfilmentRecord.day >= period.start,
+            FulfilmentRecord.day < period.end,
+        )
+        for period, ids in pledges_by_period.items()
+        if ids
+    ]
+    if not windows:
+        return {}
+    rows = await session.execute(
+        select(FulfilmentRecord.pledge_id, func.sum(FulfilmentRecord.quantity))
+        .where(FulfilmentRecord.status == "confirmed", or_(*windows))
+        .group_by(FulfilmentRecord.pledge_id)
+    )
+    return {pledge_id: Decimal(q or 0) for pledge_id, q in rows.all()}
+
+
 async def unit_names(*, session: AsyncSession, unit_ids: list[str]) -> dict[str, str]:
     """The names of units whose agreements were read through scope."""
     if not unit_ids:
@@ -215,23 +241,67 @@ async def unit_names(*, session: AsyncSession, unit_ids: list[str]) -> dict[str,
     return dict(rows.all())
 
 
-async def facilities_open(
-    *, session: AsyncSession, community: str, today: date
-) -> list[tuple[Agreement, Pledge]]:
-    """Public: facilities pledged under agreements in force on ``today`` (a local date)."""
-    rows = await session.execute(
+def _facilities_open(today: date):
+    return (
         select(Agreement, Pledge)
         .join(Pledge, Pledge.agreement_id == Agreement.id)
         .where(
-            Agreement.community_code == community,
             Agreement.status == "active",
             Agreement.term_start <= today,
             Agreement.term_end >= today,
             Pledge.facility_name.is_not(None),
         )
-        .order_by(Agreement.unit_name, Pledge.facility_name)
     )
-    return [(a, p) for a, p in rows.all()]
+
+
+async def facilities_open(
+    *, session: AsyncSession, community: str, today: date, page: PageParams
+) -> tuple[list[tuple[Agreement, Pledge]], str | None]:
+    """Public: facilities pledged under a community's agreements in force on ``today`` (a
+    local date), by unit and name; the cursor is the last one's unit name, name and id."""
+    key = [Agreement.unit_name, Pledge.facility_name, Pledge.id]
+    stmt = _facilities_open(today).where(Agreement.community_code == community)
+    if page.cursor:
+        stmt = stmt.where(tuple_(*key) > tuple_(*decode_cursor(page.cursor, key)))
+    rows = (await session.execute(stmt.order_by(*key).limit(page.limit + 1))).all()
+    items = [(a, p) for a, p in rows[: page.limit]]
+    if len(rows) <= page.limit:
+        return items, None
+    a, p = items[-1]
+    return items, encode_cursor([a.unit_name, p.facility_name, p.id])
+
+
+async def facilities_near(
+    *,
+    session: AsyncSession,
+    today: date,
+    lat: float,
+    lng: float,
+    radius_m: float,
+    community: str | None,
+    page: PageParams,
+) -> tuple[list[tuple[Agreement, Pledge]], str | None]:
+    """Public: facilities open on ``today`` within ``radius_m`` of a WGS-84 point, nearest
+    first, in any community (or in ``community``); the cursor is the last one's nearness
+    and id."""
+    near = nearness(Pledge.facility_lat, Pledge.facility_lng, lat, lng)
+    south, north, west, east = box_around(lat, lng, radius_m)
+    stmt = _facilities_open(today).where(
+        Pledge.facility_lat.between(south, north),
+        Pledge.facility_lng.between(west, east),
+        near <= nearness_bound(radius_m),
+    )
+    if community:
+        stmt = stmt.where(Agreement.community_code == community)
+    key = [type_coerce(near, Float), Pledge.id]
+    if page.cursor:
+        stmt = stmt.where(tuple_(*key) > tuple_(*decode_cursor(page.cursor, key)))
+    stmt = stmt.add_columns(near).order_by(*key).limit(page.limit + 1)
+    rows = (await session.execute(stmt)).all()
+    items = [(a, p) for a, p, _ in rows[: page.limit]]
+    if len(rows) <= page.limit:
+        return items, None
+    return items, encode_cursor([rows[page.limit - 1][2], items[-1][1].id])
 
 
 # --- meetings ------------------------------------------------------------------------------

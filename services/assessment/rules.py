@@ -5,12 +5,31 @@ application. Exact fractions, so 10.0% passes a 10% threshold and 9.9% does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 CATEGORIES = ("party_building", "ideology", "services", "facilities", "security", "sanitation")
 PER = {"quarter": 1, "half": 2, "year": 4}  # in quarters
+# The six joint areas as seed 001 names them, and how targets read.
+CATEGORY_NAMES = {
+    "party_building": "党建联创",
+    "ideology": "思想联做",
+    "services": "服务联办",
+    "facilities": "设施联管",
+    "security": "治安联防",
+    "sanitation": "卫生联抓",
+}
+TARGET_UNIT_NAMES = {
+    "times": "次",
+    "people": "人",
+    "hours": "小时",
+    "yuan": "元",
+    "m2": "m²",
+    "opening_hours_per_week": "小时/周",
+}
+PER_NAMES = {"quarter": "每季度", "half": "每半年", "year": "每年"}
 
 COMPARE = {
     ">=": lambda a, b: a >= b,
@@ -64,20 +83,78 @@ def as_number(value: Fraction | None, places: int = 4) -> float | None:
     return None if value is None else round(float(value), places)
 
 
+def _plain(number: float, places: int = 2) -> str:
+    """A number as an official writes it: thousands grouped, no trailing zeros, no float
+    noise (138,888.89; 320; 0.75)."""
+    text = f"{round(number, places):,.{places}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def shown_value(value: float | None, unit: str | None) -> str:
+    """An indicator's value as the export shows it: a ratio in per cent (0.0075 → 0.75%),
+    a figure with its unit (320 m², 6 人), and 无数据 where there is none."""
+    if value is None:
+        return NO_DATA
+    if unit == "%":
+        return f"{_plain(value * 100)}%"
+    return f"{_plain(value)} {unit}" if unit else _plain(value)
+
+
+def shown_standard(comparator: str, threshold: float, unit: str | None) -> str:
+    return f"{comparator.replace('>=', '≥').replace('<=', '≤')} {shown_value(threshold, unit)}"
+
+
+def shown_result(value: float | None, passed: bool) -> str:
+    """达标 / 未达标; no figure counts as not met, and says so."""
+    if value is None:
+        return f"{NOT_MET}({NO_DATA})"
+    return MET if passed else NOT_MET
+
+
+NO_DATA, MET, NOT_MET = "无数据", "达标", "未达标"
+
+
+def period_of(per: str, day: date) -> str:
+    """The label of the pledge's period (``per``) holding ``day``: 2026Q3, 2026H2, 2026."""
+    if per == "quarter":
+        return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+    if per == "half":
+        return f"{day.year}H{(day.month - 1) // 6 + 1}"
+    return str(day.year)
+
+
+def pledge_target(target: Decimal, unit: str, per: str) -> str:
+    """每季度 1 次, 每年 16 小时/周: a pledge's target as its parties read it."""
+    return f"{PER_NAMES[per]} {_plain(float(target))} {TARGET_UNIT_NAMES.get(unit, unit)}"
+
+
+def pledge_required(target: Decimal, per: str, quarters: int) -> Fraction:
+    """What the pledge asks over ``quarters`` quarters."""
+    return Fraction(Decimal(target)) * Fraction(quarters, PER[per])
+
+
+def percent(done: Fraction, required: Fraction) -> float:
+    """Done ÷ required in per cent, to one place, capped at 100 (what counts)."""
+    if required <= 0:
+        return 100.0
+    return round(float(min(Fraction(1), done / required) * 100), 1)
+
+
 def pledge_fulfilment(target: Decimal, per: str, quarters: int, achieved: Decimal) -> Fraction:
     """Achieved ÷ what the pledge asks over the period, capped at 1."""
-    required = Fraction(Decimal(target)) * Fraction(quarters, PER[per])
+    required = pledge_required(target, per, quarters)
     if required <= 0:
         return Fraction(1)
     return min(Fraction(1), Fraction(Decimal(achieved)) / required)
 
 
-# Model-community applications: action -> (from status, to status, the level that may act)
+# Model-community applications: an open status -> the level that acts on it, the permission
+# that level's accounts hold for it, and the actions it may take.
 APPLICATION_STEPS = {
-    "recommend": ("submitted", "recommended", "street"),
-    "reject": (None, "rejected", None),  # from submitted (street) or recommended (district)
-    "approve": ("recommended", "approved", "district"),
+    "submitted": ("street", "assessment:recommend", ("recommend", "reject")),
+    "recommended": ("district", "assessment:approve", ("approve", "reject")),
 }
+APPLICATION_OUTCOME = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}
 
 
 def level_of(scope: tuple[str, ...], unrestricted: bool, community: str) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
 from services.common.validators import AreaCodeStr
 
@@ -24,10 +25,28 @@ class PledgeIn(WireModel):
     facility_name: str | None = Field(default=None, max_length=100)
     facility_capacity: int | None = Field(default=None, ge=0)
     facility_hours: str | None = Field(default=None, max_length=200)
+    # where the facility is, for residents looking around them: both coordinates or neither
+    facility_address: str | None = Field(default=None, max_length=255)
+    facility_lat: float | None = Field(default=None, ge=-90, le=90)
+    facility_lng: float | None = Field(default=None, ge=-180, le=180)
+    coord_system: CoordSystem = Field(
+        default="wgs84", description="the system of facility_lat, facility_lng (stored WGS-84)"
+    )
+
+
+class PledgeProgress(BaseModel):
+    """How far a pledge has come in its current period (the one of ``per`` holding today,
+    within the agreement's term): confirmed records only."""
+
+    period: str
+    done: float
+    target: float
+    percent: float  # done ÷ target, capped at 100
 
 
 class PledgeOut(PledgeIn):
     id: str
+    progress: PledgeProgress | None = None
 
 
 class AgreementCreate(WireModel):
@@ -104,6 +123,7 @@ class MeetingOut(MeetingIn):
 
 
 class FacilityOut(BaseModel):
+    pledge_id: str
     agreement_id: str
     unit_id: str
     unit_name: str
@@ -111,6 +131,12 @@ class FacilityOut(BaseModel):
     name: str
     capacity: int | None
     opening_hours: str | None
+    address: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    coord_system: CoordSystem = "wgs84"
+    # Metres from the point of a "near me" search; absent otherwise.
+    distance_m: float | None = None
 
 
 class IndicatorIn(WireModel):
@@ -160,6 +186,8 @@ class IndicatorValue(BaseModel):
     comparator: str
     passed: bool
     weight: float
+    # "%", "m²", "人"...: how the value reads (absent from snapshots published before it was)
+    unit: str | None = None
 
 
 class CommunityScore(BaseModel):
@@ -184,6 +212,24 @@ class PublishIn(WireModel):
     period: str = Field(max_length=8)
 
 
+class PledgeScore(BaseModel):
+    """One pledge of a unit, as its score counts it over the period asked."""
+
+    pledge_id: str
+    agreement_id: str
+    category: str
+    category_name: str  # 服务联办
+    description: str
+    target: str  # 每季度 1 次
+    target_quantity: float
+    target_unit: str
+    per: str
+    required: float  # what the target asks over the period
+    done: float  # confirmed in the period
+    percent: float  # done ÷ required, capped at 100
+    fulfilment: float  # the same, as a fraction
+
+
 class UnitScore(BaseModel):
     unit_id: str
     unit_name: str
@@ -193,7 +239,7 @@ class UnitScore(BaseModel):
     rank: int
     advanced_candidate: bool
     flagged: bool
-    by_pledge: list[dict[str, Any]]
+    by_pledge: list[PledgeScore]
 
 
 class UnitScoresOut(BaseModel):

@@ -20,17 +20,19 @@ from services.common.settings import Settings
 
 ROLES = (
     "platform_admin",
+    "district_admin",
     "street_admin",
     "community_admin",
     "grid_worker",
     "unit_contact",
     "resident",
 )
-STAFF_ROLES = ROLES[:5]
+STAFF_ROLES = tuple(role for role in ROLES if role != "resident")
 
 # Who may create whom: an admin creates accounts of a lower rank only.
 ROLE_RANK = {
     "platform_admin": 50,
+    "district_admin": 45,
     "street_admin": 40,
     "community_admin": 30,
     "grid_worker": 20,
@@ -40,29 +42,36 @@ ROLE_RANK = {
 
 ALL = "*"
 
+# What a street office does: its accounts, its registry, its grid, its volunteers and
+# co-building, and recommending model communities.
+_STREET = frozenset(
+    {
+        "users:write",
+        "audit:read",
+        "pii:read",
+        "registry:read",
+        "registry:write",
+        "registry:import",
+        "grid:read",
+        "grid:write",
+        "grid:dispatch",
+        "grid:handle",
+        "grid:verify",
+        "volunteer:read",
+        "volunteer:manage",
+        "assessment:read",
+        "assessment:manage",
+        "assessment:recommend",
+    }
+)
+
 # The default grants of each role. An account may hold extra permissions on top.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "platform_admin": frozenset({ALL}),
-    "street_admin": frozenset(
-        {
-            "users:write",
-            "audit:read",
-            "pii:read",
-            "registry:read",
-            "registry:write",
-            "registry:import",
-            "grid:read",
-            "grid:write",
-            "grid:dispatch",
-            "grid:handle",
-            "grid:verify",
-            "volunteer:read",
-            "volunteer:manage",
-            "assessment:read",
-            "assessment:manage",
-            "assessment:recommend",
-        }
-    ),
+    # 区: what a street does, over its streets, and the district's step of the model-community
+    # flow (approving what a street recommended).
+    "district_admin": _STREET | {"assessment:approve"},
+    "street_admin": _STREET,
     "community_admin": frozenset(
         {
             "users:write",
@@ -132,6 +141,7 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
         "assessment:manage",
         "assessment:configure",
         "assessment:recommend",
+        "assessment:approve",
         "assessment:submit",
         "assessment:unit",
     }
@@ -143,7 +153,21 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
 EXTRA_GRANTS: dict[str, dict[str, frozenset[str]]] = {
     "platform_admin": {
         role: KNOWN_PERMISSIONS - {"users:scope", "registry:assign_cells", "files:lookup"}
-        for role in ("street_admin", "community_admin", "grid_worker", "unit_contact")
+        for role in (
+            "district_admin",
+            "street_admin",
+            "community_admin",
+            "grid_worker",
+            "unit_contact",
+        )
+    },
+    # A district hands its streets nothing beyond their role, and down the line what a
+    # street would.
+    "district_admin": {
+        "street_admin": frozenset(),
+        "community_admin": frozenset({"assessment:recommend", "grid:calendar"}),
+        "grid_worker": frozenset({"grid:dispatch", "volunteer:manage"}),
+        "unit_contact": frozenset(),
     },
     "street_admin": {
         "community_admin": frozenset({"assessment:recommend", "grid:calendar"}),

@@ -61,5 +61,5 @@ async def test_at_a_beijing_morning_yesterdays_agreement_has_expired_and_todays_
     resident = await api.resident()
     facilities = (
         await resident.get("/api/v1/assessment/facilities", params={"community": community})
-    ).json()
+    ).json()["items"]
     assert [f["agreement_id"] for f in facilities] == [new["id"]]

@@ -244,4 +244,4 @@ async def test_a_unit_and_its_community_are_told_what_waits_for_them(api, new_co
 
 
 async def district_admin(api):
-    return await staff_account(api, "street_admin", DISTRICT)
+    return await staff_account(api, "district_admin", DISTRICT)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Query, Request, Response
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
 
 from services.assessment.api.common import Manager, Paging, Reader, make_router
 from services.assessment.schemas import (
@@ -18,6 +20,7 @@ from services.assessment.schemas import (
 from services.assessment.service import agreements
 from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
+from services.common.geo import AnswerCoords, Near, near_query
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.peers import forward_token
@@ -156,8 +159,17 @@ async def dispute_record(
 
 @router.get("/facilities")
 async def facilities(
-    session: SessionDep, principal: PrincipalDep, community: AreaCodeStr
-) -> list[FacilityOut]:
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Paging,
+    near: Annotated[Near | None, Depends(near_query)],
+    community: AreaCodeStr | None = None,
+    coord_system: AnswerCoords = "wgs84",
+) -> Page[FacilityOut]:
     """Facilities the units pledged to open, while their agreements hold: what residents
-    can use."""
-    return await agreements.facilities(session=session, community=community)
+    can use. With ``lat`` and ``lng``: those within ``radius`` metres in any community,
+    nearest first, each with its ``distance_m``; otherwise a ``community``'s."""
+    items, cursor = await agreements.facilities(
+        session=session, page=page, community=community, near=near, system=coord_system
+    )
+    return Page(items=items, next_cursor=cursor)

@@ -81,8 +81,12 @@ async def scores_xlsx(
     area: AreaCodeStr,
     period: str = Query(max_length=8),
 ) -> Response:
+    """The scores (published, or live when none is) as an official reads them: values in
+    per cent and units, 达标 / 未达标, and 无数据 where a community has no figure."""
     result = await scores(request, session, principal, area, period)
-    content = scoring.scores_xlsx(area, result.period, [c.model_dump() for c in result.communities])
+    content = await scoring.export_scores(
+        session=session, area=area, period=period_or_422(period), result=result
+    )
     return Response(
         content,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -5,16 +5,20 @@ and the records of what the unit did, counted once the community confirms them."
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.assessment import repository
+from services.assessment import repository, rules
 from services.assessment.models import Agreement, FulfilmentRecord, Pledge, outbox
 from services.assessment.schemas import (
     AgreementCreate,
     AgreementOut,
     FacilityOut,
+    PledgeIn,
     PledgeOut,
+    PledgeProgress,
     RecordIn,
 )
 from services.assessment.service import history
@@ -23,8 +27,10 @@ from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.events import emit
+from services.common.geo import CoordSystem, Near, in_china_box, point_out, to_wgs84
 from services.common.ids import new_id
 from services.common.pagination import PageParams
+from services.common.periods import Period, parse_period
 from services.common.uploads import attach_uploads
 from services.common.validators import significant_prefix
 
@@ -55,18 +61,50 @@ def effective_status(agreement: Agreement, today: date) -> str:
 async def agreement_views(
     *, session: AsyncSession, agreements: list[Agreement]
 ) -> list[AgreementOut]:
-    """Agreements as the wire shows them, with their pledges read in one query and their
-    status as of today in the deployment's zone."""
+    """Agreements as the wire shows them, with their pledges and each pledge's progress
+    read in one query each, and their status as of today in the deployment's zone."""
     pledges = await pledges_by_agreement(session=session, agreements=agreements)
     today = clock.today()
+    periods = {
+        pledge.id: progress_period(agreement, pledge, today)
+        for agreement in agreements
+        for pledge in pledges[agreement.id]
+    }
+    by_period: dict[Period, list[str]] = {}
+    for pledge_id, period in periods.items():
+        by_period.setdefault(period, []).append(pledge_id)
+    done = await repository.confirmed_in_periods(session=session, pledges_by_period=by_period)
     return [
         AgreementOut(
             **{k: getattr(a, k) for k in AGREEMENT_FIELDS},
             status=effective_status(a, today),
-            pledges=[PledgeOut.model_validate(p, from_attributes=True) for p in pledges[a.id]],
+            pledges=[
+                pledge_out(p, periods[p.id], done.get(p.id, Decimal(0))) for p in pledges[a.id]
+            ],
         )
         for a in agreements
     ]
+
+
+def progress_period(agreement: Agreement, pledge: Pledge, today: date) -> Period:
+    """The pledge's period (``per``) holding today, or the term's nearest day when today is
+    outside the term (a draft for next year shows its first period, an ended one its last)."""
+    day = min(max(today, agreement.term_start), agreement.term_end)
+    return parse_period(rules.period_of(pledge.per, day))
+
+
+def pledge_out(pledge: Pledge, period: Period, done: Decimal) -> PledgeOut:
+    target = Fraction(Decimal(pledge.target_quantity))
+    return PledgeOut.model_validate(pledge, from_attributes=True).model_copy(
+        update={
+            "progress": PledgeProgress(
+                period=period.label,
+                done=float(done),
+                target=float(target),
+                percent=rules.percent(Fraction(done), target),
+            )
+        }
+    )
 
 
 async def agreement_view(*, session: AsyncSession, agreement: Agreement) -> AgreementOut:
@@ -142,6 +180,7 @@ async def create_agreement(
         raise Unprocessable(
             "validation.end_before_start", errors=[FieldError("term_end", "end_before_start")]
         )
+    rows = [pledge_row(i, pledge) for i, pledge in enumerate(data.pledges)]
     unit = await _unit(peers, token, data.unit_id)
     agreement = Agreement(
         id=new_id(),
@@ -157,16 +196,33 @@ async def create_agreement(
         created_by=principal.user_id,
     )
     agreement.root_id = agreement.root_id or agreement.id
-    pledges = [
-        Pledge(id=new_id(), agreement_id=agreement.id, **pledge.model_dump())
-        for pledge in data.pledges
-    ]
+    pledges = [Pledge(id=new_id(), agreement_id=agreement.id, **row) for row in rows]
     await repository.save(session=session, rows=[agreement, *pledges])
     await history.changed(session, principal, "agreement", agreement, "created")
     # The other side is asked to sign; the side that drafted it signs when it will.
     other = "community" if principal.has_role("unit_contact") else "unit"
     await ask_to_sign(session, agreement, other)
     return agreement
+
+
+def pledge_row(index: int, pledge: PledgeIn) -> dict:
+    """A pledge's columns; a facility's place is both coordinates or neither, inside China,
+    stored in WGS-84 whatever system it was given in."""
+    row = pledge.model_dump(exclude={"coord_system"})
+    lat, lng = pledge.facility_lat, pledge.facility_lng
+    if (lat is None) != (lng is None):
+        missing = "facility_lat" if lat is None else "facility_lng"
+        raise Unprocessable(
+            "validation.missing", errors=[FieldError(f"pledges[{index}].{missing}", "missing")]
+        )
+    if lat is not None and lng is not None:
+        if not in_china_box(lat, lng):
+            raise Unprocessable(
+                "validation.outside_china",
+                errors=[FieldError(f"pledges[{index}].facility_lat", "outside_china")],
+            )
+        row["facility_lat"], row["facility_lng"] = to_wgs84(lat, lng, pledge.coord_system)
+    return row
 
 
 async def ask_to_sign(session: AsyncSession, agreement: Agreement, party: str) -> None:
@@ -355,21 +411,56 @@ async def review_record(
     return record
 
 
-async def facilities(*, session: AsyncSession, community: str) -> list[FacilityOut]:
+async def facilities(
+    *,
+    session: AsyncSession,
+    page: PageParams,
+    community: str | None,
+    near: Near | None,
+    system: CoordSystem = "wgs84",
+) -> tuple[list[FacilityOut], str | None]:
     """Facilities the units pledged to open, while their agreements hold (as of today in
-    the deployment's zone)."""
-    rows = await repository.facilities_open(
-        session=session, community=community, today=clock.today()
-    )
-    return [
-        FacilityOut(
-            agreement_id=a.id,
-            unit_id=a.unit_id,
-            unit_name=a.unit_name,
-            community_code=a.community_code,
-            name=p.facility_name,
-            capacity=p.facility_capacity,
-            opening_hours=p.facility_hours,
+    the deployment's zone): around a point, nearest first, in any community; or a
+    community's, by unit and name."""
+    today = clock.today()
+    if near is not None:
+        lat, lng = near.wgs84()
+        rows, cursor = await repository.facilities_near(
+            session=session,
+            today=today,
+            lat=lat,
+            lng=lng,
+            radius_m=near.radius_m,
+            community=community,
+            page=page,
         )
-        for a, p in rows
-    ]
+    elif community:
+        rows, cursor = await repository.facilities_open(
+            session=session, community=community, today=today, page=page
+        )
+    else:
+        raise Unprocessable(
+            "validation.missing",
+            errors=[FieldError("community", "missing"), FieldError("lat", "missing")],
+        )
+    out = []
+    for a, p in rows:
+        lat, lng = point_out(p.facility_lat, p.facility_lng, system)
+        out.append(
+            FacilityOut(
+                pledge_id=p.id,
+                agreement_id=a.id,
+                unit_id=a.unit_id,
+                unit_name=a.unit_name,
+                community_code=a.community_code,
+                name=p.facility_name,
+                capacity=p.facility_capacity,
+                opening_hours=p.facility_hours,
+                address=p.facility_address,
+                lat=lat,
+                lng=lng,
+                coord_system=system,
+                distance_m=near.distance_to(p.facility_lat, p.facility_lng) if near else None,
+            )
+        )
+    return out, cursor

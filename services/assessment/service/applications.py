@@ -104,24 +104,23 @@ async def step_application(
     note: str | None,
 ) -> Application:
     """Street recommends or rejects a submitted one; district approves or rejects a
-    recommended one. Each step only at its level."""
+    recommended one. Each step only at its level (by the caller's scope) and by an account
+    of that level (``assessment:recommend`` a street's, ``assessment:approve`` a
+    district's)."""
     application = await get_application(
         session=session, principal=principal, application_id=application_id
     )
     level = rules.level_of(principal.scope, principal.unrestricted, application.community_code)
-    expected = {"submitted": "street", "recommended": "district"}.get(application.status)
-    allowed = {"submitted": ["recommend", "reject"], "recommended": ["approve", "reject"]}.get(
-        application.status, []
-    )
+    expected, permission, allowed = rules.APPLICATION_STEPS.get(application.status, (None, "", ()))
     if action not in allowed:
-        raise Conflict("application.illegal_step", extra={"allowed": allowed})
-    if level != expected:
+        raise Conflict("application.illegal_step", extra={"allowed": list(allowed)})
+    # The street's step by a street account, the district's by a district account: a scope
+    # that reaches the district does not make a street office the district.
+    if level != expected or not principal.has(permission):
         raise Forbidden("application.wrong_level")
     old = application.status
     was = history.snapshot("application", application)
-    application.status = {"recommend": "recommended", "approve": "approved", "reject": "rejected"}[
-        action
-    ]
+    application.status = rules.APPLICATION_OUTCOME[action]
     step = ApplicationEvent(
         id=new_id(),
         application_id=application.id,

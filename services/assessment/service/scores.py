@@ -5,6 +5,7 @@ the resident units ranked by the fulfilment of their pledges."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
-from services.assessment.models import ScoreSnapshot
+from services.assessment.models import Agreement, Pledge, ScoreSnapshot
+from services.assessment.schemas import ScoresOut
 from services.assessment.service.indicators import indicators_for
 from services.common.auth import Principal
 from services.common.clients.grid import GridClient
@@ -83,12 +85,23 @@ async def _co_building(
     table = await pledge_table(
         session=session, principal=principal, prefix=prefix, period=period, quarters=quarters
     )
-    for community, values in table.items():
-        mean = sum(values, Fraction(0)) / len(values)
+    for community, results in table.items():
+        mean = sum((r.fulfilment for r in results), Fraction(0)) / len(results)
         out.setdefault(community, {})["pledge_fulfilment"] = Decimal(mean.numerator) / Decimal(
             mean.denominator
         )
     return out
+
+
+@dataclass
+class PledgeResult:
+    """One pledge of an agreement in force, over the period asked."""
+
+    agreement: Agreement
+    pledge: Pledge
+    required: Fraction
+    done: Decimal
+    fulfilment: Fraction
 
 
 async def pledge_table(
@@ -99,9 +112,9 @@ async def pledge_table(
     period: Period,
     quarters: int,
     by: str = "community",
-) -> dict[str, list[Fraction]]:
-    """Fulfilment of each pledge of an agreement in force in the period, keyed by community
-    (or unit)."""
+) -> dict[str, list[PledgeResult]]:
+    """Each pledge of an agreement in force in the period, with what it asks, what was
+    confirmed and its fulfilment, keyed by community (or unit)."""
     agreements = await repository.agreements_in_force(
         session=session, principal=principal, prefix=prefix, period=period
     )
@@ -113,16 +126,43 @@ async def pledge_table(
         session=session, agreement_ids=ids, period=period
     )
     by_agreement = {a.id: a for a in agreements}
-    out: dict[str, list[Fraction]] = {}
+    out: dict[str, list[PledgeResult]] = {}
     for pledge in pledges:
         agreement = by_agreement[pledge.agreement_id]
         key = agreement.community_code if by == "community" else agreement.unit_id
+        done = achieved.get(pledge.id, Decimal(0))
         out.setdefault(key, []).append(
-            rules.pledge_fulfilment(
-                pledge.target_quantity, pledge.per, quarters, achieved.get(pledge.id, Decimal(0))
+            PledgeResult(
+                agreement=agreement,
+                pledge=pledge,
+                required=rules.pledge_required(pledge.target_quantity, pledge.per, quarters),
+                done=done,
+                fulfilment=rules.pledge_fulfilment(
+                    pledge.target_quantity, pledge.per, quarters, done
+                ),
             )
         )
     return out
+
+
+def pledge_score(result: PledgeResult) -> dict[str, Any]:
+    """A pledge as a unit's score lists it: which area, what it promised, what was done."""
+    p = result.pledge
+    return {
+        "pledge_id": p.id,
+        "agreement_id": p.agreement_id,
+        "category": p.category,
+        "category_name": rules.CATEGORY_NAMES.get(p.category, p.category),
+        "description": p.description,
+        "target": rules.pledge_target(p.target_quantity, p.target_unit, p.per),
+        "target_quantity": float(p.target_quantity),
+        "target_unit": p.target_unit,
+        "per": p.per,
+        "required": round(float(result.required), 2),
+        "done": float(result.done),
+        "percent": rules.percent(Fraction(result.done), result.required),
+        "fulfilment": round(float(result.fulfilment), 4),
+    }
 
 
 async def compute_scores(
@@ -159,6 +199,7 @@ async def compute_scores(
                     "comparator": indicator.comparator,
                     "passed": result.passed,
                     "weight": float(indicator.weight),
+                    "unit": indicator.unit,
                 }
             )
         rows.append(
@@ -207,31 +248,49 @@ async def publish(
     return snapshot
 
 
-def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]]) -> bytes:
+async def export_scores(
+    *, session: AsyncSession, area: str, period: Period, result: ScoresOut
+) -> bytes:
+    """The scores (published or live) as the xlsx an official reads. A snapshot published
+    before values carried their unit takes it from the indicators of the period."""
+    units = {i.code: i.unit for i in await indicators_for(session=session, period=period)}
+    rows = [c.model_dump() for c in result.communities]
+    for row in rows:
+        for value in row["indicators"]:
+            if value.get("unit") is None:
+                value["unit"] = units.get(value["code"])
+    status = f"已发布 第{result.version}版" if result.published else "实时数据(未发布)"
+    return scores_xlsx(area, result.period, rows, status=status)
+
+
+def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]], *, status: str = "") -> bytes:
+    """One row per community: rank, total, and for each indicator its value as it reads
+    (0.75%, 320 m², 6 人, 无数据) and whether it is met (达标 / 未达标); under the header, what
+    each indicator asks. Every cell is data (``data_row``), never a formula."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("考核结果")
-    names = [i["name"] for i in rows[0]["indicators"]] if rows else []
-    ws.append(["区划", period])
-    ws.append(data_row(ws, ["排名", "社区代码", "社区", "总分", *names]))
+    indicators = rows[0]["indicators"] if rows else []
+    ws.append(data_row(ws, ["区划", area, "考核期", period, "状态", status]))
+    header = ["排名", "社区代码", "社区", "总分"]
+    standard = ["达标标准", "", "", ""]
+    for i in indicators:
+        header += [i["name"], f"{i['name']}达标情况"]
+        standard += [
+            rules.shown_standard(i["comparator"], i["threshold"], i.get("unit")),
+            f"权重 {rules.shown_value(i['weight'], None)}",
+        ]
+    ws.append(data_row(ws, header))
+    ws.append(data_row(ws, standard))
     for row in rows:
-        ws.append(
-            data_row(
-                ws,
-                [
-                    row["rank"],
-                    row["community_code"],
-                    row["name"],
-                    row["total"],
-                    *[
-                        ("✓ " if i["passed"] else "✗ ")
-                        + ("" if i["value"] is None else str(i["value"]))
-                        for i in row["indicators"]
-                    ],
-                ],
-            )
-        )
+        cells = [row["rank"], row["community_code"], row["name"] or "", row["total"]]
+        for i in row["indicators"]:
+            cells += [
+                rules.shown_value(i["value"], i.get("unit")),
+                rules.shown_result(i["value"], i["passed"]),
+            ]
+        ws.append(data_row(ws, cells))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -257,25 +316,24 @@ async def unit_scores(
     )
     names = await repository.unit_names(session=session, unit_ids=list(table))
     rows = []
-    for unit_id, values in table.items():
-        mean = sum(values, Fraction(0)) / len(values)
+    for unit_id, results in table.items():
+        mean = sum((r.fulfilment for r in results), Fraction(0)) / len(results)
         score = round(float(mean * 100), 2)
         rows.append(
             {
                 "unit_id": unit_id,
                 "unit_name": names.get(unit_id, ""),
-                "pledges": len(values),
+                "pledges": len(results),
                 "fulfilment": round(float(mean), 4),
                 "score": score,
                 "advanced_candidate": score >= settings.assessment_advanced_unit_score,
                 "flagged": score < settings.assessment_unit_flag_below,
-                "by_pledge": [round(float(v), 4) for v in values],
+                "by_pledge": [pledge_score(r) for r in results],
             }
         )
     rows.sort(key=lambda r: (-r["score"], r["unit_id"]))
     for position, row in enumerate(rows, start=1):
         row["rank"] = position
-        row["by_pledge"] = [{"fulfilment": v} for v in row["by_pledge"]]
     own = repository.confined_unit(principal)
     if own is not None:
         rows = [row for row in rows if row["unit_id"] == own]
