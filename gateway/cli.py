@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         from gateway.split import run_split
 
         _migrate(settings)
+        if settings.demo_data:  # the demo logins, as `make run` has them
+            _demo(settings)
         run_split(settings)
     elif args.command == "run":
         _migrate(settings)

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -157,36 +159,66 @@ def start(
     ports: dict[str, int] | None = None,
     overrides: dict[str, str] | None = None,
     nats_port: int | None = None,
+    starters: dict[str, Callable[[], subprocess.Popen]] | None = None,
 ) -> dict[str, subprocess.Popen]:
+    """Every process of the split mode, up and answering; ``starters``, when given, learns
+    how to start each service and the gateway again."""
     ports = ports or service_ports(settings.split_base_port)
     overrides = dict(overrides or {})
     processes: dict[str, subprocess.Popen] = {}
+    how: dict[str, Callable[[], subprocess.Popen]] = {}
     # A broker in every split deployment: the one GONGJIAN_NATS_URL names, or our own.
     if not (overrides.get("GONGJIAN_NATS_URL") or settings.nats_url):
         nats_port = nats_port or settings.split_nats_port
-        processes["nats"] = start_nats(nats_port, settings.data_dir / "jetstream")
+        how["nats"] = partial(start_nats, nats_port, settings.data_dir / "jetstream")
+        processes["nats"] = how["nats"]()
         wait_port(nats_port)
         overrides["GONGJIAN_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
     # An object store in every split deployment too, since no process may keep a file to
     # itself: the one GONGJIAN_S3_ENDPOINT names, or our own SeaweedFS.
     if not (overrides.get("GONGJIAN_S3_ENDPOINT") or settings.s3_endpoint):
         s3 = seaweed_ports(settings.split_s3_port)
-        processes["seaweedfs"] = start_seaweedfs(
-            s3, settings.data_dir / "seaweedfs", settings.s3_access_key, settings.s3_secret_key
+        how["seaweedfs"] = partial(
+            start_seaweedfs,
+            s3,
+            settings.data_dir / "seaweedfs",
+            settings.s3_access_key,
+            settings.s3_secret_key,
         )
+        processes["seaweedfs"] = how["seaweedfs"]()
         overrides["GONGJIAN_S3_ENDPOINT"] = f"http://127.0.0.1:{s3['s3.port']}"
     endpoint = overrides.get("GONGJIAN_S3_ENDPOINT") or settings.s3_endpoint
+    env = split_environment(settings, ports, gateway_port, overrides)
+    how |= {name: partial(start_service, name, port, env) for name, port in ports.items()}
+    how["gateway"] = partial(start_gateway, gateway_port, env)
+    # Whatever fails on the way up, nothing is left running: a retry finds its ports free.
     try:
         wait_object_store(settings.model_copy(update={"s3_endpoint": endpoint}))
-    except Exception:
+        processes |= {name: how[name]() for name in ports}
+        wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
+        processes["gateway"] = how["gateway"]()
+        wait_ready([f"http://127.0.0.1:{gateway_port}/healthz"])
+    except BaseException:
         stop(processes)
         raise
-    env = split_environment(settings, ports, gateway_port, overrides)
-    processes |= {name: start_service(name, port, env) for name, port in ports.items()}
-    wait_ready([f"http://127.0.0.1:{p}/healthz" for p in ports.values()])
-    processes["gateway"] = start_gateway(gateway_port, env)
-    wait_ready([f"http://127.0.0.1:{gateway_port}/healthz"])
+    if starters is not None:
+        starters.update(how)
     return processes
+
+
+def restart_exited(
+    processes: dict[str, subprocess.Popen], starters: dict[str, Callable[[], subprocess.Popen]]
+) -> list[str]:
+    """Start again each process that has exited, as Kubernetes restarts a pod: one service
+    that dies is a 503 for its routes until it is back, never the end of the others."""
+    restarted = []
+    for name, process in list(processes.items()):
+        code = process.poll()
+        if code is not None and name in starters:
+            print(f"split mode: {name} exited ({code}); starting it again", flush=True)
+            processes[name] = starters[name]()
+            restarted.append(name)
+    return restarted
 
 
 CLI = [sys.executable, "-m", "gateway.cli"]
@@ -235,7 +267,8 @@ def stop(processes: dict[str, subprocess.Popen]) -> None:
 
 
 def run_split(settings: Settings) -> None:
-    processes = start(settings, gateway_port=settings.port)
+    starters: dict[str, Callable[[], subprocess.Popen]] = {}
+    processes = start(settings, gateway_port=settings.port, starters=starters)
     broker = settings.nats_url or f"nats://127.0.0.1:{settings.split_nats_port} (started here)"
     files = settings.s3_endpoint or (
         f"http://127.0.0.1:{settings.split_s3_port} (SeaweedFS, started here)"
@@ -247,8 +280,9 @@ def run_split(settings: Settings) -> None:
         flush=True,
     )
     try:
-        while all(p.poll() is None for p in processes.values()):
+        while True:
             time.sleep(1)
+            restart_exited(processes, starters)
     except KeyboardInterrupt:
         pass
     finally:
