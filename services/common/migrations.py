@@ -7,6 +7,7 @@ Each component's ``migrations/env.py`` calls ``run_env(metadata)``; the version 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 from pathlib import Path
 
 from alembic import command
@@ -27,8 +28,18 @@ def alembic_config(component: str, script_location: Path, settings: Settings) ->
 
 
 def upgrade(component: str, script_location: Path, settings: Settings | None = None) -> None:
-    """Blocking; call it from a thread when an event loop is running."""
-    command.upgrade(alembic_config(component, script_location, settings or get_settings()), "head")
+    """Blocking; call it from a thread when an event loop is running. Processes that
+    migrate at once take turns: PostgreSQL's advisory lock (in ``run_env``), a file lock
+    beside a SQLite file."""
+    settings = settings or get_settings()
+    config = alembic_config(component, script_location, settings)
+    if settings.is_postgres:
+        command.upgrade(config, "head")
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / f".migrate-{component}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        command.upgrade(config, "head")
 
 
 def run_env(target_metadata: MetaData) -> None:
@@ -59,10 +70,17 @@ def run_env(target_metadata: MetaData) -> None:
 
     async def online() -> None:
         try:
-            if not db.is_sqlite:
-                async with db.engine.begin() as conn:
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{component}"'))
             async with db.engine.connect() as conn:
+                if not db.is_sqlite:
+                    # Replicas that start at once each migrate first (an init container
+                    # each): they take turns on this lock, held to the end of the session,
+                    # and whoever comes second finds the schema at head.
+                    await conn.execute(
+                        text("SELECT pg_advisory_lock(hashtext(:key))"),
+                        {"key": f"gongjian-migrate-{component}"},
+                    )
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{component}"'))
+                    await conn.commit()
                 await conn.run_sync(run)
                 await conn.commit()
         finally:
