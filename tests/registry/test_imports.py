@@ -7,6 +7,7 @@ from datetime import date
 
 from openpyxl import Workbook, load_workbook
 
+from services.registry.imports.limits import EXCEL_CELL_CHARS
 from tests.factories import RESIDENT_HEADER, csv_roster
 from tests.support import assert_problem, make_id_number, streamed_upload
 
@@ -418,6 +419,122 @@ async def test_a_spreadsheet_bomb_is_refused_from_its_archive_naming_the_limit(a
         "import.limit_exceeded",
     )
     assert "rows" in body["detail"]
+
+
+_MAIN = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+
+
+def _sheet(rows: bytes) -> bytes:
+    """A first sheet with no ``<dimension>`` (it is optional): only its rows say its size."""
+    return _MAIN + b"<sheetData>" + rows + b"</sheetData></worksheet>"
+
+
+def _strings(*items: bytes) -> bytes:
+    return _MAIN.replace(b"worksheet", b"sst") + b"".join(items) + b"</sst>"
+
+
+def _strings_bomb(strings: bytes) -> bytes:
+    """A roster whose shared strings are ``strings``, declared as Excel declares them, so
+    that openpyxl reads them (it finds them by their content type, not their name)."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(_bomb("xl/sharedStrings.xml", strings)))
+    types = source.read("[Content_Types].xml")
+    if b"sharedStrings+xml" not in types:
+        override = (
+            b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+            b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        )
+        types = types.replace(b"</Types>", override + b"</Types>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            data = types if item.filename == "[Content_Types].xml" else source.read(item)
+            bomb.writestr(item.filename, data)
+    return out.getvalue()
+
+
+async def _refused(api, member: str, content: bytes, limit: str) -> dict:
+    packed = _strings_bomb(content) if member == "xl/sharedStrings.xml" else _bomb(member, content)
+    body = assert_problem(await upload(api.admin, packed), 422)
+    assert body["code"] == "import.limit_exceeded" and limit in body["detail"], body
+    return body
+
+
+async def test_one_shared_string_longer_than_a_cell_is_refused_before_openpyxl_holds_it(
+    api, base_areas, settings
+):
+    """One 30 MB string fits under the 32 MB limit on the shared strings, yet openpyxl took
+    the registry from 235 to 881 MB parsing it: it is refused from the archive, read in
+    bounded memory, naming the cell limit. No spreadsheet holds more than Excel's 32,767
+    characters in a cell; a shorter string past ``import_max_cell_chars`` stays a row
+    error (test_an_xlsx_cell_longer_than_the_limit_is_a_row_error_naming_its_column)."""
+    import tracemalloc
+
+    most = EXCEL_CELL_CHARS
+    content = _strings_bomb(_strings(b"<si><t>" + b"A" * (30 << 20) + b"</t></si>"))
+    assert len(content) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        response = await upload(api.admin, content)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    body = assert_problem(response, 422, "import.limit_exceeded")
+    assert "cell_chars" in body["detail"] and str(most) in body["detail"], body
+    assert peak < 2 * 1024 * 1024, peak  # the 30 MB string is never held
+    # Rich text: each run is short, the string they make is not.
+    run = b"<r><rPr><b/></rPr><t>" + "甲".encode() * (most // 2 + 1) + b"</t></r>"
+    await _refused(
+        api, "xl/sharedStrings.xml", _strings(b"<si>" + run * 2 + b"</si>"), "cell_chars"
+    )
+
+
+async def test_a_sheet_without_a_dimension_is_held_to_the_row_and_column_limits(
+    api, base_areas, settings
+):
+    max_rows, max_columns = settings.import_max_rows, settings.import_max_columns
+    cells = b"".join(b'<c t="inlineStr"><is><t>x</t></is></c>' for _ in range(16_000))
+    body = await _refused(
+        api, "xl/worksheets/sheet1.xml", _sheet(b"<row>" + cells + b"</row>"), "columns"
+    )
+    assert str(max_columns) in body["detail"]
+    # one cell far to the right is as wide as the cells before it, which openpyxl fills in
+    far = _sheet(b'<row r="1"><c r="XFD1" t="inlineStr"><is><t>x</t></is></c></row>')
+    await _refused(api, "xl/worksheets/sheet1.xml", far, "columns")
+    # header and 300,001 rows, none numbered; then one row numbered past the limit
+    body = await _refused(
+        api, "xl/worksheets/sheet1.xml", _sheet(b"<row/>" * (max_rows + 2)), "rows"
+    )
+    assert str(max_rows) in body["detail"]
+    last = _sheet(b'<row r="%d"><c t="inlineStr"><is><t>x</t></is></c></row>' % (max_rows + 2))
+    await _refused(api, "xl/worksheets/sheet1.xml", last, "rows")
+    # a dimension that claims less than the rows hold is not believed
+    liar = (
+        _MAIN
+        + b'<dimension ref="A1:B2"/><sheetData><row>'
+        + cells
+        + b"</row></sheetData></worksheet>"
+    )
+    await _refused(api, "xl/worksheets/sheet1.xml", liar, "columns")
+
+
+async def test_an_inline_string_longer_than_a_cell_is_refused_from_the_sheet(
+    api, base_areas, settings
+):
+    most = EXCEL_CELL_CHARS
+    long = b'<row><c t="inlineStr"><is><t>' + b"B" * (most + 1) + b"</t></is></c></row>"
+    await _refused(api, "xl/worksheets/sheet1.xml", _sheet(long), "cell_chars")
+    runs = b"<r><t>" + b"B" * (most // 2 + 1) + b"</t></r>"
+    rich = _sheet(b'<row><c t="inlineStr"><is>' + runs * 2 + b"</is></c></row>")
+    await _refused(api, "xl/worksheets/sheet1.xml", rich, "cell_chars")
+    # A shared string and an inline string just inside the bound are rows, judged later.
+    fits = xlsx([["乙" * most, "not-an-id", "", base_areas["home"]]])
+    assert (await upload(api.admin, fits)).status_code == 202
+    header = b"".join(b'<c t="inlineStr"><is><t>%s</t></is></c>' % h.encode() for h in HEADER)
+    row = b'<c t="inlineStr"><is><t>' + b"C" * most + b"</t></is></c>"
+    inline = _sheet(b"<row>" + header + b"</row><row>" + row + b"</row>")
+    assert (await upload(api.admin, _bomb("xl/worksheets/sheet1.xml", inline))).status_code == 202
 
 
 async def test_a_csv_with_more_rows_than_the_limit_is_refused_before_it_is_parsed(

@@ -14,17 +14,34 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+from xml.parsers import expat
+
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.xml.constants import SHARED_STRINGS
 
 from services.common.errors import AppError
 from services.common.settings import Settings
 from services.registry.imports.encoding import GB18030, UTF8, UTF8_BOM, open_text, sniff
 
 _DIMENSION = re.compile(rb'<dimension[^>]*ref="[A-Z]+\d+:([A-Z]+)(\d+)"')
+_CHUNK = 64 * 1024
+# Excel holds at most 32,767 characters in a cell, so a longer string is no spreadsheet's:
+# it is refused from the archive. A shorter one past ``import_max_cell_chars`` is a row
+# error naming its column (rows.py), the rest of the file imported.
+EXCEL_CELL_CHARS = 32_767
+# The parts of one string's text: rich-text runs and their properties. The text under
+# them adds to the string (``<si>``, ``<is>``) or value (``<v>``, ``<f>``) they are part
+# of; any other element starts a new count, so no run of text anywhere escapes the bound.
+_RUN_PARTS = frozenset(
+    {"r", "t", "rPh", "rPr", "phoneticPr", "rFont", "charset", "family", "b", "i"}
+    | {"strike", "outline", "shadow", "condense", "extend", "color", "sz", "u"}
+    | {"vertAlign", "scheme"}
+)
 
 
-def _column_number(letters: bytes) -> int:
+def _column_number(letters: bytes | str) -> int:
     n = 0
-    for c in letters.decode():
+    for c in letters.decode() if isinstance(letters, bytes) else letters:
         n = n * 26 + (ord(c) - 64)
     return n
 
@@ -33,33 +50,154 @@ def _refuse(limit: str, value: int, maximum: int, status: int = 413) -> AppError
     return AppError("import.limit_exceeded", status, limit=limit, value=value, maximum=maximum)
 
 
+class _PartScan:
+    """One pass of expat over an archive member, a chunk at a time, with the text of the
+    element being read counted rather than kept: memory is the chunk, whatever the part
+    holds. Element names are taken without their prefix (``x:row`` is a row)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.max_chars = max(settings.import_max_cell_chars, EXCEL_CELL_CHARS)
+        self.chars = 0  # the string (cell or shared) being read so far
+        self._local: dict[str, str] = {}
+
+    def local(self, name: str) -> str:
+        tag = self._local.get(name)
+        if tag is None:
+            tag = self._local[name] = name.rpartition(":")[2]
+        return tag
+
+    def text(self, data: str) -> None:
+        self.chars += len(data)
+        if self.chars > self.max_chars:
+            raise _refuse("cell_chars", self.chars, self.max_chars, 422)
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if self.local(name) not in _RUN_PARTS:
+            self.chars = 0
+
+    def run(self, archive: zipfile.ZipFile, member: str) -> None:
+        parser = expat.ParserCreate()
+        parser.buffer_text = True
+        parser.buffer_size = _CHUNK
+        parser.StartElementHandler = self.start
+        parser.CharacterDataHandler = self.text
+        parser.StartDoctypeDeclHandler = _no_doctype  # no entities, no billion laughs
+        try:
+            with archive.open(member) as source:
+                while chunk := source.read(_CHUNK):
+                    parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+        except expat.ExpatError:
+            raise AppError("import.file_unreadable", 422) from None
+
+
+def _no_doctype(*_: object) -> None:
+    raise AppError("import.file_unreadable", 422)
+
+
+class _StringsScan(_PartScan):
+    """``xl/sharedStrings.xml``: each ``<si>``, its rich-text runs together, within the
+    bound (openpyxl holds every string at once, and copies a long one several times over
+    while it builds it: one 30 MB string took the registry from 235 to 881 MB)."""
+
+
+class _SheetScan(_PartScan):
+    """The first sheet's rows and cells as openpyxl will yield them: a row is numbered by
+    its ``r`` or follows the last, a cell by its ``r`` or follows the last, and openpyxl
+    fills the gaps, so the highest number is what counts, not how many elements there
+    are; an inline string, a value or a formula within the bound."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.max_rows = settings.import_max_rows + 1  # the header is a row of the sheet
+        self.max_columns = settings.import_max_columns
+        self.row = 0
+        self.column = 0
+        self._columns: dict[str, int] = {}
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        tag = self.local(name)
+        if tag == "c":
+            self.chars = 0
+            ref = attrs.get("r")
+            if ref:
+                letters = ref.rstrip("0123456789")
+                column = self._columns.get(letters)
+                if column is None:
+                    column = self._columns[letters] = _column_number(letters.upper())
+                self.column = column
+            else:
+                self.column += 1
+            if self.column > self.max_columns:
+                raise _refuse("columns", self.column, self.max_columns, 422)
+        elif tag == "row":
+            self.chars = self.column = 0
+            number = attrs.get("r")
+            self.row = int(number) if number and number.isdigit() else self.row + 1
+            if self.row > self.max_rows:
+                raise _refuse("rows", self.row - 1, self.max_rows - 1, 422)
+        elif tag not in _RUN_PARTS:
+            self.chars = 0
+
+
+def _is_strings(name: str) -> bool:
+    return name.endswith("sharedStrings.xml")
+
+
+def _parts(reader: ExcelReader) -> tuple[str | None, str | None]:
+    """The shared strings and the first worksheet, found as openpyxl finds them (the
+    package's content types, the workbook's first sheet and its relationship), so a part
+    under another name is checked all the same."""
+    reader.read_manifest()
+    found = reader.package.find(SHARED_STRINGS)
+    strings = found.PartName[1:] if found is not None else None
+    reader.read_workbook()
+    for _, rel in reader.parser.find_sheets():
+        if rel.target in reader.valid_files and "chartsheet" not in rel.Type:
+            return strings, rel.target
+    return strings, None
+
+
 def expanded_size(file: BinaryIO, settings: Settings) -> int:
     """The bytes an xlsx expands to, after checking it against every limit; the file's
-    position is left at the start."""
+    position is left at the start. The archive's directory says what it expands to; the
+    shared strings and the first sheet are then read through once, a chunk at a time,
+    for the longest string, the rows and the widest row (a ``<dimension>`` is optional,
+    and may claim less than the sheet holds)."""
     try:
-        archive = zipfile.ZipFile(file)
+        reader = ExcelReader(file, read_only=True, data_only=True)
     except zipfile.BadZipFile:
         raise AppError("import.file_unreadable", 422) from None
+    archive = reader.archive
     try:
         members = archive.infolist()
         total = sum(m.file_size for m in members)
         if total > settings.import_max_expanded_bytes:
             raise _refuse("expanded_bytes", total, settings.import_max_expanded_bytes)
+        try:
+            strings, sheet = _parts(reader)
+        except Exception:  # no workbook openpyxl could open either
+            raise AppError("import.file_unreadable", 422) from None
+        # the part openpyxl will read, and any under the usual name
+        strings_parts = [m for m in members if m.filename == strings or _is_strings(m.filename)]
         strings_limit = settings.import_max_shared_strings_bytes
-        for member in members:
-            if member.filename.endswith("sharedStrings.xml") and member.file_size > strings_limit:
+        for member in strings_parts:
+            if member.file_size > strings_limit:
                 raise _refuse("shared_strings_bytes", member.file_size, strings_limit)
-        sheets = sorted(m.filename for m in members if m.filename.startswith("xl/worksheets/sheet"))
-        if sheets:
-            with archive.open(sheets[0]) as sheet:
-                head = sheet.read(4096)
+        if sheet is not None:
+            with archive.open(sheet) as source:
+                head = source.read(4096)
             match = _DIMENSION.search(head)
-            if match:
+            if match:  # openpyxl pads the rows up to what it claims
                 columns, rows = _column_number(match.group(1)), int(match.group(2))
                 if rows > settings.import_max_rows + 1:
                     raise _refuse("rows", rows - 1, settings.import_max_rows, 422)
                 if columns > settings.import_max_columns:
                     raise _refuse("columns", columns, settings.import_max_columns, 422)
+            _SheetScan(settings).run(archive, sheet)
+        for member in strings_parts:
+            _StringsScan(settings).run(archive, member.filename)
         return total
     finally:
         archive.close()
