@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 # What makes Excel, WPS or LibreOffice read a cell as a formula (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -17,11 +18,17 @@ def looks_like_formula(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_STARTS)
 
 
+def writable(value: Any) -> Any:
+    """Text as a sheet can hold it: the control characters XML 1.0 has no place for (which
+    openpyxl refuses with an error) are left out; anything else as it is."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def data_row(ws, values: Iterable[Any]) -> list[Any]:
     """A row for ``ws.append`` on a write-only sheet: text that looks like a formula is a
     text cell (with Excel's quote prefix, so an edit keeps it text)."""
     row = []
-    for value in values:
+    for value in map(writable, values):
         if looks_like_formula(value):
             cell = WriteOnlyCell(ws, value=value)
             cell.data_type = "s"
@@ -35,6 +42,7 @@ def data_row(ws, values: Iterable[Any]) -> list[Any]:
 def set_data(cell, value: Any) -> None:
     """``cell.value = value`` on an ordinary (not write-only) sheet, text that looks like a
     formula kept as text, as ``data_row`` does."""
+    value = writable(value)
     cell.value = value
     if looks_like_formula(value):
         cell.data_type = "s"

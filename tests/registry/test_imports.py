@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 
 from services.registry.imports.limits import EXCEL_CELL_CHARS
 from tests.factories import RESIDENT_HEADER, csv_roster
-from tests.support import assert_problem, make_id_number, streamed_upload
+from tests.support import assert_problem, make_id_number, streamed_upload, unique
 
 HEADER = RESIDENT_HEADER
 UNIT_HEADER = [
@@ -862,3 +862,16 @@ async def test_an_xlsx_cell_longer_than_the_limit_is_a_row_error_naming_its_colu
     assert errors[3]["field"] == "标签" and str(most) in errors[3]["message"]
     households = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
     assert households["households"] == 1
+
+
+async def test_a_tag_named_with_a_control_character_does_not_break_the_template(api):
+    """Found by schemathesis: a tag whose name holds a character a sheet cannot (U+0001)
+    made every template download a 500. The sheet leaves such characters out."""
+    code = "t" + unique("")[-8:]
+    r = await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": "独居\u0001老人"})
+    assert r.status_code in (201, 422), r.text
+    r = await api.admin.get("/api/v1/registry/import-templates/residents.xlsx")
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content))
+    names = [c.value for row in sheet["下拉选项"].iter_rows() for c in row if c.value]
+    assert "独居\u0001老人" not in names
