@@ -62,6 +62,10 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
+# The status kept for a key whose answer was no-store: a replay runs the request again.
+RUN_AGAIN = 0
+
+
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, *, state: Any, skip_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
@@ -141,8 +145,11 @@ class IdempotencyMiddleware:
         # A 5xx, or an answer about the caller rather than the request, may be retried. An
         # answer marked no-store (full personal data) is never kept: a retry reads again,
         # and is audited again.
-        if status >= 500 or status in (401, 403, 429) or captured["no_store"]:
+        if status >= 500 or status in (401, 403, 429):
             await self._release(principal, key)
+        elif captured["no_store"]:
+            # The key keeps what was asked (another body is still a reuse), not the answer.
+            await self._store(principal, key, RUN_AGAIN, [], b"")
         else:
             await self._store(principal, key, status, captured["headers"], bytes(captured["body"]))
 
@@ -182,6 +189,21 @@ class IdempotencyMiddleware:
                     if row.request_hash != request_hash:
                         raise AppError("idempotency.key_reused", 422)
                     if row.status is None:
+                        raise AppError("idempotency.in_progress", 409)
+                    if row.status == RUN_AGAIN:
+                        # Its answer was not kept (no-store): the replay runs again, and
+                        # holds the key while it does.
+                        claimed = await session.execute(
+                            update(table)
+                            .where(
+                                table.c.principal == principal,
+                                table.c.key == key,
+                                table.c.status == RUN_AGAIN,
+                            )
+                            .values(status=None)
+                        )
+                        if claimed.rowcount:
+                            return None
                         raise AppError("idempotency.in_progress", 409)
                     return row.status, json.loads(row.headers or "[]"), row.body or b""
                 try:

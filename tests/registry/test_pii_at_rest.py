@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from gateway.components import MIGRATION_TREES
 from tests.factories import credit_code, csv_roster
-from tests.support import make_id_number, unique
+from tests.support import assert_problem, make_id_number, unique
 
 
 def a_phone() -> str:
@@ -41,6 +41,11 @@ async def test_no_id_number_or_phone_rests_in_plain_text(api, settings, new_comm
             f"/api/v1/registry/residents/{resident}/reveal", json=reason, headers=key
         )
         assert shown.status_code == 200 and shown.json()["id_number"] == number, shown.text
+    # The same key with another reason is a reuse, as for any POST, though nothing was kept.
+    other = await api.admin.post(
+        f"/api/v1/registry/residents/{resident}/reveal", json={"reason": "别的"}, headers=key
+    )
+    assert_problem(other, 422, "idempotency.key_reused")
     # A new phone, then a new ID number: the change history keeps both sides, masked only.
     new_phone, new_number = a_phone(), make_id_number()
     secrets += [new_phone, new_number]
