@@ -563,7 +563,7 @@ async def test_a_new_cell_is_located_through_the_split_gateway_as_soon_as_its_20
 async def test_two_gateway_replicas_hold_one_rate_limit_between_them(split):
     """Behind a load balancer a phone's requests reach one gateway and then another: they
     share one limit (through the gateway's database), not one each."""
-    limit = 30
+    limit = 100
     env = {
         **split["env"],
         "GONGJIAN_RATE_LIMIT_IP_PER_MIN": str(limit),
@@ -578,16 +578,17 @@ async def test_two_gateway_replicas_hold_one_rate_limit_between_them(split):
         phone = f"198.51.100.{int(time.time() * 1000) % 250 + 1}"
         codes = []
         async with httpx.AsyncClient(timeout=10) as http:
-            for n in range(100):
+            for n in range(3 * limit):
                 r = await http.get(
                     f"http://127.0.0.1:{ports[n % 2]}/api/v1/me",
                     headers={"X-Forwarded-For": phone},
                 )
                 codes.append(r.status_code)
         allowed = sum(1 for code in codes if code != 429)
-        # Two limits of their own would let 60 through; one shared limit lets the 30 through
-        # and at most what each replica admits between two syncs of its counts.
-        assert limit <= allowed <= limit + 15, codes
+        # Two limits of their own would let 200 through; one shared limit lets the 100
+        # through, and above them at most what the replicas admit between two syncs of
+        # their counts (a few dozen here, however large the limit).
+        assert limit <= allowed < 1.5 * limit, (allowed, codes)
         assert codes[-1] == 429
     finally:
         stop(replicas)
