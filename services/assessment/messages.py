@@ -41,5 +41,6 @@ i18n.register(
             "Outside the agreement's term ({start} to {end}).",
         ),
         "in_future": ("日期不能晚于今天({today})。", "Not after today ({today})."),
-    }
+    },
+    field=True,
 )

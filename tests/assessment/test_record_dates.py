@@ -28,6 +28,7 @@ async def test_a_record_outside_the_term_or_in_the_future_is_refused(api, new_co
 
     before = assert_problem(await record(date(YEAR - 1, 12, 31)), 422)
     assert before["errors"][0]["field"] == "day" and before["errors"][0]["code"] == "outside_term"
+    assert "协议期" in before["errors"][0]["message"]  # a sentence a unit's contact reads
     tomorrow = clock.today() + timedelta(days=1)
     if tomorrow.year == YEAR:
         future = assert_problem(await record(tomorrow), 422)
