@@ -38,7 +38,7 @@ from services.common.auth import Principal
 from services.common.clock import clock, to_local
 from services.common.database import UTCDateTime
 from services.common.ids import new_id
-from services.common.pagination import PageParams, decode_cursor, encode_cursor
+from services.common.pagination import Page, PageParams, decode_cursor, encode_cursor
 from services.common.schemas import Timestamp
 
 Masker = Callable[[Any], Any]
@@ -211,3 +211,20 @@ def entry_out(row: Any) -> HistoryEntryOut:
         at=row.at,
         changes=[FieldChangeOut(**c) for c in row.changes or []],
     )
+
+
+def history_pages(read):
+    """The answer of every ``.../{id}/history`` route, over a service's own ``read`` (which
+    loads the record through its scoped lookup first: outside scope, a 404)."""
+
+    async def page_of(session, principal, page, record_type: str, record_id: str):
+        rows, cursor = await read(
+            session=session,
+            principal=principal,
+            record_type=record_type,
+            record_id=record_id,
+            page=page,
+        )
+        return Page(items=[entry_out(r) for r in rows], next_cursor=cursor)
+
+    return page_of

@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.common.blockio import BlockReader
+
 _VERSION = "v1"
 
 
@@ -125,7 +127,7 @@ def _chunk_aad(label: str, index: int) -> bytes:
     return f"{label}:{index}".encode()
 
 
-class SealedFile(io.RawIOBase):
+class SealedFile(BlockReader):
     """A sealed file (see ``SealingReader``), from any seekable handle (a local file, a
     ranged reader of an object in S3), read and seeked as the plain bytes (openpyxl needs
     to seek inside an xlsx), decrypting one chunk at a time: the plain file never touches
@@ -135,45 +137,16 @@ class SealedFile(io.RawIOBase):
         self._cipher = cipher
         self._label = label
         self._raw = raw
-        magic, self._chunk, self._size = _HEADER.unpack(self._raw.read(_HEADER.size))
+        magic, chunk, size = _HEADER.unpack(self._raw.read(_HEADER.size))
         if magic != _FILE_MAGIC:
             raise ValueError("not a sealed file")
-        self._pos = 0
-        self._cached: tuple[int, bytes] | None = None
+        super().__init__(size, chunk)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def _plain_chunk(self, index: int) -> bytes:
-        if self._cached is None or self._cached[0] != index:
-            sealed_len = 12 + self._chunk + 16
-            self._raw.seek(_HEADER.size + index * sealed_len)
-            sealed = self._raw.read(sealed_len)
-            plain = self._cipher._aead.decrypt(
-                sealed[:12], sealed[12:], _chunk_aad(self._label, index)
-            )
-            self._cached = (index, plain)
-        return self._cached[1]
-
-    def readinto(self, buffer) -> int:
-        if self._pos >= self._size:
-            return 0
-        index, start = divmod(self._pos, self._chunk)
-        piece = self._plain_chunk(index)[start : start + len(buffer)]
-        buffer[: len(piece)] = piece
-        self._pos += len(piece)
-        return len(piece)
+    def read_block(self, index: int) -> bytes:
+        sealed_len = 12 + self._block + 16
+        self._raw.seek(_HEADER.size + index * sealed_len)
+        sealed = self._raw.read(sealed_len)
+        return self._cipher._aead.decrypt(sealed[:12], sealed[12:], _chunk_aad(self._label, index))
 
     def close(self) -> None:
         self._raw.close()

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import anyio
 
+from services.common.blockio import BlockReader
 from services.common.settings import Settings
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
@@ -141,52 +142,21 @@ def _missing(error: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class RangedReader(io.RawIOBase):
+class RangedReader(BlockReader):
     """An S3 object read and seeked like a file, one ranged GET per block."""
 
     def __init__(self, client: Any, bucket: str, key: str, size: int, block: int) -> None:
         self._client, self._bucket, self._key = client, bucket, key
-        self._size, self._block = size, block
-        self._pos = 0
-        self._cached: tuple[int, bytes] | None = None
+        super().__init__(size, block)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def _fetch(self, index: int) -> bytes:
-        if self._cached is None or self._cached[0] != index:
-            start = index * self._block
-            end = min(start + self._block, self._size) - 1
-            answer = self._client.get_object(
-                Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end}"
-            )
-            with answer["Body"] as body:
-                self._cached = (index, body.read())
-        return self._cached[1]
-
-    def readinto(self, buffer) -> int:
-        if self._pos >= self._size:
-            return 0
-        index, start = divmod(self._pos, self._block)
-        piece = self._fetch(index)[start : start + len(buffer)]
-        buffer[: len(piece)] = piece
-        self._pos += len(piece)
-        return len(piece)
-
-    def close(self) -> None:
-        self._cached = None
-        super().close()
+    def read_block(self, index: int) -> bytes:
+        start = index * self._block
+        end = min(start + self._block, self._size) - 1
+        answer = self._client.get_object(
+            Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end}"
+        )
+        with answer["Body"] as body:
+            return body.read()
 
 
 class S3Store(ObjectStore):

@@ -4,6 +4,7 @@ logged for a time that has come, and their list shows the households still to vi
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from services.common.clock import clock, to_local
@@ -45,8 +46,9 @@ async def test_a_case_dispatched_to_a_worker_is_their_work_and_they_are_reminded
     # Fifty minutes before the deadline: a reminder, once, however often the sweep runs.
     clock.set(clock.now().fromisoformat(deadline) - timedelta(minutes=50))
     grid = await api.login(grid.username, "grid-pass-1")  # hours later: a new login
-    assert await remind_due(grid_app(app).state) >= 1
-    await remind_due(grid_app(app).state)
+    # Two replicas sweeping at the same moment tell it once between them.
+    told = await asyncio.gather(*(remind_due(grid_app(app).state) for _ in range(3)))
+    assert sum(told) >= 1
     notes = (await grid.get("/api/v1/notifications")).json()["items"]
     assert [n["kind"] for n in notes if n["subject_id"] == case["id"]].count("case_due_soon") == 1
     # Past it: overdue, once.

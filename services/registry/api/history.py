@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
-from services.common.history import HistoryEntryOut, entry_out
+from services.common.history import HistoryEntryOut, history_pages
 from services.common.pagination import Page
 from services.registry.api.common import Paging, Reader, make_router
 from services.registry.service import history as service
@@ -13,15 +13,7 @@ from services.registry.service import history as service
 router = make_router()
 
 
-async def _page(session, principal, page, record_type: str, record_id: str):
-    rows, cursor = await service.read(
-        session=session,
-        principal=principal,
-        record_type=record_type,
-        record_id=record_id,
-        page=page,
-    )
-    return Page(items=[entry_out(r) for r in rows], next_cursor=cursor)
+_page = history_pages(service.read)
 
 
 @router.get("/areas/{code}/history")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
-from services.common.history import HistoryEntryOut, entry_out
+from services.common.history import HistoryEntryOut, history_pages
 from services.common.pagination import Page
 from services.volunteer.api.common import Paging, make_router
 from services.volunteer.service import history as service
@@ -14,15 +14,7 @@ from services.volunteer.service import history as service
 router = make_router()
 
 
-async def _page(session, principal, page, record_type: str, record_id: str):
-    rows, cursor = await service.read(
-        session=session,
-        principal=principal,
-        record_type=record_type,
-        record_id=record_id,
-        page=page,
-    )
-    return Page(items=[entry_out(r) for r in rows], next_cursor=cursor)
+_page = history_pages(service.read)
 
 
 @router.get("/volunteers/{volunteer_id}/history")
