@@ -133,7 +133,10 @@ class Notification(Base):
     read. The inbox holds everything; a WeChat delivery is a copy where one is allowed."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notifications_user_read", "user_id", "read_at"),
+        Index("ix_notifications_subject", "subject_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -146,6 +149,8 @@ class Notification(Base):
     link: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When what it asked for was done, by whoever did it; it counts as read from then.
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class NotificationSubscription(Base):

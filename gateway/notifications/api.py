@@ -38,6 +38,7 @@ def notification_out(row, deliveries=()) -> NotificationOut:
         link=row.link,
         created_at=row.created_at,
         read_at=row.read_at,
+        settled_at=row.settled_at,
         deliveries=[DeliveryOut.model_validate(d, from_attributes=True) for d in deliveries],
     )
 

@@ -191,7 +191,7 @@ async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str
         p["application_id"],
         kind="application_step",
         title=f"示范社区申报{what}",
-        body=f"{p.get('community_name') or p['community_code']}的{p['year']}年示范社区申报{what}。",
+        body=f"{p.get('community_name') or '社区'}的{p['year']}年示范社区申报{what}。",
     )
 
 
@@ -209,8 +209,19 @@ ROUTES = {
 }
 
 
+# The services whose changes settle what their messages asked for.
+SETTLING = ("volunteer", "grid", "assessment")
+
+
+async def _settled(session: AsyncSession, p: Payload) -> None:
+    await repository.settle(
+        session, p["subject_type"], p["subject_id"], p["kinds"], datetime.fromisoformat(p["at"])
+    )
+
+
 def handlers(settings: Settings, sender: NotificationSender | None) -> dict[str, Handler]:
-    """The gateway's consumer handler for each topic that tells someone something."""
+    """The gateway's consumer handler for each topic that tells someone something, and for
+    each that says a message's matter is done."""
 
     def handler(route) -> Handler:
         async def handle(session: AsyncSession, payload: Payload) -> None:
@@ -219,4 +230,6 @@ def handlers(settings: Settings, sender: NotificationSender | None) -> dict[str,
 
         return handle
 
-    return {topic: handler(route) for topic, route in ROUTES.items()}
+    table = {topic: handler(route) for topic, route in ROUTES.items()}
+    table.update({f"{service}.notices_settled": _settled for service in SETTLING})
+    return table

@@ -76,6 +76,25 @@ async def mark_all_read(session: AsyncSession, user_id: str, now: datetime) -> i
     return result.rowcount or 0
 
 
+async def settle(
+    session: AsyncSession, subject_type: str, subject_id: str, kinds: list[str], at: datetime
+) -> int:
+    """Messages about one subject, of these kinds, written before ``at``: settled, and read
+    by whoever had not read them."""
+    about = (
+        Notification.subject_type == subject_type,
+        Notification.subject_id == subject_id,
+        Notification.kind.in_(kinds),
+        Notification.created_at <= at,
+        Notification.settled_at.is_(None),
+    )
+    await session.execute(
+        update(Notification).where(*about, Notification.read_at.is_(None)).values(read_at=at)
+    )
+    result = await session.execute(update(Notification).where(*about).values(settled_at=at))
+    return result.rowcount or 0
+
+
 async def deliveries_of(
     session: AsyncSession, notification_ids: list[str]
 ) -> list[NotificationDelivery]:

@@ -28,6 +28,7 @@ class NotificationOut(BaseModel):
     link: str | None
     created_at: Timestamp
     read_at: Timestamp | None
+    settled_at: Timestamp | None = None
     deliveries: list[DeliveryOut] = []
 
 

@@ -73,6 +73,31 @@ async def emit(session: AsyncSession, outbox: Table, topic: str, payload: dict[s
     return event_id
 
 
+async def settle_notices(
+    session: AsyncSession,
+    outbox: Table,
+    service: str,
+    subject_type: str,
+    subject_id: str,
+    *kinds: str,
+) -> None:
+    """Say that what some messages asked for is done (a signature given, a review made), so
+    the gateway's inbox stops showing them as waiting (event ``<service>.notices_settled``).
+    The moment goes with it: a message the same change asks for anew (the other side's turn
+    to sign) is newer than it and stays waiting."""
+    await emit(
+        session,
+        outbox,
+        f"{service}.notices_settled",
+        {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "kinds": list(kinds),
+            "at": clock.now().isoformat(),
+        },
+    )
+
+
 # Coroutine functions a handler wants run once its transaction has committed (sending what
 # it recorded, say); each has a periodic sweep of its own should it fail.
 AFTER_COMMIT = "gongjian.after_commit"

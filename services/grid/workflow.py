@@ -76,3 +76,20 @@ def next_status(status: str, action: str) -> str | None:
     if entry is None or status not in entry[0]:
         return None
     return entry[1] or status
+
+
+DUE_REMINDERS = ("case_due_soon", "case_overdue")
+
+
+def notices_settled(action: str, old: str, new: str) -> tuple[str, ...]:
+    """The kinds of message about a case that a step answers: a step taken answers the
+    reminders of its deadline, handling answers the dispatch, a decision answers the
+    extension request, and the end of the case answers everything."""
+    if new in TERMINAL:
+        return ("case_dispatched", "extension_requested", *DUE_REMINDERS)
+    kinds: tuple[str, ...] = DUE_REMINDERS if new != old else ()
+    if action == "handle":
+        kinds += ("case_dispatched",)
+    if action in ("approve_extension", "reject_extension"):
+        kinds += ("extension_requested",)
+    return kinds

@@ -26,7 +26,7 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from services.common.events import emit
+from services.common.events import emit, settle_notices
 from services.common.geo import CoordSystem, Near, in_china_box, point_out, to_wgs84
 from services.common.ids import new_id
 from services.common.pagination import PageParams
@@ -279,6 +279,9 @@ async def sign(
             await history.changed(session, principal, "agreement", older, "superseded", before)
     await repository.save(session=session)
     await history.changed(session, principal, "agreement", agreement, "signed", was)
+    await settle_notices(
+        session, outbox, "assessment", "agreement", agreement.id, "agreement_to_sign"
+    )
     if agreement.status == "draft":
         # One side has signed: the other is asked (again, if it drafted it; the inbox keeps
         # one unread request per agreement).
@@ -300,6 +303,9 @@ async def terminate(
     agreement.terminated_at = clock.now()
     await repository.save(session=session)
     await history.changed(session, principal, "agreement", agreement, "terminated", was)
+    await settle_notices(
+        session, outbox, "assessment", "agreement", agreement.id, "agreement_to_sign"
+    )
     return agreement
 
 
@@ -408,6 +414,7 @@ async def review_record(
     record.reviewed_by = principal.user_id
     await repository.save(session=session)
     await history.changed(session, principal, "record", record, record.status, was)
+    await settle_notices(session, outbox, "assessment", "record", record.id, "record_to_confirm")
     return record
 
 

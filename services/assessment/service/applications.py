@@ -12,7 +12,7 @@ from services.assessment.service import history
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden, NotFound
-from services.common.events import emit
+from services.common.events import emit, settle_notices
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.periods import parse_period
@@ -89,6 +89,7 @@ async def tell_next_step(session: AsyncSession, application: Application) -> Non
         {
             "application_id": application.id,
             "community_code": application.community_code,
+            "community_name": (application.score or {}).get("name"),
             "year": application.year,
             "status": application.status,
         },
@@ -133,6 +134,9 @@ async def step_application(
     )
     await repository.save(session=session, rows=[step])
     await history.changed(session, principal, "application", application, action, was)
+    await settle_notices(
+        session, outbox, "assessment", "application", application.id, "application_step"
+    )
     await tell_next_step(session, application)
     return application
 

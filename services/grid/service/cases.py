@@ -18,7 +18,7 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
-from services.common.events import emit
+from services.common.events import emit, settle_notices
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -46,6 +46,7 @@ from services.grid.workflow import (
     STEP_OF_STATUS,
     allowed_actions,
     next_status,
+    notices_settled,
 )
 
 
@@ -335,6 +336,9 @@ async def transition(
     )
     await session.flush()
     await history.changed(session, principal, "case", case, action, was)
+    settled = notices_settled(action, old, case.status)
+    if settled:
+        await settle_notices(session, outbox, "grid", "case", case.id, *settled)
     await _tell(session, case, category, action, principal)
     return case
 

@@ -11,7 +11,7 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
-from services.common.events import emit
+from services.common.events import emit, settle_notices
 from services.common.ids import new_id
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.settings import Settings
@@ -219,6 +219,9 @@ async def review(
     await session.flush()
     action = "approved" if approve else "rejected"
     await history.changed(session, principal, "volunteer", volunteer, action, was)
+    await settle_notices(
+        session, outbox, "volunteer", "volunteer", volunteer.id, "volunteer_review"
+    )
     await _tell_if_active(session, volunteer)
     return volunteer
 
