@@ -29,7 +29,9 @@ async def files_attached(session: AsyncSession, payload: dict[str, Any]) -> None
 async def volunteer_activated(session: AsyncSession, payload: dict[str, Any]) -> None:
     """A resident's volunteer registration matched them in the registry and is active: their
     account is that resident's."""
-    await repository.link_resident(session, payload["user_id"], payload["resident_id"])
+    await repository.link_resident(
+        session, payload["user_id"], payload["resident_id"], payload.get("name")
+    )
 
 
 def consumer(app: FastAPI) -> Consumer:

@@ -20,11 +20,16 @@ async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
     return await session.get(User, user_id)
 
 
-async def link_resident(session: AsyncSession, user_id: str, resident_id: str) -> None:
-    """A resident account learns which registry resident it is."""
+async def link_resident(
+    session: AsyncSession, user_id: str, resident_id: str, name: str | None = None
+) -> None:
+    """A resident account learns which registry resident it is, and the name it registered
+    under where it had none (a WeChat login brings no name)."""
     user = await session.get(User, user_id)
     if user is not None and "resident" in (user.roles or []):
         user.resident_id = resident_id
+        if name and not user.display_name:
+            user.display_name = name[:64]
         await session.flush()
 
 

@@ -84,7 +84,8 @@ async def issue_tokens(
         permissions=permissions_for(user.roles, user.extra_permissions),
         unit_id=user.unit_id,
         resident_id=user.resident_id,
-        name=user.display_name or None,
+        # Histories name whoever acted: an account without a display name by its login.
+        name=user.display_name or user.username or None,
     )
     raw = secrets.token_urlsafe(32)
     session.add(

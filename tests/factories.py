@@ -65,11 +65,12 @@ async def volunteer(
     openid = openid or unique("wx")
     caller = await api.resident(openid)
     caller.openid = openid
-    number = await resident_in_registry(api, community) if matched else make_id_number()
+    name = extra.pop("name", "志愿者")
+    number = await resident_in_registry(api, community, name) if matched else make_id_number()
     r = await caller.post(
         "/api/v1/volunteer/volunteers",
         json={
-            "name": "志愿者",
+            "name": name,
             "id_number": number,
             "phone": "13700001234",
             "community_code": community,

@@ -17,8 +17,8 @@ i18n.register(
         "case.exists": ("该事件编号已存在。", "A case with that id exists already."),
         "visit.exists": ("该走访记录编号已存在。", "A visit with that id exists already."),
         "case.illegal_transition": (
-            "事件当前为“{state_zh}”,不能“{action_zh}”;可执行的操作见 allowed。",
-            "Action {action} is not allowed in status {state}; see allowed.",
+            "事件当前为“{state_zh}”,不能“{action_zh}”;现在可以:{allowed_zh}。",
+            "Action {action} is not allowed in status {state}; allowed now: {allowed}.",
         ),
         "case.verifier_is_handler": (
             "核查须由处置人以外的人员进行。",

@@ -159,9 +159,11 @@ class Case(Base):
     handle_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     dispatched_to: Mapped[str | None] = mapped_column(String(100))
     dispatched_unit_id: Mapped[str | None] = mapped_column(String(36))
+    dispatched_unit_name: Mapped[str | None] = mapped_column(String(100))
     handler_id: Mapped[str | None] = mapped_column(String(64))
     # A grid worker of the case's cell it was dispatched to (what "my cases" lists).
     assignee_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    assignee_name: Mapped[str | None] = mapped_column(String(64))
     # The deadlines someone was already reminded of, nearing and passed: a reminder goes
     # once per deadline, and again when a new step sets a new one.
     due_soon_told_for: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -94,13 +94,12 @@ i18n.register(
         ),
         "building_unknown_near": (
             "本社区没有楼栋「{name}」,相近的有:{near}。请更正;确为新楼栋的,"
-            "先导入楼栋(含坐标),或导入时选择新建楼栋(create_buildings=true)。",
+            "先导入楼栋(含坐标),或导入时勾选“新建楼栋”。",
             "The community has no building “{name}”; close ones: {near}. Correct it, or "
             "import the building first, or import with create_buildings=true.",
         ),
         "building_unknown_named": (
-            "本社区没有楼栋「{name}」。请先导入楼栋(含坐标),"
-            "或导入时选择新建楼栋(create_buildings=true)。",
+            "本社区没有楼栋「{name}」。请先导入楼栋(含坐标),或导入时勾选“新建楼栋”。",
             "The community has no building “{name}”. Import the building first, or import "
             "with create_buildings=true.",
         ),

@@ -25,6 +25,7 @@ async def test_a_case_walks_the_whole_workflow(api, new_community, spot, worker)
     # A grid worker reads the sentence as it is: states and actions in Chinese.
     assert "已上报" in body["detail"] and "派遣" in body["detail"], body["detail"]
     assert "reported" not in body["detail"] and "dispatch" not in body["detail"]
+    assert "现在可以:立案、不予立案" in body["detail"] and "allowed" not in body["detail"]
 
     assert (await step(api.admin, case["id"], "accept", note="立案")).json()["status"] == "accepted"
     r = await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")

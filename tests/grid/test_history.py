@@ -3,7 +3,15 @@ and in Beijing time; the history of a cell or case outside the caller's scope is
 
 from __future__ import annotations
 
-from tests.factories import STREET_B, make_cell, report, staff_account, step
+from tests.factories import (
+    STREET_B,
+    make_cell,
+    report,
+    setup_cell,
+    staff_account,
+    step,
+    unit_with_contact,
+)
 from tests.support import assert_problem
 
 
@@ -65,3 +73,42 @@ async def test_a_cell_and_its_case_show_who_changed_them_by_name(api, new_commun
     other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")
     assert_problem(await other.get(f"/api/v1/grid/cells/{code}/history"), 404)
     assert_problem(await other.get(f"/api/v1/grid/cases/{case['id']}/history"), 404)
+
+
+async def test_a_case_dispatched_to_a_unit_and_to_a_worker_reads_by_name(
+    api, new_community, spot, worker
+):
+    """Who a case went to is read by name, in the case and its history; a unit that does
+    not exist is not a place to send a case."""
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    community = cell["community_code"]
+    admin = await staff_account(api, "community_admin", community, "李社区")
+    unit, contact = await unit_with_contact(api, community)
+    case = await report(grid, point)
+    assert (await step(admin, case["id"], "accept")).is_success
+    r = await step(admin, case["id"], "dispatch", unit_id="no-such-unit")
+    body = assert_problem(r, 422, "validation.not_found")
+    assert body["errors"][0]["field"] == "unit_id"
+
+    r = await step(admin, case["id"], "dispatch", unit_id=unit["id"])
+    assert r.status_code == 200, r.text
+    assert r.json()["dispatched_to"] == unit["name"]
+    told = (await contact.get("/api/v1/notifications")).json()["items"]
+    assert [n["kind"] for n in told if n["subject_id"] == case["id"]] == ["case_dispatched"]
+    r = await admin.get(f"/api/v1/grid/cases/{case['id']}/history")
+    [dispatched] = [e for e in r.json()["items"] if e["action"] == "dispatch"]
+    changes = {c["field"]: c["new"] for c in dispatched["changes"]}
+    assert changes["dispatched_to"] == unit["name"]
+    assert changes["unit"] == f"{unit['name']} ({unit['id']})"
+    assert "dispatched_unit_id" not in changes
+
+    me = (await grid.get("/api/v1/me")).json()
+    second = await report(grid, point)
+    assert (await step(admin, second["id"], "accept")).is_success
+    r = await step(admin, second["id"], "dispatch", dispatched_to="环卫所", assignee_id=me["id"])
+    assert r.status_code == 200, r.text
+    r = await admin.get(f"/api/v1/grid/cases/{second['id']}/history")
+    [dispatched] = [e for e in r.json()["items"] if e["action"] == "dispatch"]
+    changes = {c["field"]: c["new"] for c in dispatched["changes"]}
+    assert changes["assignee"].endswith(f"({me['id']})") and changes["assignee"] != f"({me['id']})"
+    assert not any(me["id"] == value for value in changes.values())  # no bare account id

@@ -628,6 +628,8 @@ async def test_a_mistyped_building_is_a_row_error_naming_the_buildings_it_may_me
     assert "3号搂" in errors[3]["message"] and "3号楼" in errors[3]["message"]
     assert "幸福里A座" not in errors[3]["message"]
     assert "火星基地" in errors[5]["message"] and "号楼" not in errors[5]["message"]
+    # Said as the import page says it, not as the API parameter is spelt.
+    assert "新建楼栋" in errors[5]["message"] and "create_buildings" not in errors[5]["message"]
     assert job["created_buildings"] == [] and job["warnings"] == []
     assert await _building_names(api, community) == {"3号楼", "13号楼", "幸福里A座"}
     residents = (

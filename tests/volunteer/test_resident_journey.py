@@ -4,7 +4,7 @@ the registry's is looked at by a person before the record is active."""
 
 from __future__ import annotations
 
-from tests.factories import resident_in_registry, volunteer
+from tests.factories import resident_in_registry, staff_account, volunteer
 from tests.support import assert_problem, make_id_number
 
 
@@ -102,3 +102,31 @@ async def test_a_phone_that_is_not_the_registrys_waits_for_review(api, new_commu
         },
     )
     assert r.json()["status"] == "active" and r.json()["review_reason"] is None
+
+
+async def test_what_a_resident_does_after_registering_is_kept_under_their_name(api, new_community):
+    """A WeChat account has no name of its own: the registration's name becomes the
+    account's, so histories say who withdrew, not a blank."""
+    community = await new_community()
+    caller, record = await volunteer(api, community, name="赵一曼")
+    me = (await caller.get("/api/v1/me")).json()
+    assert me["display_name"] == "赵一曼"
+    caller = await api.resident(caller.openid)  # the next login carries the name
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/withdraw")).is_success
+    r = await api.admin.get(f"/api/v1/volunteer/volunteers/{record['id']}/history")
+    assert r.status_code == 200, r.text
+    [withdrawn] = [e for e in r.json()["items"] if e["action"] == "withdrawn"]
+    assert withdrawn["actor_name"] == "赵一曼"
+
+
+async def test_a_staff_account_without_a_display_name_is_named_by_its_username(api, new_community):
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community)
+    r = await worker.post(
+        "/api/v1/registry/residents",
+        json={"name": "钱二", "id_number": make_id_number(), "community_code": community},
+    )
+    assert r.status_code == 201, r.text
+    r = await worker.get(f"/api/v1/registry/residents/{r.json()['id']}/history")
+    [created] = r.json()["items"]
+    assert created["actor_name"] == worker.username

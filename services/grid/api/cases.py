@@ -13,6 +13,7 @@ from services.common.errors import NotFound
 from services.common.geo import AnswerCoords
 from services.common.http import with_etag
 from services.common.pagination import Page
+from services.common.peers import forward_token
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
 from services.grid import repository
@@ -143,6 +144,7 @@ async def transition(
         state=state.grid,
         database=state.database,
         peers=state.peers,
+        token=forward_token(request),
         case_id=case_id,
         data=body,
     )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clients.registry import RegistryClient, UnitRef
 from services.common.clock import clock
 from services.common.errors import (
     Conflict,
@@ -189,13 +190,17 @@ def _may(principal: Principal, action: str, case: Case) -> bool:
     return False
 
 
-def step_names(action: str, status: str) -> dict[str, str]:
-    """The action and status for the sentence: codes for English, names for Chinese."""
+def step_names(action: str, status: str, allowed: list[str]) -> dict[str, str]:
+    """The action, status and what may be done instead, for the sentence: codes for
+    English, names for Chinese."""
     return {
         "action": action,
         "state": status,
+        "allowed": ", ".join(allowed) or "none (it changed just now: reload it)",
         "action_zh": ACTION_NAMES.get(action, action),
         "state_zh": STATUS_NAMES.get(status, status),
+        "allowed_zh": "、".join(ACTION_NAMES.get(a, a) for a in allowed)
+        or "无(事件刚被他人办理,请刷新后查看)",
     }
 
 
@@ -206,6 +211,7 @@ async def transition(
     state: GridState,
     database,
     peers,
+    token: str | None,
     case_id: str,
     data: TransitionIn,
 ) -> Case:
@@ -219,7 +225,7 @@ async def transition(
         raise Conflict(
             "case.illegal_transition",
             extra={"allowed": allowed, "current_status": case.status},
-            **step_names(action, case.status),
+            **step_names(action, case.status, allowed),
         )
     if not _may(principal, action, case):
         raise Forbidden()
@@ -228,7 +234,7 @@ async def transition(
         raise Conflict(
             "case.illegal_transition",
             extra={"allowed": [], "current_status": "changed"},
-            **step_names(data.action, case.status),
+            **step_names(data.action, case.status, []),
         )
     await state.current(database)
     category = await repository.category(session, case.category_code)
@@ -252,14 +258,13 @@ async def transition(
                     "validation.not_a_cell_member",
                     errors=[FieldError("assignee_id", "not_a_cell_member")],
                 )
-        case.dispatched_to = (
-            data.dispatched_to
-            or (f"unit:{data.unit_id}" if data.unit_id else None)
-            or assignee.display_name
-            or f"worker:{assignee.user_id}"
-        )
+        unit = await _dispatch_unit(peers, token, data.unit_id) if data.unit_id else None
+        assignee_name = assignee and (assignee.display_name or assignee.user_id)
+        case.dispatched_to = data.dispatched_to or (unit and unit.name) or assignee_name
         case.dispatched_unit_id = data.unit_id
+        case.dispatched_unit_name = unit and unit.name
         case.assignee_id = data.assignee_id
+        case.assignee_name = assignee_name
         case.dispatched_at = now
         record = {"dispatched_to": case.dispatched_to}
     elif action == "handle":
@@ -341,6 +346,18 @@ async def transition(
         await settle_notices(session, outbox, "grid", "case", case.id, *settled)
     await _tell(session, case, category, action, principal)
     return case
+
+
+async def _dispatch_unit(peers, token: str | None, unit_id: str) -> UnitRef:
+    """A stationed unit the caller can see: one that does not exist, or is out of their
+    reach, is no place to send a case."""
+
+    def not_found() -> Unprocessable:
+        return Unprocessable("validation.not_found", errors=[FieldError("unit_id", "not_found")])
+
+    return await RegistryClient(peers, token=token).unit(
+        unit_id=unit_id, errors={404: not_found, 403: not_found}
+    )
 
 
 async def _tell(

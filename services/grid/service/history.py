@@ -34,13 +34,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "status",
         "deadline_at",
         "dispatched_to",
-        "dispatched_unit_id",
-        "handler_id",
-        "assignee_id",
         "extension_hours",
         "rating",
     ),
 }
+
+
+def _named(name: str | None, record_id: str | None) -> str | None:
+    return f"{name or ''} ({record_id})".strip() if record_id else None
 
 
 def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
@@ -48,6 +49,10 @@ def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     bounding box (the polygon itself is in the cell); ``extra`` adds what is not a column
     (a cell's workers and leader, by name)."""
     out = {name: getattr(record, name) for name in FIELDS[record_type]}
+    if record_type == "case":
+        # Whom it went to by name, the id beside it (who handled it is the step's actor).
+        out["unit"] = _named(record.dispatched_unit_name, record.dispatched_unit_id)
+        out["assignee"] = _named(record.assignee_name, record.assignee_id)
     if record_type == "cell":
         out["boundary"] = [
             round(v, 6) if v is not None else None

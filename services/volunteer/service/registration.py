@@ -153,6 +153,7 @@ async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
                 "volunteer_id": volunteer.id,
                 "user_id": volunteer.user_id,
                 "resident_id": volunteer.resident_id,
+                "name": volunteer.name,
                 "community_code": volunteer.community_code,
             },
         )
