@@ -143,6 +143,43 @@ async def record_change(
     return entry_id
 
 
+async def record_many(
+    session: AsyncSession,
+    table: Table,
+    *,
+    record_type: str,
+    principal: Principal,
+    action: str,
+    entries: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]],
+    actor_name: str | None = None,
+    masked_fields: Mapping[str, Masker] | None = None,
+) -> int:
+    """One entry per record for one change made to many at once (buildings placed in new
+    cells, a roster's rows): ``entries`` are (record id, area code, before, after), written
+    in one bulk insert; answers how many were written."""
+    now = clock.now()
+    rows = []
+    for record_id, area_code, before, after in entries:
+        changes = diff(before, after, masked_fields)
+        if changes:
+            rows.append(
+                {
+                    "id": new_id(),
+                    "record_type": record_type,
+                    "record_id": record_id,
+                    "area_code": area_code or "",
+                    "action": action,
+                    "actor_id": principal.user_id,
+                    "actor_name": principal.name or actor_name,
+                    "changes": changes,
+                    "at": now,
+                }
+            )
+    if rows:
+        await session.execute(insert(table), rows)
+    return len(rows)
+
+
 async def history_page(
     session: AsyncSession,
     table: Table,

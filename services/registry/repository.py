@@ -216,12 +216,14 @@ async def list_buildings(
     return await paginate(session, stmt, [Building.id], params)
 
 
-async def building_cells(session: AsyncSession, ids: list[str]) -> dict[str, str | None]:
-    """The cell of each of these buildings (those that exist), in one query."""
+async def building_cells(
+    session: AsyncSession, ids: list[str]
+) -> dict[str, tuple[str | None, str]]:
+    """The cell and community of each of these buildings (those that exist), in one query."""
     rows = await session.execute(
-        select(Building.id, Building.cell_code).where(Building.id.in_(ids))
+        select(Building.id, Building.cell_code, Building.community_code).where(Building.id.in_(ids))
     )
-    return dict(rows.all())
+    return {bid: (cell, community) for bid, cell, community in rows.all()}
 
 
 async def set_building_cells(session: AsyncSession, changes: list[dict[str, Any]]) -> None:

@@ -136,6 +136,15 @@ async def test_buildings_are_placed_in_cells_either_way_round(api, new_community
     assert (await api.admin.get(f"/api/v1/registry/buildings/{before.json()['id']}")).json()[
         "cell_code"
     ] is None
+    # Each placement is in the building's history, by the grid, not by a blank.
+    r = await api.admin.get(f"/api/v1/registry/buildings/{before.json()['id']}/history")
+    assert r.status_code == 200, r.text
+    placed = [e for e in r.json()["items"] if e["action"] == "cell_assigned"]
+    assert [e["changes"] for e in placed] == [
+        [{"field": "cell_code", "old": cell["code"], "new": None}],
+        [{"field": "cell_code", "old": None, "new": cell["code"]}],
+    ]
+    assert all(e["actor_name"] == "网格自动划分" and e["at"].endswith("+08:00") for e in placed)
 
 
 async def test_members_make_a_workers_scope_their_cells(api, new_community, spot, worker):

@@ -52,7 +52,9 @@ async def assign_cells(
     """The grid service tells which cell each building lies in (buildings are the
     registry's; only it writes them)."""
     return CellAssignmentResult(
-        updated=await service.assign_cells(session=session, assignments=body.assignments)
+        updated=await service.assign_cells(
+            session=session, principal=principal, assignments=body.assignments
+        )
     )
 
 
