@@ -39,6 +39,7 @@ class PledgeProgress(BaseModel):
     within the agreement's term): confirmed records only."""
 
     period: str
+    period_name: str  # 2026年第三季度
     done: float
     target: float
     percent: float  # done ÷ target, capped at 100
@@ -245,6 +246,7 @@ class UnitScore(BaseModel):
 class UnitScoresOut(BaseModel):
     area: str
     period: str
+    period_name: str  # 2026年
     units: list[UnitScore]
 
 

@@ -29,6 +29,19 @@ class Period:
     def contains(self, day: date) -> bool:
         return self.start <= day < self.end
 
+    @property
+    def name(self) -> str:
+        """As an official writes it: 2026年第三季度, 2026年下半年, 2026年7月."""
+        year = self.start.year
+        span = (self.end.year - year) * 12 + self.end.month - self.start.month
+        if span == 12:
+            return f"{year}年"
+        if span == 6:
+            return f"{year}年{'上' if self.start.month == 1 else '下'}半年"
+        if span == 3:
+            return f"{year}年第{'一二三四'[(self.start.month - 1) // 3]}季度"
+        return f"{year}年{self.start.month}月"
+
 
 def _month_start(year: int, month: int) -> date:
     return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)

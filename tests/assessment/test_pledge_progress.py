@@ -39,14 +39,17 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
 
     read = (await contact.get(f"/api/v1/assessment/agreements/{agreement['id']}")).json()
     progress = {p["id"]: p["progress"] for p in read["pledges"]}
+    quarter_name = f"{TODAY.year}年第{'一二三四'[int(QUARTER[-1]) - 1]}季度"
     assert progress[services["id"]] == {
         "period": QUARTER,
+        "period_name": quarter_name,
         "done": 1.0,
         "target": 1.0,
         "percent": 100.0,
     }
     assert progress[facility["id"]] == {
         "period": str(TODAY.year),
+        "period_name": f"{TODAY.year}年",
         "done": 0.0,
         "target": 16.0,
         "percent": 0.0,
@@ -61,6 +64,8 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
             "/api/v1/assessment/unit-scores", params={"area": community, "period": str(YEAR)}
         )
     ).json()
+    # The score is over the year asked, the progress over the pledge's own period: each says which.
+    assert scores["period_name"] == f"{YEAR}年"
     row = next(u for u in scores["units"] if u["unit_id"] == unit["id"])
     by_pledge = {p["pledge_id"]: p for p in row["by_pledge"]}
     labelled = by_pledge[services["id"]]

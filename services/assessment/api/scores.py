@@ -112,4 +112,4 @@ async def unit_scores(
         area=area,
         period=parsed,
     )
-    return UnitScoresOut(area=area, period=parsed.label, units=rows)
+    return UnitScoresOut(area=area, period=parsed.label, period_name=parsed.name, units=rows)

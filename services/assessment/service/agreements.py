@@ -99,6 +99,7 @@ def pledge_out(pledge: Pledge, period: Period, done: Decimal) -> PledgeOut:
         update={
             "progress": PledgeProgress(
                 period=period.label,
+                period_name=period.name,
                 done=float(done),
                 target=float(target),
                 percent=rules.percent(Fraction(done), target),
