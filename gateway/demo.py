@@ -268,8 +268,10 @@ DEMO_CELLS = (
 async def load_grid_volunteer_assessment(
     client: httpx.AsyncClient, token: str, report: DemoReport, db: Database, ids: dict[str, str]
 ) -> None:
-    """Cells with demo-grid as their worker, a reported case, an activity to sign up for, and
-    a signed co-building agreement with demo-unit's unit — only when there are none yet."""
+    """Cells with demo-grid as their worker, a reported case, an activity to sign up for, an
+    open team, a signed co-building agreement with demo-unit's unit and a record of it to
+    confirm, and the community's model-community application — only when there are none
+    yet."""
     auth = {"Authorization": f"Bearer {token}"}
     existing = (
         await client.get("/api/v1/grid/cells", params={"community": COMMUNITY}, headers=auth)
@@ -338,6 +340,11 @@ async def load_grid_volunteer_assessment(
             "capacity": 30,
         },
     )
+    await client.post(
+        "/api/v1/volunteer/teams",
+        headers=auth,
+        json={"community_code": COMMUNITY, "name": "助老服务队", "kind": "elderly_care"},
+    )
     units = (
         await client.get("/api/v1/registry/units", params={"community": COMMUNITY}, headers=auth)
     ).json()["items"]
@@ -396,7 +403,40 @@ async def load_grid_volunteer_assessment(
             json={"party": "community"},
             headers=auth,
         )
-    report.created.append(f"cells {', '.join(cells)}, a case, an activity, an agreement")
+        # The unit did what it pledged this week: the community has a record to confirm.
+        pledges = (
+            await client.get(f"/api/v1/assessment/agreements/{agreement}", headers=auth)
+        ).json()["pledges"]
+        await client.post(
+            f"/api/v1/assessment/agreements/{agreement}/records",
+            headers={"Authorization": f"Bearer {unit_token}"},
+            json={
+                "pledge_id": pledges[0]["id"],
+                "day": clock.today().isoformat(),
+                "quantity": 1,
+                "participants": 12,
+                "description": "在社区广场开展义诊和法律咨询",
+            },
+        )
+    # The community applies to be a model community: the street has a step to take.
+    community_token = (
+        await client.post(
+            "/api/v1/auth/token", json={"username": "demo-community", "password": DEMO_PASSWORD}
+        )
+    ).json()["access_token"]
+    await client.post(
+        "/api/v1/assessment/applications",
+        headers={"Authorization": f"Bearer {community_token}"},
+        json={
+            "community_code": COMMUNITY,
+            "year": clock.today().year,
+            "statement": "黄河路社区申报本年度示范社区:网格全覆盖,志愿者注册率逐月提升。",
+        },
+    )
+    report.created.append(
+        f"cells {', '.join(cells)}, a case, an activity, a team, an agreement with a record "
+        "to confirm, a model-community application"
+    )
 
 
 async def load_demo_data(settings: Settings) -> DemoReport:

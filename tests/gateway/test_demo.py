@@ -1,0 +1,94 @@
+"""What ``make run`` shows a newcomer: every role logs in to something to do — a case on the
+grid, a team to join, an agreement with a record to confirm, an application for the street
+to recommend — and loading the demo twice adds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from gateway.app import create_app
+from gateway.components import migrate_all
+from gateway.demo import COMMUNITY, load_demo_data
+from services.common.settings import DEMO_PASSWORD, Settings
+
+
+async def _fresh_postgres(url: str) -> str:
+    """A database of its own beside the suite's: the demo community must start empty."""
+    parsed = make_url(url)
+    name = f"{parsed.database}_demo"
+    conn = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def demo_settings(tmp_path) -> Settings:
+    url = os.environ.get("DATABASE_URL", "")
+    settings = Settings(
+        env="development",
+        data_dir=tmp_path,
+        database_url=await _fresh_postgres(url) if url else "",
+        log_json=False,
+        demo_data=False,
+        outbox_poll_s=0,
+    )
+    await asyncio.to_thread(migrate_all, settings)  # alembic runs its own event loop
+    return settings
+
+
+async def test_every_demo_login_has_something_to_do_and_a_second_load_adds_nothing(
+    demo_settings,
+):
+    first = await load_demo_data(demo_settings)
+    assert first.created and not first.kept
+    second = await load_demo_data(demo_settings)
+    assert not second.created and second.kept
+
+    app = create_app(demo_settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+
+            async def as_(username: str) -> dict[str, str]:
+                r = await http.post(
+                    "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+                )
+                assert r.status_code == 200, r.text
+                return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+            async def inbox_kinds(headers) -> list[str]:
+                r = await http.get("/api/v1/notifications", headers=headers)
+                return [n["kind"] for n in r.json()["items"] if n["settled_at"] is None]
+
+            grid = await as_("demo-grid")
+            cases = (await http.get("/api/v1/grid/cases", headers=grid)).json()["items"]
+            assert cases, "the grid worker has a case to look at"
+
+            community = await as_("demo-community")
+            teams = await http.get(
+                "/api/v1/volunteer/teams", params={"community": COMMUNITY}, headers=community
+            )
+            assert teams.status_code == 200, teams.text
+            assert any(t["joining"] == "open" for t in teams.json()["items"])
+            assert "record_to_confirm" in await inbox_kinds(community)
+
+            unit = await as_("demo-unit")
+            agreements = (await http.get("/api/v1/assessment/agreements", headers=unit)).json()
+            assert [a["status"] for a in agreements["items"]] == ["active"]
+
+            street = await as_("demo-street")
+            assert "application_step" in await inbox_kinds(street)
+            applications = await http.get("/api/v1/assessment/applications", headers=street)
+            assert [a["status"] for a in applications.json()["items"]] == ["submitted"]
