@@ -189,8 +189,16 @@ async def test_attendance_geofence_token_and_hours_clamped_to_the_window(api, ne
     assert (done["attended"], done["no_shows"], done["auto_closed"]) == (2, 1, 1)
     ledger = (await near.get(f"/api/v1/volunteer/volunteers/{v1['id']}/hours")).json()
     assert ledger["total_hours"] == "2.00"  # 2 h 40 min on site, clamped to the 2 h activity
+    # Who never checked out is credited to the end only once a worker agrees: walking away
+    # after checking in must not earn the whole activity by itself.
     forgot = (await admin.get(f"/api/v1/volunteer/volunteers/{v2['id']}/hours")).json()
-    assert forgot["total_hours"] == "2.00"
+    assert forgot["total_hours"] == "0.00"
+    [entry] = forgot["entries"]
+    assert (entry["status"], entry["hours"]) == ("pending", "2.00") and "未签退" in entry["reason"]
+    signups = (await admin.get(f"/api/v1/volunteer/activities/{event['id']}/signups")).json()
+    flags = {s["volunteer_id"]: (s["flagged"], s["review_reason"]) for s in signups["items"]}
+    assert flags[v2["id"]] == (True, "no_check_out") and flags[v1["id"]] == (False, None)
+    assert done["flagged"] == 1 and done["pending_approval"] == 1
 
 
 async def test_a_stale_qr_token_is_refused(api, new_community):

@@ -112,6 +112,7 @@ REVIEW_REASONS = {
     "check_out_outside_geofence": "签退未通过:距活动地点 {distance} 米,超出 {radius} 米范围",
     "check_out_token_expired": "签退未通过:签到二维码已过期",
     "check_out_token_invalid": "签退未通过:签到二维码无效",
+    "no_check_out": "未签退,按活动结束时间计",
 }
 
 
@@ -212,10 +213,10 @@ def served_hours(
 async def finish(
     *, session: AsyncSession, principal: Principal, settings: Settings, activity_id: str
 ) -> dict[str, Any]:
-    """After the end: no-shows are marked, forgotten check-outs close at the end (flagged),
-    and each attendee's hours go into the ledger — approved, unless the day's total would
-    pass the daily cap, or the check-out was refused (``Signup.review_reason``), which need
-    a person's approval. Closed once: the activity row is
+    """After the end: no-shows are marked, and each attendee's hours go into the ledger —
+    approved, unless the day's total would pass the daily cap, or the check-out was refused
+    or never made (``Signup.review_reason``; counted to the end), which need a person's
+    approval. Closed once: the activity row is
     locked first, so a second closing waits and then finds it finished."""
     activity = await managed_activity(session, principal, activity_id)
     activity = await repository.lock_activity(session, activity.id)
@@ -233,7 +234,13 @@ async def finish(
             tally["no_shows"] += 1
             continue
         volunteer = await repository.volunteer_row(session, signup.volunteer_id)
-        if signup.check_out_at is None and signup.review_reason is not None:
+        if signup.check_out_at is None and signup.review_reason is None:
+            # Never checked out: up to the end, but only once a worker agrees — walking away
+            # after the check-in must not earn the whole activity by itself.
+            signup.review_reason = "no_check_out"
+            signup.auto_closed = True
+            tally["auto_closed"] += 1
+        if signup.check_out_at is None:
             # The check-out was refused (away from the place, too late, a bad code): at most
             # the time until that try, and only once a worker approves it.
             until = min(signup.check_out_tried_at or end, end)
@@ -254,10 +261,6 @@ async def finish(
             for key in ("attended", "hours_entries", "pending_approval", "flagged"):
                 tally[key] += 1
             continue
-        if signup.check_out_at is None:
-            signup.check_out_at = end
-            signup.auto_closed = True
-            tally["auto_closed"] += 1
         hours = served_hours(signup.check_in_at, signup.check_out_at, start, end)
         day_total = await repository.approved_hours_on(session, volunteer.id, service_date)
         over_cap = day_total + hours > Decimal(settings.volunteer_daily_cap_hours)
