@@ -104,8 +104,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "files:write",
         }
     ),
+    # A unit's contact reads the volunteer figures and their own unit's party members'
+    # reports (volunteer:unit), never the community's volunteers.
     "unit_contact": frozenset(
-        {"assessment:read", "assessment:unit", "volunteer:read", "files:write"}
+        {"assessment:read", "assessment:unit", "volunteer:unit", "files:write"}
     ),
     "resident": frozenset({"volunteer:self", "grid:report", "files:write"}),
 }
@@ -364,13 +366,13 @@ async def current_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require(permission: str) -> Callable[..., Any]:
-    """A dependency: the caller must be authenticated and hold ``permission``."""
+def require(*permissions: str) -> Callable[..., Any]:
+    """A dependency: the caller must be authenticated and hold one of ``permissions``."""
 
     async def check(principal: PrincipalDep) -> Principal:
-        if not principal.has(permission):
+        if not any(principal.has(p) for p in permissions):
             raise Forbidden()
         return principal
 
-    check.__name__ = f"require_{permission.replace(':', '_')}"
+    check.__name__ = "require_" + "_or_".join(p.replace(":", "_") for p in permissions)
     return check

@@ -600,6 +600,10 @@ async def party_reports(
     caller's scope, most recent report first."""
     stmt = select(Volunteer).where(
         volunteers_in_scope(principal),
+        # A unit's contact: their own unit's members only.
+        true()
+        if principal.has("volunteer:read")
+        else Volunteer.employer_unit_id == principal.unit_id,
         Volunteer.in_service_party_member.is_(True),
         Volunteer.party_reported_on.is_not(None),
         Volunteer.status == "active",

@@ -4,7 +4,7 @@ they served here; a report by someone the registry does not know is marked unver
 from __future__ import annotations
 
 from services.common.clock import clock, to_local
-from tests.factories import STREET_B, unit, volunteer
+from tests.factories import STREET_B, unit, unit_with_contact, volunteer
 from tests.support import assert_problem
 
 
@@ -103,3 +103,30 @@ async def test_another_streets_reports_are_not_seen(api, new_community):
     # Someone else's employer that the registry does not know: no name, not a failure.
     assert everyone.json()["items"][0]["employer_unit_name"] is None
     assert_problem(await caller.get("/api/v1/volunteer/party-reports"), 403)
+
+
+async def test_a_units_contact_sees_its_own_members_reports_and_no_other_volunteer(
+    api, new_community
+):
+    """A unit's contact is not the community's staff: of the volunteers they see only their
+    own unit's in-service party members who reported, and no one's record or hours."""
+    community = await new_community()
+    the_unit, contact = await unit_with_contact(api, community)
+    other = await _employer(api, community)
+    ours, mine = await volunteer(
+        api, community, in_service_party_member=True, employer_unit_id=the_unit["id"]
+    )
+    theirs, yours = await volunteer(
+        api, community, in_service_party_member=True, employer_unit_id=other["id"]
+    )
+    for caller in (ours, theirs):
+        assert (await caller.post("/api/v1/volunteer/volunteers/me/party-report")).is_success
+    plain, someone = await volunteer(api, community)
+
+    r = await contact.get("/api/v1/volunteer/party-reports", params={"community": community})
+    assert r.status_code == 200, r.text
+    assert [row["volunteer_id"] for row in r.json()["items"]] == [mine["id"]]
+    assert_problem(await contact.get("/api/v1/volunteer/volunteers"), 403)
+    for record in (mine, yours, someone):
+        assert_problem(await contact.get(f"/api/v1/volunteer/volunteers/{record['id']}"), 404)
+        assert_problem(await contact.get(f"/api/v1/volunteer/volunteers/{record['id']}/hours"), 404)

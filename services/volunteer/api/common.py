@@ -19,6 +19,8 @@ from services.volunteer.service import activities, teams
 Paging = Annotated[PageParams, Depends(page_params)]
 Manager = Annotated[Principal, Depends(require("volunteer:manage"))]
 Reader = Annotated[Principal, Depends(require("volunteer:read"))]
+# Figures and party members' reports, which a unit's contact reads for their own unit.
+FigureReader = Annotated[Principal, Depends(require("volunteer:read", "volunteer:unit"))]
 Self = Annotated[Principal, Depends(require("volunteer:self"))]
 
 

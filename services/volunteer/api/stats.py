@@ -10,7 +10,7 @@ from fastapi import Query, Request
 from services.common.database import SessionDep
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
-from services.volunteer.api.common import Paging, Reader, make_router
+from services.volunteer.api.common import FigureReader, Paging, make_router
 from services.volunteer.schemas import PartyMemberStats, PartyReportOut, RateOut
 from services.volunteer.service import stats
 
@@ -21,7 +21,7 @@ router = make_router()
 async def registration_rate(
     request: Request,
     session: SessionDep,
-    principal: Reader,
+    principal: FigureReader,
     area: AreaCodeStr,
     level: Literal["street", "community"] | None = Query(
         default=None,
@@ -48,7 +48,7 @@ async def registration_rate(
 
 @router.get("/stats/party-members")
 async def party_members(
-    session: SessionDep, principal: Reader, area: AreaCodeStr
+    session: SessionDep, principal: FigureReader, area: AreaCodeStr
 ) -> PartyMemberStats:
     return PartyMemberStats(
         **await stats.party_member_stats(session=session, principal=principal, area=area)
@@ -59,7 +59,7 @@ async def party_members(
 async def party_reports(
     request: Request,
     session: SessionDep,
-    principal: Reader,
+    principal: FigureReader,
     page: Paging,
     community: AreaCodeStr | None = None,
 ) -> Page[PartyReportOut]:
