@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import repository, service
 from gateway.models import inbox
 from gateway.notifications.events import handlers as notification_handlers
-from services.common.events import Consumer
+from services.common.events import FILES_ATTACHED, FILES_SHARED, Consumer
 
 
 async def grid_members_changed(session: AsyncSession, payload: dict[str, Any]) -> None:
@@ -26,6 +26,11 @@ async def files_attached(session: AsyncSession, payload: dict[str, Any]) -> None
     await repository.attach_files(session, payload["file_ids"], payload["area"])
 
 
+async def files_shared(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A record was sent to a stationed unit: its contacts read the record's uploads."""
+    await repository.share_files(session, payload["file_ids"], payload.get("unit_id"))
+
+
 async def volunteer_activated(session: AsyncSession, payload: dict[str, Any]) -> None:
     """A resident's volunteer registration matched them in the registry and is active: their
     account is that resident's."""
@@ -37,7 +42,8 @@ async def volunteer_activated(session: AsyncSession, payload: dict[str, Any]) ->
 def consumer(app: FastAPI) -> Consumer:
     handlers = Consumer("gateway", app.state.database, inbox)
     handlers.on("grid.members_changed", grid_members_changed)
-    handlers.on("files.attached", files_attached)
+    handlers.on(FILES_ATTACHED, files_attached)
+    handlers.on(FILES_SHARED, files_shared)
     handlers.on("volunteer.activated", volunteer_activated)
     for topic, handler in notification_handlers(
         app.state.settings, getattr(app.state, "notification_sender", None)

@@ -65,9 +65,11 @@ STAFF = ("district_admin", "street_admin", "community_admin", "grid_worker")
 
 def may_read(principal: Principal, record: StoredFile) -> bool:
     """A file belongs to the record it is attached to: its uploader reads it, and so does
-    staff whose scope reaches that record's area. One attached to nothing yet is its
-    uploader's alone."""
+    staff whose scope reaches that record's area, and the unit the record was sent to. One
+    attached to nothing yet is its uploader's alone."""
     if record.owner_id == principal.user_id or principal.unrestricted:
+        return True
+    if record.shared_unit_id and principal.unit_id == record.shared_unit_id:
         return True
     return bool(
         record.attached_area

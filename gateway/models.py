@@ -114,6 +114,8 @@ class StoredFile(Base):
     # The area (cell or area code) of the record it is attached to, once a service says so
     # (event files.attached): who reaches that record's area may read the file.
     attached_area: Mapped[str | None] = mapped_column(String(20), index=True)
+    # The stationed unit its record was sent to (a case's photos): that unit's contacts read it.
+    shared_unit_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 

@@ -104,6 +104,12 @@ async def files_by_ids(session: AsyncSession, file_ids: list[str]) -> list[Store
     return list(rows)
 
 
+async def share_files(session: AsyncSession, file_ids: list[str], unit_id: str | None) -> None:
+    await session.execute(
+        update(StoredFile).where(StoredFile.id.in_(file_ids)).values(shared_unit_id=unit_id)
+    )
+
+
 async def attach_files(session: AsyncSession, file_ids: list[str], area: str) -> None:
     """The first record a file is attached to decides who may read it."""
     await session.execute(

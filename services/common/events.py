@@ -131,6 +131,7 @@ async def publish_after_commit(app_state, session: AsyncSession) -> None:
 
 
 FILES_ATTACHED = "files.attached"
+FILES_SHARED = "files.shared_with_unit"
 
 
 async def attach_files(session: AsyncSession, outbox: Table, file_ids, area: str) -> None:
@@ -139,6 +140,16 @@ async def attach_files(session: AsyncSession, outbox: Table, file_ids, area: str
     ids = sorted({f for f in file_ids if f})
     if ids:
         await emit(session, outbox, FILES_ATTACHED, {"file_ids": ids, "area": area})
+
+
+async def share_files_with_unit(
+    session: AsyncSession, outbox: Table, file_ids, unit_id: str | None
+) -> None:
+    """Tell the gateway that a stationed unit's contacts may read these uploads too (a
+    case's photos, once the case is sent to the unit); the last unit named is the one."""
+    ids = sorted({f for f in file_ids if f})
+    if ids:
+        await emit(session, outbox, FILES_SHARED, {"file_ids": ids, "unit_id": unit_id})
 
 
 # Published by the gateway when an account's access tokens must stop counting; every

@@ -11,6 +11,7 @@ from tests.factories import (
     staff_account,
     step,
     unit_with_contact,
+    uploaded,
 )
 from tests.support import assert_problem
 
@@ -112,3 +113,20 @@ async def test_a_case_dispatched_to_a_unit_and_to_a_worker_reads_by_name(
     changes = {c["field"]: c["new"] for c in dispatched["changes"]}
     assert changes["assignee"].endswith(f"({me['id']})") and changes["assignee"] != f"({me['id']})"
     assert not any(me["id"] == value for value in changes.values())  # no bare account id
+
+
+async def test_the_unit_a_case_is_sent_to_sees_its_photo_and_another_unit_does_not(
+    api, new_community, spot, worker
+):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    community = cell["community_code"]
+    unit, contact = await unit_with_contact(api, community)
+    _, bystander = await unit_with_contact(api, community)
+    photo = await uploaded(grid)
+    case = await report(grid, point, photos=[photo])
+    assert (await step(api.admin, case["id"], "accept")).is_success
+    assert_problem(await contact.get(f"/api/v1/files/{photo}"), 404)  # not theirs yet
+    assert (await step(api.admin, case["id"], "dispatch", unit_id=unit["id"])).is_success
+    r = await contact.get(f"/api/v1/files/{photo}")
+    assert r.status_code == 200 and r.content, r.text
+    assert_problem(await bystander.get(f"/api/v1/files/{photo}"), 404)

@@ -19,7 +19,7 @@ from services.common.errors import (
     NotFound,
     Unprocessable,
 )
-from services.common.events import emit, settle_notices
+from services.common.events import emit, settle_notices, share_files_with_unit
 from services.common.geo import distance_m as great_circle
 from services.common.geo import in_china_box, to_wgs84
 from services.common.ids import new_id
@@ -265,6 +265,8 @@ async def transition(
         case.dispatched_unit_name = unit and unit.name
         case.assignee_id = data.assignee_id
         case.assignee_name = assignee_name
+        # The unit it goes to sees its photos; sent elsewhere again, that unit no longer does.
+        await share_files_with_unit(session, outbox, case.photos, data.unit_id)
         case.dispatched_at = now
         record = {"dispatched_to": case.dispatched_to}
     elif action == "handle":
