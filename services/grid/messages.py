@@ -20,6 +20,10 @@ i18n.register(
             "事件当前为“{state_zh}”,不能“{action_zh}”;现在可以:{allowed_zh}。",
             "Action {action} is not allowed in status {state}; allowed now: {allowed}.",
         ),
+        "case.not_your_step": (
+            "“{action_zh}”由{who_zh}办理,您不能执行。",
+            "Action {action} is taken by {who}, not by you.",
+        ),
         "case.verifier_is_handler": (
             "核查须由处置人以外的人员进行。",
             "The check must be done by someone other than the handler.",

@@ -180,7 +180,8 @@ class CaseOut(BaseModel):
     rework_count: int
     extension_pending: bool
     rating: int | None
-    allowed_actions: list[str]
+    allowed_actions: list[str]  # the steps the case allows now
+    my_actions: list[str] = []  # of those, the ones the caller may take
     created_at: Timestamp
     updated_at: Timestamp
     closed_at: Timestamp | None

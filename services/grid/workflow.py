@@ -43,6 +43,19 @@ ACTION_NAMES = {
     "evaluate": "评价",
 }
 
+# Who takes each step, for the sentence that refuses it to someone else.
+STEP_TAKERS = {
+    **dict.fromkeys(
+        ("accept", "reject", "dispatch", "close", "approve_extension", "reject_extension"),
+        ("社区或街道工作人员", "community or street staff"),
+    ),
+    "handle": ("网格员或承办单位", "the grid worker or unit it was sent to"),
+    "verify": ("社区或街道的核查人员", "community or street verifiers"),
+    "return": ("社区或街道的核查人员", "community or street verifiers"),
+    "request_extension": ("办理人", "whoever handles it"),
+    "evaluate": ("上报人", "whoever reported it"),
+}
+
 OPEN_STATUSES = frozenset({"reported", "accepted", "dispatched", "handled", "verified"})
 TERMINAL = frozenset({"rejected", "closed"})
 

@@ -281,3 +281,24 @@ async def test_open311_clients_report_and_read(api, new_community, spot, worker,
     finally:
         keys.pop("civic-app-key")
         keys.pop("other-area-key")
+
+
+async def test_a_grid_worker_is_offered_only_the_steps_they_may_take(
+    api, new_community, spot, worker
+):
+    """The case's steps (allowed_actions) and the caller's (my_actions) differ: a grid
+    worker does not accept a case, and is told who does."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    case = await report(reporter, point)
+    assert case["allowed_actions"] == ["accept", "reject"] and case["my_actions"] == []
+    shown = (await api.admin.get(f"/api/v1/grid/cases/{case['id']}")).json()
+    assert shown["my_actions"] == ["accept", "reject"]
+    r = await step(reporter, case["id"], "accept")
+    body = assert_problem(r, 403, "case.not_your_step")
+    assert "立案" in body["detail"] and "社区或街道" in body["detail"], body["detail"]
+    work = (await reporter.get("/api/v1/grid/my-work")).json()
+    assert work["reported"][0]["my_actions"] == []
+    assert (await step(api.admin, case["id"], "accept")).is_success
+    r = await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")
+    mine = (await reporter.get(f"/api/v1/grid/cases/{case['id']}")).json()["my_actions"]
+    assert mine == ["handle", "request_extension"]

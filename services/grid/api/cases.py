@@ -50,7 +50,7 @@ async def report_case(
         peers=state.peers,
         data=body,
     )
-    return case_out(case, clock.now(), duplicates=duplicates)
+    return case_out(case, clock.now(), principal, duplicates=duplicates)
 
 
 @router.get("/cases")
@@ -80,7 +80,9 @@ async def list_cases(
         category=category,
         now=now,
     )
-    return Page(items=[case_out(c, now, system=coord_system) for c in rows], next_cursor=cursor)
+    return Page(
+        items=[case_out(c, now, principal, system=coord_system) for c in rows], next_cursor=cursor
+    )
 
 
 @router.get("/cases/kpis")
@@ -127,7 +129,9 @@ async def get_case(
         raise NotFound()
     history = await repository.case_history(session, case.id)
     return with_etag(
-        request, response, case_out(case, clock.now(), system=coord_system, history=history)
+        request,
+        response,
+        case_out(case, clock.now(), principal, system=coord_system, history=history),
     )
 
 
@@ -149,7 +153,7 @@ async def transition(
         data=body,
     )
     history = await repository.case_history(session, case.id)
-    return case_out(case, clock.now(), history=history)
+    return case_out(case, clock.now(), principal, history=history)
 
 
 @router.put("/holidays")

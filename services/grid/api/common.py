@@ -12,6 +12,7 @@ from services.common.geo import geojson_out, point_out
 from services.common.pagination import PageParams, page_params
 from services.grid.models import Case, CaseEvent, Cell, CellMember
 from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
+from services.grid.service.cases import may_take
 from services.grid.service.state import GridState
 from services.grid.workflow import OPEN_STATUSES, allowed_actions
 
@@ -53,12 +54,14 @@ def cell_out(cell: Cell, members: list[CellMember] | None = None, system: str = 
 def case_out(
     case: Case,
     now,
+    principal: Principal,
     *,
     system: str = "wgs84",
     history: list[CaseEvent] | None = None,
     duplicates=None,
 ) -> CaseOut:
     lat, lng = point_out(case.lat, case.lng, system)  # type: ignore[arg-type]
+    allowed = allowed_actions(case.status, extension_pending=case.extension_hours is not None)
     return CaseOut(
         id=case.id,
         category_code=case.category_code,
@@ -81,9 +84,8 @@ def case_out(
         rework_count=case.rework_count,
         extension_pending=case.extension_hours is not None,
         rating=case.rating,
-        allowed_actions=allowed_actions(
-            case.status, extension_pending=case.extension_hours is not None
-        ),
+        allowed_actions=allowed,
+        my_actions=[a for a in allowed if may_take(principal, a, case)],
         created_at=case.created_at,
         updated_at=case.updated_at,
         closed_at=case.closed_at,

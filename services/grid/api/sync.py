@@ -106,7 +106,7 @@ async def sync(
         buildings=registry["buildings"],
         households=registry["households"],
         residents=registry["residents"],
-        cases=[case_out(c, now, system=coord_system) for c in open_cases],
+        cases=[case_out(c, now, principal, system=coord_system) for c in open_cases],
         deleted={
             # A cell here takes with it, on the phone, the buildings, households, residents
             # and cases it held.

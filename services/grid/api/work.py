@@ -35,8 +35,8 @@ async def my_work(
     )
     now = found["now"]
     return MyWorkOut(
-        assigned=[case_out(c, now, system=coord_system) for c in found["assigned"]],
-        reported=[case_out(c, now, system=coord_system) for c in found["reported"]],
-        due_soon=[case_out(c, now, system=coord_system) for c in found["due_soon"]],
+        assigned=[case_out(c, now, principal, system=coord_system) for c in found["assigned"]],
+        reported=[case_out(c, now, principal, system=coord_system) for c in found["reported"]],
+        due_soon=[case_out(c, now, principal, system=coord_system) for c in found["due_soon"]],
         visits=[VisitsToDo(**v) for v in found["visits"]],
     )

@@ -45,6 +45,7 @@ from services.grid.workflow import (
     OPEN_STATUSES,
     STATUS_NAMES,
     STEP_OF_STATUS,
+    STEP_TAKERS,
     allowed_actions,
     next_status,
     notices_settled,
@@ -170,7 +171,8 @@ async def possible_duplicates(
     return sorted(out, key=lambda x: x[1])
 
 
-def _may(principal: Principal, action: str, case: Case) -> bool:
+def may_take(principal: Principal, action: str, case: Case) -> bool:
+    """Whether this caller may take this step on this case (the workflow aside)."""
     if action in ("accept", "reject", "dispatch", "close", "approve_extension", "reject_extension"):
         return principal.has("grid:dispatch")
     if action == "handle":
@@ -201,6 +203,8 @@ def step_names(action: str, status: str, allowed: list[str]) -> dict[str, str]:
         "state_zh": STATUS_NAMES.get(status, status),
         "allowed_zh": "、".join(ACTION_NAMES.get(a, a) for a in allowed)
         or "无(事件刚被他人办理,请刷新后查看)",
+        "who_zh": STEP_TAKERS.get(action, ("", ""))[0],
+        "who": STEP_TAKERS.get(action, ("", ""))[1],
     }
 
 
@@ -227,8 +231,8 @@ async def transition(
             extra={"allowed": allowed, "current_status": case.status},
             **step_names(action, case.status, allowed),
         )
-    if not _may(principal, action, case):
-        raise Forbidden()
+    if not may_take(principal, action, case):
+        raise Forbidden("case.not_your_step", **step_names(action, case.status, allowed))
     # Only one of two racing steps wins: the status must still be what we read.
     if not await repository.claim_case_step(session, case, clock.now()):
         raise Conflict(
