@@ -313,7 +313,7 @@ async def load_grid_volunteer_assessment(
             headers=auth,
             json={"workers": [ids["demo-grid"]], "leader": ids["demo-grid"]},
         )
-    await client.post(
+    r = await client.post(
         "/api/v1/grid/cases",
         headers=auth,
         json={
@@ -321,6 +321,23 @@ async def load_grid_volunteer_assessment(
             "description": "3号楼消防通道被电动车堵塞",
             "lat": 34.7820,
             "lng": 113.6825,
+        },
+    )
+    # Accepted and sent to demo-grid, who finds it in their work and their inbox; a second
+    # report waits for the community to accept it.
+    case = f"/api/v1/grid/cases/{r.json()['id']}/transitions"
+    await client.post(case, headers=auth, json={"action": "accept"})
+    await client.post(
+        case, headers=auth, json={"action": "dispatch", "assignee_id": ids["demo-grid"]}
+    )
+    await client.post(
+        "/api/v1/grid/cases",
+        headers=auth,
+        json={
+            "category_code": "01.01",
+            "description": "5号楼北侧路边堆放建筑垃圾",
+            "lat": 34.7830,
+            "lng": 113.6822,
         },
     )
     # 09:00 Beijing time, three days from now: what a community worker would type.

@@ -144,6 +144,35 @@ async def _case_due(session: AsyncSession, p: Payload) -> tuple[list[str], Messa
     )
 
 
+# A case's status → what the community is asked, or what its reporter is told.
+CASE_ASKS = {
+    "reported": ("case_reported", "有新上报的事件待立案", "请立案或不予立案"),
+    "handled": ("case_to_verify", "事件已处置,待核查", "请核查处置结果"),
+    "verified": ("case_to_close", "事件已核查,待结案", "请结案"),
+}
+CASE_NEWS = {
+    "accepted": ("case_accepted", "您上报的事件已立案"),
+    "rejected": ("case_rejected", "您上报的事件不予立案"),
+    "closed": ("case_closed", "您上报的事件已办结"),
+}
+
+
+async def _case_step(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    """At each step the community's workers are asked for the next one (its street's
+    when the community has none); the reporter hears of acceptance, refusal and the end."""
+    what = f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
+    if p["status"] in CASE_NEWS:
+        users = [p["reporter_id"]] if p.get("reporter_id") != p.get("actor_id") else []
+        kind, title = CASE_NEWS[p["status"]]
+        return users, about("case", p["case_id"], kind=kind, title=title, body=what)
+    kind, title, ask = CASE_ASKS[p["status"]]
+    users = await repository.staff_reaching(session, p["cell_code"], ("community_admin",))
+    if not users:
+        users = await repository.staff_reaching(session, p["cell_code"], ("street_admin",))
+    users = [u for u in users if u != p.get("actor_id")]
+    return users, about("case", p["case_id"], kind=kind, title=title, body=f"{what}。{ask}。")
+
+
 async def _extension_requested(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     users = await repository.staff_reaching(session, p["cell_code"], MANAGERS)
     users = [u for u in users if u != p.get("requested_by")]
@@ -202,6 +231,7 @@ ROUTES = {
     "volunteer.activity_changed": _activity_changed,
     "grid.case_dispatched": _case_dispatched,
     "grid.case_due": _case_due,
+    "grid.case_step": _case_step,
     "grid.extension_requested": _extension_requested,
     "assessment.agreement_to_sign": _agreement_to_sign,
     "assessment.record_to_confirm": _record_to_confirm,

@@ -92,6 +92,8 @@ def next_status(status: str, action: str) -> str | None:
 
 
 DUE_REMINDERS = ("case_due_soon", "case_overdue")
+# What the community is asked at a step: answered by the next step, whatever it is.
+STEP_REQUESTS = ("case_reported", "case_to_verify", "case_to_close")
 
 
 def notices_settled(action: str, old: str, new: str) -> tuple[str, ...]:
@@ -99,8 +101,8 @@ def notices_settled(action: str, old: str, new: str) -> tuple[str, ...]:
     reminders of its deadline, handling answers the dispatch, a decision answers the
     extension request, and the end of the case answers everything."""
     if new in TERMINAL:
-        return ("case_dispatched", "extension_requested", *DUE_REMINDERS)
-    kinds: tuple[str, ...] = DUE_REMINDERS if new != old else ()
+        return ("case_dispatched", "extension_requested", *DUE_REMINDERS, *STEP_REQUESTS)
+    kinds: tuple[str, ...] = (*DUE_REMINDERS, *STEP_REQUESTS) if new != old else ()
     if action == "handle":
         kinds += ("case_dispatched",)
     if action in ("approve_extension", "reject_extension"):

@@ -75,6 +75,7 @@ async def test_every_demo_login_has_something_to_do_and_a_second_load_adds_nothi
             grid = await as_("demo-grid")
             cases = (await http.get("/api/v1/grid/cases", headers=grid)).json()["items"]
             assert cases, "the grid worker has a case to look at"
+            assert "case_dispatched" in await inbox_kinds(grid)
 
             community = await as_("demo-community")
             teams = await http.get(
@@ -82,7 +83,7 @@ async def test_every_demo_login_has_something_to_do_and_a_second_load_adds_nothi
             )
             assert teams.status_code == 200, teams.text
             assert any(t["joining"] == "open" for t in teams.json()["items"])
-            assert "record_to_confirm" in await inbox_kinds(community)
+            assert {"record_to_confirm", "case_reported"} <= set(await inbox_kinds(community))
 
             unit = await as_("demo-unit")
             agreements = (await http.get("/api/v1/assessment/agreements", headers=unit)).json()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from services.common.clock import clock, to_local
 from services.grid.service.reminders import remind_due
-from tests.factories import populate, report, setup_cell, step
+from tests.factories import populate, report, setup_cell, staff_account, step, uploaded
 from tests.support import assert_problem
 
 
@@ -86,3 +86,34 @@ async def test_a_visit_in_the_future_is_refused_and_the_list_counts_what_is_left
     assert r.status_code == 201, r.text
     [todo] = (await grid.get("/api/v1/grid/my-work")).json()["visits"]
     assert todo["visited"] == 1 and todo["to_visit"] == 1
+
+
+async def test_each_step_of_a_case_tells_whoever_acts_next_and_the_reporter_hears_the_end(
+    api, new_community, spot, worker
+):
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    community = cell["community_code"]
+    manager = await staff_account(api, "community_admin", community, "张主任")
+    resident = await api.resident()
+    case = await report(resident, point)
+
+    async def waiting(caller) -> list[str]:
+        notes = (await caller.get("/api/v1/notifications")).json()["items"]
+        return [n["kind"] for n in notes if n["subject_id"] == case["id"] and not n["settled_at"]]
+
+    assert await waiting(manager) == ["case_reported"]
+    assert (await step(manager, case["id"], "accept")).is_success
+    assert await waiting(manager) == []
+    me = (await grid.get("/api/v1/me")).json()
+    assert (await step(manager, case["id"], "dispatch", assignee_id=me["id"])).is_success
+    r = await step(grid, case["id"], "handle", photos=[await uploaded(grid)])
+    assert r.is_success, r.text
+    assert await waiting(manager) == ["case_to_verify"]
+    # The street checks it; the community, which did not, is asked to close it.
+    assert (await step(api.street, case["id"], "verify", passed=True)).is_success
+    assert await waiting(manager) == ["case_to_close"]
+    assert (await step(manager, case["id"], "close")).is_success
+    assert await waiting(manager) == []
+    told = (await resident.get("/api/v1/notifications")).json()["items"]
+    titles = [n["title"] for n in told if n["subject_id"] == case["id"]]
+    assert titles == ["您上报的事件已办结", "您上报的事件已立案"], titles

@@ -146,6 +146,7 @@ async def report_case(
     )
     await session.flush()
     await history.changed(session, principal, "case", case, "reported")
+    await _tell(session, case, category, "report", principal)
     return case, duplicates
 
 
@@ -366,11 +367,18 @@ async def _dispatch_unit(peers, token: str | None, unit_id: str) -> UnitRef:
     )
 
 
+# The steps whose outcome someone waits for: the community (a case to accept, verify or
+# close) or the reporter (accepted, refused, closed).
+CASE_STEP_ACTIONS = frozenset({"report", "accept", "reject", "handle", "verify", "close"})
+
+
 async def _tell(
     session: AsyncSession, case: Case, category: CaseCategory, action: str, principal: Principal
 ) -> None:
     """Who must act now is told (the gateway's inbox): the unit or worker a case is
-    dispatched to, the admins an extension waits for."""
+    dispatched to, the admins an extension waits for, the community at each of its steps
+    (to accept, to verify, to close), and the one who reported it when it is accepted,
+    refused or closed."""
     base = {
         "case_id": case.id,
         "cell_code": case.cell_code,
@@ -378,6 +386,18 @@ async def _tell(
         "description": case.description[:80],
         "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
     }
+    if action in CASE_STEP_ACTIONS:
+        await emit(
+            session,
+            outbox,
+            "grid.case_step",
+            {
+                **base,
+                "status": case.status,
+                "reporter_id": case.reporter_id,
+                "actor_id": principal.user_id,
+            },
+        )
     if action == "dispatch":
         await emit(
             session,
