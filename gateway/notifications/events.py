@@ -21,7 +21,6 @@ Payload = dict[str, Any]
 Handler = Callable[[AsyncSession, Payload], Awaitable[None]]
 
 MANAGERS = ("community_admin", "street_admin")
-REVIEW_REASONS = {"not_in_registry": "未在居民登记中找到", "phone_differs": "手机号与登记不一致"}
 # An application's status → who is told (roles, and the length of their scope code: 9 a
 # street, 6 a district, 12 a community), and what the sentence says.
 STREET, DISTRICT, COMMUNITY = (9, 9), (1, 6), (12, 12)
@@ -64,13 +63,32 @@ def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: st
 
 async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
-    reason = REVIEW_REASONS.get(p.get("reason") or "", "")
+    reason = p.get("reason_name") or ""
     return users, about(
         "volunteer",
         p["volunteer_id"],
         kind="volunteer_review",
         title="有志愿者注册待审核",
         body=f"{p['name']}申请注册志愿者" + (f"({reason})" if reason else "") + ",请审核。",
+    )
+
+
+async def _volunteer_reviewed(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    note = f"原因:{p['note']}。" if p.get("note") else ""
+    if p["approved"]:
+        return [p["user_id"]], about(
+            "volunteer",
+            p["volunteer_id"],
+            kind="volunteer_approved",
+            title="志愿者注册已通过审核",
+            body="您的志愿者注册已通过审核,可以报名参加活动了。" + note,
+        )
+    return [p["user_id"]], about(
+        "volunteer",
+        p["volunteer_id"],
+        kind="volunteer_rejected",
+        title="志愿者注册未通过审核",
+        body="您的志愿者注册未通过审核。" + (note or "如有疑问请联系社区。"),
     )
 
 
@@ -226,6 +244,7 @@ async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str
 
 ROUTES = {
     "volunteer.review_needed": _volunteer_review,
+    "volunteer.reviewed": _volunteer_reviewed,
     "volunteer.signup_promoted": _signup_promoted,
     "volunteer.activity_cancelled": _activity_cancelled,
     "volunteer.activity_changed": _activity_changed,

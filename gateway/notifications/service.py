@@ -36,6 +36,8 @@ KINDS = {
     "case_rejected": "上报事件不予立案",
     "case_closed": "上报事件已办结",
     "volunteer_review": "志愿者待审核",
+    "volunteer_approved": "志愿者注册已通过",
+    "volunteer_rejected": "志愿者注册未通过",
     "waitlist_promoted": "候补转为报名成功",
     "activity_changed": "活动有变更",
     "activity_cancelled": "活动已取消",

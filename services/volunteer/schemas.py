@@ -46,6 +46,8 @@ class VolunteerOut(BaseModel):
     status: str
     # Why a registration waits for review: not_in_registry, phone_differs; null otherwise.
     review_reason: str | None = None
+    review_reason_name: str | None = None  # 未在居民登记中找到
+    review_note: str | None = None  # what the worker said with the review
     matched_resident: bool
     created_at: Timestamp
     # The teams the volunteer is in: on their own record (GET /volunteers/me).
@@ -287,3 +289,9 @@ class PartyReportOut(BaseModel):
     hours: Decimal  # approved hours served in this community
     # False when the volunteer was not matched to a resident of the registry.
     verified: bool
+
+
+class ReviewIn(WireModel):
+    """What a worker says with a review: why a registration was rejected, for the resident."""
+
+    reason: str | None = Field(default=None, min_length=1, max_length=200)

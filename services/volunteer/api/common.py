@@ -15,6 +15,7 @@ from services.common.pagination import PageParams, page_params
 from services.volunteer.models import Activity, Signup, Team, Volunteer
 from services.volunteer.schemas import ActivityOut, SignupOut, TeamBrief, TeamOut, VolunteerOut
 from services.volunteer.service import activities, teams
+from services.volunteer.service.registration import REVIEW_REASON_NAMES
 
 Paging = Annotated[PageParams, Depends(page_params)]
 Manager = Annotated[Principal, Depends(require("volunteer:manage"))]
@@ -43,6 +44,8 @@ def volunteer_out(v: Volunteer, teams: list[Team] | None = None) -> VolunteerOut
         party_reported_on=v.party_reported_on,
         status=v.status,
         review_reason=v.review_reason,
+        review_reason_name=REVIEW_REASON_NAMES.get(v.review_reason or ""),
+        review_note=v.review_note,
         matched_resident=v.resident_id is not None,
         created_at=v.created_at,
         teams=None

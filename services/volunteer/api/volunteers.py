@@ -9,7 +9,7 @@ from services.common.database import SessionDep
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
 from services.volunteer.api.common import Manager, Paging, Reader, Self, make_router, volunteer_out
-from services.volunteer.schemas import VolunteerCreate, VolunteerOut
+from services.volunteer.schemas import ReviewIn, VolunteerCreate, VolunteerOut
 from services.volunteer.service import registration, teams
 
 router = make_router()
@@ -66,18 +66,31 @@ async def list_volunteers(
 
 
 @router.post("/volunteers/{volunteer_id}/approve")
-async def approve(volunteer_id: str, session: SessionDep, principal: Manager) -> VolunteerOut:
+async def approve(
+    volunteer_id: str, session: SessionDep, principal: Manager, body: ReviewIn | None = None
+) -> VolunteerOut:
     return volunteer_out(
         await registration.review(
-            session=session, principal=principal, volunteer_id=volunteer_id, approve=True
+            session=session,
+            principal=principal,
+            volunteer_id=volunteer_id,
+            approve=True,
+            note=body.reason if body else None,
         )
     )
 
 
 @router.post("/volunteers/{volunteer_id}/reject")
-async def reject(volunteer_id: str, session: SessionDep, principal: Manager) -> VolunteerOut:
+async def reject(
+    volunteer_id: str, session: SessionDep, principal: Manager, body: ReviewIn | None = None
+) -> VolunteerOut:
+    """The reason given goes to the resident with the outcome."""
     return volunteer_out(
         await registration.review(
-            session=session, principal=principal, volunteer_id=volunteer_id, approve=False
+            session=session,
+            principal=principal,
+            volunteer_id=volunteer_id,
+            approve=False,
+            note=body.reason if body else None,
         )
     )

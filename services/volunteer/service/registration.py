@@ -41,6 +41,13 @@ async def _registry_match(
     return None, "not_in_registry"
 
 
+# Why a registration waits for a person, as the resident and the worker read it.
+REVIEW_REASON_NAMES = {
+    "not_in_registry": "未在居民登记中找到",
+    "phone_differs": "手机号与登记不一致",
+}
+
+
 async def register(
     *,
     session: AsyncSession,
@@ -142,6 +149,7 @@ async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
                 "community_code": volunteer.community_code,
                 "name": volunteer.name,
                 "reason": volunteer.review_reason,
+                "reason_name": REVIEW_REASON_NAMES.get(volunteer.review_reason or ""),
             },
         )
     if volunteer.status == "active" and volunteer.resident_id:
@@ -206,7 +214,12 @@ async def list_volunteers(*, session: AsyncSession, principal: Principal, page, 
 
 
 async def review(
-    *, session: AsyncSession, principal: Principal, volunteer_id: str, approve: bool
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    volunteer_id: str,
+    approve: bool,
+    note: str | None = None,
 ) -> Volunteer:
     volunteer = await get_volunteer(session, principal, volunteer_id)
     if not principal.has("volunteer:manage"):
@@ -217,6 +230,7 @@ async def review(
     volunteer.status = "active" if approve else "rejected"
     volunteer.reviewed_by = principal.user_id
     volunteer.reviewed_at = clock.now()
+    volunteer.review_note = note
     await session.flush()
     action = "approved" if approve else "rejected"
     await history.changed(session, principal, "volunteer", volunteer, action, was)
@@ -224,6 +238,17 @@ async def review(
         session, outbox, "volunteer", "volunteer", volunteer.id, "volunteer_review"
     )
     await _tell_if_active(session, volunteer)
+    await emit(
+        session,
+        outbox,
+        "volunteer.reviewed",
+        {
+            "volunteer_id": volunteer.id,
+            "user_id": volunteer.user_id,
+            "approved": approve,
+            "note": note,
+        },
+    )
     return volunteer
 
 
