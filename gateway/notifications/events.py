@@ -92,6 +92,17 @@ async def _volunteer_reviewed(session: AsyncSession, p: Payload) -> tuple[list[s
     )
 
 
+async def _hours_to_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    return users, about(
+        "activity",
+        p["activity_id"],
+        kind="hours_to_review",
+        title="有志愿服务时长待审核",
+        body=f"活动“{p['title']}”有 {p['entries']} 条服务时长待审核(签退未通过或未签退)。",
+    )
+
+
 async def _signup_promoted(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     return [p["user_id"]], about(
         "activity",
@@ -245,6 +256,7 @@ async def _application_step(session: AsyncSession, p: Payload) -> tuple[list[str
 ROUTES = {
     "volunteer.review_needed": _volunteer_review,
     "volunteer.reviewed": _volunteer_reviewed,
+    "volunteer.hours_to_review": _hours_to_review,
     "volunteer.signup_promoted": _signup_promoted,
     "volunteer.activity_cancelled": _activity_cancelled,
     "volunteer.activity_changed": _activity_changed,

@@ -38,6 +38,7 @@ KINDS = {
     "volunteer_review": "志愿者待审核",
     "volunteer_approved": "志愿者注册已通过",
     "volunteer_rejected": "志愿者注册未通过",
+    "hours_to_review": "服务时长待审核",
     "waitlist_promoted": "候补转为报名成功",
     "activity_changed": "活动有变更",
     "activity_cancelled": "活动已取消",

@@ -196,7 +196,10 @@ class HoursEntry(Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))  # approved pending rejected
     entered_by: Mapped[str] = mapped_column(String(64))
+    # As people read it: a worker's name, or the activity that closed it (活动“楼道清扫”).
+    entered_by_name: Mapped[str | None] = mapped_column(String(100))
     approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by_name: Mapped[str | None] = mapped_column(String(100))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

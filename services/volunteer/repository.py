@@ -652,3 +652,11 @@ async def history(
     return await history_page(
         session, change_history, record_type=record_type, record_id=record_id, page=params
     )
+
+
+async def pending_hours_of(session: AsyncSession, activity_id: str) -> int:
+    """Entries of an activity still waiting for a person's approval."""
+    stmt = select(func.count()).where(
+        HoursEntry.activity_id == activity_id, HoursEntry.status == "pending"
+    )
+    return await session.scalar(stmt) or 0

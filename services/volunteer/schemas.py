@@ -216,7 +216,10 @@ class HoursEntryOut(BaseModel):
     reason: str | None
     status: str
     entered_by: str
+    entered_by_name: str | None = None
     approved_by: str | None
+    approved_by_name: str | None = None
+    approved_at: Timestamp | None = None
     created_at: Timestamp
 
 

@@ -7,7 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from services.common.clock import clock, start_of_day
-from tests.factories import volunteer
+from tests.factories import staff_account, volunteer
 from tests.support import assert_problem
 
 PLACE = {"lat": 34.75, "lng": 113.65}
@@ -44,6 +44,7 @@ async def test_a_check_out_from_890_m_away_waits_for_a_worker_and_never_beats_an
     api, new_community
 ):
     community = await new_community()
+    manager = await staff_account(api, "community_admin", community, "李主任")
     honest, h = await volunteer(api, community)
     walker, w = await volunteer(api, community)
     event = await _activity_at_nine(api, community)
@@ -98,12 +99,32 @@ async def test_a_check_out_from_890_m_away_waits_for_a_worker_and_never_beats_an
         w["id"]: (True, "check_out_outside_geofence"),
     }, flags
 
+    # The community is told there are hours to look at.
+    manager = await api.login(manager.username, "staff-pass-1")
+    [ask] = [
+        n
+        for n in (await manager.get("/api/v1/notifications")).json()["items"]
+        if n["subject_id"] == event["id"]
+    ]
+    assert ask["kind"] == "hours_to_review" and "楼道清扫" in ask["body"] and not ask["settled_at"]
+
     # A worker looks and approves through the ledger's rules; it never beats the honest one.
     street = await api.login("demo-street", "gongjian-demo")
     approved = await street.post(f"/api/v1/volunteer/hours/adjustments/{entry['id']}/approve")
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
     walker_ledger = (await admin.get(f"/api/v1/volunteer/volunteers/{w['id']}/hours")).json()
     assert walker_ledger["total_hours"] <= honest_ledger["total_hours"]
+    # Read as people read it: who entered and approved it by name, the reason without a
+    # "waiting" that is no longer true.
+    [entry] = walker_ledger["entries"]
+    assert entry["approved_by_name"] == "经八路街道办" and "楼道清扫" in entry["entered_by_name"]
+    assert "待审核" not in entry["reason"]
+    [ask] = [
+        n
+        for n in (await manager.get("/api/v1/notifications")).json()["items"]
+        if n["subject_id"] == event["id"]
+    ]
+    assert ask["settled_at"]  # nothing left to review for that activity
 
 
 async def test_a_refused_check_in_or_out_says_why_in_chinese_or_english(api, new_community):

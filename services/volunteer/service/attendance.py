@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock, local_date, to_local
 from services.common.errors import AppError, Conflict, FieldError, NotFound, Unprocessable
+from services.common.events import emit
 from services.common.geo import distance_m, to_wgs84
 from services.common.ids import new_id
 from services.common.settings import Settings
 from services.volunteer import repository
-from services.volunteer.models import Activity, HoursEntry, Signup
+from services.volunteer.models import Activity, HoursEntry, Signup, outbox
 from services.volunteer.schemas import AttendanceIn
 from services.volunteer.service.activities import get_activity, managed_activity
 from services.volunteer.service.registration import volunteer_for
@@ -194,11 +195,8 @@ async def attend(
 def review_note(signup: Signup, radius_m: float) -> str:
     template = REVIEW_REASONS.get(signup.review_reason or "", "签退未通过")
     distance = signup.check_out_distance_m
-    return (
-        template.format(
-            distance=f"{distance:.0f}" if distance is not None else "?", radius=f"{radius_m:g}"
-        )
-        + ",待审核"
+    return template.format(
+        distance=f"{distance:.0f}" if distance is not None else "?", radius=f"{radius_m:g}"
     )
 
 
@@ -228,6 +226,7 @@ async def finish(
         raise Conflict("activity.not_open")
     tally = Counter()
     service_date = local_date(end)
+    by_activity = f"活动“{activity.title}”"[:100]
     for signup in await repository.confirmed_signups(session, activity.id):
         if not signup.check_in_ok:
             signup.status = "no_show"
@@ -256,6 +255,7 @@ async def finish(
                     reason=review_note(signup, activity.radius_m),
                     status="pending",
                     entered_by=f"activity:{activity.id}",
+                    entered_by_name=by_activity,
                 )
             )
             for key in ("attended", "hours_entries", "pending_approval", "flagged"):
@@ -273,10 +273,12 @@ async def finish(
                 kind="activity",
                 service_date=service_date,
                 hours=hours,
-                reason="超过每日上限,待审核" if over_cap else None,
+                reason="超过每日上限" if over_cap else None,
                 status="pending" if over_cap else "approved",
                 entered_by=f"activity:{activity.id}",
+                entered_by_name=by_activity,
                 approved_by=None if over_cap else f"activity:{activity.id}",
+                approved_by_name=None if over_cap else by_activity,
                 approved_at=None if over_cap else now,
             )
         )
@@ -285,6 +287,18 @@ async def finish(
         tally["pending_approval"] += int(over_cap)
     activity.status = "finished"
     await session.flush()
+    if tally["pending_approval"]:
+        await emit(
+            session,
+            outbox,
+            "volunteer.hours_to_review",
+            {
+                "activity_id": activity.id,
+                "title": activity.title,
+                "community_code": activity.community_code,
+                "entries": tally["pending_approval"],
+            },
+        )
     return {
         "activity_id": activity.id,
         **{

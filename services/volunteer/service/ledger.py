@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import Conflict, Forbidden, NotFound
+from services.common.events import settle_notices
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.volunteer import repository
-from services.volunteer.models import HoursEntry
+from services.volunteer.models import HoursEntry, outbox
 from services.volunteer.schemas import AdjustmentIn
 from services.volunteer.service.registration import get_volunteer, volunteer_for
 
@@ -34,6 +35,7 @@ async def add_adjustment(
         reason=data.reason,
         status="pending",
         entered_by=principal.user_id,
+        entered_by_name=principal.name,
     )
     session.add(entry)
     await session.flush()
@@ -55,6 +57,7 @@ async def request_correction(*, session: AsyncSession, principal: Principal, dat
         reason=data.reason,
         status="pending",
         entered_by=principal.user_id,
+        entered_by_name=principal.name,
     )
     session.add(entry)
     await session.flush()
@@ -76,8 +79,13 @@ async def review_entry(
         raise Forbidden("hours.same_person")
     entry.status = "approved" if approve else "rejected"
     entry.approved_by = principal.user_id
+    entry.approved_by_name = principal.name
     entry.approved_at = clock.now()
     await session.flush()
+    if entry.activity_id and not await repository.pending_hours_of(session, entry.activity_id):
+        await settle_notices(
+            session, outbox, "volunteer", "activity", entry.activity_id, "hours_to_review"
+        )
     return entry
 
 
