@@ -181,7 +181,10 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
         "Invalid unified social credit code: {reason}.",
     ),
     "phone_invalid": ("手机号码无效。", "Invalid mobile phone number."),
-    "area_code_invalid": ("区划代码应为 12 位数字。", "An area code is 12 digits."),
+    "area_code_invalid": (
+        "区划代码应为 12 位数字(或其前 2、4、6、9 位)。",
+        "An area code is 12 digits (or its first 2, 4, 6 or 9).",
+    ),
     "scope_code_invalid": (
         "管辖范围应为区划代码或网格代码。",
         "A scope entry is an area or grid-cell code.",

@@ -165,10 +165,15 @@ def _ascii_digits(text: str) -> bool:
 
 # province, city, county, township/street, community/village
 _AREA_SEGMENTS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, 12))
+_SEGMENT_ENDS = frozenset(end for _, end in _AREA_SEGMENTS)
 
 
 def normalize_area_code(value: str) -> str:
+    """The 12-digit code; one given by its significant digits as a scope spells it (410105,
+    a district) is padded with the zeros of the levels below."""
     code = unicodedata.normalize("NFKC", str(value)).strip()
+    if _ascii_digits(code) and len(code) in _SEGMENT_ENDS:
+        code = code.ljust(12, "0")
     if not _AREA_CODE.match(code):
         raise InvalidValue("area_code_invalid")
     return code

@@ -135,6 +135,14 @@ async def test_nine_point_nine_percent_fails_and_ten_passes(api, new_community):
         return next(i for i in rows[code]["indicators"] if i["code"] == "volunteer_rate")
 
     assert (rate(failing)["value"], rate(failing)["passed"]) == (0.099, False)
+    # The street's code as its scope spells it (410105001) is the same area.
+    short = await api.street.get(
+        "/api/v1/assessment/scores",
+        params={"area": "410105001", "period": str(YEAR), "live": "true"},
+    )
+    assert short.status_code == 200, short.text
+    assert short.json()["area"] == "410105001000"
+    assert {c["community_code"] for c in short.json()["communities"]} == set(rows)
     assert (rate(passing)["value"], rate(passing)["passed"]) == (0.1, True)
     assert (rate(passing)["numerator"], rate(passing)["denominator"], rate(passing)["source"]) == (
         100,

@@ -51,3 +51,13 @@ def test_a_phone_in_another_script_is_refused():
 def test_a_period_out_of_range_or_script_is_refused(label):
     with pytest.raises(InvalidValue):
         parse_period(label)
+
+
+def test_an_area_given_by_its_significant_digits_is_the_full_code():
+    """A district's scope reads 410105; the same code asked as an area is 410105000000."""
+    assert normalize_area_code("410105") == "410105000000"
+    assert normalize_area_code("410105001") == "410105001000"
+    assert normalize_area_code("41") == "410000000000"
+    for code in ("4101050", "41010500100", "4"):
+        with pytest.raises(InvalidValue):
+            normalize_area_code(code)
