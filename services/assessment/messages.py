@@ -19,6 +19,10 @@ i18n.register(
             "该社区本年度已有在办的示范社区申报。",
             "The community has an open application this year.",
         ),
+        "application.approved_exists": (
+            "该社区本年度的示范社区申报已获批准,无需再次申报。",
+            "The community's application for this year is already approved.",
+        ),
         "application.wrong_level": (
             "该步骤须由相应层级(街道推荐、区县审批)办理。",
             "This step belongs to another level (street recommends, district approves).",

@@ -410,6 +410,19 @@ async def open_application(*, session: AsyncSession, community: str, year: int) 
     )
 
 
+async def approved_application(
+    *, session: AsyncSession, community: str, year: int
+) -> str | None:
+    """The community's application approved for that year, if there is one."""
+    return await session.scalar(
+        select(Application.id).where(
+            Application.community_code == community,
+            Application.year == year,
+            Application.status == "approved",
+        )
+    )
+
+
 async def add_application(*, session: AsyncSession, rows: Iterable[Base]) -> bool:
     """Insert a new application with its first step; False when another application of the
     community and year is under way already (the partial unique index ``uq_applications_open``

@@ -304,6 +304,13 @@ async def test_model_community_application_goes_up_level_by_level(api, new_commu
         ),
         409,
     )
+    # Approved for the year: applying again for it is a 409, not a second application.
+    again = await api.community.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "再次申报"},
+    )
+    body = assert_problem(again, 409, "application.approved_exists")
+    assert body["application_id"] == application["id"]
 
 
 async def test_a_community_has_the_same_volunteer_rate_at_district_and_street_level(

@@ -32,6 +32,11 @@ async def submit_application(
     )
     if open_one is not None:
         raise Conflict("application.open_exists", extra={"application_id": open_one})
+    approved = await repository.approved_application(
+        session=session, community=data.community_code, year=data.year
+    )
+    if approved is not None:
+        raise Conflict("application.approved_exists", extra={"application_id": approved})
     await attach_uploads(
         session=session,
         outbox=outbox,
