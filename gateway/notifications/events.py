@@ -7,7 +7,7 @@ emitted) and writes the inbox rows; sending to WeChat follows the commit.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,11 @@ APPLICATION_NEXT = {
     "approved": (("community_admin",), COMMUNITY, "已获批准"),
     "rejected": (("community_admin",), COMMUNITY, "未获通过"),
 }
+
+
+def _day(value: str | None) -> str:
+    """A record's day as a sentence writes it: (12月03日)."""
+    return f"({date.fromisoformat(value).strftime('%m月%d日')})" if value else ""
 
 
 def _when(value: str | None) -> str:
@@ -224,7 +229,12 @@ async def _agreement_to_sign(session: AsyncSession, p: Payload) -> tuple[list[st
         p["agreement_id"],
         kind="agreement_to_sign",
         title="共建协议待签署",
-        body=f"与{p.get('unit_name') or '驻区单位'}的共驻共建协议待您签署。",
+        body=(
+            f"社区拟定的《{p.get('title') or '共驻共建协议'}》待您签署。"
+            if p["waiting_for"] == "unit"
+            else f"与{p.get('unit_name') or '驻区单位'}的《{p.get('title') or '共驻共建协议'}》"
+            "待您签署。"
+        ),
     )
 
 
@@ -235,7 +245,23 @@ async def _record_to_confirm(session: AsyncSession, p: Payload) -> tuple[list[st
         p["record_id"],
         kind="record_to_confirm",
         title="履约记录待确认",
-        body=f"{p.get('unit_name') or '驻区单位'}提交了履约记录,请确认。",
+        body=f"{p.get('unit_name') or '驻区单位'}提交了“{p.get('pledge') or '共建承诺'}”"
+        f"{_day(p.get('day'))}的履约记录,请确认。",
+    )
+
+
+async def _record_reviewed(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    users = await repository.unit_contacts(session, p["unit_id"])
+    what = f"“{p.get('pledge') or '共建承诺'}”{_day(p.get('day'))}的履约记录"
+    note = f"说明:{p['note']}。" if p.get("note") else ""
+    return users, about(
+        "record",
+        p["record_id"],
+        kind="record_confirmed" if p["confirmed"] else "record_disputed",
+        title="履约记录已确认" if p["confirmed"] else "履约记录有异议",
+        body=f"{what}"
+        + ("已由社区确认,计入考核。" if p["confirmed"] else "被社区提出异议。")
+        + note,
     )
 
 
@@ -266,6 +292,7 @@ ROUTES = {
     "grid.extension_requested": _extension_requested,
     "assessment.agreement_to_sign": _agreement_to_sign,
     "assessment.record_to_confirm": _record_to_confirm,
+    "assessment.record_reviewed": _record_reviewed,
     "assessment.application_step": _application_step,
 }
 

@@ -44,6 +44,8 @@ KINDS = {
     "activity_cancelled": "活动已取消",
     "agreement_to_sign": "共建协议待签署",
     "record_to_confirm": "履约记录待确认",
+    "record_confirmed": "履约记录已确认",
+    "record_disputed": "履约记录有异议",
     "application_step": "示范社区申报进展",
 }
 

@@ -410,9 +410,7 @@ async def open_application(*, session: AsyncSession, community: str, year: int) 
     )
 
 
-async def approved_application(
-    *, session: AsyncSession, community: str, year: int
-) -> str | None:
+async def approved_application(*, session: AsyncSession, community: str, year: int) -> str | None:
     """The community's application approved for that year, if there is one."""
     return await session.scalar(
         select(Application.id).where(
@@ -492,3 +490,7 @@ async def history(
     return await history_page(
         session, change_history, record_type=record_type, record_id=record_id, page=page
     )
+
+
+async def pledge_description(session: AsyncSession, pledge_id: str) -> str:
+    return await session.scalar(select(Pledge.description).where(Pledge.id == pledge_id)) or ""

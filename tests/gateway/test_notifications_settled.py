@@ -35,11 +35,15 @@ async def test_an_agreement_signed_and_a_record_confirmed_leave_nothing_waiting(
     second = await staff_account(api, "community_admin", community)  # told, did not act
     unit, contact = await unit_with_contact(api, community)
     r = await worker.post(
-        "/api/v1/assessment/agreements", json=agreement_body(unit["id"], community)
+        "/api/v1/assessment/agreements",
+        json=agreement_body(unit["id"], community, title="2026年度共驻共建协议"),
     )
     agreement = r.json()
     sign = f"/api/v1/assessment/agreements/{agreement['id']}/sign"
     assert await unread(contact) == 1
+    # The unit reads which agreement, not its own name as the other side.
+    [ask] = await about(contact, agreement["id"])
+    assert "《2026年度共驻共建协议》" in ask["body"] and unit["name"] not in ask["body"]
     assert (await contact.post(sign, json={"party": "unit"})).is_success
     [ask] = await about(contact, agreement["id"])
     assert ask["settled_at"] and ask["read_at"], ask
@@ -47,6 +51,7 @@ async def test_an_agreement_signed_and_a_record_confirmed_leave_nothing_waiting(
     # The community's turn: a new message for it, unread until one of its workers signs.
     [ask] = await about(second, agreement["id"])
     assert ask["settled_at"] is None and ask["read_at"] is None
+    assert unit["name"] in ask["body"] and "《2026年度共驻共建协议》" in ask["body"]
     assert (await worker.post(sign, json={"party": "community"})).is_success
     [ask] = await about(second, agreement["id"])
     assert ask["settled_at"] and await unread(second) == 0
@@ -66,7 +71,14 @@ async def test_an_agreement_signed_and_a_record_confirmed_leave_nothing_waiting(
     assert r.is_success, r.text
     [note] = await about(second, record["id"])
     assert note["kind"] == "record_to_confirm" and note["settled_at"]
+    assert (
+        "每季度开展一次便民服务" in note["body"]
+        and clock.today().strftime("%m月%d日") in note["body"]
+    )
     assert await unread(second) == 0
+    # The unit hears that it counts now.
+    [told] = await about(contact, record["id"])
+    assert told["kind"] == "record_confirmed" and "每季度开展一次便民服务" in told["body"]
 
 
 async def test_each_application_step_settles_the_last_and_names_the_community(api, new_community):

@@ -237,6 +237,7 @@ async def ask_to_sign(session: AsyncSession, agreement: Agreement, party: str) -
             "agreement_id": agreement.id,
             "unit_id": agreement.unit_id,
             "unit_name": agreement.unit_name,
+            "title": agreement.title,
             "community_code": agreement.community_code,
             "waiting_for": party,
         },
@@ -381,6 +382,8 @@ async def add_record(
                 "agreement_id": agreement.id,
                 "community_code": agreement.community_code,
                 "unit_name": agreement.unit_name,
+                "pledge": pledge.description,
+                "day": record.day.isoformat(),
             },
         )
     return record
@@ -416,6 +419,19 @@ async def review_record(
     await repository.save(session=session)
     await history.changed(session, principal, "record", record, record.status, was)
     await settle_notices(session, outbox, "assessment", "record", record.id, "record_to_confirm")
+    await emit(
+        session,
+        outbox,
+        "assessment.record_reviewed",
+        {
+            "record_id": record.id,
+            "unit_id": record.unit_id,
+            "confirmed": confirm,
+            "pledge": await repository.pledge_description(session, record.pledge_id),
+            "day": record.day.isoformat(),
+            "note": note,
+        },
+    )
     return record
 
 
