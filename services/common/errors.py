@@ -28,9 +28,12 @@ class FieldError:
     text: str | None = None  # a ready message, used when the code has no catalog entry
 
     def as_dict(self) -> dict[str, str]:
-        msg = self.text if self.text and self.code not in i18n.FIELD_MESSAGES else None
-        if msg is None:
+        if self.code in i18n.FIELD_MESSAGES or not self.text:
             msg = i18n.message(self.code, catalog=i18n.FIELD_MESSAGES, **self.params)
+        elif i18n.current_lang.get() == "en":
+            msg = self.text  # pydantic's own sentence, for a type the catalog lacks
+        else:
+            msg = i18n.message("value_unknown", catalog=i18n.FIELD_MESSAGES)
         return {"field": self.field, "code": self.code, "message": msg}
 
 

@@ -166,6 +166,11 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "date_parsing": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
     "date_from_datetime_parsing": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
     "date_type": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
+    "date_from_datetime_inexact": (
+        "应为日期(YYYY-MM-DD),不带时间。",
+        "A date (YYYY-MM-DD), without a time.",
+    ),
+    "value_unknown": ("取值无效。", "Invalid value."),
     "datetime_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_from_date_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_type": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),

@@ -192,3 +192,18 @@ def test_the_gateway_pool_must_let_go_of_connections_before_the_services_do():
     with pytest.raises(ValueError, match="PROXY_POOL_IDLE_S"):
         Settings(env="test", proxy_pool_idle_s=30, service_keep_alive_s=30)
     assert Settings(env="test").proxy_pool_idle_s < Settings(env="test").service_keep_alive_s
+
+
+def test_a_field_error_pydantic_names_but_the_catalog_does_not_is_still_chinese():
+    from services.common.errors import FieldError
+    from services.common.i18n import current_lang
+
+    exact = FieldError("day", "date_from_datetime_inexact", text="Datetimes provided to dates")
+    assert exact.as_dict()["message"] == "应为日期(YYYY-MM-DD),不带时间。"
+    unknown = FieldError("x", "some_new_pydantic_type", text="Input is odd")
+    assert unknown.as_dict()["message"] == "取值无效。"
+    token = current_lang.set("en")
+    try:
+        assert unknown.as_dict()["message"] == "Input is odd"
+    finally:
+        current_lang.reset(token)
