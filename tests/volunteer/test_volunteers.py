@@ -139,7 +139,9 @@ async def test_no_two_activities_that_overlap(api, new_community):
     assert (
         await caller.post(f"/api/v1/volunteer/activities/{three['id']}/signups")
     ).status_code == 201
-    assert_problem(await caller.post(f"/api/v1/volunteer/activities/{one['id']}/signups"), 409)
+    # The same one again is "already signed up", not a clash with itself.
+    again = await caller.post(f"/api/v1/volunteer/activities/{one['id']}/signups")
+    assert assert_problem(again, 409, "signup.exists")["detail"] == "已报名该活动。"
 
 
 async def test_attendance_geofence_token_and_hours_clamped_to_the_window(api, new_community):

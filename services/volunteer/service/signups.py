@@ -36,10 +36,10 @@ async def sign_up(*, session: AsyncSession, principal: Principal, activity_id: s
     if now > (activity.signup_deadline or activity.start_at):
         raise Conflict("activity.signup_closed")
     clash = await repository.overlapping_signup(session, volunteer.id, activity)
+    if clash == activity.id:
+        raise Conflict("signup.exists")
     if clash is not None:
-        raise Conflict(
-            "signup.overlaps", extra={"activity_id": clash} if clash != activity.id else {}
-        )
+        raise Conflict("signup.overlaps", extra={"activity_id": clash})
     position = await repository.take_arrival_position(session, activity.id)
     # Now under the row's lock: the activity as committed, should the organiser have just
     # moved it or cancelled it.
