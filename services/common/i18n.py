@@ -171,6 +171,8 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
         "A date (YYYY-MM-DD), without a time.",
     ),
     "value_unknown": ("取值无效。", "Invalid value."),
+    "day_in_future": ("日期不能晚于今天({today})。", "Not after today ({today})."),
+    "time_in_past": ("时间已过({now}),不能再安排。", "That time has passed ({now})."),
     "datetime_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_from_date_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_type": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),

@@ -4,6 +4,8 @@ outside the caller's scope is as absent as the record."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.common.clock import clock
 from tests.factories import HOME, STREET_B, credit_code, staff_account
 from tests.support import assert_problem, make_id_number
@@ -22,6 +24,13 @@ async def test_a_community_worker_sees_who_changed_and_moved_out_a_resident(api,
     # The street's official corrects the phone, then moves the resident out.
     r = await api.street.patch(f"/api/v1/registry/residents/{resident}", json={"phone": new_phone})
     assert r.status_code == 200, r.text
+    # A move-out is recorded once it has happened: tomorrow is not a day they left.
+    r = await api.street.post(
+        f"/api/v1/registry/residents/{resident}/move-out",
+        json={"moved_out_on": str(clock.today() + timedelta(days=1)), "reason": "迁往外省"},
+    )
+    body = assert_problem(r, 422, "validation.in_future")
+    assert body["errors"][0]["field"] == "moved_out_on" and str(clock.today()) in r.text
     r = await api.street.post(
         f"/api/v1/registry/residents/{resident}/move-out",
         json={"moved_out_on": str(clock.today()), "reason": "迁往外省"},

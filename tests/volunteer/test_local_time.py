@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.common.clock import clock, start_of_day
+from services.common.clock import clock, start_of_day, to_local
 from tests.factories import volunteer
 from tests.support import assert_problem, make_id_number
 
@@ -66,3 +66,17 @@ def _body(community: str, start: datetime) -> dict:
         "radius_m": 100,
         "capacity": 5,
     }
+
+
+async def test_an_activity_already_over_is_not_published(api, new_community):
+    """Yesterday's 09:00–11:00 (Beijing) cannot be signed up for: hours for it are a
+    back-entry, not an activity."""
+    community = await new_community()
+    start = start_of_day(clock.today() - timedelta(days=1)) + timedelta(hours=9)
+    r = await api.admin.post("/api/v1/volunteer/activities", json=_body(community, start))
+    body = assert_problem(r, 422, "validation.in_past")
+    assert body["errors"][0]["field"] == "end_at"
+    # One that has begun but not ended may still be put up.
+    begun = to_local(clock.now() - timedelta(minutes=30))
+    r = await api.admin.post("/api/v1/volunteer/activities", json=_body(community, begun))
+    assert r.status_code == 201, r.text

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
+from services.common.clock import clock
 from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.observability import request_id_var
@@ -224,6 +225,12 @@ async def move_out(
     resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
     if resident.status != "current":
         raise Conflict("resident.not_current")
+    today = clock.today()
+    if data.moved_out_on > today:
+        raise Unprocessable(
+            "validation.in_future",
+            errors=[FieldError("moved_out_on", "day_in_future", {"today": today.isoformat()})],
+        )
     was = history.snapshot("resident", resident)
     gone = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clock import clock
+from services.common.clock import clock, to_local
 from services.common.errors import Conflict, FieldError, NotFound, Unprocessable
 from services.common.events import emit
 from services.common.geo import Near, in_china_box, to_wgs84
@@ -28,6 +28,13 @@ async def create_activity(
     if data.end_at <= data.start_at:
         raise Unprocessable(
             "validation.end_before_start", errors=[FieldError("end_at", "end_before_start")]
+        )
+    now = clock.now()
+    if data.end_at <= now:
+        # Over already: nobody can sign up or check in; its hours are a back-entry.
+        raise Unprocessable(
+            "validation.in_past",
+            errors=[FieldError("end_at", "time_in_past", {"now": to_local(now).isoformat()})],
         )
     lat = lng = None
     if data.lat is not None and data.lng is not None:
