@@ -30,6 +30,10 @@ TARGET_UNIT_NAMES = {
     "opening_hours_per_week": "小时/周",
 }
 PER_NAMES = {"quarter": "每季度", "half": "每半年", "year": "每年"}
+# Units that are a rate per week: the pledge asks that many in every week of any period
+# (its ``per`` says nothing), a quarter being 13 weeks.
+WEEKLY_UNITS = frozenset({"opening_hours_per_week"})
+WEEKS_PER_QUARTER = 13
 
 COMPARE = {
     ">=": lambda a, b: a >= b,
@@ -124,12 +128,16 @@ def period_of(per: str, day: date) -> str:
 
 
 def pledge_target(target: Decimal, unit: str, per: str) -> str:
-    """每季度 1 次, 每年 16 小时/周: a pledge's target as its parties read it."""
+    """每季度 1 次, 每周 16 小时: a pledge's target as its parties read it."""
+    if unit in WEEKLY_UNITS:
+        return f"每周 {_plain(float(target))} 小时"
     return f"{PER_NAMES[per]} {_plain(float(target))} {TARGET_UNIT_NAMES.get(unit, unit)}"
 
 
-def pledge_required(target: Decimal, per: str, quarters: int) -> Fraction:
+def pledge_required(target: Decimal, per: str, quarters: int, unit: str = "") -> Fraction:
     """What the pledge asks over ``quarters`` quarters."""
+    if unit in WEEKLY_UNITS:
+        return Fraction(Decimal(target)) * quarters * WEEKS_PER_QUARTER
     return Fraction(Decimal(target)) * Fraction(quarters, PER[per])
 
 
@@ -140,9 +148,11 @@ def percent(done: Fraction, required: Fraction) -> float:
     return round(float(min(Fraction(1), done / required) * 100), 1)
 
 
-def pledge_fulfilment(target: Decimal, per: str, quarters: int, achieved: Decimal) -> Fraction:
+def pledge_fulfilment(
+    target: Decimal, per: str, quarters: int, achieved: Decimal, unit: str = ""
+) -> Fraction:
     """Achieved ÷ what the pledge asks over the period, capped at 1."""
-    required = pledge_required(target, per, quarters)
+    required = pledge_required(target, per, quarters, unit)
     if required <= 0:
         return Fraction(1)
     return min(Fraction(1), Fraction(Decimal(achieved)) / required)

@@ -51,7 +51,7 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
         "period": str(TODAY.year),
         "period_name": f"{TODAY.year}年",
         "done": 0.0,
-        "target": 16.0,
+        "target": 16.0 * 52,
         "percent": 0.0,
     }
     listed = (
@@ -78,10 +78,11 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
     other = by_pledge[facility["id"]]
     assert (other["category_name"], other["target"], other["done"], other["percent"]) == (
         "设施联管",
-        "每年 16 小时/周",
+        "每周 16 小时",
         0.0,
         0.0,
     )
+    assert other["required"] == 16 * 52  # sixteen hours in each week of the year
 
 
 def facility_pledge(name: str, lat: float, lng: float, **extra) -> dict:

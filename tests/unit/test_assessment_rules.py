@@ -34,8 +34,12 @@ def test_a_pledge_reads_in_its_own_period():
     assert rules.period_of("half", day) == "2026H2"
     assert rules.period_of("year", day) == "2026"
     assert rules.pledge_target(Decimal("1.00"), "times", "quarter") == "每季度 1 次"
-    assert rules.pledge_target(Decimal("16"), "opening_hours_per_week", "year") == "每年 16 小时/周"
+    assert rules.pledge_target(Decimal("16"), "opening_hours_per_week", "year") == "每周 16 小时"
     assert rules.pledge_required(Decimal(1), "quarter", 4) == 4
+    # A weekly rate asks that many hours in every week of the period, whatever its ``per``:
+    # a quarter is 13 weeks, a year 52.
+    assert rules.pledge_required(Decimal(8), "year", 1, "opening_hours_per_week") == 104
+    assert rules.pledge_required(Decimal(8), "quarter", 4, "opening_hours_per_week") == 416
     assert rules.percent(Fraction(1), Fraction(4)) == 25.0
     assert rules.percent(Fraction(3), Fraction(2)) == 100.0  # more than asked counts as all
     assert rules.percent(Fraction(1), Fraction(3)) == 33.3

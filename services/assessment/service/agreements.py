@@ -94,7 +94,10 @@ def progress_period(agreement: Agreement, pledge: Pledge, today: date) -> Period
 
 
 def pledge_out(pledge: Pledge, period: Period, done: Decimal) -> PledgeOut:
-    target = Fraction(Decimal(pledge.target_quantity))
+    # The pledge's own period asks its target (a weekly rate: every week of it).
+    target = rules.pledge_required(
+        pledge.target_quantity, pledge.per, rules.PER[pledge.per], pledge.target_unit
+    )
     return PledgeOut.model_validate(pledge, from_attributes=True).model_copy(
         update={
             "progress": PledgeProgress(

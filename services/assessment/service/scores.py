@@ -135,10 +135,12 @@ async def pledge_table(
             PledgeResult(
                 agreement=agreement,
                 pledge=pledge,
-                required=rules.pledge_required(pledge.target_quantity, pledge.per, quarters),
+                required=rules.pledge_required(
+                    pledge.target_quantity, pledge.per, quarters, pledge.target_unit
+                ),
                 done=done,
                 fulfilment=rules.pledge_fulfilment(
-                    pledge.target_quantity, pledge.per, quarters, done
+                    pledge.target_quantity, pledge.per, quarters, done, pledge.target_unit
                 ),
             )
         )
