@@ -139,7 +139,7 @@ async def areas_at_level_under(
 
 
 async def population_stats(
-    session: AsyncSession, prefix: str, group_len: int, today: date, minor_age: int
+    session: AsyncSession, prefix: str, group_len: int, minors_born_after: date
 ) -> dict[str, dict[str, Any]]:
     """Figures under ``prefix``, grouped by the first ``group_len`` characters of the
     community code: a sum over the running counts, and one index range for minors."""
@@ -162,14 +162,13 @@ async def population_stats(
         else:
             out[g]["households"] = n
 
-    born_after = today.replace(year=today.year - minor_age)
     mgroup = func.substr(Resident.community_code, 1, group_len).label("g")
     rows = await session.execute(
         select(mgroup, func.count())
         .where(
             # Written as a literal so that SQLite uses the partial index on current residents.
             Resident.status == literal_column("'current'"),
-            Resident.birth_date > born_after,
+            Resident.birth_date > minors_born_after,
             prefix_clause(Resident.community_code, prefix),
         )
         .group_by(mgroup)

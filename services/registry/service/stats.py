@@ -18,7 +18,7 @@ async def area_stats(*, session: AsyncSession, principal: Principal, code: str) 
     require_reach(principal, rules.area_prefix(code))
     prefix = rules.area_prefix(code)
     stats = await repository.population_stats(
-        session, prefix, len(prefix), today(), rules.minor_age()
+        session, prefix, len(prefix), rules.minors_born_after(today())
     )
     return _stats_entry(area.code, area.name, area.level, stats.get(prefix))
 
@@ -37,10 +37,12 @@ async def children_stats(
         children = await repository.child_areas(session, principal, code)
     group_len = len(rules.area_prefix(children[0].code)) if children else len(prefix)
     total = await repository.population_stats(
-        session, prefix, len(prefix), today(), rules.minor_age()
+        session, prefix, len(prefix), rules.minors_born_after(today())
     )
     grouped = (
-        await repository.population_stats(session, prefix, group_len, today(), rules.minor_age())
+        await repository.population_stats(
+            session, prefix, group_len, rules.minors_born_after(today())
+        )
         if children
         else {}
     )
