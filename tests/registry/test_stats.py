@@ -6,10 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
+from alembic import command
+from sqlalchemy import text
+
+from gateway.components import MIGRATION_TREES
 from services.common.clock import clock, start_of_day
+from services.common.database import Database
+from services.common.migrations import alembic_config
 from services.common.settings import DEMO_PASSWORD
 from tests.factories import csv_roster
-from tests.support import make_id_number
+from tests.support import drop_database, fresh_database, make_id_number
 
 
 async def _add(caller, community: str, born: date | None = None, **extra) -> str:
@@ -137,3 +143,58 @@ async def test_many_workers_at_once_leave_the_figures_exact(api, new_community):
     figures = await _figures_agree_with_a_recount(api, community)
     assert figures["residents"] == len(births) - len(made[::3]) + 6
     assert figures["minors"] == expected + 6
+
+
+def test_an_upgraded_deployment_has_its_birth_years_counted_and_kept(tmp_path):
+    """The migration counts the residents it finds; from then on the database keeps the
+    counts whoever writes; a downgrade takes the counts and their keeping away."""
+    settings, created = fresh_database(tmp_path)
+    config = alembic_config("registry", MIGRATION_TREES["registry"], settings)
+
+    async def sql(statement: str) -> list[tuple]:
+        # An engine per call: each asyncio.run is a loop of its own (Alembic runs its own).
+        database = Database(settings.database_url_for("registry"), schema="registry")
+        try:
+            async with database.engine.begin() as conn:
+                result = await conn.execute(text(statement))
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            await database.dispose()
+
+    def resident(rid: str, born: str, status: str = "current") -> str:
+        return (
+            "INSERT INTO residents (id, community_code, name, id_number_enc, id_number_index,"
+            " id_number_masked, gender, birth_date, residence_type, status, created_at,"
+            f" updated_at) VALUES ('{rid}', '410105001001', '某', 'x', '{rid}', 'x', 'female',"
+            f" '{born}', 'registered', '{status}', '2026-01-01', '2026-01-01')"
+        )
+
+    def born_counts() -> dict[str, int]:
+        rows = asyncio.run(
+            sql("SELECT value, n FROM population_counts WHERE dimension = 'born' AND n <> 0")
+        )
+        return dict(rows)
+
+    try:
+        command.upgrade(config, "c7d2e8a41f90")  # the last revision without them
+        for statement in (
+            resident("a", "2015-01-02"),
+            resident("b", "2015-06-30"),
+            resident("c", "1980-05-05"),
+            resident("d", "2016-01-01", status="moved_out"),
+        ):
+            asyncio.run(sql(statement))
+        command.upgrade(config, "head")
+        assert born_counts() == {"2015": 2, "1980": 1}
+        asyncio.run(sql(resident("e", "2016-03-03")))
+        asyncio.run(sql("UPDATE residents SET status = 'moved_out' WHERE id = 'a'"))
+        asyncio.run(sql("UPDATE residents SET status = 'current' WHERE id = 'd'"))
+        asyncio.run(sql("UPDATE residents SET birth_date = '1981-05-05' WHERE id = 'c'"))
+        asyncio.run(sql("DELETE FROM residents WHERE id = 'b'"))
+        assert born_counts() == {"2016": 2, "1981": 1}
+        command.downgrade(config, "c7d2e8a41f90")
+        asyncio.run(sql(resident("f", "2017-07-07")))
+        assert born_counts() == {}
+    finally:
+        if created:
+            drop_database(created)
