@@ -123,6 +123,9 @@ class Household(Base):
 
 
 class Resident(Base):
+    """Triggers on this table keep the birth-year counts of ``PopulationCount`` (migration
+    9e4b1c7d2a05); a SQLite migration that recreates the table must create them again."""
+
     __tablename__ = "residents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

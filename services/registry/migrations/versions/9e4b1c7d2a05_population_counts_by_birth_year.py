@@ -11,7 +11,7 @@ community. Triggers keep them, because every writer of residents must: the forms
 import's COPY and multi-row inserts, a repair by hand.
 
 On SQLite a batch migration that recreates ``residents`` drops its triggers: it must create
-them again (``_SQLITE_TRIGGERS``).
+them again (the statements below).
 """
 
 from collections.abc import Sequence
