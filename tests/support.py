@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import random
+import uuid
 from datetime import date, timedelta
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 from stdnum.cn import ric
+
+from services.common.settings import Settings
 
 _counter = itertools.count(1)
 _ID_BIRTH_DAYS = 60 * 365
@@ -149,3 +156,49 @@ def streamed_upload(fields: dict[str, str], name: str, content: bytes, chunk: in
         yield f"\r\n--{boundary}--\r\n".encode()
 
     return {"content-type": f"multipart/form-data; boundary={boundary}"}, body()
+
+
+def fresh_database(tmp_path) -> tuple[Settings, str | None]:
+    """Settings for an empty database of a test's own: SQLite files in ``tmp_path``, or a
+    new PostgreSQL database beside ``DATABASE_URL``'s (its name, for ``drop_database``)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        return Settings(env="test", data_dir=tmp_path), None
+    parsed = make_url(url)
+    name = f"migrate_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+        )
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    fresh = parsed.set(database=name).render_as_string(hide_password=False)
+    return Settings(env="test", data_dir=tmp_path, database_url=fresh), name
+
+
+def drop_database(name: str) -> None:
+    parsed = make_url(os.environ["DATABASE_URL"])
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+        )
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())

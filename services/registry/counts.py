@@ -1,14 +1,16 @@
 """The running population counts behind the statistics (see ``PopulationCount``).
 
 Every change to who lives where goes through ``add``, inside the transaction that makes the
-change; an upsert adds the delta atomically, so concurrent writers never lose a count."""
+change; an upsert adds the delta atomically, so concurrent writers never lose a count. The
+birth-year counts are the database's own (triggers on ``residents``): ``add`` never sees
+them, ``recount`` rebuilds them with the rest."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy import Integer, cast, delete, extract, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.scope import prefix_clause
@@ -72,10 +74,19 @@ async def recount(session: AsyncSession, prefix: str) -> None:
     await session.execute(
         delete(PopulationCount).where(prefix_clause(PopulationCount.community_code, prefix))
     )
-    sources = [
-        select(Resident.community_code, literal("residence"), Resident.residence_type, func.count())
+    deltas: Counter = Counter()
+    # One pass over the residents for both of their dimensions, grouped by the year as a
+    # number (a text key made PostgreSQL sort a million rows on disk).
+    birth_year = cast(extract("year", Resident.birth_date), Integer)
+    residents = (
+        select(Resident.community_code, Resident.residence_type, birth_year, func.count())
         .where(Resident.status == "current", prefix_clause(Resident.community_code, prefix))
-        .group_by(Resident.community_code, Resident.residence_type),
+        .group_by(Resident.community_code, Resident.residence_type, birth_year)
+    )
+    for community, residence_type, year, n in await session.execute(residents):
+        deltas[(community, "residence", residence_type)] += n
+        deltas[(community, "born", f"{year:04d}")] += n  # 'YYYY', as the triggers write it
+    sources = [
         select(ResidentTag.community_code, literal("tag"), ResidentTag.tag, func.count())
         .where(ResidentTag.current.is_(True), prefix_clause(ResidentTag.community_code, prefix))
         .group_by(ResidentTag.community_code, ResidentTag.tag),
@@ -83,7 +94,6 @@ async def recount(session: AsyncSession, prefix: str) -> None:
         .where(prefix_clause(Household.community_code, prefix))
         .group_by(Household.community_code),
     ]
-    deltas: Counter = Counter()
     for source in sources:
         for community, dimension, value, n in await session.execute(source):
             deltas[(community, dimension, value)] += n

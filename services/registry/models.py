@@ -123,6 +123,9 @@ class Household(Base):
 
 
 class Resident(Base):
+    """Triggers on this table keep the birth-year counts of ``PopulationCount`` (migration
+    9e4b1c7d2a05); a SQLite migration that recreates the table must create them again."""
+
     __tablename__ = "residents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -193,10 +196,13 @@ class ResidentTag(Base):
 
 
 class PopulationCount(Base):
-    """Running counts per community — current residents by residence type and by tag, and
-    households — kept in the same transaction as every write that changes them, so that the
-    figures of a district of a million residents are a sum over a few thousand rows.
-    ``recount`` rebuilds them from the base tables."""
+    """Running counts per community — current residents by residence type, by tag and by
+    birth year (``born``, ``YYYY``: the minors of any day), and households — kept in the
+    same transaction as every write that changes them, so that the figures of a district of
+    a million residents are a sum over a few thousand rows. The service keeps the first
+    two and households (``counts.add``); triggers on ``residents`` keep the birth years, for
+    every writer (migration 9e4b1c7d2a05). ``recount`` rebuilds them all from the base
+    tables."""
 
     __tablename__ = "population_counts"
 

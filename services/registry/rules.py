@@ -3,6 +3,8 @@ credit code implies, the residence types, relations and built-in tags."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from services.common.validators import significant_prefix
 
 LEVELS = ("province", "city", "district", "street", "community")
@@ -46,6 +48,17 @@ def minor_age() -> int:
     from services.common.settings import get_settings
 
     return get_settings().minor_age
+
+
+def minors_born_after(today: date) -> date:
+    """Minors are the residents born after this day: those who turn ``minor_age`` later
+    than today. On 29 February, when that many years ago had none, it is the 28th (one born
+    on 1 March has the birthday tomorrow): the line each resident's ``minor`` mark draws."""
+    year = today.year - minor_age()
+    try:
+        return today.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)
 
 
 UNIT_CATEGORIES = {

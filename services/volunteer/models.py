@@ -77,7 +77,8 @@ class Volunteer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
-    __table_args__ = (Index("ix_volunteers_status_community", "status", "community_code"),)
+    # Counts per community read off this index alone (the id makes it cover them).
+    __table_args__ = (Index("ix_volunteers_status_community_id", "status", "community_code", "id"),)
 
 
 class NumberCounter(Base):
@@ -203,4 +204,7 @@ class HoursEntry(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
-    __table_args__ = (Index("ix_hours_status_date", "status", "service_date", "community_code"),)
+    # Who served since a day, read off this index alone.
+    __table_args__ = (
+        Index("ix_hours_status_date_volunteer", "status", "service_date", "volunteer_id", "hours"),
+    )

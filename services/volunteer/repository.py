@@ -540,24 +540,29 @@ async def ledger_page(
 # --- figures -------------------------------------------------------------------------------
 
 
-async def volunteers_by_prefix(
-    session: AsyncSession, prefix: str, group_len: int, served_since: date | None
-) -> dict[str, int]:
-    """Active volunteers (each person once: one record per ID number) grouped by the first
-    ``group_len`` characters of their community; with ``served_since``, only those with
-    approved hours since then."""
-    group = func.substr(Volunteer.community_code, 1, group_len).label("g")
-    stmt = select(group, func.count(Volunteer.id)).where(
-        Volunteer.status == "active", prefix_clause(Volunteer.community_code, prefix)
+async def registration_counts(
+    session: AsyncSession, prefix: str, served_since: date
+) -> dict[str, tuple[int, int]]:
+    """Per community under ``prefix``: active volunteers (each person once: one record per
+    ID number) and those of them with approved hours since ``served_since``. One pass along
+    the (status, community, id) index, grouped by the community as the index orders it (a
+    group by a part of the code sorted every volunteer); the ids that served are read once,
+    off the hours index alone."""
+    served = select(HoursEntry.volunteer_id).where(
+        HoursEntry.status == "approved",
+        HoursEntry.service_date >= served_since,
+        HoursEntry.hours > 0,
     )
-    if served_since is not None:
-        served = select(HoursEntry.volunteer_id).where(
-            HoursEntry.status == "approved",
-            HoursEntry.service_date >= served_since,
-            HoursEntry.hours > 0,
+    rows = await session.execute(
+        select(
+            Volunteer.community_code,
+            func.count(),
+            func.count().filter(Volunteer.id.in_(served)),
         )
-        stmt = stmt.where(Volunteer.id.in_(served))
-    return {g: n for g, n in await session.execute(stmt.group_by(group))}
+        .where(Volunteer.status == "active", prefix_clause(Volunteer.community_code, prefix))
+        .group_by(Volunteer.community_code)
+    )
+    return {community: (n, active) for community, n, active in rows}
 
 
 async def reported_party_members(

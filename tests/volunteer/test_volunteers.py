@@ -291,6 +291,47 @@ async def test_the_rate_of_a_street_is_what_its_communities_give(api, new_commun
     )
 
 
+async def test_the_active_share_counts_who_served_in_the_last_twelve_months(api, new_community):
+    """Approved hours within a year make a volunteer active; hours still waiting, hours from
+    longer ago and a correction that takes hours away do not."""
+    community = await new_community()
+    today = clock.today()
+    lines = {
+        "served": [(today - timedelta(days=30), "2")],
+        "long_ago": [(today - timedelta(days=400), "2")],
+        "waiting": [(today - timedelta(days=10), "2", "pending")],
+        "corrected": [(today - timedelta(days=400), "3"), (today - timedelta(days=5), "-1")],
+        "none": [],
+    }
+    for entries in lines.values():
+        _, v = await volunteer(api, community)
+        for day, hours, *status in entries:
+            r = await api.street.post(
+                "/api/v1/volunteer/hours/adjustments",
+                json={
+                    "volunteer_id": v["id"],
+                    "hours": hours,
+                    "service_date": day.isoformat(),
+                    "reason": "补录线下服务",
+                },
+            )
+            assert r.status_code == 201, r.text
+            if status != ["pending"]:
+                approved = await api.admin.post(
+                    f"/api/v1/volunteer/hours/adjustments/{r.json()['id']}/approve"
+                )
+                assert approved.status_code == 200, approved.text
+    await volunteer(api, community, matched=False)  # pending: not a volunteer yet
+    rate = (
+        await api.admin.get("/api/v1/volunteer/stats/registration-rate", params={"area": STREET_A})
+    ).json()
+    row = {c["area"]: c for c in rate["children"]}[community]
+    assert (row["volunteers"], row["active_last_12_months"], row["active_share"]) == (5, 1, 0.2)
+    assert rate["active_last_12_months"] == sum(
+        c["active_last_12_months"] for c in rate["children"]
+    )
+
+
 async def test_a_district_asked_by_community_answers_each_community_as_its_street_does(
     api, new_community
 ):

@@ -3,6 +3,8 @@ party members, minors and tags."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +20,7 @@ async def area_stats(*, session: AsyncSession, principal: Principal, code: str) 
     require_reach(principal, rules.area_prefix(code))
     prefix = rules.area_prefix(code)
     stats = await repository.population_stats(
-        session, prefix, len(prefix), today(), rules.minor_age()
+        session, prefix, len(prefix), rules.minors_born_after(today())
     )
     return _stats_entry(area.code, area.name, area.level, stats.get(prefix))
 
@@ -36,16 +38,12 @@ async def children_stats(
     else:
         children = await repository.child_areas(session, principal, code)
     group_len = len(rules.area_prefix(children[0].code)) if children else len(prefix)
-    total = await repository.population_stats(
-        session, prefix, len(prefix), today(), rules.minor_age()
-    )
-    grouped = (
-        await repository.population_stats(session, prefix, group_len, today(), rules.minor_age())
-        if children
-        else {}
+    grouped = await repository.population_stats(
+        session, prefix, group_len, rules.minors_born_after(today())
     )
     return {
-        "area": _stats_entry(area.code, area.name, area.level, total.get(prefix))
+        # The groups part everything under the prefix, children or not: their sum is the area.
+        "area": _stats_entry(area.code, area.name, area.level, _sum(grouped.values()))
         | (
             {"profile": {f: getattr(area, f) for f in PROFILE_FIELDS}}
             if area.level == "community"
@@ -62,6 +60,22 @@ async def children_stats(
             for c in children
         ],
     }
+
+
+def _sum(groups: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {
+        "by_residence_type": Counter(),
+        "households": 0,
+        "tags": Counter(),
+        "minors": 0,
+    }
+    for figures in groups:
+        total["by_residence_type"].update(figures["by_residence_type"])
+        total["tags"].update(figures["tags"])
+        total["households"] += figures["households"]
+        total["minors"] += figures["minors"]
+    total["tags"] = {t: n for t, n in total["tags"].items() if n}
+    return total
 
 
 def _stats_entry(code: str, name: str, level: str, figures: dict | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ members who reported to their community (seed 001)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -40,9 +41,14 @@ async def registration_rate(
     )
     children = stats.children
     group_len = len(significant_prefix(children[0].code)) if children else len(prefix)
-    volunteers = await repository.volunteers_by_prefix(session, prefix, group_len, None)
     year_ago = clock.today() - timedelta(days=365)
-    active = await repository.volunteers_by_prefix(session, prefix, group_len, year_ago)
+    volunteers: Counter = Counter()
+    active: Counter = Counter()
+    for community, (n, served) in (
+        await repository.registration_counts(session, prefix, year_ago)
+    ).items():
+        volunteers[community[:group_len]] += n
+        active[community[:group_len]] += served
     total_v = sum(volunteers.values())
     total_a = sum(active.values())
     target = settings.volunteer_target_rate
