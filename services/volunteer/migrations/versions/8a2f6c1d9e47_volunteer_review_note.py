@@ -1,7 +1,7 @@
 """the note a worker gives with a review
 
 Revision ID: 8a2f6c1d9e47
-Revises: 7c4e2a9b5d31
+Revises: 3f8a6d2c9b14
 Create Date: 2026-12-03 19:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "8a2f6c1d9e47"
-down_revision: str | Sequence[str] | None = "7c4e2a9b5d31"
+down_revision: str | Sequence[str] | None = "3f8a6d2c9b14"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
