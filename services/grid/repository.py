@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, Text, and_, cast, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -47,8 +47,47 @@ def cells_in_scope(principal: Principal):
     return scope_clause(Cell.code, principal)
 
 
-async def live_cells(session: AsyncSession) -> list[Cell]:
-    return list((await session.scalars(select(Cell).where(Cell.deleted_at.is_(None)))).all())
+async def _in_parts(session: AsyncSession, stmt, size: int = 500) -> list[Any]:
+    """Every row, fetched and turned into Python a part at a time: between parts the event
+    loop serves others (thousands of rows at once would hold it for tens of ms)."""
+    rows: list[Any] = []
+    async for part in (await session.stream(stmt)).partitions(size):
+        rows.extend(part)
+    return rows
+
+
+async def live_cell_rows(
+    session: AsyncSession, codes: list[str] | None = None
+) -> list[tuple[str, str, str, str, datetime]]:
+    """Live cells (all, or those of ``codes``) as the locate index reads them: (code, name,
+    community, boundary as GeoJSON text, updated_at). Plain rows, and the boundary left as
+    text for shapely to parse: no ORM objects nor JSON decoding for thousands of cells."""
+    stmt = select(
+        Cell.code,
+        Cell.name,
+        Cell.community_code,
+        cast(Cell.boundary, Text),
+        Cell.updated_at,
+    ).where(Cell.deleted_at.is_(None))
+    if codes is not None:
+        stmt = stmt.where(Cell.code.in_(codes))
+    return await _in_parts(session, stmt)
+
+
+async def cell_map_fingerprint(session: AsyncSession) -> tuple[int, datetime | None]:
+    """(live cells, latest ``updated_at`` of any cell): a change of cells anywhere changes
+    it (a deletion stamps ``updated_at`` too), at the cost of one row."""
+    stmt = select(
+        func.count(Cell.code).filter(Cell.deleted_at.is_(None)), func.max(Cell.updated_at)
+    )
+    count, latest = (await session.execute(stmt)).one()
+    return count, latest
+
+
+async def live_cell_versions(session: AsyncSession) -> dict[str, datetime]:
+    """Each live cell's ``updated_at``: what another process's index compares with its own."""
+    stmt = select(Cell.code, Cell.updated_at).where(Cell.deleted_at.is_(None))
+    return dict(await _in_parts(session, stmt))
 
 
 async def live_cells_near(

@@ -159,5 +159,5 @@ async def set_holidays(
 ) -> list[HolidayIn]:
     """The deployment's holidays and make-up working days, which deadlines skip or count."""
     await case_service.set_holidays(session=session, days=body)
-    request.app.state.grid.changed_with(session)
+    request.app.state.grid.holidays_changed_with(session, body)
     return body

@@ -106,7 +106,7 @@ async def report_case(
         lat=lat,
         lng=lng,
         cell_code=cell_code,
-        community_code=state.names.get(cell_code, ("", cell_code[:12]))[1],
+        community_code=index.cell(cell_code).community_code,
         source=source,
         reporter_id=principal.user_id,
         photos=data.photos,
