@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -314,16 +315,53 @@ async def case_history(session: AsyncSession, case_id: str) -> list[CaseEvent]:
     return list(rows.all())
 
 
-async def cases_for_kpis(
-    session: AsyncSession, prefix: str, start: datetime, end: datetime
-) -> list[Case]:
-    """Cases reported in the period under ``prefix``; a period's cases are a bounded set."""
-    rows = await session.scalars(
-        select(Case).where(
-            prefix_clause(Case.cell_code, prefix), Case.created_at >= start, Case.created_at < end
-        )
+def _kpi_cases(prefix: str, start: datetime, end: datetime):
+    return (
+        prefix_clause(Case.cell_code, prefix),
+        Case.created_at >= start,
+        Case.created_at < end,
     )
-    return list(rows.all())
+
+
+async def case_kpi_counts(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int, now
+) -> list[Any]:
+    """Per group of cells (the first ``group_len`` digits of the code), the period's cases
+    counted in the database: reported, closed, closed on time, closed after rework, and
+    open past their deadline at ``now``."""
+    group = func.substr(Case.cell_code, 1, group_len)
+    closed = Case.status == "closed"
+    stmt = (
+        select(
+            group.label("code"),
+            func.count().label("cases"),
+            func.count().filter(closed).label("closed"),
+            func.count().filter(closed, Case.closed_on_time.is_(True)).label("on_time"),
+            func.count().filter(closed, Case.rework_count != 0).label("reworked"),
+            func.count()
+            .filter(Case.status.in_(OPEN_STATUSES), Case.deadline_at < now)
+            .label("overdue"),
+        )
+        .where(*_kpi_cases(prefix, start, end))
+        .group_by(group)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def case_handling_spans(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int
+) -> AsyncIterator[list[Any]]:
+    """(group, dispatched_at, handled_at) of the period's handled cases, a part at a time:
+    handling time is counted in working hours on the calendar, which lives in Python."""
+    stmt = select(
+        func.substr(Case.cell_code, 1, group_len), Case.dispatched_at, Case.handled_at
+    ).where(
+        *_kpi_cases(prefix, start, end),
+        Case.dispatched_at.is_not(None),
+        Case.handled_at.is_not(None),
+    )
+    async for part in (await session.stream(stmt)).partitions(5000):
+        yield part
 
 
 async def cells_joined(session: AsyncSession, user_id: str, since, until) -> set[str]:

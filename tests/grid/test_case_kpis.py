@@ -156,3 +156,30 @@ async def test_a_period_without_cases_has_no_rows(api, month):
     # quarter's.
     assert await _kpis(api, a, "2025-02", "community") == [_row(a, 1, 0, None, None, None, 1)]
     assert await _kpis(api, a, "2025Q2", "cell") == [_row(f"{a}001", 1, 0, None, None, None, 1)]
+
+
+def test_many_spans_count_the_very_working_hours_one_span_at_a_time_does():
+    """Handling time over a holiday, a make-up Saturday, nights, weekends, within one day,
+    across weeks, backwards: the running-total count is the day-by-day count, float for
+    float."""
+    import random
+
+    from services.grid.calendar import WorkCalendar
+
+    calendar = WorkCalendar(
+        holidays=frozenset({at("2025-10-01T00:00").date(), at("2025-10-02T00:00").date()}),
+        workdays=frozenset({at("2025-10-11T00:00").date()}),
+    )
+    rng = random.Random(8)
+    base = at("2025-09-25T00:00")
+    spans = []
+    for _ in range(3000):
+        begun = base + timedelta(
+            seconds=rng.randrange(40 * 86_400), microseconds=rng.randrange(10**6)
+        )
+        spans.append((begun, begun + timedelta(seconds=rng.randrange(-3600, 20 * 86_400))))
+    # Friday 17:00 to the make-up Saturday 09:30: half an hour each day
+    spans += [(at("2025-10-10T17:00"), at("2025-10-11T09:30")), (base, base)]
+    expected = [calendar.working_hours_between(s, e) for s, e in spans]
+    assert calendar.working_hours_many(spans) == expected
+    assert expected[-2:] == [1.0, 0.0] and calendar.working_hours_many([]) == []
