@@ -2,6 +2,7 @@
 
 python -m bench.grid locate sqlite|postgres [cells]
 python -m bench.grid sync sqlite|postgres [households]
+python -m bench.grid kpis sqlite|postgres [cases]
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ import random
 import statistics
 import sys
 import time
+from datetime import datetime, timedelta
 
 import numpy as np
 import shapely
 from shapely import Point, STRtree
+from sqlalchemy import func, insert, select
 
 from bench.common import Timer, peak_rss_mb, percentiles, platform_on
-from bench.synthetic import COMMUNITIES, areas
+from bench.synthetic import COMMUNITIES, DISTRICT, areas
 from services.common.clients.registry import BuildingRef
+from services.common.clock import clock, local_zone
 from services.grid.geometry import CellIndex
-from services.grid.models import Cell
+from services.grid.models import Case, Cell
 from services.grid.service.cells import placements
 from services.grid.service.state import GridState
 
@@ -387,10 +391,110 @@ async def bench_sync(db: str, households: int) -> dict:
     }
 
 
+async def bench_kpis(db: str, cases: int) -> dict:
+    """``cases`` cases of last year in 6,000 cells of 200 communities, written straight to
+    the table; the year's KPIs per community, street and cell through the gateway, against
+    the anchor: a bare GROUP BY count over the same rows in the same run."""
+    async with platform_on(db) as (app, client, auth):
+        grid = next(a for a in app.state.embedded_apps if a.state.component == "grid")
+        year = clock.today().year - 1
+        start = datetime(year, 1, 1, tzinfo=local_zone())
+        rng = random.Random(5)
+        with Timer() as load:
+            for first in range(0, cases, 5000):
+                rows = []
+                for i in range(first, min(cases, first + 5000)):
+                    cell = (
+                        f"{COMMUNITIES[i % len(COMMUNITIES)]}{i // len(COMMUNITIES) % 30 + 1:03d}"
+                    )
+                    created = start + timedelta(minutes=rng.randrange(365 * 24 * 60))
+                    kind = rng.random()
+                    status = "closed" if kind < 0.6 else "rejected" if kind < 0.7 else "dispatched"
+                    worked = status == "closed" or (status == "dispatched" and kind < 0.85)
+                    dispatched = created + timedelta(hours=rng.randrange(1, 24))
+                    rows.append(
+                        {
+                            "id": f"{i:036d}",
+                            "category_code": "01.01",
+                            "description": "暴露垃圾",
+                            "cell_code": cell,
+                            "community_code": cell[:12],
+                            "source": "grid_worker",
+                            "priority": "normal",
+                            "status": status,
+                            "photos": [],
+                            "deadline_at": created + timedelta(days=rng.randrange(1, 400)),
+                            "dispatched_at": dispatched if worked else None,
+                            "handled_at": dispatched + timedelta(hours=rng.randrange(1, 72))
+                            if worked
+                            else None,
+                            "closed_on_time": rng.random() < 0.7 if status == "closed" else None,
+                            "rework_count": 1 if rng.random() < 0.1 else 0,
+                            "created_at": created,
+                            "updated_at": created,
+                        }
+                    )
+                async with grid.state.database.transaction() as session:
+                    await session.execute(insert(Case), rows)
+        period_start, period_end = start, datetime(year + 1, 1, 1, tzinfo=local_zone())
+
+        async def bare_group_by():
+            async with grid.state.database.transaction(write=False) as session:
+                stmt = (
+                    select(func.substr(Case.cell_code, 1, 12), func.count())
+                    .where(Case.created_at >= period_start, Case.created_at < period_end)
+                    .group_by(func.substr(Case.cell_code, 1, 12))
+                )
+                return (await session.execute(stmt)).all()
+
+        async def kpis(group_by: str) -> list[dict]:
+            r = await client.get(
+                "/api/v1/grid/cases/kpis",
+                params={"area": DISTRICT, "period": str(year), "group_by": group_by},
+                headers=auth,
+            )
+            assert r.status_code == 200, r.text
+            return r.json()["rows"]
+
+        async def timed(work, repeats: int = 3) -> tuple[float, float, object]:
+            seconds, result = [], None
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                result = await work()
+                seconds.append(time.perf_counter() - t0)
+            return min(seconds), statistics.median(seconds), result
+
+        rss_before, peak_before = rss_mb(), peak_rss_mb()
+        figures = {}
+        for group_by in ("community", "street", "cell"):
+            best, typical, rows = await timed(lambda g=group_by: kpis(g))
+            figures[f"kpis_per_{group_by}_ms"] = round(best * 1000, 1)
+            figures[f"kpis_per_{group_by}_ms_typical"] = round(typical * 1000, 1)
+            figures[f"kpis_per_{group_by}_rows"] = len(rows)
+        rss_after = rss_mb()
+        anchor, _, counted = await timed(bare_group_by)
+        total = sum(n for _, n in counted)
+    return {
+        "stage": "kpis",
+        "db": db,
+        "cases": cases,
+        "cases_in_period": total,
+        "load_s": round(load.seconds, 2),
+        **figures,
+        "anchor_bare_group_by_count_ms": round(anchor * 1000, 1),
+        "kpis_per_community_vs_anchor": round(figures["kpis_per_community_ms"] / anchor / 1000, 2),
+        "rss_growth_during_kpis_mb": round(rss_after - rss_before, 1),
+        "peak_rss_before_kpis_mb": round(peak_before, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
 def main(argv: list[str]) -> None:
     stage, db = argv[0], argv[1]
     if stage == "locate":
         figures = asyncio.run(bench_locate(db, int(argv[2]) if len(argv) > 2 else 6000))
+    elif stage == "kpis":
+        figures = asyncio.run(bench_kpis(db, int(argv[2]) if len(argv) > 2 else 200_000))
     else:
         figures = asyncio.run(bench_sync(db, int(argv[2]) if len(argv) > 2 else 500))
     print(json.dumps(figures, ensure_ascii=False))
