@@ -18,6 +18,7 @@ from bench.common import write_result
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROWS = "10000" if QUICK else "100000"
 RESIDENTS = "50000" if QUICK else "1000000"
+CASES = "20000" if QUICK else "200000"
 
 SUITES: dict[str, list[list[str]]] = {
     "registry": [
@@ -32,6 +33,8 @@ SUITES: dict[str, list[list[str]]] = {
         ["bench.grid", "locate", "postgres", "6000"],
         ["bench.grid", "sync", "sqlite", "500"],
         ["bench.grid", "sync", "postgres", "500"],
+        ["bench.grid", "kpis", "sqlite", CASES],
+        ["bench.grid", "kpis", "postgres", CASES],
     ],
     "volunteer": [
         ["bench.volunteer", "signups", "sqlite", "500", "50"],

@@ -29,6 +29,7 @@ async def stop(app: FastAPI) -> None:
     task = getattr(app.state, "reminders", None)
     if task is not None:
         task.cancel()
+    await app.state.grid.stop()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

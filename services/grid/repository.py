@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, Text, and_, cast, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -47,8 +48,47 @@ def cells_in_scope(principal: Principal):
     return scope_clause(Cell.code, principal)
 
 
-async def live_cells(session: AsyncSession) -> list[Cell]:
-    return list((await session.scalars(select(Cell).where(Cell.deleted_at.is_(None)))).all())
+async def _in_parts(session: AsyncSession, stmt, size: int = 500) -> list[Any]:
+    """Every row, fetched and turned into Python a part at a time: between parts the event
+    loop serves others (thousands of rows at once would hold it for tens of ms)."""
+    rows: list[Any] = []
+    async for part in (await session.stream(stmt)).partitions(size):
+        rows.extend(part)
+    return rows
+
+
+async def live_cell_rows(
+    session: AsyncSession, codes: list[str] | None = None
+) -> list[tuple[str, str, str, str, datetime]]:
+    """Live cells (all, or those of ``codes``) as the locate index reads them: (code, name,
+    community, boundary as GeoJSON text, updated_at). Plain rows, and the boundary left as
+    text for shapely to parse: no ORM objects nor JSON decoding for thousands of cells."""
+    stmt = select(
+        Cell.code,
+        Cell.name,
+        Cell.community_code,
+        cast(Cell.boundary, Text),
+        Cell.updated_at,
+    ).where(Cell.deleted_at.is_(None))
+    if codes is not None:
+        stmt = stmt.where(Cell.code.in_(codes))
+    return await _in_parts(session, stmt)
+
+
+async def cell_map_fingerprint(session: AsyncSession) -> tuple[int, datetime | None]:
+    """(live cells, latest ``updated_at`` of any cell): a change of cells anywhere changes
+    it (a deletion stamps ``updated_at`` too), at the cost of one row."""
+    stmt = select(
+        func.count(Cell.code).filter(Cell.deleted_at.is_(None)), func.max(Cell.updated_at)
+    )
+    count, latest = (await session.execute(stmt)).one()
+    return count, latest
+
+
+async def live_cell_versions(session: AsyncSession) -> dict[str, datetime]:
+    """Each live cell's ``updated_at``: what another process's index compares with its own."""
+    stmt = select(Cell.code, Cell.updated_at).where(Cell.deleted_at.is_(None))
+    return dict(await _in_parts(session, stmt))
 
 
 async def live_cells_near(
@@ -275,16 +315,53 @@ async def case_history(session: AsyncSession, case_id: str) -> list[CaseEvent]:
     return list(rows.all())
 
 
-async def cases_for_kpis(
-    session: AsyncSession, prefix: str, start: datetime, end: datetime
-) -> list[Case]:
-    """Cases reported in the period under ``prefix``; a period's cases are a bounded set."""
-    rows = await session.scalars(
-        select(Case).where(
-            prefix_clause(Case.cell_code, prefix), Case.created_at >= start, Case.created_at < end
-        )
+def _kpi_cases(prefix: str, start: datetime, end: datetime):
+    return (
+        prefix_clause(Case.cell_code, prefix),
+        Case.created_at >= start,
+        Case.created_at < end,
     )
-    return list(rows.all())
+
+
+async def case_kpi_counts(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int, now
+) -> list[Any]:
+    """Per group of cells (the first ``group_len`` digits of the code), the period's cases
+    counted in the database: reported, closed, closed on time, closed after rework, and
+    open past their deadline at ``now``."""
+    group = func.substr(Case.cell_code, 1, group_len)
+    closed = Case.status == "closed"
+    stmt = (
+        select(
+            group.label("code"),
+            func.count().label("cases"),
+            func.count().filter(closed).label("closed"),
+            func.count().filter(closed, Case.closed_on_time.is_(True)).label("on_time"),
+            func.count().filter(closed, Case.rework_count != 0).label("reworked"),
+            func.count()
+            .filter(Case.status.in_(OPEN_STATUSES), Case.deadline_at < now)
+            .label("overdue"),
+        )
+        .where(*_kpi_cases(prefix, start, end))
+        .group_by(group)
+    )
+    return list((await session.execute(stmt)).all())
+
+
+async def case_handling_spans(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int
+) -> AsyncIterator[list[Any]]:
+    """(group, dispatched_at, handled_at) of the period's handled cases, a part at a time:
+    handling time is counted in working hours on the calendar, which lives in Python."""
+    stmt = select(
+        func.substr(Case.cell_code, 1, group_len), Case.dispatched_at, Case.handled_at
+    ).where(
+        *_kpi_cases(prefix, start, end),
+        Case.dispatched_at.is_not(None),
+        Case.handled_at.is_not(None),
+    )
+    async for part in (await session.stream(stmt)).partitions(5000):
+        yield part
 
 
 async def cells_joined(session: AsyncSession, user_id: str, since, until) -> set[str]:

@@ -105,13 +105,20 @@ async def case_kpis(
     state = request.app.state.grid
     await state.current(request.app.state.database)
     start, end = parsed.bounds(local_zone())
-    cases = await repository.cases_for_kpis(session, prefix, start, end)
     length = {
         "cell": 12 + request.app.state.settings.grid_cell_seq_digits,
         "community": 12,
         "street": 9,
     }[group_by]
-    rows = case_service.kpis(cases, length, clock.now(), state.calendar)
+    rows = await case_service.kpis(
+        session=session,
+        prefix=prefix,
+        start=start,
+        end=end,
+        group_len=length,
+        now=clock.now(),
+        calendar=state.calendar,
+    )
     return KpiOut(area=area, period=parsed.label, group_by=group_by, rows=rows)
 
 
@@ -165,5 +172,5 @@ async def set_holidays(
 ) -> list[HolidayIn]:
     """The deployment's holidays and make-up working days, which deadlines skip or count."""
     await case_service.set_holidays(session=session, days=body)
-    request.app.state.grid.changed_with(session)
+    request.app.state.grid.holidays_changed_with(session, body)
     return body

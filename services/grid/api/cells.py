@@ -44,7 +44,7 @@ async def create_cell(
         token=forward_token(request),
         data=body,
     )
-    state.grid.changed_with(session)
+    state.grid.cells_changed_with(session, cell)
     return cell_out(cell, [])
 
 
@@ -92,7 +92,7 @@ async def patch_cell(
         code=code,
         data=body,
     )
-    request.app.state.grid.changed_with(session)
+    request.app.state.grid.cells_changed_with(session, cell)
     members = await repository.members(session, [code])
     return cell_out(cell, members[code])
 
@@ -101,8 +101,8 @@ async def patch_cell(
 async def delete_cell(
     code: str, request: Request, session: SessionDep, principal: Writer
 ) -> Response:
-    await cell_service.delete_cell(session=session, principal=principal, code=code)
-    request.app.state.grid.changed_with(session)
+    cell = await cell_service.delete_cell(session=session, principal=principal, code=code)
+    request.app.state.grid.cells_changed_with(session, cell)
     return Response(status_code=204)
 
 
@@ -145,8 +145,8 @@ async def locate(
     if code is None or not principal.reaches(code):
         # A cell outside the caller's scope is not named: as far as they know, none is here.
         raise NotFound("cell.none_here")
-    name, community = state.names[code]
-    return LocateOut(code=code, name=name, community_code=community)
+    cell = index.cell(code)
+    return LocateOut(code=code, name=cell.name, community_code=cell.community_code)
 
 
 @router.get("/cells/{code}/coverage")

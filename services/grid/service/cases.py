@@ -42,7 +42,6 @@ from services.grid.service import history
 from services.grid.service.state import GridState
 from services.grid.workflow import (
     ACTION_NAMES,
-    OPEN_STATUSES,
     STATUS_NAMES,
     STEP_OF_STATUS,
     STEP_TAKERS,
@@ -109,7 +108,7 @@ async def report_case(
         lat=lat,
         lng=lng,
         cell_code=cell_code,
-        community_code=state.names.get(cell_code, ("", cell_code[:12]))[1],
+        community_code=index.cell(cell_code).community_code,
         source=source,
         reporter_id=principal.user_id,
         photos=data.photos,
@@ -414,35 +413,40 @@ async def _tell(
         )
 
 
-def kpis(cases: list[Case], group_len: int, now: datetime, calendar: WorkCalendar) -> list[dict]:
-    groups: dict[str, list[Case]] = {}
-    for case in cases:
-        groups.setdefault((case.cell_code or "")[:group_len], []).append(case)
+async def kpis(
+    *,
+    session: AsyncSession,
+    prefix: str,
+    start: datetime,
+    end: datetime,
+    group_len: int,
+    now: datetime,
+    calendar: WorkCalendar,
+) -> list[dict]:
+    """On-time close rate, median handling time (working hours), rework rate and overdue
+    count per group of cells: the counts are one GROUP BY; only the handled cases' two
+    moments come to Python, for the working-time calendar."""
+    counts = await repository.case_kpi_counts(session, prefix, start, end, group_len, now)
+    handling: dict[str, list[float]] = {}
+    async for part in repository.case_handling_spans(session, prefix, start, end, group_len):
+        hours = calendar.working_hours_many([(begun, done) for _, begun, done in part])
+        for (code, _, _), worked in zip(part, hours, strict=True):
+            handling.setdefault(code, []).append(worked)
     rows = []
-    for code in sorted(groups):
-        items = groups[code]
-        closed = [c for c in items if c.status == "closed"]
-        on_time = [c for c in closed if c.closed_on_time]
-        handling = [
-            calendar.working_hours_between(c.dispatched_at, c.handled_at)
-            for c in items
-            if c.dispatched_at and c.handled_at
-        ]
-        reworked = [c for c in closed if c.rework_count]
-        overdue = [
-            c for c in items if c.status in OPEN_STATUSES and c.deadline_at and c.deadline_at < now
-        ]
+    # Sorted here: the same order whatever the database's collation.
+    for group in sorted(counts, key=lambda g: g.code):
+        spans = handling.get(group.code)
         rows.append(
             {
-                "code": code,
-                "cases": len(items),
-                "closed": len(closed),
-                "on_time_close_rate": round(len(on_time) / len(closed), 4) if closed else None,
-                "median_handling_hours": round(statistics.median(handling), 2)
-                if handling
+                "code": group.code,
+                "cases": group.cases,
+                "closed": group.closed,
+                "on_time_close_rate": round(group.on_time / group.closed, 4)
+                if group.closed
                 else None,
-                "rework_rate": round(len(reworked) / len(closed), 4) if closed else None,
-                "overdue": len(overdue),
+                "median_handling_hours": round(statistics.median(spans), 2) if spans else None,
+                "rework_rate": round(group.reworked / group.closed, 4) if group.closed else None,
+                "overdue": group.overdue,
             }
         )
     return rows

@@ -3,10 +3,13 @@ cells places the community's buildings again, through an event."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.clients.registry import CellAssignment, RegistryClient
+from services.common.clients.registry import BuildingRef, CellAssignment, RegistryClient
 from services.common.clock import clock
 from services.common.errors import (
     Conflict,
@@ -17,7 +20,7 @@ from services.common.errors import (
 from services.common.events import emit
 from services.common.settings import Settings
 from services.grid import repository
-from services.grid.geometry import GeometryProblem, area_m2, parse_boundary
+from services.grid.geometry import CellIndex, GeometryProblem, area_m2, parse_boundary
 from services.grid.models import (
     Cell,
     outbox,
@@ -182,24 +185,34 @@ async def cells_changed(session: AsyncSession, community_code: str) -> None:
     await emit(session, outbox, "grid.cells_changed", {"community_code": community_code})
 
 
+def placements(index: CellIndex, buildings: Sequence[BuildingRef]) -> list[CellAssignment]:
+    """The buildings whose cell is not the one their point lies in now, with that cell (or
+    none): every point in one vectorised STRtree query."""
+    cells = index.locate_many([b.lat for b in buildings], [b.lng for b in buildings])
+    return [
+        CellAssignment(building_id=b.id, cell_code=cell)
+        for b, cell in zip(buildings, cells, strict=True)
+        if cell != b.cell_code
+    ]
+
+
 async def reassign_buildings(app, community_code: str) -> int:
     """Every building of the community placed again in the cells as they are now, through
     the registry's API (the buildings are the registry's to write). Run by the consumer of
-    ``grid.cells_changed``: a registry that is down fails it, and the event comes again."""
+    ``grid.cells_changed``: a registry that is down fails it, and the event comes again.
+    The change may have been made by another process: its commit is read in first."""
     state: GridState = app.state.grid
-    state.changed()
-    index = await state.current(app.state.database)
+    index = await state.refreshed(app.state.database)
     registry = RegistryClient(app.state.peers)
-    cursor, assignments = None, []
+    cursor, buildings = None, []
     while True:
         page = await registry.buildings_page(community=community_code, cursor=cursor)
-        for b in page.items:
-            cell = index.locate(b.lat, b.lng) if b.lat is not None else None
-            if cell != b.cell_code:
-                assignments.append(CellAssignment(building_id=b.id, cell_code=cell))
+        buildings.extend(page.items)
         cursor = page.next_cursor
         if not cursor:
             break
+    # In a worker thread: a whole city's buildings would hold the event loop a while.
+    assignments = await asyncio.to_thread(placements, index, buildings)
     for i in range(0, len(assignments), 1000):
         await registry.assign_cells(assignments=assignments[i : i + 1000])
     return len(assignments)
