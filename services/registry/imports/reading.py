@@ -51,7 +51,7 @@ def open_rows(raw: BinaryIO, suffix: str, encoding: str | None = None) -> Iterat
         handle = open_text(raw, encoding)
         try:
             for row in csv.reader(handle):
-                yield [_cell(v) for v in row]
+                yield [v.strip() for v in row]  # a CSV's cells are all text
         finally:
             handle.detach()  # the caller closes ``raw``
         return
