@@ -71,10 +71,14 @@ def _parsed_batches(
     ctx: Context,
     encoding: str | None,
     batch_rows: int = BATCH_ROWS,
+    in_memory: bool = False,
 ) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(plain, suffix, encoding)
-    header = [str(h).strip() for h in next(rows)]
+    rows = open_rows(plain, suffix, encoding, in_memory=in_memory)
+    first = next(rows, None)
+    if first is None:
+        raise AppError("import.empty", 422)
+    header = [str(h).strip() for h in first]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
     row_number = 1
@@ -84,11 +88,17 @@ def _parsed_batches(
 
 
 async def _in_thread(
-    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None, batch_rows: int
+    plain: BinaryIO,
+    suffix: str,
+    kind: str,
+    ctx: Context,
+    encoding: str | None,
+    batch_rows: int,
+    in_memory: bool,
 ):
     """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
     block: they happen in that thread too)."""
-    batches = _parsed_batches(plain, suffix, kind, ctx, encoding, batch_rows)
+    batches = _parsed_batches(plain, suffix, kind, ctx, encoding, batch_rows, in_memory)
     done = object()
 
     def step():
@@ -116,6 +126,7 @@ async def run_import(
     replica: str,
     lease_s: float,
     max_cell_chars: int,
+    in_memory_cells: int = 0,
 ) -> None:
     """Claim a queued job for ``replica`` and process it from its stored file (a sealed
     object in the store) to the end."""
@@ -132,6 +143,7 @@ async def run_import(
             replica=replica,
             lease_s=lease_s,
             max_cell_chars=max_cell_chars,
+            in_memory_cells=in_memory_cells,
         )
 
 
@@ -144,8 +156,10 @@ async def run_claimed(
     replica: str,
     lease_s: float,
     max_cell_chars: int,
+    in_memory_cells: int = 0,
 ) -> None:
-    """Process a job ``replica`` holds, renewing its lease after every batch."""
+    """Process a job ``replica`` holds, renewing its lease with every batch. An xlsx of up
+    to ``in_memory_cells`` cells is read whole (python-calamine), a larger one streamed."""
     job_id = job.id
     tally = Tally()
     raw = None
@@ -169,7 +183,10 @@ async def run_claimed(
         # cost more than the GIL it freed.)
         suffix = roster_suffix(job.file_path)
         batch_rows = SQLITE_BATCH_ROWS if database.is_sqlite else BATCH_ROWS
-        async for batch in _in_thread(plain, suffix, job.kind, ctx, job.encoding, batch_rows):
+        in_memory = job.sheet_cells is not None and job.sheet_cells <= in_memory_cells
+        async for batch in _in_thread(
+            plain, suffix, job.kind, ctx, job.encoding, batch_rows, in_memory
+        ):
             # The lease is renewed in the batch's own transaction: a batch is written only
             # by the replica that still holds the job, and costs no commit of its own.
             await writer.write(job.kind, batch, tally, renew)
@@ -228,6 +245,7 @@ def run_in_background(state: State, job_id: str) -> None:
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
             max_cell_chars=state.settings.import_max_cell_chars,
+            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
         ),
     )
 
@@ -243,6 +261,7 @@ def run_claimed_in_background(state: State, job: ImportJob) -> None:
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
             max_cell_chars=state.settings.import_max_cell_chars,
+            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
         ),
     )
 
