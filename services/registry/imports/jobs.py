@@ -36,11 +36,12 @@ log = logging.getLogger("gongjian.registry.imports")
 # (~50 ms measured on PostgreSQL, whatever the batch's size): 1,000 gave ~4,500 rows/s,
 # 2,500 ~6,000 rows/s with +40 MB, 5,000 ~6,600 rows/s with +55 MB (bench/registry.py).
 # On SQLite a commit writes every page the batch touched to the WAL, and the blind indexes
-# are random: 2,500 rows touch most of their pages, so four times the rows cost little more
-# to commit than a quarter of them (100,000 residents: 19 s of CPU at 2,500, 14 s at
-# 10,000, +30 MB).
+# are random: 2,500 rows touch most of their pages, so twice the rows cost little more to
+# commit. Not more: a batch in hand is ~5 KB a row, twice over (one written, one parsed),
+# and 10,000 rows took the peak from 250 to 360 MB for a CPU time within the noise of a
+# shared machine.
 BATCH_ROWS = 2500
-SQLITE_BATCH_ROWS = 10_000
+SQLITE_BATCH_ROWS = 5_000
 
 
 async def _context(

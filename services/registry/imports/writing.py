@@ -37,9 +37,10 @@ MAX_CREATED_LISTED = 1_000
 
 # The page cache of the connection that writes a batch on SQLite, in KiB (its default is
 # 2 MiB): a batch dirties pages all over the blind indexes, and a cache smaller than those
-# spills them to the WAL before the commit, and reads them back (100,000 residents: 24 s of
-# CPU at the default, 20 s with this). Given back after each batch.
-SQLITE_BATCH_CACHE_KIB = 64 * 1024
+# spills them to the WAL before the commit and reads them back (100,000 residents: 24 s of
+# CPU at the default, 20 s with 64 MiB, at +68 MB of peak memory; measured on a loaded
+# machine, so roughly). Given back after each batch.
+SQLITE_BATCH_CACHE_KIB = 16 * 1024
 
 
 class LeaseLost(Exception):
