@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     import_max_rows: int = 300_000
     import_max_columns: int = 64
     import_max_cell_chars: int = 2_000
+    # An xlsx of up to this many cells (rows by its widest row) is read by python-calamine,
+    # which holds the sheet (~95 MB for 1,000,000 cells of a roster) and reads it in a tenth
+    # of openpyxl's time; a larger one is streamed by openpyxl, in flat memory.
+    import_xlsx_in_memory_max_cells: int = 1_200_000
     # A replica running an import holds it on a lease this long, renewed after every batch;
     # another replica takes a job up only once its lease has run out (its replica died).
     import_lease_s: int = 120

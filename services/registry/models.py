@@ -294,6 +294,9 @@ class ImportJob(Base):
     created_buildings: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")
     # A CSV's text encoding as found when it was uploaded (utf-8-sig or gb18030).
     encoding: Mapped[str | None] = mapped_column(String(16))
+    # An xlsx's first sheet as its upload's checks found it: rows by its widest row, the
+    # cells a reader that holds the sheet holds (None: read it as a stream).
+    sheet_cells: Mapped[int | None] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer, default=0)
     imported: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,13 +8,19 @@ import asyncio
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
+from sqlalchemy import select
 from starlette.datastructures import State
 
 from services.common.clock import clock
 from services.common.ids import new_id
 from services.registry import repository
 from services.registry.imports import jobs
-from services.registry.models import ImportJob
+from services.registry.imports.rows import Context, parse_chunk
+from services.registry.imports.writing import LeaseLost, Tally, Writer
+from services.registry.models import ImportJob, Resident
+from tests.factories import RESIDENT_HEADER
+from tests.support import make_id_number
 
 
 def _registry(app):
@@ -97,3 +103,43 @@ async def test_two_replicas_starting_at_once_never_run_one_job_twice(app, monkey
     late = [_replica(registry) for _ in range(3)]
     await asyncio.gather(*(jobs.resume_stalled(r) for r in late))
     assert [job for _, job in ran if job in ours] == [live]
+
+
+async def test_a_replica_that_lost_the_lease_writes_nothing_of_its_next_batch(app, new_community):
+    """The lease is renewed in each batch's own transaction: once another replica holds the
+    job, the batch in hand is not written, not even in part, and its run stops."""
+    registry = _registry(app)
+    database, cipher = registry.state.database, registry.state.cipher
+    community = await new_community()
+    lease = timedelta(seconds=registry.state.settings.import_lease_s)
+    job_id = await _job(
+        database, status="running", claimed_by="pod-b", lease_until=clock.now() + lease
+    )
+    async with database.transaction(write=False) as session:
+        job = await repository.import_job_by_id(session, job_id)
+    header = list(RESIDENT_HEADER)
+    row = ["甲", make_id_number(), "", community, "", "", "", "常住", "", ""]
+    ctx = Context(
+        scope=[],
+        unrestricted=True,
+        communities={community},
+        tags_by_name={},
+        cipher=cipher,
+        today=clock.today(),
+    )
+    batch = parse_chunk("residents", [row], 1, {h: i for i, h in enumerate(header)}, ctx)
+    assert batch and not batch[0].problems
+
+    async def renew(session) -> bool:  # pod-a, whose lease pod-b took over
+        return await repository.renew_import_lease(
+            session, job_id, replica="pod-a", lease_until=clock.now() + lease
+        )
+
+    with pytest.raises(LeaseLost):
+        await Writer(database, cipher, job).write("residents", batch, Tally(), renew)
+    async with database.transaction(write=False) as session:
+        assert (await repository.import_job_by_id(session, job_id)).total == 0
+        found = await session.execute(
+            select(Resident.id).where(Resident.id_number_index == batch[0].data["id_number_index"])
+        )
+        assert found.first() is None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime
 
 from openpyxl import Workbook, load_workbook
 
-from services.registry.imports.limits import EXCEL_CELL_CHARS
+from services.registry.imports.limits import EXCEL_CELL_CHARS, expanded_size
+from services.registry.imports.reading import open_rows
 from tests.factories import RESIDENT_HEADER, csv_roster
 from tests.support import assert_problem, make_id_number, streamed_upload, unique
 
@@ -877,3 +878,141 @@ async def test_a_tag_named_with_a_control_character_does_not_break_the_template(
     sheet = load_workbook(io.BytesIO(r.content))
     names = [c.value for row in sheet["下拉选项"].iter_rows() for c in row if c.value]
     assert "独居\u0001老人" not in names
+
+
+# --- the two readers of an xlsx: python-calamine holds the sheet and reads it fast, for
+# rosters up to import_xlsx_in_memory_max_cells; openpyxl streams a larger one. A community
+# worker must not be able to tell which read their file.
+
+
+def _workbook(fill) -> bytes:
+    wb = Workbook()
+    fill(wb.active)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _trimmed(row: list) -> list:
+    while row and row[-1] == "":
+        row = row[:-1]
+    return row
+
+
+def _both(content: bytes) -> tuple[list, list]:
+    """The rows each reader gives, up to the empty cells at their ends (openpyxl's rows are
+    as wide as the sheet's dimension, calamine's reach its last value; a missing cell and
+    an empty one read alike)."""
+    whole = [_trimmed(r) for r in open_rows(io.BytesIO(content), ".xlsx", in_memory=True)]
+    streamed = [_trimmed(r) for r in open_rows(io.BytesIO(content), ".xlsx")]
+    return whole, streamed
+
+
+def test_both_readers_give_a_roster_the_same_rows():
+    """ID numbers typed as text stay text; a phone Excel took for a number comes back as its
+    digits, not 13812345678.0; a date cell is a date, with or without a time; empty cells
+    are empty, a blank row is blank, a merged header holds its text in its first cell."""
+    id_number = make_id_number()
+
+    def fill(ws):
+        ws.append([*RESIDENT_HEADER, "备注", ""])
+        ws.merge_cells("K1:L1")
+        ws.append(["王伟", id_number, 13812345678, "410105001001", "1号楼", 301, "户主", "常住"])
+        ws.append([" 李四 ", 410105199001011234, "13812345679", None, None, 12.0, None, None])
+        ws.append([None] * 8)
+        ws.append(["张三", "=1+1", 0, "", "", "", "", "", "", date(2020, 5, 1), True])
+        ws.append(["赵六", "", "", "", "", "", "", "", "", datetime(2020, 5, 1, 8, 30)])
+        ws["J6"].number_format = "yyyy-mm-dd hh:mm"
+
+    whole, streamed = _both(_workbook(fill))
+    assert whole == streamed
+    assert whole[0][10] == "备注" and len(whole[0]) == 11
+    assert whole[1][:3] == ["王伟", id_number, "13812345678"]
+    assert whole[1][5] == "301"
+    assert whole[2][0] == "李四" and whole[2][5] == "12"
+    assert str(whole[2][1]) == "4.101051990010113e+17"  # 15 digits kept: a row error
+    assert whole[3] == []
+    assert whole[4][1] == "" and whole[4][9] == date(2020, 5, 1) and whole[4][10] is True
+    assert whole[5][9] == date(2020, 5, 1)
+
+
+def test_a_sheet_that_starts_further_in_reads_alike():
+    """calamine's range begins at the first cell that holds something; openpyxl's rows begin
+    at A1. The column a value sits in is what the header says it is, either way."""
+
+    def fill(ws):
+        ws["C3"] = "姓名"
+        ws["D3"] = "身份证号"
+        ws["C4"] = "王伟"
+        ws["E5"] = "x"
+
+    whole, streamed = _both(_workbook(fill))
+    assert whole == streamed
+    assert whole[2][2:4] == ["姓名", "身份证号"] and whole[4][4] == "x"
+
+
+def test_an_empty_sheet_reads_as_no_rows_or_one_blank_one():
+    whole, streamed = _both(_workbook(lambda ws: None))
+    assert whole == [] and all(row == [] for row in streamed)
+
+
+def test_the_uploads_checks_count_the_cells_a_reader_holding_the_sheet_holds(settings):
+    """Rows (the header one of them) by the widest row, or what the sheet's dimension
+    claims when that is more: calamine sizes the sheet by it."""
+    content = xlsx([["甲", make_id_number()], ["乙", make_id_number(), "", "", "", "x"]])
+    assert expanded_size(io.BytesIO(content), settings).cells == 3 * len(RESIDENT_HEADER)
+
+    def claims(ws):
+        ws["A1"] = "姓名"
+        ws["H40"] = None  # an empty cell openpyxl writes: the dimension says A1:H40
+
+    content = _workbook(claims)
+    assert expanded_size(io.BytesIO(content), settings).cells == 40 * 8
+
+
+async def test_a_roster_too_large_to_hold_is_streamed_and_imports_alike(
+    api, new_community, settings, monkeypatch
+):
+    """Past import_xlsx_in_memory_max_cells the sheet is streamed by openpyxl: the same rows
+    are kept, the same bad ones reported."""
+    outcomes = []
+    for most in (settings.import_xlsx_in_memory_max_cells, 0):
+        monkeypatch.setattr(settings, "import_xlsx_in_memory_max_cells", most)
+        community = await new_community()
+        await _building(api, community, "1号楼")
+        rows = [
+            _resident("甲", community, "1号楼", "1单元101", 手机号=13812345678),
+            _resident("乙", community, "1号楼", "1单元102", 迁入日期=date(2021, 3, 4)),
+            _resident("丙", community, "1号楼", "1单元103", 身份证号="123"),
+        ]
+        job = await finished(api.admin, (await upload(api.admin, xlsx(rows))).json()["id"])
+        outcomes.append(
+            (job["imported"], job["failed"], [(e["row"], e["field"]) for e in job["errors"]])
+        )
+        listed = await api.admin.get(
+            "/api/v1/registry/residents", params={"community": community, "limit": 10}
+        )
+        people = {p["name"]: p for p in listed.json()["items"]}
+        assert people["甲"]["phone"] == "138****5678", people["甲"]
+        assert people["乙"]["moved_in_on"] == "2021-03-04", people["乙"]
+    assert outcomes[0] == outcomes[1] == (2, 1, [(4, "身份证号")])
+
+
+async def test_a_cell_far_longer_in_bytes_than_in_characters_is_counted_in_characters(
+    api, new_community
+):
+    """The upload's first pass over a sheet measures bytes; 20,000 Chinese characters are
+    60,000 bytes, within a cell (32,767 characters) but past that bound in bytes, so the
+    sheet is read again counting characters: the file is taken, the row refused for its
+    length like any cell past import_max_cell_chars."""
+    community = await new_community()
+    await _building(api, community, "1号楼")
+    rows = [
+        _resident("甲", community, "1号楼", "1单元101", 标签="党" * 20_000),
+        _resident("乙", community, "1号楼", "1单元102"),
+    ]
+    r = await upload(api.admin, xlsx(rows))
+    assert r.status_code == 202, r.text
+    job = await finished(api.admin, r.json()["id"])
+    assert (job["imported"], job["failed"]) == (1, 1), job
+    assert job["errors"][0]["field"] == "标签"

@@ -1,8 +1,10 @@
 """Roster imports: the Excel and CSV files communities already keep.
 
-A file is read as a stream of rows (openpyxl's read-only mode for .xlsx, the csv module for
-.csv), validated, encrypted and written in batches, each batch in its own transaction, so a
-bad row never blocks the good ones and memory stays flat whatever the file's size.
+A file is read as a stream of rows (the csv module for .csv; for .xlsx python-calamine,
+which holds the sheet, up to ``import_xlsx_in_memory_max_cells``, and openpyxl's read-only
+mode past it), validated, encrypted and written in batches, each batch in its own
+transaction, so a bad row never blocks the good ones and memory stays bounded whatever the
+file's size.
 Re-importing a file changes nothing: residents are matched by the blind index of their ID
 number, buildings by name, households by door, units by credit code. Every bad row is kept
 with its values, for the error spreadsheet.

@@ -27,7 +27,7 @@ from services.common.storage import ObjectMissing, ObjectStore
 from services.registry import repository
 from services.registry.imports.reading import check_header, open_rows, open_sealed, roster_suffix
 from services.registry.imports.rows import Context, Parsed, parse_chunk
-from services.registry.imports.writing import Tally, Writer
+from services.registry.imports.writing import LeaseLost, Tally, Writer
 from services.registry.models import ImportJob
 
 log = logging.getLogger("gongjian.registry.imports")
@@ -35,7 +35,13 @@ log = logging.getLogger("gongjian.registry.imports")
 # Rows per batch (one transaction each). Each transaction has a fixed cost of its own
 # (~50 ms measured on PostgreSQL, whatever the batch's size): 1,000 gave ~4,500 rows/s,
 # 2,500 ~6,000 rows/s with +40 MB, 5,000 ~6,600 rows/s with +55 MB (bench/registry.py).
+# On SQLite a commit writes every page the batch touched to the WAL, and the blind indexes
+# are random: 2,500 rows touch most of their pages, so twice the rows cost little more to
+# commit. Not more: a batch in hand is ~5 KB a row, twice over (one written, one parsed),
+# and 10,000 rows took the peak from 250 to 360 MB for a CPU time within the noise of a
+# shared machine.
 BATCH_ROWS = 2500
+SQLITE_BATCH_ROWS = 5_000
 
 
 async def _context(
@@ -60,23 +66,40 @@ async def _context(
 
 
 def _parsed_batches(
-    plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None
+    plain: BinaryIO,
+    suffix: str,
+    kind: str,
+    ctx: Context,
+    encoding: str | None,
+    batch_rows: int = BATCH_ROWS,
+    in_memory: bool = False,
 ) -> Iterator[list[Parsed]]:
     """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(plain, suffix, encoding)
-    header = [str(h).strip() for h in next(rows)]
+    rows = open_rows(plain, suffix, encoding, in_memory=in_memory)
+    first = next(rows, None)
+    if first is None:
+        raise AppError("import.empty", 422)
+    header = [str(h).strip() for h in first]
     check_header(kind, header)
     index = {h: i for i, h in enumerate(header) if h}
     row_number = 1
-    while chunk := list(islice(rows, BATCH_ROWS)):
+    while chunk := list(islice(rows, batch_rows)):
         yield parse_chunk(kind, chunk, row_number, index, ctx)
         row_number += len(chunk)
 
 
-async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context, encoding: str | None):
+async def _in_thread(
+    plain: BinaryIO,
+    suffix: str,
+    kind: str,
+    ctx: Context,
+    encoding: str | None,
+    batch_rows: int,
+    in_memory: bool,
+):
     """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
     block: they happen in that thread too)."""
-    batches = _parsed_batches(plain, suffix, kind, ctx, encoding)
+    batches = _parsed_batches(plain, suffix, kind, ctx, encoding, batch_rows, in_memory)
     done = object()
 
     def step():
@@ -89,10 +112,6 @@ async def _in_thread(plain: BinaryIO, suffix: str, kind: str, ctx: Context, enco
             yield item
     finally:
         upcoming.cancel()
-
-
-class LeaseLost(Exception):
-    """The job's lease ran out and another replica took it up: this run stops."""
 
 
 def _lease_until(lease_s: float):
@@ -108,6 +127,7 @@ async def run_import(
     replica: str,
     lease_s: float,
     max_cell_chars: int,
+    in_memory_cells: int = 0,
 ) -> None:
     """Claim a queued job for ``replica`` and process it from its stored file (a sealed
     object in the store) to the end."""
@@ -124,6 +144,7 @@ async def run_import(
             replica=replica,
             lease_s=lease_s,
             max_cell_chars=max_cell_chars,
+            in_memory_cells=in_memory_cells,
         )
 
 
@@ -136,8 +157,10 @@ async def run_claimed(
     replica: str,
     lease_s: float,
     max_cell_chars: int,
+    in_memory_cells: int = 0,
 ) -> None:
-    """Process a job ``replica`` holds, renewing its lease after every batch."""
+    """Process a job ``replica`` holds, renewing its lease with every batch. An xlsx of up
+    to ``in_memory_cells`` cells is read whole (python-calamine), a larger one streamed."""
     job_id = job.id
     tally = Tally()
     raw = None
@@ -150,18 +173,24 @@ async def run_claimed(
         except (ObjectMissing, ValueError):
             raise AppError("import.file_unreadable", 422) from None
         writer = Writer(database, cipher, job)
+
+        async def renew(session) -> bool:
+            return await repository.renew_import_lease(
+                session, job_id, replica=replica, lease_until=_lease_until(lease_s)
+            )
+
         # A pipeline of two: the next batch is parsed while this one is written. (A parser
         # process instead of the thread was measured slower: pickling the parsed rows back
         # cost more than the GIL it freed.)
         suffix = roster_suffix(job.file_path)
-        async for batch in _in_thread(plain, suffix, job.kind, ctx, job.encoding):
-            async with database.transaction() as session:
-                if not await repository.renew_import_lease(
-                    session, job_id, replica=replica, lease_until=_lease_until(lease_s)
-                ):
-                    raise LeaseLost()
-            if batch:
-                await writer.write(job.kind, batch, tally)
+        batch_rows = SQLITE_BATCH_ROWS if database.is_sqlite else BATCH_ROWS
+        in_memory = job.sheet_cells is not None and job.sheet_cells <= in_memory_cells
+        async for batch in _in_thread(
+            plain, suffix, job.kind, ctx, job.encoding, batch_rows, in_memory
+        ):
+            # The lease is renewed in the batch's own transaction: a batch is written only
+            # by the replica that still holds the job, and costs no commit of its own.
+            await writer.write(job.kind, batch, tally, renew)
         status, note = "done", None
     except LeaseLost:
         log.warning("import lease lost; another replica runs it", extra={"job": job_id})
@@ -217,6 +246,7 @@ def run_in_background(state: State, job_id: str) -> None:
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
             max_cell_chars=state.settings.import_max_cell_chars,
+            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
         ),
     )
 
@@ -232,6 +262,7 @@ def run_claimed_in_background(state: State, job: ImportJob) -> None:
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
             max_cell_chars=state.settings.import_max_cell_chars,
+            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
         ),
     )
 

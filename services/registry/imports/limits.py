@@ -53,12 +53,17 @@ def _refuse(limit: str, value: int, maximum: int, status: int = 413) -> AppError
 class _PartScan:
     """One pass of expat over an archive member, a chunk at a time, with the text of the
     element being read counted rather than kept: memory is the chunk, whatever the part
-    holds. Element names are taken without their prefix (``x:row`` is a row)."""
+    holds. Element names are taken without their prefix (``x:row`` is a row).
+
+    A string's text lies between the start tag that begins it and the next that begins
+    another, and no character takes less than a byte: so the first pass measures the bytes
+    between those tags, not the text, and only a part where some span is longer than the
+    bound is read again, counting characters. The handler of start tags is called for
+    every element of the sheet (three a cell), so it keeps its state in its closure."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.max_chars = max(settings.import_max_cell_chars, EXCEL_CELL_CHARS)
-        self.chars = 0  # the string (cell or shared) being read so far
         self._local: dict[str, str] = {}
 
     def local(self, name: str) -> str:
@@ -67,21 +72,47 @@ class _PartScan:
             tag = self._local[name] = name.rpartition(":")[2]
         return tag
 
-    def text(self, data: str) -> None:
-        self.chars += len(data)
-        if self.chars > self.max_chars:
-            raise _refuse("cell_chars", self.chars, self.max_chars, 422)
+    def handlers(self, parser, exact: bool):
+        """The start-tag handler of a pass, and the text handler of an exact one; they
+        refuse what is past a limit. ``self.since`` is where the last string began."""
+        local, max_chars, run_parts = self.local, self.max_chars, _RUN_PARTS
+        self.since = 0
+        chars = 0
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        if self.local(name) not in _RUN_PARTS:
-            self.chars = 0
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal chars
+            if local(name) in run_parts:
+                return
+            if exact:
+                chars = 0
+                return
+            at = parser.CurrentByteIndex
+            if at - self.since > max_chars:
+                self.long_span = True
+            self.since = at
+
+        def text(data: str) -> None:
+            nonlocal chars
+            chars += len(data)
+            if chars > max_chars:
+                raise _refuse("cell_chars", chars, max_chars, 422)
+
+        return start, text
 
     def run(self, archive: zipfile.ZipFile, member: str) -> None:
+        self._pass(archive, member, exact=False)
+        if self.long_span or archive.getinfo(member).file_size - self.since > self.max_chars:
+            self._pass(archive, member, exact=True)
+
+    def _pass(self, archive: zipfile.ZipFile, member: str, exact: bool) -> None:
+        self.long_span = False
         parser = expat.ParserCreate()
         parser.buffer_text = True
         parser.buffer_size = _CHUNK
-        parser.StartElementHandler = self.start
-        parser.CharacterDataHandler = self.text
+        start, text = self.handlers(parser, exact)
+        parser.StartElementHandler = start
+        if exact:
+            parser.CharacterDataHandler = text
         parser.StartDoctypeDeclHandler = _no_doctype  # no entities, no billion laughs
         try:
             with archive.open(member) as source:
@@ -106,39 +137,57 @@ class _SheetScan(_PartScan):
     """The first sheet's rows and cells as openpyxl will yield them: a row is numbered by
     its ``r`` or follows the last, a cell by its ``r`` or follows the last, and openpyxl
     fills the gaps, so the highest number is what counts, not how many elements there
-    are; an inline string, a value or a formula within the bound."""
+    are; an inline string, a value or a formula within the bound. Its rows and widest row
+    are kept (``rows``, ``widest``): what a reader that holds the sheet holds."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.max_rows = settings.import_max_rows + 1  # the header is a row of the sheet
         self.max_columns = settings.import_max_columns
-        self.row = 0
-        self.column = 0
         self._columns: dict[str, int] = {}
+        self.rows = self.widest = 0
 
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        tag = self.local(name)
-        if tag == "c":
-            self.chars = 0
-            ref = attrs.get("r")
-            if ref:
-                letters = ref.rstrip("0123456789")
-                column = self._columns.get(letters)
-                if column is None:
-                    column = self._columns[letters] = _column_number(letters.upper())
-                self.column = column
+    def column_number(self, letters: str) -> int:
+        column = self._columns.get(letters)
+        if column is None:
+            column = self._columns[letters] = _column_number(letters.upper())
+        return column
+
+    def handlers(self, parser, exact: bool):
+        local, max_chars, run_parts = self.local, self.max_chars, _RUN_PARTS
+        max_rows, max_columns, column_number = self.max_rows, self.max_columns, self.column_number
+        string_start, text = super().handlers(parser, exact)
+        row = column = 0
+        self.rows = self.widest = 0
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal row, column
+            tag = local(name)
+            if tag in run_parts:
+                return
+            if exact:
+                string_start(name, attrs)  # counts from zero again
             else:
-                self.column += 1
-            if self.column > self.max_columns:
-                raise _refuse("columns", self.column, self.max_columns, 422)
-        elif tag == "row":
-            self.chars = self.column = 0
-            number = attrs.get("r")
-            self.row = int(number) if number and number.isdigit() else self.row + 1
-            if self.row > self.max_rows:
-                raise _refuse("rows", self.row - 1, self.max_rows - 1, 422)
-        elif tag not in _RUN_PARTS:
-            self.chars = 0
+                at = parser.CurrentByteIndex
+                if at - self.since > max_chars:
+                    self.long_span = True
+                self.since = at
+            if tag == "c":
+                ref = attrs.get("r")
+                column = column_number(ref.rstrip("0123456789")) if ref else column + 1
+                if column > max_columns:
+                    raise _refuse("columns", column, max_columns, 422)
+                if column > self.widest:
+                    self.widest = column
+            elif tag == "row":
+                column = 0
+                number = attrs.get("r")
+                row = int(number) if number and number.isdigit() else row + 1
+                if row > max_rows:
+                    raise _refuse("rows", row - 1, max_rows - 1, 422)
+                self.rows = max(self.rows, row)
+
+        return start, text
 
 
 def _is_strings(name: str) -> bool:
@@ -159,12 +208,18 @@ def _parts(reader: ExcelReader) -> tuple[str | None, str | None]:
     return strings, None
 
 
-def expanded_size(file: BinaryIO, settings: Settings) -> int:
-    """The bytes an xlsx expands to, after checking it against every limit; the file's
-    position is left at the start. The archive's directory says what it expands to; the
-    shared strings and the first sheet are then read through once, a chunk at a time,
-    for the longest string, the rows and the widest row (a ``<dimension>`` is optional,
-    and may claim less than the sheet holds)."""
+@dataclass(frozen=True)
+class XlsxChecked:
+    expanded: int  # the bytes the archive expands to
+    cells: int  # the first sheet's rows by its widest row
+
+
+def expanded_size(file: BinaryIO, settings: Settings) -> XlsxChecked:
+    """What an xlsx expands to and its first sheet's cells, after checking it against every
+    limit; the file's position is left at the start. The archive's directory says what it
+    expands to; the shared strings and the first sheet are then read through once, a chunk
+    at a time, for the longest string, the rows and the widest row (a ``<dimension>`` is
+    optional, and may claim less than the sheet holds)."""
     try:
         reader = ExcelReader(file, read_only=True, data_only=True)
     except zipfile.BadZipFile:
@@ -185,6 +240,7 @@ def expanded_size(file: BinaryIO, settings: Settings) -> int:
         for member in strings_parts:
             if member.file_size > strings_limit:
                 raise _refuse("shared_strings_bytes", member.file_size, strings_limit)
+        cells = 0
         if sheet is not None:
             with archive.open(sheet) as source:
                 head = source.read(4096)
@@ -195,10 +251,13 @@ def expanded_size(file: BinaryIO, settings: Settings) -> int:
                     raise _refuse("rows", rows - 1, settings.import_max_rows, 422)
                 if columns > settings.import_max_columns:
                     raise _refuse("columns", columns, settings.import_max_columns, 422)
-            _SheetScan(settings).run(archive, sheet)
+                cells = rows * columns  # a reader may size the sheet by it
+            scan = _SheetScan(settings)
+            scan.run(archive, sheet)
+            cells = max(cells, scan.rows * scan.widest)
         for member in strings_parts:
             _StringsScan(settings).run(archive, member.filename)
-        return total
+        return XlsxChecked(total, cells)
     finally:
         archive.close()
         file.seek(0)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook, SheetTypeEnum
 
 from services.common.errors import AppError, FieldError
 from services.common.pii import PiiCipher, SealedFile
@@ -17,8 +18,13 @@ from services.registry.imports.encoding import open_text
 
 
 def _cell(value: Any) -> Any:
+    """A cell as the parser takes it: text stripped, a whole number as its digits (a phone
+    Excel took for a number: openpyxl gives an int, calamine a float), a date-time as its
+    date, nothing as empty text."""
     if value is None:
         return ""
+    if value.__class__ is int:
+        return str(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     if isinstance(value, datetime):
@@ -44,25 +50,54 @@ def roster_suffix(key: str) -> str:
     return ".csv" if key.removesuffix(SEALED).lower().endswith(".csv") else ".xlsx"
 
 
-def open_rows(raw: BinaryIO, suffix: str, encoding: str | None = None) -> Iterator[list[Any]]:
+def open_rows(
+    raw: BinaryIO, suffix: str, encoding: str | None = None, *, in_memory: bool = False
+) -> Iterator[list[Any]]:
     """Every row of the file's first sheet, header first; ``raw`` is the plain file, and
-    ``encoding`` a CSV's (as ``check_csv`` found it; UTF-8 when not given)."""
+    ``encoding`` a CSV's (as ``check_csv`` found it; UTF-8 when not given). An xlsx is
+    read whole by python-calamine when ``in_memory`` (the upload's checks found it small
+    enough: ``import_xlsx_in_memory_max_cells``), streamed by openpyxl otherwise; both
+    give the same rows (tests/registry/test_imports.py)."""
     if suffix == ".csv":
         handle = open_text(raw, encoding)
         try:
             for row in csv.reader(handle):
-                yield [_cell(v) for v in row]
+                yield [v.strip() for v in row]  # a CSV's cells are all text
         finally:
             handle.detach()  # the caller closes ``raw``
         return
+    if in_memory:
+        yield from _calamine_rows(raw)
+        return
     # openpyxl in read-only mode streams the sheet's XML: memory stays flat whatever the
-    # file's size. (python-calamine parses faster but holds the whole sheet: +120 MB for
-    # 100,000 rows in bench/results/registry.json — too much for a phone-sized server.)
+    # file's size, at a tenth of calamine's speed.
     workbook = load_workbook(raw, read_only=True, data_only=True)
     try:
         sheet = workbook.worksheets[0]
         for row in sheet.iter_rows(values_only=True):
             yield [_cell(v) for v in row]
+    finally:
+        workbook.close()
+
+
+def _calamine_rows(raw: BinaryIO) -> Iterator[list[Any]]:
+    """The first worksheet's rows as openpyxl yields them: from the sheet's first row and
+    column, whatever its first cell (calamine's range starts at the first column that
+    holds one). Numbers come as floats (openpyxl gives an int for a whole number; ``_cell``
+    makes both the same text), a date cell as a date, a date-time as a datetime, an empty
+    cell as ``""``."""
+    workbook = CalamineWorkbook.from_filelike(raw)
+    try:
+        sheets = workbook.sheets_metadata
+        first = next((i for i, s in enumerate(sheets) if s.typ == SheetTypeEnum.WorkSheet), None)
+        if first is None:
+            return
+        sheet = workbook.get_sheet_by_index(first)
+        if sheet.start is None:  # nothing in it
+            return
+        lead = [""] * sheet.start[1]  # its rows do begin at the sheet's first
+        for row in sheet.iter_rows():
+            yield [_cell(v) for v in (lead + row if lead else row)]
     finally:
         workbook.close()
 

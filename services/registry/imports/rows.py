@@ -53,6 +53,8 @@ class Parsed:
 
 
 def as_text(value: Any) -> str:
+    if value.__class__ is str:  # nearly every cell: a CSV's all are
+        return value.strip()
     if isinstance(value, date):
         return value.isoformat()
     return str(value).strip() if value is not None else ""
@@ -95,7 +97,10 @@ def _float(parsed: Parsed, column: str, value: Any) -> float | None:
 
 
 def _required(parsed: Parsed, column: Column, raw: dict[str, Any], max_len: int) -> str:
-    text = as_text(raw.get(column.key))
+    return _checked(parsed, column, as_text(raw.get(column.key)), max_len)
+
+
+def _checked(parsed: Parsed, column: Column, text: str, max_len: int) -> str:
     if column.required and not text:
         parsed.fail(column.header, "missing")
     elif len(text) > max_len:
@@ -119,27 +124,45 @@ class Context:
     # 32,767 characters in a cell, and its shared strings are bounded only in total).
     max_cell_chars: int | None = None
     seen_ids: dict[str, int] = field(default_factory=dict)
+    # Whether each community code named so far exists and is the caller's: a roster names a
+    # few hundred communities in 100,000 rows.
+    _known: dict[str, bool] = field(default_factory=dict)
 
     def reaches(self, code: str) -> bool:
         return self.unrestricted or any(code.startswith(p) for p in self.scope)
 
+    def community_known(self, code: str) -> bool:
+        known = self._known.get(code)
+        if known is None:
+            known = self._known[code] = code in self.communities and self.reaches(code)
+        return known
+
 
 def _community(parsed: Parsed, ctx: Context, value: str) -> str:
-    if value and (value not in ctx.communities or not ctx.reaches(value)):
+    if value and not ctx.community_known(value):
         parsed.fail("社区代码", "area_not_found")
     return value
 
 
-def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Context) -> Parsed:
+_RESIDENT_COLUMNS = {c.key: c for c in COLUMNS["residents"]}
+
+
+def positions(kind: str, index: dict[str, int]) -> dict[str, int | None]:
+    """Where each column of ``kind`` is in the file's rows (None: the file lacks it), from
+    the header's ``index``; worked out once for a file, not for each row."""
+    return {c.key: index.get(c.header) for c in COLUMNS[kind]}
+
+
+def _values_at(values: list[Any], at: dict[str, int | None]) -> dict[str, Any]:
+    n = len(values)
+    return {key: values[i] if i is not None and i < n else "" for key, i in at.items()}
+
+
+def parse_resident(row: int, values: list[Any], at: dict[str, int | None], ctx: Context) -> Parsed:
     parsed = Parsed(row, values)
-    raw = {
-        c.key: values[index[c.header]]
-        if c.header in index and index[c.header] < len(values)
-        else ""
-        for c in COLUMNS["residents"]
-    }
-    cols = {c.key: c for c in COLUMNS["residents"]}
-    name = _required(parsed, cols["name"], raw, 50)
+    raw = _values_at(values, at)
+    cols = _RESIDENT_COLUMNS
+    name = _checked(parsed, cols["name"], as_text(raw["name"]), 50)
     id_text = as_text(raw["id_number"])
     citizen = None
     if not id_text:
@@ -156,22 +179,27 @@ def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Cont
         elif citizen is not None and GENDERS.get(gender, gender) != citizen.gender:
             parsed.fail("性别", "gender_mismatch")
     phone = None
-    if as_text(raw["phone"]):
+    phone_text = as_text(raw["phone"])
+    if phone_text:
         try:
-            phone = normalize_mobile(as_text(raw["phone"]))
+            phone = normalize_mobile(phone_text)
         except InvalidValue:
             parsed.fail("手机号", "phone_invalid")
-    community = _community(parsed, ctx, _required(parsed, cols["community_code"], raw, 12))
+    community = _community(
+        parsed, ctx, _checked(parsed, cols["community_code"], as_text(raw["community_code"]), 12)
+    )
     residence = as_text(raw["residence_type"]) or "常住"
     if residence not in _RESIDENCE_NAMES:
         parsed.fail("居住类型", "residence_type_invalid")
     tags = []
-    for label in filter(None, _TAG_SPLIT.split(as_text(raw["tags"]))):
-        code = ctx.tags_by_name.get(label)
-        if code is None:
-            parsed.fail("标签", "tag_unknown", tags=label)
-        else:
-            tags.append(code)
+    tags_text = as_text(raw["tags"])
+    if tags_text:
+        for label in filter(None, _TAG_SPLIT.split(tags_text)):
+            code = ctx.tags_by_name.get(label)
+            if code is None:
+                parsed.fail("标签", "tag_unknown", tags=label)
+            else:
+                tags.append(code)
     moved_in = _date(parsed, "迁入日期", raw["moved_in_on"])
     building = as_text(raw["building"])[:100]
     door = as_text(raw["door_no"])[:50]
@@ -191,7 +219,7 @@ def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Cont
         "residence_type": _RESIDENCE_NAMES[residence],
         "relation_to_head": relation,
         "moved_in_on": moved_in,
-        "tags": sorted(set(tags)),
+        "tags": sorted(set(tags)) if tags else tags,
         "building": building,
         "door_no": door,
         "id_number_index": id_index,
@@ -203,16 +231,11 @@ def parse_resident(row: int, values: list[Any], index: dict[str, int], ctx: Cont
 
 
 def parse_generic(
-    kind: str, row: int, values: list[Any], index: dict[str, int], ctx: Context
+    kind: str, row: int, values: list[Any], at: dict[str, int | None], ctx: Context
 ) -> Parsed:
     parsed = Parsed(row, values)
     columns = {c.key: c for c in COLUMNS[kind]}
-    raw = {
-        c.key: values[index[c.header]]
-        if c.header in index and index[c.header] < len(values)
-        else ""
-        for c in COLUMNS[kind]
-    }
+    raw = _values_at(values, at)
     data: dict[str, Any] = {}
     data["community_code"] = _community(
         parsed, ctx, _required(parsed, columns["community_code"], raw, 12)
@@ -278,6 +301,10 @@ def _check_cell_lengths(parsed: Parsed, headers: list[str], most: int) -> None:
             parsed.fail(column, "string_too_long", max_length=most)
 
 
+def _has_long_cell(values: list[Any], most: int) -> bool:
+    return any(len(v) > most for v in values if isinstance(v, str))
+
+
 def parse_chunk(
     kind: str, chunk: list, start: int, index: dict[str, int], ctx: Context
 ) -> list[Parsed]:
@@ -286,19 +313,19 @@ def parse_chunk(
     for header, i in index.items():
         headers[i] = header
     most = ctx.max_cell_chars
+    at = positions(kind, index)
     for offset, values in enumerate(chunk, start=1):
-        if not any(as_text(v) for v in values):
+        if not any(map(as_text, values)):
             continue  # blank lines are not rows
         if kind == "residents":
-            parsed = parse_resident(start + offset, values, index, ctx)
+            parsed = parse_resident(start + offset, values, at, ctx)
         else:
-            parsed = parse_generic(kind, start + offset, values, index, ctx)
-        if most is not None and not parsed.problems:
+            parsed = parse_generic(kind, start + offset, values, at, ctx)
+        if most is not None and _has_long_cell(values, most):
+            refused_before = bool(parsed.problems)
             _check_cell_lengths(parsed, headers, most)
-            if parsed.problems and "id_number_index" in parsed.data:
+            if not refused_before and "id_number_index" in parsed.data:
                 # refused after all: a later row with this ID number is no duplicate of it
                 ctx.seen_ids.pop(parsed.data["id_number_index"], None)
-        elif most is not None:
-            _check_cell_lengths(parsed, headers, most)
         out.append(parsed)
     return out

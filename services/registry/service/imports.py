@@ -47,11 +47,10 @@ async def start_import(
     head = await upload.read(8)
     await upload.seek(0)
     suffix = _suffix(upload, head)
-    expanded = encoding = None
+    expanded = encoding = sheet_cells = None
     if suffix == ".xlsx":  # an xlsx: its limits, from the archive, first
-        expanded = await anyio.to_thread.run_sync(
-            imports.expanded_size, upload.file, state.settings
-        )
+        checked = await anyio.to_thread.run_sync(imports.expanded_size, upload.file, state.settings)
+        expanded, sheet_cells = checked.expanded, checked.cells
     else:  # a CSV is read through against the same limits, a line at a time; UTF-8 or GB
         checked = await anyio.to_thread.run_sync(imports.check_csv, upload.file, state.settings)
         encoding = checked.encoding
@@ -76,6 +75,7 @@ async def start_import(
                 file_path=key,  # the roster's key in the object store
                 header=header,
                 encoding=encoding,
+                sheet_cells=sheet_cells,
                 create_buildings=create_buildings,
                 created_by=principal.user_id,
                 scope=list(principal.scope),
@@ -91,6 +91,7 @@ async def start_import(
             replica=state.replica_id,
             lease_s=state.settings.import_lease_s,
             max_cell_chars=state.settings.import_max_cell_chars,
+            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
         )
     else:
         jobs.run_in_background(state, job_id)
