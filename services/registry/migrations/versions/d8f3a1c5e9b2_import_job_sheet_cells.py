@@ -1,7 +1,7 @@
 """import jobs: an xlsx roster's cells (rows by widest row), as its upload's checks found them
 
 Revision ID: d8f3a1c5e9b2
-Revises: c7d2e8a41f90
+Revises: 9e4b1c7d2a05
 Create Date: 2026-12-11 10:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d8f3a1c5e9b2"
-down_revision: str | Sequence[str] | None = "c7d2e8a41f90"
+down_revision: str | Sequence[str] | None = "9e4b1c7d2a05"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
