@@ -81,7 +81,10 @@ i18n.register(
             "与身份证号显示的性别不一致,请核对身份证号与性别。",
             "Does not match the gender the ID number gives; check both.",
         ),
-        "date_invalid": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
+        "date_invalid": (
+            "「{value}」不是日期,应如 2024-03-01、2024/3/1 或 2024年3月1日。",
+            "“{value}” is not a day: write it like 2024-03-01 or 2024/3/1.",
+        ),
         "number_invalid": ("应为数字。", "Must be a number."),
         "category_invalid": ("单位类别无效。", "Unknown unit category."),
         "duplicate_in_file": (

@@ -1016,3 +1016,29 @@ async def test_a_cell_far_longer_in_bytes_than_in_characters_is_counted_in_chara
     job = await finished(api.admin, r.json()["id"])
     assert (job["imported"], job["failed"]) == (1, 1), job
     assert job["errors"][0]["field"] == "标签"
+
+
+async def test_dates_as_chinese_excel_writes_them_import_and_a_bad_one_is_quoted(
+    api, new_community
+):
+    """Excel saves 2010/5/1 in a CSV; a worker types 2024年3月1日; both are days. A value
+    that is no day is quoted back in the message."""
+    community = await new_community()
+    rows = [
+        [f"日期{i}", make_id_number(), "", community, "", "", "", "", "", value]
+        for i, value in enumerate(["2010/5/1", "2024年3月1日", "2019.10.08", "20200102", "去年"])
+    ]
+    r = await upload(api.admin, csv_bytes(rows), name="roster.csv")
+    assert r.status_code == 202, r.text
+    job = await finished(api.admin, r.json()["id"])
+    assert (job["imported"], job["failed"]) == (4, 1), job["errors"]
+    [error] = job["errors"]
+    assert error["field"] == "迁入日期" and "去年" in error["message"], error
+    page = await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    moved_in = {p["name"]: p["moved_in_on"] for p in page.json()["items"]}
+    assert moved_in == {
+        "日期0": "2010-05-01",
+        "日期1": "2024-03-01",
+        "日期2": "2019-10-08",
+        "日期3": "2020-01-02",
+    }

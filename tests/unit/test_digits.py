@@ -61,3 +61,29 @@ def test_an_area_given_by_its_significant_digits_is_the_full_code():
     for code in ("4101050", "41010500100", "4"):
         with pytest.raises(InvalidValue):
             normalize_area_code(code)
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2024-03-01", "2024-03-01"),
+        ("2010/5/1", "2010-05-01"),
+        ("2010/5/1 0:00", "2010-05-01"),
+        ("2024年3月1日", "2024-03-01"),
+        ("２０２４年３月１日", "2024-03-01"),
+        ("2019.10.08", "2019-10-08"),
+        ("20200102", "2020-01-02"),
+    ],
+)
+def test_a_roster_day_as_chinese_excel_and_workers_write_it(text, day):
+    from services.registry.imports.rows import parse_roster_day
+
+    assert parse_roster_day(text).isoformat() == day
+
+
+@pytest.mark.parametrize("text", ["去年", "2024/13/1", "2024-02-30", "24/3/1", "2024年3月"])
+def test_what_is_no_day_is_refused(text):
+    from services.registry.imports.rows import parse_roster_day
+
+    with pytest.raises(ValueError):
+        parse_roster_day(text)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -60,15 +61,34 @@ def as_text(value: Any) -> str:
     return str(value).strip() if value is not None else ""
 
 
+# A day as rosters write it: 2024-03-01, 2024/3/1 (Excel's CSV), 2024.3.1, 2024年3月1日,
+# 20240301; a time after it (Excel's "2024/3/1 0:00") is dropped.
+_DAY = re.compile(r"^(\d{4})(?:[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{2})(\d{2}))(?:\s.*)?$")
+
+
+def parse_roster_day(text: str) -> date:
+    """The day a roster's cell names, or ValueError."""
+    match = _DAY.match(unicodedata.normalize("NFKC", text).strip())
+    if not match:
+        raise ValueError(text)
+    year, month, day = (
+        match.group(1),
+        match.group(2) or match.group(4),
+        match.group(3) or match.group(5),
+    )
+    return date(int(year), int(month), int(day))
+
+
 def _date(parsed: Parsed, column: str, value: Any) -> date | None:
     if value in ("", None):
         return None
     if isinstance(value, date):
         return value
+    text = as_text(value)
     try:
-        return date.fromisoformat(as_text(value).replace("/", "-"))
+        return parse_roster_day(text)
     except ValueError:
-        parsed.fail(column, "date_invalid")
+        parsed.fail(column, "date_invalid", value=text[:20])
         return None
 
 
