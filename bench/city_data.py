@@ -1035,12 +1035,16 @@ class CityLoader:
                     on_time = handled <= handle_deadline
                 break
         step = STEP_OF_STATUS.get(status)
+        deadline = handle_deadline if step == "handle" else step_deadline(self.calendar, cat, step, t, priority)  # fmt: skip
+        # A deadline that passed before now was told of when it passed (the grid's reminder
+        # sweep runs every minute): a city already running owes no backlog of reminders.
+        told = deadline if deadline is not None and deadline <= now else None
         return {
             "status": status,
             "step": step,
-            "deadline_at": handle_deadline
-            if step == "handle"
-            else step_deadline(self.calendar, cat, step, t, priority),
+            "deadline_at": deadline,
+            "due_soon_told_for": told,
+            "overdue_told_for": told,
             "handle_deadline_at": handle_deadline,
             "rework_count": rework,
             "dispatched_at": dispatched,

@@ -98,11 +98,11 @@ def small_city():
         )
     ]  # fmt: skip
     loader.everything(sink, categories)
-    return plan, cipher, sink.rows
+    return plan, cipher, sink.rows, loader.now
 
 
 def test_each_cell_holds_the_residents_planned_for_it(small_city):
-    plan, _, rows = small_city
+    plan, _, rows, _ = small_city
     building_cell = {b["id"]: b["cell_code"] for b in rows["registry.buildings"]}
     current = Counter(
         building_cell[r["building_id"]]
@@ -113,7 +113,7 @@ def test_each_cell_holds_the_residents_planned_for_it(small_city):
 
 
 def test_personal_data_is_sealed_as_the_registry_seals_it(small_city):
-    _, cipher, rows = small_city
+    _, cipher, rows, _ = small_city
     resident = rows["registry.residents"][0]
     number = cipher.decrypt(resident["id_number_enc"], "id_number")
     assert cipher.blind_index(number, "id_number") == resident["id_number_index"]
@@ -127,10 +127,13 @@ def test_personal_data_is_sealed_as_the_registry_seals_it(small_city):
 
 
 def test_every_case_is_where_the_workflow_could_have_left_it(small_city):
-    _, _, rows = small_city
+    _, _, rows, now = small_city
     cases = rows["grid.cases"]
     assert cases
     for case in cases:
+        # A deadline already passed was reminded of then: no backlog for the sweep.
+        passed = case["deadline_at"] is not None and case["deadline_at"] <= now
+        assert case["overdue_told_for"] == (case["deadline_at"] if passed else None)
         assert case["step"] == STEP_OF_STATUS.get(case["status"])
         assert (case["deadline_at"] is not None) == (case["status"] in OPEN_STATUSES)
         if case["status"] == "closed":
