@@ -156,4 +156,7 @@ def test_growth_is_worked_out_from_two_measured_sizes():
     # 200 ms at a tenth, 1,100 at the city: 100 ms for every tenth, so 20 cities 20,100 ms.
     assert out["scores_cold_ms"]["province_linear"] == 20100.0
     assert out["full_sync_gzip_kb"]["exponent"] == 0.0
+    # A figure that came out smaller at the larger size did not grow with it.
+    noisy = growth([stage(1.0, 1100.0, 20.0), stage(0.1, 200.0, 30.0)])
+    assert noisy["full_sync_gzip_kb"]["province_linear"] == 20.0
     assert growth([stage(1.0, 1.0, 1.0)]) == {}
