@@ -4,6 +4,7 @@ is its own. Figures are printed and written to bench/results/<name>.json.
     python -m bench                 all of them
     python -m bench registry        one suite
     BENCH_QUICK=1 python -m bench   smaller data, for a smoke run
+    BENCH_CITY_SCALES=0.1,1.0       the sizes of the city suite (1.0 is seed 002's city)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROWS = "10000" if QUICK else "100000"
 RESIDENTS = "50000" if QUICK else "1000000"
 CASES = "20000" if QUICK else "200000"
+# Two sizes of the city, so that the suite can say how each figure grows with the size.
+CITY_SCALES = os.environ.get("BENCH_CITY_SCALES", "0.005,0.01" if QUICK else "0.1,1.0")
 
 SUITES: dict[str, list[list[str]]] = {
     "registry": [
@@ -49,7 +52,18 @@ SUITES: dict[str, list[list[str]]] = {
         ["bench.assessment", "scores", "sqlite", RESIDENTS],
         ["bench.assessment", "scores", "postgres", RESIDENTS],
     ],
+    "city": [["bench.city", "run", scale] for scale in CITY_SCALES.split(",")],
 }
+
+
+def summary(name: str, stages: list[dict]) -> dict:
+    """What a suite works out from all its stages together: the city's growth between its
+    two sizes, and a province's figures from it."""
+    if name == "city":
+        from bench.city import growth
+
+        return {"growth": growth(stages)}
+    return {}
 
 
 def run_stage(args: list[str]) -> dict:
@@ -72,7 +86,8 @@ def main(argv: list[str]) -> None:
     for name in names:
         stages = [run_stage(args) for args in SUITES[name]]
         # A smoke run never overwrites the figures of a full one.
-        path = write_result(f"{name}-quick" if QUICK else name, {"quick": QUICK, "stages": stages})
+        figures = {"quick": QUICK, "stages": stages, **summary(name, stages)}
+        path = write_result(f"{name}-quick" if QUICK else name, figures)
         print(f"== {name}: written to {path}")
 
 
