@@ -148,15 +148,16 @@ async def record_many(
     table: Table,
     *,
     record_type: str,
-    principal: Principal,
+    actor_id: str,
+    actor_name: str | None,
     action: str,
     entries: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]],
-    actor_name: str | None = None,
     masked_fields: Mapping[str, Masker] | None = None,
 ) -> int:
     """One entry per record for one change made to many at once (buildings placed in new
-    cells, a roster's rows): ``entries`` are (record id, area code, before, after), written
-    in one bulk insert; answers how many were written."""
+    cells, a roster's rows), by one actor (an account, or who asked for the work a job
+    does): ``entries`` are (record id, area code, before, after), written in one bulk
+    insert; answers how many were written."""
     now = clock.now()
     rows = []
     for record_id, area_code, before, after in entries:
@@ -169,8 +170,8 @@ async def record_many(
                     "record_id": record_id,
                     "area_code": area_code or "",
                     "action": action,
-                    "actor_id": principal.user_id,
-                    "actor_name": principal.name or actor_name,
+                    "actor_id": actor_id,
+                    "actor_name": actor_name,
                     "changes": changes,
                     "at": now,
                 }

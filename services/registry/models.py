@@ -283,6 +283,8 @@ class ImportJob(Base):
     filename: Mapped[str] = mapped_column(String(255))
     file_path: Mapped[str] = mapped_column(String(512))
     created_by: Mapped[str] = mapped_column(String(36), index=True)
+    # Who asked, by name: the residents' histories say who imported them.
+    created_by_name: Mapped[str | None] = mapped_column(String(64))
     scope: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The file's own header, kept for the error sheet after the file itself is deleted.
     header: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")

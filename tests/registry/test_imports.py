@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 
 from services.registry.imports.limits import EXCEL_CELL_CHARS, expanded_size
 from services.registry.imports.reading import open_rows
-from tests.factories import RESIDENT_HEADER, csv_roster
+from tests.factories import RESIDENT_HEADER, csv_roster, staff_account
 from tests.support import assert_problem, make_id_number, streamed_upload, unique
 
 HEADER = RESIDENT_HEADER
@@ -1042,3 +1042,27 @@ async def test_dates_as_chinese_excel_writes_them_import_and_a_bad_one_is_quoted
         "日期2": "2019-10-08",
         "日期3": "2020-01-02",
     }
+
+
+async def test_an_imported_resident_has_a_history_that_names_who_imported_it(api, new_community):
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "黄河路社区工作者")
+    number = make_id_number()
+    row = ["史一", number, "13812345678", community, "", "", "", "", "", "2020-01-02"]
+    r = await upload(worker, csv_bytes([row]), name="花名册.csv")
+    await finished(worker, r.json()["id"])
+    row[8] = "党员"  # next month's roster marks them a party member
+    r = await upload(worker, csv_bytes([row]), name="花名册二月.csv")
+    await finished(worker, r.json()["id"])
+    [resident] = (
+        await worker.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"]
+    r = await worker.get(f"/api/v1/registry/residents/{resident['id']}/history")
+    assert r.status_code == 200, r.text
+    second, first = r.json()["items"]
+    assert (first["action"], first["actor_name"]) == ("imported", "黄河路社区工作者")
+    fields = {c["field"]: c["new"] for c in first["changes"]}
+    assert fields["name"] == "史一" and fields["file"] == "花名册.csv"
+    assert fields["id_number"] != number and "*" in fields["id_number"]  # masked, never in full
+    assert number not in r.text and "13812345678" not in r.text
+    assert {c["field"]: c["new"] for c in second["changes"]}["tags"] == ["party_member"]

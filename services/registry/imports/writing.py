@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.common.clock import clock
 from services.common.database import Database, bulk_insert, one_of
+from services.common.history import record_many
 from services.common.ids import new_id
 from services.common.pii import PiiCipher, mask_phone
 from services.registry import counts, repository
@@ -27,6 +28,7 @@ from services.registry.models import (
     Resident,
     ResidentTag,
     Unit,
+    change_history,
 )
 
 MAX_ERRORS_KEPT = 100_000
@@ -76,6 +78,10 @@ class Writer:
         self.database = database
         self.cipher = cipher
         self.job_id = job.id
+        # Each resident a batch writes gets an "imported" entry in its history, by whoever
+        # asked for the import, naming the file.
+        self.actor = (job.created_by, job.created_by_name)
+        self.filename = job.filename
         # Whether a building the roster names and the community lacks is created (without a
         # location: no grid cell reaches it) or the row refused, pointing at close names.
         self.create_buildings = bool(job.create_buildings)
@@ -282,6 +288,7 @@ class Writer:
                 Resident.relation_to_head,
                 Resident.household_id,
                 Resident.moved_in_on,
+                Resident.phone_masked,
                 Resident.status,
             ).where(one_of(session, Resident.id_number_index, indexes))
         )
@@ -297,6 +304,7 @@ class Writer:
 
         now = clock.now()
         inserts, tag_rows, updates, retag = [], [], [], []
+        changed: list[tuple] = []  # (id, community, before, after) of updated residents
         for p in good:
             d = p.data
             building_id = (
@@ -337,6 +345,22 @@ class Writer:
                     **d["sealed_phone"],
                 }
                 updates.append(values)
+                changed.append(
+                    (
+                        old.id,
+                        d["community_code"],
+                        {
+                            "name": old.name,
+                            "phone": old.phone_masked,
+                            "residence_type": old.residence_type,
+                            "relation_to_head": old.relation_to_head,
+                            "household_id": old.household_id,
+                            "moved_in_on": old.moved_in_on,
+                            "tags": sorted(existing_tags.get(old.id, ())),
+                        },
+                        _imported(d, values["household_id"], values["moved_in_on"]),
+                    )
+                )
                 if existing_tags.get(old.id, set()) != set(d["tags"]):
                     retag.append((old.id, d["community_code"], d["tags"]))
                 self.deltas.update(
@@ -384,6 +408,21 @@ class Writer:
                 # Someone registered one of these people meanwhile: go row by row.
                 inserts, tag_rows = await self._insert_one_by_one(session, good, inserts, tag_rows)
             tally.imported += len(inserts)
+            by_id = {p.data["id_number_index"]: p.data for p in good}
+            for row in inserts:
+                d = by_id[row["id_number_index"]]
+                changed.append(
+                    (
+                        row["id"],
+                        row["community_code"],
+                        None,
+                        {
+                            "community_code": row["community_code"],
+                            "id_number": row["id_number_masked"],
+                            **_imported(d, row["household_id"], row["moved_in_on"]),
+                        },
+                    )
+                )
             for row in inserts:
                 self.deltas[(row["community_code"], "residence", row["residence_type"])] += 1
             for tag in tag_rows:
@@ -396,6 +435,19 @@ class Writer:
                 .where(Resident.__table__.c.id == bindparam("b_id"))
                 .values({c: bindparam(c) for c in columns}),
                 updates,
+            )
+        if changed:
+            await record_many(
+                session,
+                change_history,
+                record_type="resident",
+                actor_id=self.actor[0],
+                actor_name=self.actor[1],
+                action="imported",
+                entries=[
+                    (rid, community, before, {**after, "file": self.filename})
+                    for rid, community, before, after in changed
+                ],
             )
         for rid, community, tags in retag:
             await session.execute(
@@ -587,6 +639,19 @@ def closest_buildings(name: str, names: list[str], most: int = 3) -> list[str]:
         by_form.setdefault(_comparable(candidate), candidate)
     near = difflib.get_close_matches(_comparable(name), list(by_form), n=most, cutoff=0.5)
     return [by_form[form] for form in near]
+
+
+def _imported(d: dict, household_id: str | None, moved_in_on) -> dict:
+    """A roster row's resident as a history keeps it: personal data by its masks only."""
+    return {
+        "name": d["name"],
+        "phone": d["sealed_phone"]["phone_masked"],
+        "residence_type": d["residence_type"],
+        "relation_to_head": d["relation_to_head"],
+        "household_id": household_id,
+        "moved_in_on": moved_in_on,
+        "tags": sorted(d["tags"]),
+    }
 
 
 async def _update_by_id(session, table, rows, now) -> None:

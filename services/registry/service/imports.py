@@ -78,6 +78,7 @@ async def start_import(
                 sheet_cells=sheet_cells,
                 create_buildings=create_buildings,
                 created_by=principal.user_id,
+                created_by_name=principal.name,
                 scope=list(principal.scope),
             )
         )

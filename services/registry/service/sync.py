@@ -40,9 +40,9 @@ async def assign_cells(*, session: AsyncSession, principal: Principal, assignmen
             session,
             change_history,
             record_type="building",
-            principal=principal,
+            actor_id=principal.user_id,
+            actor_name=principal.name or AUTOMATIC_PLACEMENT,
             action="cell_assigned",
-            actor_name=AUTOMATIC_PLACEMENT,
             entries=[
                 (
                     c["b_id"],
