@@ -67,7 +67,7 @@ async def _check_overlap(session, geometry, code: str, tolerance_m2: float) -> N
         raise Conflict(
             "cell.overlaps",
             errors=[FieldError("boundary", "cell_overlaps")],
-            extra={"overlaps": overlapping},
+            extra={"overlaps": sorted(overlapping)},  # in code order, whatever the scan read
         )
 
 
