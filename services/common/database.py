@@ -220,7 +220,10 @@ async def bulk_insert(session: AsyncSession, table, rows: list[dict[str, Any]]) 
         return
     from sqlalchemy import insert
 
-    await session.execute(insert(table), rows)
+    # RETURNING makes SQLAlchemy write a thousand rows per statement ("insertmanyvalues")
+    # where a plain list is one statement per row; on a table with triggers (residents)
+    # each of those statements keeps a statement journal of every page it touched.
+    await session.execute(insert(table).returning(*table.primary_key.columns), rows)
 
 
 def one_of(session: AsyncSession, column, values: list[Any]):
