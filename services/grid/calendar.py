@@ -4,10 +4,11 @@ Pure functions over an explicit calendar, so tests can reason about any week."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from services.common.clock import local_zone
 
@@ -80,30 +81,48 @@ class WorkCalendar:
             day += timedelta(days=1)
         return total.total_seconds() / 3600
 
-    def working_hours_many(self, spans: Sequence[tuple[datetime, datetime]]) -> list[float]:
-        """``working_hours_between`` for many spans: each a difference of a running total
-        of working time (kept per day over the days the spans cover), so a span of weeks
-        costs what a span of an hour does. Counted in microseconds, as timedeltas are, the
-        hours are the very floats ``working_hours_between`` gives."""
-        if not spans:
+    def working_hours_many(self, starts_us, ends_us) -> list[float]:
+        """``working_hours_between`` for many spans, each given as UTC microseconds since
+        the epoch (what the database can hand over without a datetime per value). Each is a
+        difference of a running total of working time kept per day over the days the spans
+        cover, in numpy; counted in integer microseconds, as timedeltas are, the hours are
+        the very floats ``working_hours_between`` gives."""
+        starts = np.asarray(starts_us, dtype=np.int64)
+        ends = np.asarray(ends_us, dtype=np.int64)
+        if not len(starts):
             return []
-        local = [(s.astimezone(self.zone), e.astimezone(self.zone)) for s, e in spans]
-        first = min(s.date() for s, _ in local)
-        last = max(e.date() for _, e in local)
-        days: dict[date, tuple[int, datetime, int]] = {}  # day -> (before it, opens, length)
-        total, day = 0, first
+        first = _from_us(int(min(starts.min(), ends.min()))).astimezone(self.zone).date()
+        last = _from_us(int(max(ends.max(), starts.max()))).astimezone(self.zone).date()
+        midnights, opens, lengths = [], [], []
+        day = first
         while day <= last:
             open_at, close_at = self._bounds(day)
-            length = _microseconds(close_at - open_at) if self.is_workday(day) else 0
-            days[day] = (total, open_at, length)
-            total += length
+            midnights.append(_us(datetime.combine(day, time(0), self.zone)))
+            opens.append(_us(open_at))
+            lengths.append(_us(close_at) - _us(open_at) if self.is_workday(day) else 0)
             day += timedelta(days=1)
+        midnights, opens, lengths = (
+            np.array(a, dtype=np.int64) for a in (midnights, opens, lengths)
+        )
+        before = np.concatenate(([0], np.cumsum(lengths)[:-1]))
 
-        def worked_by(moment: datetime) -> int:
-            before, open_at, length = days[moment.date()]
-            return before + min(max(_microseconds(moment - open_at), 0), length)
+        def worked_by(moments: np.ndarray) -> np.ndarray:
+            day = np.searchsorted(midnights, moments, side="right") - 1
+            return before[day] + np.clip(moments - opens[day], 0, lengths[day])
 
-        return [(worked_by(e) - worked_by(s)) / 10**6 / 3600 if e > s else 0.0 for s, e in local]
+        worked = worked_by(ends) - worked_by(starts)
+        return np.where(ends > starts, worked / 10**6 / 3600, 0.0).tolist()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(moment: datetime) -> int:
+    return _microseconds(moment - _EPOCH)
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def _microseconds(span: timedelta) -> int:

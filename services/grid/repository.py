@@ -6,7 +6,20 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, delete, func, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -348,13 +361,27 @@ async def case_kpi_counts(
     return list((await session.execute(stmt)).all())
 
 
+def _epoch_us(session: AsyncSession, column):
+    """A time column as whole microseconds since the epoch, computed by the database: no
+    datetime to make in Python per value (what made most of the KPIs' time)."""
+    if session.bind.dialect.name == "postgresql":
+        return cast(func.extract("epoch", column) * 1_000_000, BigInteger)  # numeric: exact
+    # SQLite keeps the UTC instant as text, 'YYYY-MM-DD HH:MM:SS.ffffff'.
+    return cast(func.strftime("%s", column), Integer) * 1_000_000 + cast(
+        func.substr(column, 21, 6), Integer
+    )
+
+
 async def case_handling_spans(
     session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int
 ) -> AsyncIterator[list[Any]]:
-    """(group, dispatched_at, handled_at) of the period's handled cases, a part at a time:
-    handling time is counted in working hours on the calendar, which lives in Python."""
+    """(group, dispatched_at, handled_at) of the period's handled cases, the times in UTC
+    microseconds, a part at a time: handling time is counted in working hours on the
+    calendar, which lives in Python."""
     stmt = select(
-        func.substr(Case.cell_code, 1, group_len), Case.dispatched_at, Case.handled_at
+        func.substr(Case.cell_code, 1, group_len),
+        _epoch_us(session, Case.dispatched_at),
+        _epoch_us(session, Case.handled_at),
     ).where(
         *_kpi_cases(prefix, start, end),
         Case.dispatched_at.is_not(None),

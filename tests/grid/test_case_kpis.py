@@ -4,7 +4,7 @@ closed late is not, and a period without cases has no rows."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -13,6 +13,7 @@ from tests.factories import STREET_A
 from tests.support import unique
 
 BEIJING = timezone(timedelta(hours=8))
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def at(text: str) -> datetime:
@@ -181,5 +182,10 @@ def test_many_spans_count_the_very_working_hours_one_span_at_a_time_does():
     # Friday 17:00 to the make-up Saturday 09:30: half an hour each day
     spans += [(at("2025-10-10T17:00"), at("2025-10-11T09:30")), (base, base)]
     expected = [calendar.working_hours_between(s, e) for s, e in spans]
-    assert calendar.working_hours_many(spans) == expected
-    assert expected[-2:] == [1.0, 0.0] and calendar.working_hours_many([]) == []
+
+    def us(moment: datetime) -> int:  # as the database hands them over
+        return (moment - EPOCH) // timedelta(microseconds=1)
+
+    many = calendar.working_hours_many([us(s) for s, _ in spans], [us(e) for _, e in spans])
+    assert many == expected
+    assert expected[-2:] == [1.0, 0.0] and calendar.working_hours_many([], []) == []

@@ -429,7 +429,7 @@ async def kpis(
     counts = await repository.case_kpi_counts(session, prefix, start, end, group_len, now)
     handling: dict[str, list[float]] = {}
     async for part in repository.case_handling_spans(session, prefix, start, end, group_len):
-        hours = calendar.working_hours_many([(begun, done) for _, begun, done in part])
+        hours = calendar.working_hours_many([r[1] for r in part], [r[2] for r in part])
         for (code, _, _), worked in zip(part, hours, strict=True):
             handling.setdefault(code, []).append(worked)
     rows = []
