@@ -158,47 +158,37 @@ def streamed_upload(fields: dict[str, str], name: str, content: bytes, chunk: in
     return {"content-type": f"multipart/form-data; boundary={boundary}"}, body()
 
 
+def _on_server(sql: str) -> None:
+    """One statement on DATABASE_URL's server, outside any transaction (CREATE DATABASE)."""
+    parsed = make_url(os.environ["DATABASE_URL"])
+
+    async def run() -> None:
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def fresh_database(tmp_path) -> tuple[Settings, str | None]:
     """Settings for an empty database of a test's own: SQLite files in ``tmp_path``, or a
     new PostgreSQL database beside ``DATABASE_URL``'s (its name, for ``drop_database``)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         return Settings(env="test", data_dir=tmp_path), None
-    parsed = make_url(url)
     name = f"migrate_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-        )
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    fresh = parsed.set(database=name).render_as_string(hide_password=False)
+    _on_server(f'CREATE DATABASE "{name}"')
+    fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
     return Settings(env="test", data_dir=tmp_path, database_url=fresh), name
 
 
 def drop_database(name: str) -> None:
-    parsed = make_url(os.environ["DATABASE_URL"])
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-        )
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(drop())
+    _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -5,47 +5,26 @@ to recommend — and loading the demo twice adds nothing."""
 from __future__ import annotations
 
 import asyncio
-import os
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
 from gateway.components import migrate_all
 from gateway.demo import COMMUNITY, load_demo_data
-from services.common.settings import DEMO_PASSWORD, Settings
-
-
-async def _fresh_postgres(url: str) -> str:
-    """A database of its own beside the suite's: the demo community must start empty."""
-    parsed = make_url(url)
-    name = f"{parsed.database}_demo"
-    conn = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, database="postgres"
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+from services.common.settings import DEMO_PASSWORD
+from tests.support import drop_database, fresh_database
 
 
 @pytest.fixture
-async def demo_settings(tmp_path) -> Settings:
-    url = os.environ.get("DATABASE_URL", "")
-    settings = Settings(
-        env="development",
-        data_dir=tmp_path,
-        database_url=await _fresh_postgres(url) if url else "",
-        log_json=False,
-        demo_data=False,
-        outbox_poll_s=0,
-    )
+async def demo_settings(tmp_path):
+    """A database of its own (the suite's helper): the demo community must start empty."""
+    settings, name = await asyncio.to_thread(fresh_database, tmp_path)
+    settings = settings.model_copy(update={"log_json": False, "outbox_poll_s": 0, "demo_data": False})
     await asyncio.to_thread(migrate_all, settings)  # alembic runs its own event loop
-    return settings
+    yield settings
+    if name:
+        await asyncio.to_thread(drop_database, name)
 
 
 async def test_every_demo_login_has_something_to_do_and_a_second_load_adds_nothing(
