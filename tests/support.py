@@ -112,6 +112,11 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
     return body
 
 
+def changes_of(entry: dict) -> list[dict]:
+    """A history entry's changes as codes (field, old, new), without the names beside them."""
+    return [{k: c[k] for k in ("field", "old", "new")} for c in entry["changes"]]
+
+
 def make_id_number(
     birth: date | None = None, region: str = "410105", seq: int | None = None
 ) -> str:

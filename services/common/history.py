@@ -16,6 +16,8 @@ who reads them (a record outside the caller's scope answers 404, its history too
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -220,11 +222,62 @@ async def deleted_in(
 
 # --- the wire ---------------------------------------------------------------------------------
 
+# What every service's entries may say; a service names its own actions beside these.
+COMMON_ACTIONS = {
+    CREATED: "新建",
+    UPDATED: "修改",
+    DELETED: "删除",
+    MOVED_OUT: "迁出",
+    "imported": "导入",
+    "cell_assigned": "网格自动划分",
+    "members_set": "设置成员",
+}
+
+
+@dataclass(frozen=True)
+class HistoryLabels:
+    """How a service's entries read to a community worker: the Chinese name of each action,
+    of each field (``"record_type.field"`` before ``"field"``), and of each enumerated
+    value (keyed alike). Entries keep their codes; the names sit beside them, and a code
+    without a name is answered as itself."""
+
+    actions: Mapping[str, str] = default(default_factory=dict)
+    fields: Mapping[str, str] = default(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = default(default_factory=dict)
+
+    def action(self, action: str) -> str:
+        return self.actions.get(action) or COMMON_ACTIONS.get(action) or action
+
+    def field_name(self, record_type: str, name: str) -> str:
+        return self.fields.get(f"{record_type}.{name}") or self.fields.get(name) or name
+
+    def value_name(self, record_type: str, name: str, value: Any) -> Any:
+        """The name of an enumerated value (each item's, for a list); None where the field
+        is not enumerated, so the answer says only what it knows."""
+        names = self.values.get(f"{record_type}.{name}") or self.values.get(name)
+        if names is None or value is None:
+            return None
+        if isinstance(value, list):
+            return [names.get(str(v), v) for v in value]
+        if isinstance(value, bool):
+            return names.get(str(value).lower(), value)
+        return names.get(str(value), value)
+
+
+YES_NO = {"true": "是", "false": "否"}
+
 
 class FieldChangeOut(BaseModel):
     field: str
+    # The field as a worker reads it (身份证号, 状态); a code the service does not name is
+    # given as itself.
+    field_name: str
     old: Any = None
     new: Any = None
+    # The Chinese names of enumerated values (a status, a residence type, tags); absent
+    # (null) where the values are not codes.
+    old_name: Any = None
+    new_name: Any = None
 
 
 class HistoryEntryOut(BaseModel):
@@ -232,28 +285,43 @@ class HistoryEntryOut(BaseModel):
     record_type: str
     record_id: str
     action: str
+    action_name: str
     actor_id: str
     actor_name: str | None
     at: Timestamp
     changes: list[FieldChangeOut]
 
 
-def entry_out(row: Any) -> HistoryEntryOut:
+def entry_out(row: Any, labels: HistoryLabels | None = None) -> HistoryEntryOut:
+    labels = labels or HistoryLabels()
+    kind = row.record_type
     return HistoryEntryOut(
         id=row.id,
-        record_type=row.record_type,
+        record_type=kind,
         record_id=row.record_id,
         action=row.action,
+        action_name=labels.action(row.action),
         actor_id=row.actor_id,
         actor_name=row.actor_name,
         at=row.at,
-        changes=[FieldChangeOut(**c) for c in row.changes or []],
+        changes=[
+            FieldChangeOut(
+                field=c["field"],
+                field_name=labels.field_name(kind, c["field"]),
+                old=c.get("old"),
+                new=c.get("new"),
+                old_name=labels.value_name(kind, c["field"], c.get("old")),
+                new_name=labels.value_name(kind, c["field"], c.get("new")),
+            )
+            for c in row.changes or []
+        ],
     )
 
 
-def history_pages(read):
+def history_pages(read, labels: HistoryLabels | None = None):
     """The answer of every ``.../{id}/history`` route, over a service's own ``read`` (which
-    loads the record through its scoped lookup first: outside scope, a 404)."""
+    loads the record through its scoped lookup first: outside scope, a 404) and the names
+    its entries read by."""
 
     async def page_of(session, principal, page, record_type: str, record_id: str):
         rows, cursor = await read(
@@ -263,6 +331,6 @@ def history_pages(read):
             record_id=record_id,
             page=page,
         )
-        return Page(items=[entry_out(r) for r in rows], next_cursor=cursor)
+        return Page(items=[entry_out(r, labels) for r in rows], next_cursor=cursor)
 
     return page_of

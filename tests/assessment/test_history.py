@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from services.common.clock import clock
 from tests.factories import STREET_B, YEAR, active_agreement, staff_account
-from tests.support import assert_problem
+from tests.support import assert_problem, changes_of
 
 
 async def test_agreements_records_and_applications_keep_who_changed_them(api, new_community):
@@ -64,7 +64,12 @@ async def test_agreements_records_and_applications_keep_who_changed_them(api, ne
     r = await worker.get(f"/api/v1/assessment/applications/{application}/history")
     recommended, sent = r.json()["items"]
     assert (recommended["action"], recommended["actor_name"]) == ("recommend", "经八路街道办")
-    assert recommended["changes"] == [{"field": "status", "old": "submitted", "new": "recommended"}]
+    assert changes_of(recommended) == [
+        {"field": "status", "old": "submitted", "new": "recommended"}
+    ]
+    [status] = recommended["changes"]
+    assert recommended["action_name"] == "街道推荐"
+    assert (status["old_name"], status["new_name"]) == ("待街道推荐", "待区级审批")
     assert (sent["action"], sent["actor_name"]) == ("submitted", "刘社区")
 
     other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")

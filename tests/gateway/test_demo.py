@@ -20,7 +20,9 @@ from tests.support import drop_database, fresh_database
 async def demo_settings(tmp_path):
     """A database of its own (the suite's helper): the demo community must start empty."""
     settings, name = await asyncio.to_thread(fresh_database, tmp_path)
-    settings = settings.model_copy(update={"log_json": False, "outbox_poll_s": 0, "demo_data": False})
+    settings = settings.model_copy(
+        update={"log_json": False, "outbox_poll_s": 0, "demo_data": False}
+    )
     await asyncio.to_thread(migrate_all, settings)  # alembic runs its own event loop
     yield settings
     if name:

@@ -13,7 +13,7 @@ from tests.factories import (
     unit_with_contact,
     uploaded,
 )
-from tests.support import assert_problem
+from tests.support import assert_problem, changes_of
 
 
 async def test_a_cell_and_its_case_show_who_changed_them_by_name(api, new_community, spot):
@@ -35,14 +35,16 @@ async def test_a_cell_and_its_case_show_who_changed_them_by_name(api, new_commun
     assert r.status_code == 200, r.text
     members, renamed, created = r.json()["items"]
     assert members["action"] == "members_set" and members["actor_name"] == "李社区"
-    changes = {c["field"]: c for c in members["changes"]}
+    assert members["action_name"] == "设置成员"
+    changes = {c["field"]: c for c in changes_of(members)}
     assert changes["workers"]["new"] == [f"王网格 ({gridder.user_id})"]
     assert changes["leader"] == {
         "field": "leader",
         "old": None,
         "new": f"王网格 ({gridder.user_id})",
     }
-    assert renamed["changes"] == [{"field": "name", "old": "第一网格", "new": "东片网格"}]
+    assert changes_of(renamed) == [{"field": "name", "old": "第一网格", "new": "东片网格"}]
+    assert renamed["changes"][0]["field_name"] == "名称"
     assert renamed["at"].endswith("+08:00")
     assert created["action"] == "created"
 
@@ -68,7 +70,15 @@ async def test_a_cell_and_its_case_show_who_changed_them_by_name(api, new_commun
     changes = {c["field"]: (c["old"], c["new"]) for c in dispatched["changes"]}
     assert changes["status"] == ("accepted", "dispatched")
     assert changes["dispatched_to"] == (None, "环卫所")
-    assert reported["actor_name"] == "王网格"
+    # As the community reads it: 派遣, 状态 已立案 → 已派遣.
+    status = next(c for c in dispatched["changes"] if c["field"] == "status")
+    assert dispatched["action_name"] == "派遣"
+    assert (status["field_name"], status["old_name"], status["new_name"]) == (
+        "状态",
+        "已立案",
+        "已派遣",
+    )
+    assert reported["actor_name"] == "王网格" and reported["action_name"] == "上报"
 
     # Nobody outside the community reads either.
     other = await staff_account(api, "street_admin", STREET_B[:9], "花园路街道办")

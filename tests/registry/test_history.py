@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from services.common.clock import clock
 from tests.factories import HOME, STREET_B, credit_code, staff_account
-from tests.support import assert_problem, make_id_number
+from tests.support import assert_problem, changes_of, make_id_number
 
 
 async def test_a_community_worker_sees_who_changed_and_moved_out_a_resident(api, base_areas):
@@ -52,9 +52,18 @@ async def test_a_community_worker_sees_who_changed_and_moved_out_a_resident(api,
     assert changes["status"] == ("current", "moved_out")
     assert changes["moved_out_on"] == (None, str(clock.today()))
     assert changes["move_out_reason"] == (None, "迁往外省")
+    # As a worker reads it: the action, each field and each code by its Chinese name.
+    assert moved["action_name"] == "迁出"
+    status = next(c for c in moved["changes"] if c["field"] == "status")
+    assert (status["field_name"], status["old_name"], status["new_name"]) == (
+        "状态",
+        "在册",
+        "已迁出",
+    )
 
     assert patched["action"] == "updated" and patched["actor_name"] == "经八路街道办"
-    assert patched["changes"] == [{"field": "phone", "old": "138****2222", "new": "139****4444"}]
+    assert changes_of(patched) == [{"field": "phone", "old": "138****2222", "new": "139****4444"}]
+    assert patched["action_name"] == "修改" and patched["changes"][0]["field_name"] == "手机号"
 
     assert created["action"] == "created" and created["actor_name"] == "黄河路社区工作者"
     fields = {c["field"]: c["new"] for c in created["changes"]}
@@ -114,16 +123,16 @@ async def test_buildings_households_units_and_areas_keep_their_history(api, new_
 
     r = await api.street.get(f"/api/v1/registry/households/{household}/history")
     assert [e["action"] for e in r.json()["items"]] == ["updated", "created"]
-    assert r.json()["items"][0]["changes"] == [{"field": "door_no", "old": "101", "new": "102"}]
+    assert changes_of(r.json()["items"][0]) == [{"field": "door_no", "old": "101", "new": "102"}]
 
     r = await api.street.get(f"/api/v1/registry/units/{unit}/history")
     assert "13712345678" not in r.text and "13787654321" not in r.text
-    assert r.json()["items"][0]["changes"] == [
+    assert changes_of(r.json()["items"][0]) == [
         {"field": "contact_phone", "old": "137****5678", "new": "137****4321"}
     ]
 
     r = await api.street.get(f"/api/v1/registry/areas/{community}/history")
-    assert r.json()["items"][0]["changes"] == [{"field": "full_time_staff", "old": None, "new": 7}]
+    assert changes_of(r.json()["items"][0]) == [{"field": "full_time_staff", "old": None, "new": 7}]
 
     # A deleted building's history stays readable to those who reached it.
     r = await api.street.get(f"/api/v1/registry/buildings/{second.json()['id']}/history")

@@ -26,3 +26,35 @@ def test_a_record_created_lists_what_it_was_given_and_nothing_unchanged_is_liste
     ]
     assert diff(after, dict(after)) == []
     assert diff({"staff": Decimal("7.00")}, {"staff": Decimal("7")}) == []
+
+
+def test_every_field_a_service_records_reads_by_a_chinese_name():
+    """A history a community worker opens names each field, not its code: every field each
+    service's snapshots compare has a label in that service's ``LABELS``."""
+    from services.assessment.service import history as assessment
+    from services.grid.service import history as grid
+    from services.registry.service import history as registry
+
+    unnamed = [
+        (module.__name__, kind, name)
+        for module in (registry, grid, assessment)
+        for kind, names in module.FIELDS.items()
+        for name in names
+        if module.LABELS.field_name(kind, name) == name
+    ]
+    assert unnamed == []
+
+
+def test_an_enumerated_value_is_named_and_a_free_one_is_not():
+    from services.common.history import HistoryLabels
+
+    labels = HistoryLabels(
+        fields={"status": "状态", "resident.name": "姓名"},
+        values={"tags": {"elderly": "老年人"}, "case.status": {"closed": "已结案"}},
+    )
+    assert labels.field_name("resident", "name") == "姓名"
+    assert labels.field_name("unit", "name") == "name"
+    assert labels.value_name("case", "status", "closed") == "已结案"
+    assert labels.value_name("cell", "status", "closed") is None
+    assert labels.value_name("resident", "tags", ["elderly", "custom"]) == ["老年人", "custom"]
+    assert labels.action("created") == "新建" and labels.action("odd") == "odd"

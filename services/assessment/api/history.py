@@ -12,7 +12,7 @@ from services.common.pagination import Page
 router = make_router()
 
 
-_page = history_pages(service.read)
+_page = history_pages(service.read, service.LABELS)
 
 
 @router.get("/agreements/{agreement_id}/history")

@@ -12,7 +12,7 @@ from services.assessment import repository
 from services.assessment.models import change_history
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import HistoryLabels, record_change
 from services.common.pagination import PageParams
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -98,3 +98,63 @@ async def read(
     return await repository.history(
         session=session, record_type=record_type, record_id=record_id, page=page
     )
+
+
+LABELS = HistoryLabels(
+    actions={
+        "signed": "签署",
+        "submitted": "提交",
+        "submit": "提交申请",
+        "superseded": "被新版本替代",
+        "terminated": "终止",
+        "confirmed": "确认",
+        "disputed": "提出异议",
+        "recommend": "街道推荐",
+        "approve": "区级批准",
+        "reject": "驳回",
+    },
+    fields={
+        "root_id": "协议编号",
+        "version": "版本",
+        "unit_id": "单位",
+        "unit_name": "单位名称",
+        "community_code": "社区",
+        "title": "标题",
+        "term_start": "起始日期",
+        "term_end": "截止日期",
+        "status": "状态",
+        "unit_signed_by": "单位签署人",
+        "unit_signed_at": "单位签署时间",
+        "community_signed_by": "社区签署人",
+        "community_signed_at": "社区签署时间",
+        "terminated_reason": "终止原因",
+        "agreement_id": "协议",
+        "pledge_id": "承诺事项",
+        "day": "日期",
+        "quantity": "数量",
+        "participants": "参与人数",
+        "description": "说明",
+        "evidence": "佐证材料",
+        "review_note": "审核意见",
+        "reviewed_by": "审核人",
+        "year": "年度",
+        "statement": "申报说明",
+        "attachments": "附件",
+    },
+    values={
+        "agreement.status": {
+            "draft": "待签署",
+            "active": "生效中",
+            "terminated": "已终止",
+            "superseded": "已被替代",
+            "expired": "已到期",
+        },
+        "record.status": {"submitted": "待确认", "confirmed": "已确认", "disputed": "有异议"},
+        "application.status": {
+            "submitted": "待街道推荐",
+            "recommended": "待区级审批",
+            "approved": "已批准",
+            "rejected": "已驳回",
+        },
+    },
+)

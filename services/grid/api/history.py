@@ -13,7 +13,7 @@ from services.grid.service import history as service
 router = make_router()
 
 
-_page = history_pages(service.read)
+_page = history_pages(service.read, service.LABELS)
 
 
 @router.get("/cells/{code}/history")

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import HistoryLabels, record_change
 from services.common.pagination import PageParams
 from services.grid import repository
 from services.grid.models import change_history
+from services.grid.workflow import ACTION_NAMES, STATUS_NAMES
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "cell": (
@@ -109,3 +110,38 @@ async def read(
     if found is None:
         raise NotFound()
     return await repository.history(session, record_type, record_id, page)
+
+
+LABELS = HistoryLabels(
+    actions={"reported": "上报", "report": "上报", **ACTION_NAMES},
+    fields={
+        "community_code": "所属社区",
+        "name": "名称",
+        "kind": "网格类型",
+        "dedicated_to": "专属对象",
+        "household_target": "目标户数",
+        "responsible": "责任人",
+        "valid_from": "启用日期",
+        "valid_to": "停用日期",
+        "boundary": "边界范围",
+        "workers": "网格员",
+        "leader": "网格长",
+        "category_code": "事项类别",
+        "description": "描述",
+        "address": "地址",
+        "cell_code": "所属网格",
+        "priority": "紧急程度",
+        "status": "状态",
+        "deadline_at": "办理时限",
+        "dispatched_to": "派遣对象",
+        "extension_hours": "延期小时数",
+        "rating": "评价",
+        "unit": "承办单位",
+        "assignee": "办理人",
+    },
+    values={
+        "case.status": STATUS_NAMES,
+        "priority": {"normal": "一般", "urgent": "紧急"},
+        "kind": {"comprehensive": "综合网格", "dedicated": "专属网格"},
+    },
+)

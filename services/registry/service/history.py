@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import HistoryLabels, record_change
 from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.registry import repository
 from services.registry.models import change_history
+from services.registry.rules import BUILTIN_TAGS, RESIDENCE_TYPES, UNIT_CATEGORIES
 
 PROFILE_FIELDS = (
     "office_area_m2",
@@ -152,3 +153,51 @@ async def read(
         if where is None or not principal.reaches(where):
             raise NotFound()
     return await repository.history(session, record_type, record_id, page)
+
+
+LABELS = HistoryLabels(
+    fields={
+        "name": "名称",
+        "resident.name": "姓名",
+        "parent_code": "上级区划",
+        "office_area_m2": "办公用房面积(㎡)",
+        "service_area_m2": "服务用房面积(㎡)",
+        "activity_venue_m2": "活动场所面积(㎡)",
+        "activity_square_m2": "活动广场面积(㎡)",
+        "full_time_staff": "专职工作人员数",
+        "annual_funding_yuan": "年度经费(元)",
+        "community_code": "所属社区",
+        "address": "地址",
+        "floors": "层数",
+        "lat": "纬度",
+        "lng": "经度",
+        "cell_code": "所属网格",
+        "building_id": "所在楼栋",
+        "door_no": "门牌号",
+        "head_name": "户主姓名",
+        "id_number": "身份证号",
+        "phone": "手机号",
+        "household_id": "所在户",
+        "relation_to_head": "与户主关系",
+        "residence_type": "居住类型",
+        "moved_in_on": "迁入日期",
+        "tags": "标签",
+        "status": "状态",
+        "moved_out_on": "迁出日期",
+        "move_out_reason": "迁出原因",
+        "uscc": "统一社会信用代码",
+        "category": "单位类别",
+        "contact_name": "联系人",
+        "contact_phone": "联系电话",
+        "party_org_name": "党组织名称",
+        "party_member_count": "党员人数",
+        "facilities": "可共享设施",
+        "file": "导入文件",
+    },
+    values={
+        "residence_type": RESIDENCE_TYPES,
+        "tags": dict(BUILTIN_TAGS),
+        "resident.status": {"current": "在册", "moved_out": "已迁出"},
+        "category": UNIT_CATEGORIES,
+    },
+)
