@@ -67,9 +67,14 @@ def history_table(metadata: MetaData) -> Table:
     )
 
 
+_AS_IS = frozenset({str, int, float, bool})
+
+
 def _plain(value: Any) -> Any:
     """A value as JSON keeps it: times in the deployment's zone, dates and decimals as
     strings, sets and tuples as sorted lists."""
+    if value is None or type(value) in _AS_IS:
+        return value  # most values: checked once, not down the list (a roster has 100,000)
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, datetime):
