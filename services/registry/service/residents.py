@@ -332,6 +332,7 @@ async def list_residents(
         household_id=household_id,
         residence_type=residence_type,
         status=None if status == "all" else status,
+        names_indexed=bool(q) and await repository.resident_names_indexed(session),
     )
     return await repository.list_residents(session, stmt, page)
 
