@@ -242,6 +242,11 @@ class TagOut(BaseModel):
     code: str
     name: str
     builtin: bool
+    residence_type: ResidenceType | None = Field(
+        default=None,
+        description="floating population 流动人口: searched and imported as a tag, kept as "
+        "the residence type (set residence_type, not tags)",
+    )
 
 
 # --- units ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from services.common.database import SessionDep
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
+from services.registry import rules
 from services.registry.api.common import Admin, Paging, Reader, Writer, make_router, resident_out
 from services.registry.schemas import (
     AuditEntryOut,
@@ -59,7 +60,7 @@ async def list_residents(
     tag: str | None = Query(
         default=None,
         max_length=32,
-        description="a tag's code or name (elderly or 老年人); floating / 流动人口 too",
+        description="a tag's code or name (elderly or 老年人); floating / 流动人口 / 流动 too",
     ),
     building_id: str | None = Query(default=None, max_length=36),
     household_id: str | None = Query(default=None, max_length=36),
@@ -162,9 +163,15 @@ async def audit_log(
 
 @router.get("/tags")
 async def list_tags(session: SessionDep, principal: Reader) -> list[TagOut]:
+    """The tags, in code order, and after them floating population, which ``?tag=`` and the
+    import's tag column take by these names too."""
+    code, name = rules.FLOATING_TAG
     return [
-        TagOut.model_validate(t, from_attributes=True)
-        for t in await service.list_tags(session=session)
+        *(
+            TagOut.model_validate(t, from_attributes=True)
+            for t in await service.list_tags(session=session)
+        ),
+        TagOut(code=code, name=name, builtin=True, residence_type=rules.FLOATING),
     ]
 
 

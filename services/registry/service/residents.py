@@ -49,21 +49,17 @@ async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
     return tags
 
 
-# Floating population 流动人口 is a residence type, not a tag, but it is searched as one.
-FLOATING_NAMES = ("floating", "流动人口", rules.RESIDENCE_TYPES["floating"])
-
-
 async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool]:
     """A tag as a worker names it, by code or by the Chinese name the roster uses:
     ``(tag code, False)``, or ``(None, True)`` for floating population. An unknown tag is a
     422 that lists the known ones, not an empty list."""
-    if tag in FLOATING_NAMES:
+    if tag in rules.FLOATING_NAMES:
         return None, True
     definitions = await repository.list_tags(session)
     for definition in definitions:
         if tag in (definition.code, definition.name):
             return definition.code, False
-    known = "、".join([d.name for d in definitions] + [FLOATING_NAMES[1]])
+    known = "、".join([d.name for d in definitions] + [rules.FLOATING_TAG[1]])
     raise Unprocessable(
         "validation.tag_unknown",
         errors=[FieldError("tag", "tag_unknown_known", {"tag": tag, "known": known})],
@@ -291,8 +287,11 @@ async def reveal(
 
 
 async def create_tag(*, session: AsyncSession, data: TagCreate) -> TagDefinition:
-    if await repository.tag(session, data.code) is not None:
+    # Floating population's names are taken: they would mean two things.
+    if data.code in rules.FLOATING_NAMES or await repository.tag(session, data.code) is not None:
         raise Conflict("tag.exists", errors=[FieldError("code", "tag_exists")])
+    if data.name in rules.FLOATING_NAMES:
+        raise Conflict("tag.exists", errors=[FieldError("name", "tag_exists")])
     tag = TagDefinition(code=data.code, name=data.name, builtin=False)
     session.add(tag)
     await session.flush()
