@@ -437,6 +437,13 @@ async def tag_codes(session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(TagDefinition.code))).all())
 
 
+async def tag_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    rows = await session.execute(
+        select(TagDefinition.code, TagDefinition.name).where(TagDefinition.code.in_(codes))
+    )
+    return {code: name for code, name in rows}
+
+
 async def list_tags(session: AsyncSession) -> list[TagDefinition]:
     return list((await session.scalars(select(TagDefinition).order_by(TagDefinition.code))).all())
 

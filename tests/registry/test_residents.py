@@ -480,3 +480,77 @@ async def test_without_the_name_index_a_search_still_answers(tmp_path):
     finally:
         if created:
             await asyncio.to_thread(drop_database, created)
+
+
+async def test_a_resident_answer_names_its_codes_in_chinese_beside_them(api, new_community):
+    """A phone shows 流动, 女, 党员 and the deployment's own 楼长 without a table of its own:
+    every answer carrying a resident gives the names beside the stable codes, the tags'
+    in the tags' order; ID number and phone stay masked."""
+    community = await new_community()
+    code = "t" + unique("")[-8:]
+    r = await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": "楼长" + code})
+    assert r.status_code == 201, r.text
+    names = {"party_member": "党员", "elderly": "老年人", code: "楼长" + code}
+    building = await api.admin.post(
+        "/api/v1/registry/buildings",
+        json={"community_code": community, "name": "3号楼", "lat": 34.75, "lng": 113.63},
+    )
+    cell = f"{community}001"
+    r = await api.admin.patch(
+        f"/api/v1/registry/buildings/{building.json()['id']}", json={"cell_code": cell}
+    )
+    assert r.status_code == 200, r.text
+    household = await api.street.post(
+        "/api/v1/registry/households",
+        json={"building_id": building.json()["id"], "door_no": "1单元101"},
+    )
+    number = make_id_number(date(1956, 4, 4), seq=922)  # an even order code: female
+    r = await api.street.post(
+        "/api/v1/registry/residents",
+        json=person(
+            community,
+            id_number=number,
+            phone="13912345678",
+            household_id=household.json()["id"],
+            relation_to_head="户主",
+            residence_type="floating",
+            tags=[code, "party_member", "elderly"],
+        ),
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+
+    def named(body: dict) -> None:
+        assert body["residence_type"] == "floating" and body["residence_type_name"] == "流动"
+        assert body["gender"] == "female" and body["gender_name"] == "女"
+        assert set(body["tags"]) == {code, "party_member", "elderly"}
+        assert body["tag_names"] == [names[t] for t in body["tags"]]
+        assert body["relation_to_head"] == "户主"  # typed in Chinese, kept as typed
+        assert body["id_number_masked"] == number[:6] + "********" + number[-4:]
+        assert body["phone"] == "139****5678"
+        assert number not in str(body) and "13912345678" not in str(body)
+
+    named(r.json())
+    named((await api.street.get(f"/api/v1/registry/residents/{rid}")).json())
+    listed = await api.street.get(
+        "/api/v1/registry/residents", params={"community": community, "tag": code}
+    )
+    [item] = listed.json()["items"]
+    named(item)
+    synced = await api.admin.get(
+        "/api/v1/registry/sync", params={"cells": cell, "until": "2100-01-01T00:00:00+08:00"}
+    )
+    assert synced.status_code == 200, synced.text
+    [resident] = synced.json()["residents"]
+    assert resident["residence_type_name"] == "流动" and resident["gender_name"] == "女"
+    assert resident["tag_names"] == [names[t] for t in resident["tags"]]
+    r = await api.street.patch(
+        f"/api/v1/registry/residents/{rid}",
+        json={"residence_type": "registered", "tags": ["elderly"]},
+    )
+    assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])
+    r = await api.street.post(
+        f"/api/v1/registry/residents/{rid}/move-out",
+        json={"moved_out_on": "2026-01-05", "reason": "迁居"},
+    )
+    assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])

@@ -13,7 +13,15 @@ from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
 from services.registry import rules
-from services.registry.api.common import Admin, Paging, Reader, Writer, make_router, resident_out
+from services.registry.api.common import (
+    Admin,
+    Paging,
+    Reader,
+    Writer,
+    make_router,
+    resident_answer,
+    residents_out,
+)
 from services.registry.schemas import (
     AuditEntryOut,
     MoveOut,
@@ -26,7 +34,6 @@ from services.registry.schemas import (
     TagOut,
 )
 from services.registry.service import residents as service
-from services.registry.service.common import today
 
 router = make_router()
 
@@ -40,7 +47,7 @@ async def create_resident(
     resident = await service.create_resident(
         session=session, principal=principal, cipher=request.app.state.cipher, data=body
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.get("/residents")
@@ -82,8 +89,7 @@ async def list_residents(
         residence_type=residence_type,
         status=status,
     )
-    on = today()
-    return Page(items=[resident_out(r, principal, on) for r in rows], next_cursor=cursor)
+    return Page(items=await residents_out(session, principal, rows), next_cursor=cursor)
 
 
 @router.get("/residents/{resident_id}")
@@ -93,7 +99,7 @@ async def get_resident(
     resident = await service.get_resident(
         session=session, principal=principal, resident_id=resident_id
     )
-    return with_etag(request, response, resident_out(resident, principal, today()))
+    return with_etag(request, response, await resident_answer(session, principal, resident))
 
 
 @router.patch("/residents/{resident_id}")
@@ -107,7 +113,7 @@ async def patch_resident(
         resident_id=resident_id,
         data=body,
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.post("/residents/{resident_id}/move-out")
@@ -118,7 +124,7 @@ async def move_out(
     resident = await service.move_out(
         session=session, principal=principal, resident_id=resident_id, data=body
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.post("/residents/{resident_id}/reveal")

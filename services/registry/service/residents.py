@@ -4,6 +4,7 @@ and the tags the services act on."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -341,6 +342,16 @@ async def list_audit(
 ) -> tuple[list[PiiAuditEntry], str | None]:
     """Every unmasked read of personal data inside the caller's scope, newest first."""
     return await repository.list_audit(session, principal, page, subject_id=subject_id)
+
+
+async def tag_names(*, session: AsyncSession, residents: Iterable[Resident]) -> dict[str, str]:
+    """Code → name of the tags these residents carry: the built-in ones from the rules, a
+    deployment's own from its tag table (one query, and only when one is carried)."""
+    names = rules.builtin_tag_names()
+    others = {t.tag for r in residents for t in r.tag_rows} - names.keys()
+    if others:
+        names |= await repository.tag_names(session, others)
+    return names
 
 
 async def list_tags(*, session: AsyncSession) -> list[TagDefinition]:
