@@ -76,6 +76,11 @@ i18n.register(
             "居住类型应为 户籍、常住 或 流动。",
             "Residence type is 户籍, 常住 or 流动.",
         ),
+        "residence_type_not_floating": (
+            "标签写明流动人口,居住类型却为「{value}」,请核对是哪一个。",
+            "The tags say 流动人口 (floating population) but the residence type says "
+            "“{value}”; check which is right.",
+        ),
         "gender_invalid": ("性别应为 男 或 女。", "Gender is 男 or 女."),
         "gender_mismatch": (
             "与身份证号显示的性别不一致,请核对身份证号与性别。",

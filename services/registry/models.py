@@ -124,7 +124,10 @@ class Household(Base):
 
 class Resident(Base):
     """Triggers on this table keep the birth-year counts of ``PopulationCount`` (migration
-    9e4b1c7d2a05); a SQLite migration that recreates the table must create them again."""
+    9e4b1c7d2a05) and, on SQLite, the names' trigram table ``resident_names``, keyed by
+    this table's rowid (5d1e8b3f0a6c); a SQLite migration that recreates the table must
+    create them again, and rebuild ``resident_names``. On PostgreSQL a pg_trgm GIN index
+    on ``name`` serves the same search."""
 
     __tablename__ = "residents"
 

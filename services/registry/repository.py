@@ -13,11 +13,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     func,
     insert,
     literal_column,
     or_,
     select,
+    table,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -318,6 +321,57 @@ async def current_resident_by_index(session: AsyncSession, id_index: str) -> Res
     )
 
 
+# SQLite's FTS5 table of the residents' names (tokenize='trigram', migration 5d1e8b3f0a6c),
+# its rowid the resident's: not in the metadata, it is the migration's to create.
+_resident_names = table("resident_names", column("rowid"), column("name"))
+_residents_rowid = literal_column("residents.rowid")
+# A trigram index finds parts of at least this many characters.
+TRIGRAM = 3
+# Whether each SQLite database (by URL) has the table, found out once per process: the
+# migration decides it, and a SQLite without the trigram tokenizer cannot read the table.
+_names_indexed: dict[str, bool] = {}
+
+
+async def resident_names_indexed(session: AsyncSession) -> bool:
+    """Whether a name search may ask SQLite's trigram table (False on PostgreSQL, whose
+    trigram index the planner uses for the ``LIKE`` by itself)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return False
+    key = str(bind.url)
+    known = _names_indexed.get(key)
+    if known is None:
+        version, present = (
+            await session.execute(
+                text(
+                    "SELECT sqlite_version(), EXISTS (SELECT 1 FROM sqlite_master"
+                    " WHERE type = 'table' AND name = 'resident_names')"
+                )
+            )
+        ).one()
+        trigram = tuple(int(p) for p in version.split(".")[:3]) >= (3, 34, 0)
+        known = _names_indexed[key] = bool(present) and trigram
+    return known
+
+
+def name_search(q: str, *, names_indexed: bool) -> list[ColumnElement[bool]]:
+    """Any part of the name: 博然 finds 黄博然, and % or _ are characters like any other.
+    The ``LIKE`` decides; on PostgreSQL the pg_trgm index serves it for three characters or
+    more. On SQLite the trigram table narrows it first to the rows holding the part as a
+    phrase (a superset: it folds case beyond ASCII); one or two characters have no
+    trigram, and a community's names are scanned cheaply (the scope narrows them)."""
+    clauses: list[ColumnElement[bool]] = [Resident.name.contains(q, autoescape=True)]
+    if names_indexed and len(q) >= TRIGRAM:
+        phrase = '"' + q.replace('"', '""') + '"'  # a phrase: no query syntax, any character
+        clauses.insert(
+            0,
+            _residents_rowid.in_(
+                select(_resident_names.c.rowid).where(_resident_names.c.name.match(phrase))
+            ),
+        )
+    return clauses
+
+
 def resident_query(
     principal: Principal,
     *,
@@ -330,7 +384,10 @@ def resident_query(
     household_id: str | None = None,
     residence_type: str | None = None,
     status: str | None = "current",
+    names_indexed: bool = False,
 ) -> Select:
+    """``names_indexed``: the database has SQLite's trigram table of names
+    (``resident_names_indexed``)."""
     stmt = select(Resident).where(
         community_scope(Resident.community_code, principal, Resident.building_id)
     )
@@ -339,10 +396,7 @@ def resident_query(
     if community:
         stmt = stmt.where(prefix_clause(Resident.community_code, community))
     if q:
-        # Any part of the name: 博然 finds 黄博然. Names are two to four characters and a
-        # list is already narrowed to the caller's communities, where a scan of the names
-        # costs less than a trigram index would save (trigrams need three characters).
-        stmt = stmt.where(Resident.name.contains(q, autoescape=True))
+        stmt = stmt.where(*name_search(q, names_indexed=names_indexed))
     if phone_index:
         stmt = stmt.where(Resident.phone_index == phone_index)
     if id_number_index:
@@ -381,6 +435,13 @@ async def tag(session: AsyncSession, code: str) -> TagDefinition | None:
 
 async def tag_codes(session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(TagDefinition.code))).all())
+
+
+async def tag_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    rows = await session.execute(
+        select(TagDefinition.code, TagDefinition.name).where(TagDefinition.code.in_(codes))
+    )
+    return {code: name for code, name in rows}
 
 
 async def list_tags(session: AsyncSession) -> list[TagDefinition]:

@@ -15,6 +15,15 @@ RESIDENCE_TYPES = {
     "floating": "流动",
 }
 
+GENDERS = {"male": "男", "female": "女"}
+
+# Floating population 流动人口 is a residence type, not a tag, but rosters and searches name
+# it among the tags. Wherever a tag is taken by name — the import's tag column, ``?tag=`` —
+# these names mean residence type floating, and the tag list shows it as (code, name).
+FLOATING = "floating"
+FLOATING_TAG = (FLOATING, "流动人口")
+FLOATING_NAMES = frozenset({FLOATING, FLOATING_TAG[1], RESIDENCE_TYPES[FLOATING]})
+
 RELATIONS = (
     "户主",
     "配偶",
@@ -40,6 +49,19 @@ BUILTIN_TAGS = (
     ("special_care", "优抚对象"),
     ("hardship", "特困"),
 )
+
+
+def residence_type_name(code: str) -> str:
+    return RESIDENCE_TYPES.get(code, code)
+
+
+def gender_name(code: str) -> str:
+    return GENDERS.get(code, code)
+
+
+def builtin_tag_names() -> dict[str, str]:
+    """Code → name of the built-in tags (the deployment's own are in its tag table)."""
+    return dict(BUILTIN_TAGS)
 
 
 def minor_age() -> int:

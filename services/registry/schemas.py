@@ -6,11 +6,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from services.common.geo import CoordSystem
 from services.common.schemas import NOT_NULL, Timestamp, WireModel
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr, UsccStr
+from services.registry import rules
 
 ResidenceType = Literal["registered", "permanent", "floating"]
 UnitCategory = Literal[
@@ -186,7 +187,27 @@ class MoveOut(WireModel):
     reason: str = Field(min_length=1, max_length=255)
 
 
-class ResidentOut(BaseModel):
+class _CodeNames(BaseModel):
+    """The Chinese names of a resident's codes, shown beside them (the codes stay the
+    contract): from the rules, except the tags', which a deployment defines."""
+
+    gender: str
+    residence_type: str
+    tags: list[str]
+    tag_names: list[str] = Field(description="the tags' names, in the order of tags")
+
+    @computed_field(description="男 or 女")  # type: ignore[prop-decorator]
+    @property
+    def gender_name(self) -> str:
+        return rules.gender_name(self.gender)
+
+    @computed_field(description="户籍, 常住 or 流动")  # type: ignore[prop-decorator]
+    @property
+    def residence_type_name(self) -> str:
+        return rules.residence_type_name(self.residence_type)
+
+
+class ResidentOut(_CodeNames):
     id: str
     name: str
     id_number_masked: str
@@ -242,6 +263,11 @@ class TagOut(BaseModel):
     code: str
     name: str
     builtin: bool
+    residence_type: ResidenceType | None = Field(
+        default=None,
+        description="floating population 流动人口: searched and imported as a tag, kept as "
+        "the residence type (set residence_type, not tags)",
+    )
 
 
 # --- units ---------------------------------------------------------------------------------
@@ -375,7 +401,7 @@ class SyncHousehold(BaseModel):
     updated_at: Timestamp
 
 
-class SyncResident(BaseModel):
+class SyncResident(_CodeNames):
     id: str
     name: str
     id_number_masked: str

@@ -880,6 +880,75 @@ async def test_a_tag_named_with_a_control_character_does_not_break_the_template(
     assert "独居\u0001老人" not in names
 
 
+async def test_a_roster_marking_floating_population_among_the_tags_imports_as_the_search_finds(
+    api, new_community
+):
+    """Communities write 流动人口 (or 流动) in the tag column, as they search for it with
+    ``?tag=流动人口``: it is the residence type floating, not a tag; the tag list names it
+    with the tags, and the template offers it. A row that says 户籍 or 常住 as well is
+    asked about, not guessed."""
+    community = await new_community()
+    rows = [
+        ["甲流", make_id_number(), "", community, "", "", "", "", "流动人口", ""],
+        ["乙流", make_id_number(), "", community, "", "", "", "", "党员、流动", ""],
+        ["丙流", make_id_number(), "", community, "", "", "", "流动", "流动人口", ""],
+        ["丁户", make_id_number(), "", community, "", "", "", "户籍", "流动人口", ""],
+        ["戊常", make_id_number(), "", community, "", "", "", "常住", "floating", ""],
+        ["己党", make_id_number(), "", community, "", "", "", "", "党员", ""],
+    ]
+    content = csv_bytes(rows)
+    job = await finished(api.street, (await upload(api.street, content, "roster.csv")).json()["id"])
+    assert (job["imported"], job["failed"]) == (4, 2), job
+    assert {(e["row"], e["field"]) for e in job["errors"]} == {(5, "居住类型"), (6, "居住类型")}
+    assert all("流动" in e["message"] for e in job["errors"])
+
+    async def residents(**query) -> dict[str, dict]:
+        r = await api.street.get(
+            "/api/v1/registry/residents", params={"community": community, "limit": 100, **query}
+        )
+        assert r.status_code == 200, r.text
+        return {item["name"]: item for item in r.json()["items"]}
+
+    floating = await residents(tag="流动人口")
+    assert set(floating) == {"甲流", "乙流", "丙流"}
+    assert {r["residence_type"] for r in floating.values()} == {"floating"}
+    assert floating["乙流"]["tags"] == ["party_member"] and floating["甲流"]["tags"] == []
+    assert set(await residents(tag="流动")) == set(await residents(tag="floating")) == set(floating)
+    assert (await residents())["己党"]["residence_type"] == "permanent"
+    # The same file again changes nothing.
+    again = await finished(
+        api.street, (await upload(api.street, content, "roster.csv")).json()["id"]
+    )
+    assert (again["imported"], again["unchanged"], again["failed"]) == (0, 4, 2), again
+
+    # The tag list names it beside the tags; each built-in one is found by its code and its name.
+    r = await api.street.get("/api/v1/registry/tags")
+    assert r.status_code == 200, r.text
+    listed = {t["code"]: t for t in r.json()}
+    assert listed["floating"] == {
+        "code": "floating",
+        "name": "流动人口",
+        "builtin": True,
+        "residence_type": "floating",
+    }
+    assert listed["elderly"]["residence_type"] is None
+    for t in (t for t in listed.values() if t["builtin"]):
+        for label in (t["code"], t["name"]):
+            r = await api.street.get(
+                "/api/v1/registry/residents", params={"community": community, "tag": label}
+            )
+            assert r.status_code == 200, (label, r.text)
+    # The template's tag list offers it; no deployment tag can take its code or its names.
+    r = await api.street.get("/api/v1/registry/import-templates/residents.xlsx")
+    assert "流动人口" in _validations(load_workbook(io.BytesIO(r.content)))["标签"][1]
+    for code, name in (("floating", "外来人口"), ("floaters", "流动人口"), ("floaters2", "流动")):
+        assert_problem(
+            await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": name}),
+            409,
+            "tag.exists",
+        )
+
+
 # --- the two readers of an xlsx: python-calamine holds the sheet and reads it fast, for
 # rosters up to import_xlsx_in_memory_max_cells; openpyxl streams a larger one. A community
 # worker must not be able to tell which read their file.

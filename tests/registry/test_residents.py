@@ -283,3 +283,274 @@ async def test_a_community_worker_finds_residents_by_any_part_of_the_name_and_by
     body = assert_problem(r, 422, "validation.tag_unknown")
     assert body["errors"][0]["field"] == "tag"
     assert "老年人" in body["errors"][0]["message"] and "流动人口" in body["errors"][0]["message"]
+
+
+# --- name search: the database's own text index, answering as the scan did ----------------
+
+
+def _registry_database(app):
+    registry = next(a for a in app.state.embedded_apps if a.state.component == "registry")
+    return registry.state.database
+
+
+async def test_a_street_worker_finds_a_name_by_any_part_of_it_and_only_within_scope(
+    api, new_community, worker
+):
+    """Two characters or three and more, a wildcard typed as a character, a phrase the text
+    index would parse: each answer is what a scan of the names gives, page after page."""
+    community = await new_community()
+    made = {}
+    for name in ("黄博然", "李博", "欧阳博然", "林_小明", "林%小明", '王"博然'):
+        r = await api.street.post("/api/v1/registry/residents", json=person(community, name=name))
+        assert r.status_code == 201, r.text
+        made[name] = r.json()["id"]
+
+    async def names(caller=api.street, **query) -> set[str]:
+        r = await caller.get(
+            "/api/v1/registry/residents", params={"community": community, "limit": 100, **query}
+        )
+        assert r.status_code == 200, r.text
+        return {item["name"] for item in r.json()["items"]}
+
+    assert await names(q="博") == {"黄博然", "李博", "欧阳博然", '王"博然'}
+    assert await names(q="博然") == {"黄博然", "欧阳博然", '王"博然'}
+    assert await names(q="黄博然") == {"黄博然"}
+    assert await names(q="阳博然") == {"欧阳博然"}
+    assert await names(q="欧阳博然") == {"欧阳博然"}
+    assert await names(q="黄博然然") == set()
+    # % and _ are characters like any other, of two characters or of more.
+    assert await names(q="_小明") == {"林_小明"}
+    assert await names(q="%小明") == {"林%小明"}
+    assert await names(q="林_小") == {"林_小明"}
+    assert await names(q="小明") == {"林_小明", "林%小明"}
+    for wildcard in ("_博然", "博%然", "林%明", "%%%", "___"):
+        assert await names(q=wildcard) == set(), wildcard
+    # Quotes and the words of a query language are characters too, never a 500.
+    assert await names(q='王"博') == {'王"博然'}
+    assert await names(q='"博然') == {'王"博然'}
+    for phrase in ("博 OR 然", "博然*", "NEAR(博 然)", "博然 -黄", "name:博然", "'博然'"):
+        assert await names(q=phrase) == set(), phrase
+    # Page by page, in the roster's order, the same residents.
+    seen, cursor = [], None
+    while True:
+        params = {"community": community, "q": "博然", "limit": 1}
+        r = await api.street.get(
+            "/api/v1/registry/residents", params=params | ({"cursor": cursor} if cursor else {})
+        )
+        seen += [item["name"] for item in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(["黄博然", "欧阳博然", '王"博然'])
+    # A worker of another community finds none of them, by whatever part of the name.
+    _, username = await worker(await new_community())
+    other = await api.login(username, "grid-pass-1")
+    for q in ("博", "博然", "黄博然", "欧阳博然"):
+        assert await names(other, q=q) == set(), q
+        r = await other.get("/api/v1/registry/residents", params={"q": q, "limit": 100})
+        assert not {item["name"] for item in r.json()["items"]} & set(made), q
+
+
+async def test_a_renamed_moved_out_or_imported_resident_is_found_by_the_name_it_has_now(
+    app, api, new_community
+):
+    """The text index is kept by the database itself for every writer — a form, a rename,
+    a bulk import — and a search reads it for three characters or more."""
+    from sqlalchemy import text
+
+    from tests.factories import csv_roster
+
+    community = await new_community()
+    r = await api.street.post("/api/v1/registry/residents", json=person(community, name="司马相如"))
+    rid = r.json()["id"]
+
+    async def names(**query) -> set[str]:
+        r = await api.street.get(
+            "/api/v1/registry/residents", params={"community": community, "limit": 100, **query}
+        )
+        assert r.status_code == 200, r.text
+        return {item["name"] for item in r.json()["items"]}
+
+    assert await names(q="司马相") == {"司马相如"}
+    r = await api.street.patch(f"/api/v1/registry/residents/{rid}", json={"name": "司马长卿"})
+    assert r.status_code == 200, r.text
+    assert await names(q="司马相") == set()
+    assert await names(q="马长卿") == {"司马长卿"}
+    r = await api.street.post(
+        f"/api/v1/registry/residents/{rid}/move-out",
+        json={"moved_out_on": "2026-01-05", "reason": "迁居"},
+    )
+    assert r.status_code == 200, r.text
+    assert await names(q="马长卿") == set()
+    assert await names(q="马长卿", status="all") == {"司马长卿"}
+    assert await names(q="马长卿", status="moved_out") == {"司马长卿"}
+
+    roster = csv_roster([["诸葛孔明", make_id_number(), "", community, "", "", "", "", "", ""]])
+    r = await api.street.post(
+        "/api/v1/registry/imports",
+        data={"kind": "residents"},
+        files={"file": ("roster.csv", roster, "text/csv")},
+    )
+    job = (await api.street.get(f"/api/v1/registry/imports/{r.json()['id']}")).json()
+    assert (job["status"], job["imported"]) == ("done", 1), job
+    assert await names(q="葛孔明") == {"诸葛孔明"}
+
+    # The index the search reads is there, and holds the names as they are now.
+    database = _registry_database(app)
+    async with database.engine.connect() as conn:
+        if database.is_sqlite:
+            found = await conn.execute(
+                text(
+                    "SELECT r.name FROM resident_names JOIN residents r ON r.rowid ="
+                    " resident_names.rowid WHERE resident_names MATCH :q"
+                ),
+                {"q": '"马长卿" OR "司马相" OR "葛孔明"'},
+            )
+            assert sorted(found.scalars()) == ["司马长卿", "诸葛孔明"]
+        else:
+            definitions = await conn.scalars(
+                text("SELECT indexdef FROM pg_indexes WHERE tablename = 'residents'")
+            )
+            assert any(
+                "gin" in d.lower() and "gin_trgm_ops" in d and "(name" in d for d in definitions
+            )
+
+
+async def test_without_the_name_index_a_search_still_answers(tmp_path):
+    """An older SQLite without the trigram tokenizer, or a PostgreSQL without pg_trgm: the
+    migration leaves the index out and the search scans the names, as before."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import text
+
+    from gateway.app import create_app
+    from gateway.components import migrate_all
+    from gateway.demo import DemoReport, ensure_demo_accounts
+    from services.common.database import Database
+    from services.common.settings import DEMO_PASSWORD
+    from tests.factories import HOME
+    from tests.support import drop_database, fresh_database
+
+    settings, created = await asyncio.to_thread(fresh_database, tmp_path)
+    settings = settings.model_copy(update={"log_json": False, "outbox_poll_s": 0})
+    try:
+        await asyncio.to_thread(migrate_all, settings)
+        database = Database(settings.database_url_for("registry"), schema="registry")
+        async with database.engine.begin() as conn:
+            if database.is_sqlite:
+                for statement in (
+                    "DROP TRIGGER residents_names_insert",
+                    "DROP TRIGGER residents_names_update",
+                    "DROP TRIGGER residents_names_delete",
+                    "DROP TABLE resident_names",
+                ):
+                    await conn.execute(text(statement))
+            else:
+                await conn.execute(text("DROP INDEX ix_residents_name_trgm"))
+        await database.dispose()
+
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            await ensure_demo_accounts(app.state.database, DemoReport())
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                r = await http.post(
+                    "/api/v1/auth/token",
+                    json={"username": "demo-admin", "password": DEMO_PASSWORD},
+                )
+                auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                for code, name in (
+                    ("410105000000", "金水区"),
+                    ("410105001000", "经八路街道"),
+                    (HOME, "黄河路社区"),
+                ):
+                    r = await http.post(
+                        "/api/v1/registry/areas", json={"code": code, "name": name}, headers=auth
+                    )
+                    assert r.status_code == 201, r.text
+                r = await http.post(
+                    "/api/v1/registry/residents", json=person(HOME, name="黄博然"), headers=auth
+                )
+                assert r.status_code == 201, r.text
+                for q, found in (("博然", 1), ("黄博然", 1), ("_博然", 0), ("博然x", 0)):
+                    r = await http.get("/api/v1/registry/residents", params={"q": q}, headers=auth)
+                    assert r.status_code == 200, r.text
+                    assert len(r.json()["items"]) == found, q
+    finally:
+        if created:
+            await asyncio.to_thread(drop_database, created)
+
+
+async def test_a_resident_answer_names_its_codes_in_chinese_beside_them(api, new_community):
+    """A phone shows 流动, 女, 党员 and the deployment's own 楼长 without a table of its own:
+    every answer carrying a resident gives the names beside the stable codes, the tags'
+    in the tags' order; ID number and phone stay masked."""
+    community = await new_community()
+    code = "t" + unique("")[-8:]
+    r = await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": "楼长" + code})
+    assert r.status_code == 201, r.text
+    names = {"party_member": "党员", "elderly": "老年人", code: "楼长" + code}
+    building = await api.admin.post(
+        "/api/v1/registry/buildings",
+        json={"community_code": community, "name": "3号楼", "lat": 34.75, "lng": 113.63},
+    )
+    cell = f"{community}001"
+    r = await api.admin.patch(
+        f"/api/v1/registry/buildings/{building.json()['id']}", json={"cell_code": cell}
+    )
+    assert r.status_code == 200, r.text
+    household = await api.street.post(
+        "/api/v1/registry/households",
+        json={"building_id": building.json()["id"], "door_no": "1单元101"},
+    )
+    number = make_id_number(date(1956, 4, 4), seq=922)  # an even order code: female
+    r = await api.street.post(
+        "/api/v1/registry/residents",
+        json=person(
+            community,
+            id_number=number,
+            phone="13912345678",
+            household_id=household.json()["id"],
+            relation_to_head="户主",
+            residence_type="floating",
+            tags=[code, "party_member", "elderly"],
+        ),
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+
+    def named(body: dict) -> None:
+        assert body["residence_type"] == "floating" and body["residence_type_name"] == "流动"
+        assert body["gender"] == "female" and body["gender_name"] == "女"
+        assert set(body["tags"]) == {code, "party_member", "elderly"}
+        assert body["tag_names"] == [names[t] for t in body["tags"]]
+        assert body["relation_to_head"] == "户主"  # typed in Chinese, kept as typed
+        assert body["id_number_masked"] == number[:6] + "********" + number[-4:]
+        assert body["phone"] == "139****5678"
+        assert number not in str(body) and "13912345678" not in str(body)
+
+    named(r.json())
+    named((await api.street.get(f"/api/v1/registry/residents/{rid}")).json())
+    listed = await api.street.get(
+        "/api/v1/registry/residents", params={"community": community, "tag": code}
+    )
+    [item] = listed.json()["items"]
+    named(item)
+    synced = await api.admin.get(
+        "/api/v1/registry/sync", params={"cells": cell, "until": "2100-01-01T00:00:00+08:00"}
+    )
+    assert synced.status_code == 200, synced.text
+    [resident] = synced.json()["residents"]
+    assert resident["residence_type_name"] == "流动" and resident["gender_name"] == "女"
+    assert resident["tag_names"] == [names[t] for t in resident["tags"]]
+    r = await api.street.patch(
+        f"/api/v1/registry/residents/{rid}",
+        json={"residence_type": "registered", "tags": ["elderly"]},
+    )
+    assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])
+    r = await api.street.post(
+        f"/api/v1/registry/residents/{rid}/move-out",
+        json={"moved_out_on": "2026-01-05", "reason": "迁居"},
+    )
+    assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])

@@ -3,10 +3,12 @@ paging, and the answers more than one module gives."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, require
 from services.common.database import TransactionalRoute
@@ -15,6 +17,8 @@ from services.common.pagination import PageParams, page_params
 from services.registry import rules
 from services.registry.models import Building, Resident
 from services.registry.schemas import BuildingOut, ResidentOut
+from services.registry.service import residents as resident_service
+from services.registry.service.common import today
 
 Reader = Annotated[Principal, Depends(require("registry:read"))]
 Writer = Annotated[Principal, Depends(require("registry:write"))]
@@ -44,7 +48,24 @@ def building_out(building: Building, system: CoordSystem = "wgs84") -> BuildingO
     )
 
 
-def resident_out(resident: Resident, principal: Principal, today: date) -> ResidentOut:
+async def residents_out(
+    session: AsyncSession, principal: Principal, residents: Sequence[Resident]
+) -> list[ResidentOut]:
+    """Residents as answered, their tags named."""
+    names = await resident_service.tag_names(session=session, residents=residents)
+    on = today()
+    return [resident_out(r, principal, on, names) for r in residents]
+
+
+async def resident_answer(
+    session: AsyncSession, principal: Principal, resident: Resident
+) -> ResidentOut:
+    return (await residents_out(session, principal, [resident]))[0]
+
+
+def resident_out(
+    resident: Resident, principal: Principal, today: date, tag_names: Mapping[str, str]
+) -> ResidentOut:
     age = (
         today.year
         - resident.birth_date.year
@@ -67,6 +88,7 @@ def resident_out(resident: Resident, principal: Principal, today: date) -> Resid
         relation_to_head=resident.relation_to_head,
         residence_type=resident.residence_type,
         tags=[t.tag for t in resident.tag_rows],
+        tag_names=[tag_names.get(t.tag, t.tag) for t in resident.tag_rows],
         status=resident.status,
         moved_in_on=resident.moved_in_on,
         moved_out_on=resident.moved_out_on,

@@ -12,7 +12,16 @@ from services.common.database import SessionDep
 from services.common.http import with_etag
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
-from services.registry.api.common import Admin, Paging, Reader, Writer, make_router, resident_out
+from services.registry import rules
+from services.registry.api.common import (
+    Admin,
+    Paging,
+    Reader,
+    Writer,
+    make_router,
+    resident_answer,
+    residents_out,
+)
 from services.registry.schemas import (
     AuditEntryOut,
     MoveOut,
@@ -25,7 +34,6 @@ from services.registry.schemas import (
     TagOut,
 )
 from services.registry.service import residents as service
-from services.registry.service.common import today
 
 router = make_router()
 
@@ -39,7 +47,7 @@ async def create_resident(
     resident = await service.create_resident(
         session=session, principal=principal, cipher=request.app.state.cipher, data=body
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.get("/residents")
@@ -59,7 +67,7 @@ async def list_residents(
     tag: str | None = Query(
         default=None,
         max_length=32,
-        description="a tag's code or name (elderly or 老年人); floating / 流动人口 too",
+        description="a tag's code or name (elderly or 老年人); floating / 流动人口 / 流动 too",
     ),
     building_id: str | None = Query(default=None, max_length=36),
     household_id: str | None = Query(default=None, max_length=36),
@@ -81,8 +89,7 @@ async def list_residents(
         residence_type=residence_type,
         status=status,
     )
-    on = today()
-    return Page(items=[resident_out(r, principal, on) for r in rows], next_cursor=cursor)
+    return Page(items=await residents_out(session, principal, rows), next_cursor=cursor)
 
 
 @router.get("/residents/{resident_id}")
@@ -92,7 +99,7 @@ async def get_resident(
     resident = await service.get_resident(
         session=session, principal=principal, resident_id=resident_id
     )
-    return with_etag(request, response, resident_out(resident, principal, today()))
+    return with_etag(request, response, await resident_answer(session, principal, resident))
 
 
 @router.patch("/residents/{resident_id}")
@@ -106,7 +113,7 @@ async def patch_resident(
         resident_id=resident_id,
         data=body,
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.post("/residents/{resident_id}/move-out")
@@ -117,7 +124,7 @@ async def move_out(
     resident = await service.move_out(
         session=session, principal=principal, resident_id=resident_id, data=body
     )
-    return resident_out(resident, principal, today())
+    return await resident_answer(session, principal, resident)
 
 
 @router.post("/residents/{resident_id}/reveal")
@@ -162,9 +169,15 @@ async def audit_log(
 
 @router.get("/tags")
 async def list_tags(session: SessionDep, principal: Reader) -> list[TagOut]:
+    """The tags, in code order, and after them floating population, which ``?tag=`` and the
+    import's tag column take by these names too."""
+    code, name = rules.FLOATING_TAG
     return [
-        TagOut.model_validate(t, from_attributes=True)
-        for t in await service.list_tags(session=session)
+        *(
+            TagOut.model_validate(t, from_attributes=True)
+            for t in await service.list_tags(session=session)
+        ),
+        TagOut(code=code, name=name, builtin=True, residence_type=rules.FLOATING),
     ]
 
 

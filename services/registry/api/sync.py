@@ -11,7 +11,7 @@ from services.common.auth import Principal, require
 from services.common.database import SessionDep
 from services.common.geo import AnswerCoords
 from services.common.schemas import Timestamp
-from services.registry.api.common import Reader, building_out, make_router, resident_out
+from services.registry.api.common import Reader, building_out, make_router, residents_out
 from services.registry.schemas import (
     CellAssignmentResult,
     CellAssignments,
@@ -22,7 +22,6 @@ from services.registry.schemas import (
     SyncResident,
 )
 from services.registry.service import sync as service
-from services.registry.service.common import today
 
 router = make_router()
 
@@ -87,17 +86,14 @@ async def registry_sync(
     changed = await service.changed_in_cells(
         session=session, principal=principal, cells=cell_codes(cells), since=since, until=until
     )
-    on = today()
+    residents = await residents_out(session, principal, changed.residents)
     return RegistrySyncOut(
         buildings=[building_out(b, coord_system) for b in changed.buildings],
         households=[
             SyncHousehold.model_validate(h, from_attributes=True) for h in changed.households
         ],
         residents=[
-            SyncResident(
-                **resident_out(r, principal, on).model_dump(include=set(SyncResident.model_fields))
-            )
-            for r in changed.residents
+            SyncResident(**r.model_dump(include=set(SyncResident.model_fields))) for r in residents
         ],
         deleted=SyncDeleted(buildings=changed.deleted_buildings, residents=changed.moved_out),
     )

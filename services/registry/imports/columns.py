@@ -51,7 +51,14 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
             "户籍 / 常住 / 流动,默认常住",
             "residence_type",
         ),
-        Column("标签", "tags", False, False, "多个用逗号或顿号分隔,如 党员、老年人", "tags"),
+        Column(
+            "标签",
+            "tags",
+            False,
+            False,
+            "多个用逗号或顿号分隔,如 党员、老年人;流动人口即居住类型为流动",
+            "tags",
+        ),
         Column("迁入日期", "moved_in_on", False, False, "YYYY-MM-DD"),
     ),
     "buildings": (
@@ -94,7 +101,7 @@ KINDS = tuple(COLUMNS)
 
 _HEADER_FONT = Font(bold=True)
 _REQUIRED_FILL = PatternFill("solid", fgColor="FFF2CC")
-GENDERS = {"男": "male", "女": "female"}
+GENDERS = {name: code for code, name in rules.GENDERS.items()}  # as a roster writes them
 COORD_SYSTEMS = ("wgs84", "gcj02")
 # The sheet that holds the drop-down lists (hidden): a list typed into the validation itself
 # is limited to 255 characters and breaks on a comma in a name; a range has neither limit.

@@ -208,18 +208,28 @@ def parse_resident(row: int, values: list[Any], at: dict[str, int | None], ctx: 
     community = _community(
         parsed, ctx, _checked(parsed, cols["community_code"], as_text(raw["community_code"]), 12)
     )
-    residence = as_text(raw["residence_type"]) or "常住"
+    residence_text = as_text(raw["residence_type"])
+    residence = residence_text or "常住"
     if residence not in _RESIDENCE_NAMES:
         parsed.fail("居住类型", "residence_type_invalid")
     tags = []
+    floating = False
     tags_text = as_text(raw["tags"])
     if tags_text:
         for label in filter(None, _TAG_SPLIT.split(tags_text)):
+            # 流动人口 among the tags is the residence type, as ``?tag=流动人口`` takes it.
+            if label in rules.FLOATING_NAMES:
+                floating = True
+                continue
             code = ctx.tags_by_name.get(label)
             if code is None:
                 parsed.fail("标签", "tag_unknown", tags=label)
             else:
                 tags.append(code)
+    if floating:
+        if residence_text and _RESIDENCE_NAMES.get(residence_text) not in (None, rules.FLOATING):
+            parsed.fail("居住类型", "residence_type_not_floating", value=residence_text)
+        residence = rules.FLOATING
     moved_in = _date(parsed, "迁入日期", raw["moved_in_on"])
     building = as_text(raw["building"])[:100]
     door = as_text(raw["door_no"])[:50]

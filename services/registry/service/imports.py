@@ -17,7 +17,7 @@ from services.common.i18n import message
 from services.common.ids import new_id
 from services.common.observability import request_id_var
 from services.common.pii import PiiCipher, SealingReader
-from services.registry import imports, repository
+from services.registry import imports, repository, rules
 from services.registry.imports import jobs
 from services.registry.models import ImportError_, ImportJob, PiiAuditEntry
 
@@ -174,6 +174,8 @@ async def errors_spreadsheet(
 
 
 async def template(*, session: AsyncSession, kind: str) -> bytes:
-    """The template a community worker fills in, its tags list the deployment's tags."""
+    """The template a community worker fills in, its tags list the deployment's tags and
+    floating population, which the tag column takes too."""
     tags = sorted(await repository.list_tags(session), key=lambda t: (not t.builtin, t.code))
-    return await anyio.to_thread.run_sync(imports.template_xlsx, kind, [t.name for t in tags])
+    names = [t.name for t in tags] + [rules.FLOATING_TAG[1]]
+    return await anyio.to_thread.run_sync(imports.template_xlsx, kind, names)

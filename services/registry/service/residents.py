@@ -4,6 +4,7 @@ and the tags the services act on."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -49,21 +50,17 @@ async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
     return tags
 
 
-# Floating population 流动人口 is a residence type, not a tag, but it is searched as one.
-FLOATING_NAMES = ("floating", "流动人口", rules.RESIDENCE_TYPES["floating"])
-
-
 async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool]:
     """A tag as a worker names it, by code or by the Chinese name the roster uses:
     ``(tag code, False)``, or ``(None, True)`` for floating population. An unknown tag is a
     422 that lists the known ones, not an empty list."""
-    if tag in FLOATING_NAMES:
+    if tag in rules.FLOATING_NAMES:
         return None, True
     definitions = await repository.list_tags(session)
     for definition in definitions:
         if tag in (definition.code, definition.name):
             return definition.code, False
-    known = "、".join([d.name for d in definitions] + [FLOATING_NAMES[1]])
+    known = "、".join([d.name for d in definitions] + [rules.FLOATING_TAG[1]])
     raise Unprocessable(
         "validation.tag_unknown",
         errors=[FieldError("tag", "tag_unknown_known", {"tag": tag, "known": known})],
@@ -291,8 +288,11 @@ async def reveal(
 
 
 async def create_tag(*, session: AsyncSession, data: TagCreate) -> TagDefinition:
-    if await repository.tag(session, data.code) is not None:
+    # Floating population's names are taken: they would mean two things.
+    if data.code in rules.FLOATING_NAMES or await repository.tag(session, data.code) is not None:
         raise Conflict("tag.exists", errors=[FieldError("code", "tag_exists")])
+    if data.name in rules.FLOATING_NAMES:
+        raise Conflict("tag.exists", errors=[FieldError("name", "tag_exists")])
     tag = TagDefinition(code=data.code, name=data.name, builtin=False)
     session.add(tag)
     await session.flush()
@@ -332,6 +332,7 @@ async def list_residents(
         household_id=household_id,
         residence_type=residence_type,
         status=None if status == "all" else status,
+        names_indexed=bool(q) and await repository.resident_names_indexed(session),
     )
     return await repository.list_residents(session, stmt, page)
 
@@ -341,6 +342,16 @@ async def list_audit(
 ) -> tuple[list[PiiAuditEntry], str | None]:
     """Every unmasked read of personal data inside the caller's scope, newest first."""
     return await repository.list_audit(session, principal, page, subject_id=subject_id)
+
+
+async def tag_names(*, session: AsyncSession, residents: Iterable[Resident]) -> dict[str, str]:
+    """Code → name of the tags these residents carry: the built-in ones from the rules, a
+    deployment's own from its tag table (one query, and only when one is carried)."""
+    names = rules.builtin_tag_names()
+    others = {t.tag for r in residents for t in r.tag_rows} - names.keys()
+    if others:
+        names |= await repository.tag_names(session, others)
+    return names
 
 
 async def list_tags(*, session: AsyncSession) -> list[TagDefinition]:
