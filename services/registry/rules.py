@@ -55,6 +55,13 @@ def residence_type_name(code: str) -> str:
     return RESIDENCE_TYPES.get(code, code)
 
 
+RESIDENT_STATUSES = {"current": "在册", "moved_out": "已迁出"}
+
+
+def resident_status_name(code: str) -> str:
+    return RESIDENT_STATUSES.get(code, code)
+
+
 def gender_name(code: str) -> str:
     return GENDERS.get(code, code)
 

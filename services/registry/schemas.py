@@ -227,6 +227,11 @@ class ResidentOut(_CodeNames):
     moved_out_on: date | None
     updated_at: Timestamp
 
+    @computed_field(description="在册 or 已迁出")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
+        return rules.resident_status_name(self.status)
+
 
 class RevealRequest(WireModel):
     reason: str = Field(min_length=2, max_length=255, description="why the full value is needed")

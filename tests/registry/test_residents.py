@@ -549,8 +549,10 @@ async def test_a_resident_answer_names_its_codes_in_chinese_beside_them(api, new
         json={"residence_type": "registered", "tags": ["elderly"]},
     )
     assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])
+    assert r.json()["status_name"] == "在册"
     r = await api.street.post(
         f"/api/v1/registry/residents/{rid}/move-out",
         json={"moved_out_on": "2026-01-05", "reason": "迁居"},
     )
     assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])
+    assert r.json()["status_name"] == "已迁出"

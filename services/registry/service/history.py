@@ -15,7 +15,13 @@ from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.registry import repository
 from services.registry.models import change_history
-from services.registry.rules import BUILTIN_TAGS, RESIDENCE_TYPES, UNIT_CATEGORIES
+from services.registry.rules import (
+    BUILTIN_TAGS,
+    GENDERS,
+    RESIDENCE_TYPES,
+    RESIDENT_STATUSES,
+    UNIT_CATEGORIES,
+)
 
 PROFILE_FIELDS = (
     "office_area_m2",
@@ -197,7 +203,8 @@ LABELS = HistoryLabels(
     values={
         "residence_type": RESIDENCE_TYPES,
         "tags": dict(BUILTIN_TAGS),
-        "resident.status": {"current": "在册", "moved_out": "已迁出"},
+        "resident.status": RESIDENT_STATUSES,
+        "gender": GENDERS,
         "category": UNIT_CATEGORIES,
     },
 )
