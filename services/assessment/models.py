@@ -109,6 +109,8 @@ class FulfilmentRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default="submitted")  # confirmed disputed
     review_note: Mapped[str | None] = mapped_column(String(500))
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    # The reviewer's display name when they reviewed it (the history names them by it).
+    reviewed_by_name: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

@@ -65,6 +65,12 @@ def history_table(metadata: MetaData) -> Table:
     )
 
 
+def named(name: str | None, record_id: str | None) -> str | None:
+    """Someone or something a record points at, as a history shows it: the name, the id
+    beside it (``刘社区 (0191…)``); the id alone when no name was known."""
+    return f"{name or ''} ({record_id})".strip() if record_id else None
+
+
 def _plain(value: Any) -> Any:
     """A value as JSON keeps it: times in the deployment's zone, dates and decimals as
     strings, sets and tuples as sorted lists."""

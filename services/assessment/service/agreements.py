@@ -419,6 +419,7 @@ async def review_record(
     record.status = "confirmed" if confirm else "disputed"
     record.review_note = note
     record.reviewed_by = principal.user_id
+    record.reviewed_by_name = principal.name or None
     await repository.save(session=session)
     await history.changed(session, principal, "record", record, record.status, was)
     await settle_notices(session, outbox, "assessment", "record", record.id, "record_to_confirm")

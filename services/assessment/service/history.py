@@ -12,7 +12,7 @@ from services.assessment import repository
 from services.assessment.models import change_history
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import named, record_change
 from services.common.pagination import PageParams
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -51,7 +51,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def snapshot(record_type: str, record: Any) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in FIELDS[record_type]}
+    out = {name: getattr(record, name) for name in FIELDS[record_type]}
+    if record_type == "record":
+        # Who reviewed it by name, the id beside it (as the grid names a case's assignee).
+        out["reviewer"] = named(record.reviewed_by_name, record.reviewed_by)
+    return out
 
 
 async def changed(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import named, record_change
 from services.common.pagination import PageParams
 from services.grid import repository
 from services.grid.models import change_history
@@ -40,10 +40,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _named(name: str | None, record_id: str | None) -> str | None:
-    return f"{name or ''} ({record_id})".strip() if record_id else None
-
-
 def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     """A record's fields as a history compares them. A cell's boundary is given by its
     bounding box (the polygon itself is in the cell); ``extra`` adds what is not a column
@@ -51,8 +47,8 @@ def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     out = {name: getattr(record, name) for name in FIELDS[record_type]}
     if record_type == "case":
         # Whom it went to by name, the id beside it (who handled it is the step's actor).
-        out["unit"] = _named(record.dispatched_unit_name, record.dispatched_unit_id)
-        out["assignee"] = _named(record.assignee_name, record.assignee_id)
+        out["unit"] = named(record.dispatched_unit_name, record.dispatched_unit_id)
+        out["assignee"] = named(record.assignee_name, record.assignee_id)
     if record_type == "cell":
         out["boundary"] = [
             round(v, 6) if v is not None else None
