@@ -98,15 +98,19 @@ def pledge_out(pledge: Pledge, period: Period, done: Decimal) -> PledgeOut:
     target = rules.pledge_required(
         pledge.target_quantity, pledge.per, rules.PER[pledge.per], pledge.target_unit
     )
-    return PledgeOut.model_validate(pledge, from_attributes=True).model_copy(
-        update={
+    return PledgeOut.model_validate(
+        {
+            **PledgeIn.model_validate(pledge, from_attributes=True).model_dump(),
+            "id": pledge.id,
+            "target_unit_name": rules.target_unit_name(pledge.target_unit),
             "progress": PledgeProgress(
                 period=period.label,
                 period_name=period.name,
                 done=float(done),
                 target=float(target),
+                unit_name=rules.counted_unit_name(pledge.target_unit),
                 percent=rules.percent(Fraction(done), target),
-            )
+            ),
         }
     )
 

@@ -159,9 +159,11 @@ def pledge_score(result: PledgeResult) -> dict[str, Any]:
         "target": rules.pledge_target(p.target_quantity, p.target_unit, p.per),
         "target_quantity": float(p.target_quantity),
         "target_unit": p.target_unit,
+        "target_unit_name": rules.target_unit_name(p.target_unit),
         "per": p.per,
         "required": round(float(result.required), 2),
         "done": float(result.done),
+        "unit_name": rules.counted_unit_name(p.target_unit),
         "percent": rules.percent(Fraction(result.done), result.required),
         "fulfilment": round(float(result.fulfilment), 4),
     }
@@ -321,6 +323,8 @@ async def unit_scores(
     for unit_id, results in table.items():
         mean = sum((r.fulfilment for r in results), Fraction(0)) / len(results)
         score = round(float(mean * 100), 2)
+        by_pledge = [pledge_score(r) for r in results]
+        flags = rules.unit_flags(score, settings.assessment_unit_flag_below, by_pledge)
         rows.append(
             {
                 "unit_id": unit_id,
@@ -329,8 +333,10 @@ async def unit_scores(
                 "fulfilment": round(float(mean), 4),
                 "score": score,
                 "advanced_candidate": score >= settings.assessment_advanced_unit_score,
-                "flagged": score < settings.assessment_unit_flag_below,
-                "by_pledge": [pledge_score(r) for r in results],
+                "flagged": bool(flags),
+                "flag_reasons": [sentence for _, sentence in flags],
+                "flag_codes": [code for code, _ in flags],
+                "by_pledge": by_pledge,
             }
         )
     rows.sort(key=lambda r: (-r["score"], r["unit_id"]))
