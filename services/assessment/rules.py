@@ -116,6 +116,27 @@ def shown_value(value: float | None, unit: str | None) -> str:
     return f"{_plain(value)} {unit}" if unit else _plain(value)
 
 
+def _places(number: float, most: int = 2) -> int:
+    """How many decimal places ``number`` needs, up to ``most`` (0.75 → 2, 320 → 0)."""
+    for places in range(most):
+        if round(number, places) == round(number, most):
+            return places
+    return most
+
+
+def number_format(value: float, unit: str | None) -> str:
+    """The Excel number format that shows ``value`` as ``shown_value`` writes it: a ratio as
+    a percentage (0.0075 → 0.75%), a figure grouped with its unit (320 m²), no more places
+    than it has."""
+    if unit == "%":
+        places = _places(value * 100)
+        return "0" + ("." + "0" * places if places else "") + "%"
+    places = _places(value)
+    text = "#,##0" + ("." + "0" * places if places else "")
+    unit = (unit or "").replace('"', "")
+    return f'{text}" {unit}"' if unit else text
+
+
 def shown_standard(comparator: str, threshold: float, unit: str | None) -> str:
     return f"{comparator.replace('>=', '≥').replace('<=', '≤')} {shown_value(threshold, unit)}"
 
