@@ -56,8 +56,11 @@ class Agreement(Base):
     term_end: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))  # draft active terminated superseded
     unit_signed_by: Mapped[str | None] = mapped_column(String(64))
+    # Who signed, by the name their token carried (histories show names, not account ids).
+    unit_signed_by_name: Mapped[str | None] = mapped_column(String(64))
     unit_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     community_signed_by: Mapped[str | None] = mapped_column(String(64))
+    community_signed_by_name: Mapped[str | None] = mapped_column(String(64))
     community_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terminated_reason: Mapped[str | None] = mapped_column(String(255))
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -109,6 +112,8 @@ class FulfilmentRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default="submitted")  # confirmed disputed
     review_note: Mapped[str | None] = mapped_column(String(500))
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    # The reviewer's display name when they reviewed it (the history names them by it).
+    reviewed_by_name: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

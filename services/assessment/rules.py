@@ -35,6 +35,18 @@ PER_NAMES = {"quarter": "每季度", "half": "每半年", "year": "每年"}
 WEEKLY_UNITS = frozenset({"opening_hours_per_week"})
 WEEKS_PER_QUARTER = 13
 
+
+def target_unit_name(unit: str) -> str:
+    """次, 小时/周: a pledge's target unit in words."""
+    return TARGET_UNIT_NAMES.get(unit, unit)
+
+
+def counted_unit_name(unit: str) -> str:
+    """The unit a pledge's records, progress and score count in: a weekly rate's records
+    are hours (16 小时/周 over a quarter asks 208 小时), any other unit its own."""
+    return TARGET_UNIT_NAMES["hours"] if unit in WEEKLY_UNITS else target_unit_name(unit)
+
+
 COMPARE = {
     ">=": lambda a, b: a >= b,
     ">": lambda a, b: a > b,
@@ -104,6 +116,27 @@ def shown_value(value: float | None, unit: str | None) -> str:
     return f"{_plain(value)} {unit}" if unit else _plain(value)
 
 
+def _places(number: float, most: int = 2) -> int:
+    """How many decimal places ``number`` needs, up to ``most`` (0.75 → 2, 320 → 0)."""
+    for places in range(most):
+        if round(number, places) == round(number, most):
+            return places
+    return most
+
+
+def number_format(value: float, unit: str | None) -> str:
+    """The Excel number format that shows ``value`` as ``shown_value`` writes it: a ratio as
+    a percentage (0.0075 → 0.75%), a figure grouped with its unit (320 m²), no more places
+    than it has."""
+    if unit == "%":
+        places = _places(value * 100)
+        return "0" + ("." + "0" * places if places else "") + "%"
+    places = _places(value)
+    text = "#,##0" + ("." + "0" * places if places else "")
+    unit = (unit or "").replace('"', "")
+    return f'{text}" {unit}"' if unit else text
+
+
 def shown_standard(comparator: str, threshold: float, unit: str | None) -> str:
     return f"{comparator.replace('>=', '≥').replace('<=', '≤')} {shown_value(threshold, unit)}"
 
@@ -156,6 +189,36 @@ def pledge_fulfilment(
     if required <= 0:
         return Fraction(1)
     return min(Fraction(1), Fraction(Decimal(achieved)) / required)
+
+
+# Why a unit's score is flagged: the stable code and the sentence a unit contact reads.
+FLAG_SCORE_BELOW_LINE = "score_below_flag_line"
+FLAG_PLEDGE_SHORT = "pledge_short"
+
+
+def unit_flags(score: float, flag_below: float, pledges: list[dict]) -> list[tuple[str, str]]:
+    """The reasons a unit is flagged (none: it is not): its score under the line, then each
+    pledge that fell short of what the period asks, as ``pledge_score`` gives them."""
+    if score >= flag_below:
+        return []
+    reasons = [
+        (
+            FLAG_SCORE_BELOW_LINE,
+            f"履约得分 {_plain(score)} 分,低于 {_plain(flag_below)} 分的警示线。",
+        )
+    ]
+    for p in pledges:
+        if p["percent"] >= 100:
+            continue
+        unit = p["unit_name"]
+        reasons.append(
+            (
+                FLAG_PLEDGE_SHORT,
+                f"{p['category_name']}“{p['description']}”:本期要求 {_plain(p['required'])} "
+                f"{unit},已确认 {_plain(p['done'])} {unit},完成 {_plain(p['percent'])}%。",
+            )
+        )
+    return reasons
 
 
 # Model-community applications: an open status -> the level that acts on it, the permission

@@ -42,11 +42,13 @@ class PledgeProgress(BaseModel):
     period_name: str  # 2026年第三季度
     done: float
     target: float
+    unit_name: str  # 次, 小时: what done and target count in (a weekly rate's: hours)
     percent: float  # done ÷ target, capped at 100
 
 
 class PledgeOut(PledgeIn):
     id: str
+    target_unit_name: str  # 次, 小时/周: target_unit in words
     progress: PledgeProgress | None = None
 
 
@@ -224,9 +226,11 @@ class PledgeScore(BaseModel):
     target: str  # 每季度 1 次
     target_quantity: float
     target_unit: str
+    target_unit_name: str  # 小时/周
     per: str
     required: float  # what the target asks over the period
     done: float  # confirmed in the period
+    unit_name: str  # 小时: what required and done count in
     percent: float  # done ÷ required, capped at 100
     fulfilment: float  # the same, as a fraction
 
@@ -240,6 +244,10 @@ class UnitScore(BaseModel):
     rank: int
     advanced_candidate: bool
     flagged: bool
+    # Why it is flagged (empty when it is not): sentences, and their stable codes in the same
+    # order (score_below_flag_line, then pledge_short for each pledge that fell short).
+    flag_reasons: list[str]
+    flag_codes: list[str]
     by_pledge: list[PledgeScore]
 
 

@@ -67,6 +67,12 @@ def history_table(metadata: MetaData) -> Table:
     )
 
 
+def named(name: str | None, record_id: str | None) -> str | None:
+    """Someone or something a record points at, as a history shows it: the name, the id
+    beside it (``刘社区 (0191…)``); the id alone when no name was known."""
+    return f"{name or ''} ({record_id})".strip() if record_id else None
+
+
 _AS_IS = frozenset({str, int, float, bool})
 
 
@@ -234,7 +240,7 @@ COMMON_ACTIONS = {
     DELETED: "删除",
     MOVED_OUT: "迁出",
     "imported": "导入",
-    "cell_assigned": "网格自动划分",
+    "cell_assigned": "调整所属网格",
     "members_set": "设置成员",
 }
 

@@ -237,6 +237,14 @@ async def category(session: AsyncSession, code: str) -> CaseCategory | None:
     return await session.get(CaseCategory, code)
 
 
+async def category_names(session: AsyncSession, codes: set[str]) -> dict[str, str]:
+    """The Chinese names of the categories ``codes`` (the ones a page of cases names)."""
+    if not codes:
+        return {}
+    stmt = select(CaseCategory.code, CaseCategory.name).where(CaseCategory.code.in_(codes))
+    return dict((await session.execute(stmt)).all())
+
+
 async def list_categories(session: AsyncSession) -> list[CaseCategory]:
     return list(
         (

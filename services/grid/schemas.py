@@ -141,8 +141,11 @@ class CaseCreate(WireModel):
 
 class CaseEventOut(BaseModel):
     action: str
+    action_name: str = ""  # 立案
     from_status: str | None
+    from_status_name: str | None = None
     to_status: str
+    to_status_name: str = ""  # 已立案
     actor_id: str
     actor_name: str | None = None
     actor_roles: list[str]
@@ -155,12 +158,14 @@ class DuplicateOut(BaseModel):
     id: str
     distance_m: float
     status: str
+    status_name: str
     created_at: Timestamp
 
 
 class CaseOut(BaseModel):
     id: str
     category_code: str
+    category_name: str  # 暴露垃圾: the codes below carry their Chinese names beside them too
     description: str
     address: str | None
     lat: float | None
@@ -171,7 +176,9 @@ class CaseOut(BaseModel):
     source: str
     photos: list[str]
     priority: str
+    priority_name: str  # 一般 / 紧急
     status: str
+    status_name: str  # 已上报, 已派遣 ...
     step: str | None
     deadline_at: Timestamp | None
     overdue: bool

@@ -30,6 +30,7 @@ STATUS_NAMES = {
     "closed": "已结案",
 }
 ACTION_NAMES = {
+    "report": "上报",
     "accept": "立案",
     "reject": "不予立案",
     "dispatch": "派遣",
@@ -42,6 +43,8 @@ ACTION_NAMES = {
     "reject_extension": "驳回延期",
     "evaluate": "评价",
 }
+# A case's priority (its category's, or urgent when reported so).
+PRIORITY_NAMES = {"normal": "一般", "urgent": "紧急"}
 
 # Who takes each step, for the sentence that refuses it to someone else.
 STEP_TAKERS = {

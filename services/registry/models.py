@@ -122,6 +122,11 @@ class Household(Base):
     )
 
 
+# Made by migration 5d1e8b3f0a6c for one database, outside the ORM: the names' trigram
+# search (an FTS5 table and its shadow tables on SQLite, a pg_trgm GIN index on PostgreSQL).
+OUTSIDE_THE_MODELS = ("resident_names", "ix_residents_name_trgm")
+
+
 class Resident(Base):
     """Triggers on this table keep the birth-year counts of ``PopulationCount`` (migration
     9e4b1c7d2a05) and, on SQLite, the names' trigram table ``resident_names``, keyed by

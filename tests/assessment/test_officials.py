@@ -146,8 +146,9 @@ async def test_the_district_makes_street_accounts_inside_its_district_only(api):
 
 
 async def test_the_score_export_reads_as_an_official_reads_it(api, new_community):
-    """志愿者注册率 0.75%, 办公和服务用房面积 320 m², 专职工作人员人数 6 人, pass or fail in
-    words, and 无数据 where a community has no figure — not ``✗ 0.0075`` and a blank."""
+    """志愿者注册率 0.75%, 办公和服务用房面积 320 m², 专职工作人员人数 6 人 (numbers, shown so by
+    their number format), pass or fail in words, and 无数据 where a community has no figure —
+    not ``✗ 0.0075`` and a blank."""
     community = await community_with(api, new_community, 400, 3)
     r = await api.admin.patch(
         f"/api/v1/registry/areas/{community}",
@@ -159,23 +160,24 @@ async def test_the_score_export_reads_as_an_official_reads_it(api, new_community
     )
     assert r.status_code == 200, r.text
     sheet = load_workbook(io.BytesIO(r.content)).active
-    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-    header = next(row for row in rows if "社区代码" in row)
-    line = next(row for row in rows[rows.index(header) + 1 :] if community in row)
-    cell = dict(zip(header, line, strict=True))
-    assert cell["志愿者注册率"] == "0.75%"
-    assert cell["志愿者注册率达标情况"] == "未达标"
-    assert cell["办公和服务用房面积"] == "320 m²"
-    assert cell["办公和服务用房面积达标情况"] == "达标"
-    assert cell["专职工作人员人数"] == "6 人"
-    assert cell["专职工作人员人数达标情况"] == "未达标"
-    assert cell["活动广场面积"] == "无数据"
+    rows = [list(row) for row in sheet.iter_rows()]
+    values = [[c.value for c in row] for row in rows]
+    header = next(row for row in values if "社区代码" in row)
+    line = next(row for row in rows[values.index(header) + 1 :] if row[1].value == community)
+    cell = {name: (c.value, c.number_format) for name, c in zip(header, line, strict=True)}
+    assert cell["志愿者注册率"] == (0.0075, "0.00%")
+    assert cell["志愿者注册率达标情况"][0] == "未达标"
+    assert cell["办公和服务用房面积"] == (320, '#,##0" m²"')
+    assert cell["办公和服务用房面积达标情况"][0] == "达标"
+    assert cell["专职工作人员人数"] == (6, '#,##0" 人"')
+    assert cell["专职工作人员人数达标情况"][0] == "未达标"
+    assert cell["活动广场面积"][0] == "无数据"
     # no figure counts as not met, and says why
-    assert cell["活动广场面积达标情况"] == "未达标(无数据)"
+    assert cell["活动广场面积达标情况"][0] == "未达标(无数据)"
     # what each indicator asks, under its name
-    standard = next(row for row in rows if row and row[0] == "达标标准")
+    standard = next(row for row in values if row and row[0] == "达标标准")
     assert dict(zip(header, standard, strict=True))["志愿者注册率"] == "≥ 10%"
-    everything = [str(v) for row in rows for v in row if v is not None]
+    everything = [str(v) for row in values for v in row if v is not None]
     assert not any(v.startswith(("✓", "✗")) for v in everything)
-    assert None not in line
-    assert rows[0][:2] == ["区划", community]
+    assert None not in [c.value for c in line]
+    assert values[0][:4] == ["区划", "测试社区", "区划代码", community]

@@ -45,6 +45,7 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
         "period_name": quarter_name,
         "done": 1.0,
         "target": 1.0,
+        "unit_name": "次",
         "percent": 100.0,
     }
     assert progress[facility["id"]] == {
@@ -52,6 +53,7 @@ async def test_each_pledge_shows_its_progress_in_its_period(api, new_community):
         "period_name": f"{TODAY.year}年",
         "done": 0.0,
         "target": 16.0 * 52,
+        "unit_name": "小时",  # sixteen hours a week: the year's progress counts hours
         "percent": 0.0,
     }
     listed = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.common.geo import from_wgs84, to_wgs84
 from tests.factories import STREET_B, make_cell, setup_cell, square
-from tests.support import assert_problem
+from tests.support import assert_problem, changes_of
 
 
 async def test_a_cell_gets_the_next_code_and_an_overlap_is_refused(api, new_community, spot):
@@ -140,11 +140,12 @@ async def test_buildings_are_placed_in_cells_either_way_round(api, new_community
     r = await api.admin.get(f"/api/v1/registry/buildings/{before.json()['id']}/history")
     assert r.status_code == 200, r.text
     placed = [e for e in r.json()["items"] if e["action"] == "cell_assigned"]
-    assert [e["changes"] for e in placed] == [
+    assert [changes_of(e) for e in placed] == [
         [{"field": "cell_code", "old": cell["code"], "new": None}],
         [{"field": "cell_code", "old": None, "new": cell["code"]}],
     ]
     assert all(e["actor_name"] == "网格自动划分" and e["at"].endswith("+08:00") for e in placed)
+    assert {e["action_name"] for e in placed} == {"调整所属网格"}
 
 
 async def test_members_make_a_workers_scope_their_cells(api, new_community, spot, worker):

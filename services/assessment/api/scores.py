@@ -8,6 +8,7 @@ from services.assessment.api.common import Manager, Reader, make_router
 from services.assessment.schemas import PublishIn, ScoresOut, UnitScoresOut
 from services.assessment.service import scores as scoring
 from services.common.database import SessionDep
+from services.common.peers import forward_token
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
 
@@ -85,7 +86,12 @@ async def scores_xlsx(
     per cent and units, 达标 / 未达标, and 无数据 where a community has no figure."""
     result = await scores(request, session, principal, area, period)
     content = await scoring.export_scores(
-        session=session, area=area, period=period_or_422(period), result=result
+        session=session,
+        peers=request.app.state.peers,
+        token=forward_token(request),
+        area=area,
+        period=period_or_422(period),
+        result=result,
     )
     return Response(
         content,

@@ -98,15 +98,19 @@ def pledge_out(pledge: Pledge, period: Period, done: Decimal) -> PledgeOut:
     target = rules.pledge_required(
         pledge.target_quantity, pledge.per, rules.PER[pledge.per], pledge.target_unit
     )
-    return PledgeOut.model_validate(pledge, from_attributes=True).model_copy(
-        update={
+    return PledgeOut.model_validate(
+        {
+            **PledgeIn.model_validate(pledge, from_attributes=True).model_dump(),
+            "id": pledge.id,
+            "target_unit_name": rules.target_unit_name(pledge.target_unit),
             "progress": PledgeProgress(
                 period=period.label,
                 period_name=period.name,
                 done=float(done),
                 target=float(target),
+                unit_name=rules.counted_unit_name(pledge.target_unit),
                 percent=rules.percent(Fraction(done), target),
-            )
+            ),
         }
     )
 
@@ -270,10 +274,12 @@ async def sign(
         if principal.unit_id != agreement.unit_id:
             raise Forbidden("agreement.not_your_unit")
         agreement.unit_signed_by, agreement.unit_signed_at = principal.user_id, now
+        agreement.unit_signed_by_name = principal.name or None
     else:
         if not (principal.has("assessment:manage") and principal.reaches(agreement.community_code)):
             raise Forbidden()
         agreement.community_signed_by, agreement.community_signed_at = principal.user_id, now
+        agreement.community_signed_by_name = principal.name or None
     if agreement.unit_signed_at and agreement.community_signed_at:
         agreement.status = "active"
         # An amendment takes over from the version before it.
@@ -419,6 +425,7 @@ async def review_record(
     record.status = "confirmed" if confirm else "disputed"
     record.review_note = note
     record.reviewed_by = principal.user_id
+    record.reviewed_by_name = principal.name or None
     await repository.save(session=session)
     await history.changed(session, principal, "record", record, record.status, was)
     await settle_notices(session, outbox, "assessment", "record", record.id, "record_to_confirm")

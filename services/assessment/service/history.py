@@ -12,7 +12,7 @@ from services.assessment import repository
 from services.assessment.models import change_history
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import HistoryLabels, record_change
+from services.common.history import HistoryLabels, named, record_change
 from services.common.pagination import PageParams
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -51,7 +51,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def snapshot(record_type: str, record: Any) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in FIELDS[record_type]}
+    out = {name: getattr(record, name) for name in FIELDS[record_type]}
+    if record_type == "record":
+        # Who reviewed it by name, the id beside it (as the grid names a case's assignee).
+        out["reviewer"] = named(record.reviewed_by_name, record.reviewed_by)
+    if record_type == "agreement":
+        out["unit_signer"] = named(record.unit_signed_by_name, record.unit_signed_by)
+        out["community_signer"] = named(record.community_signed_by_name, record.community_signed_by)
+    return out
 
 
 async def changed(
@@ -123,9 +130,11 @@ LABELS = HistoryLabels(
         "term_start": "起始日期",
         "term_end": "截止日期",
         "status": "状态",
-        "unit_signed_by": "单位签署人",
+        "unit_signed_by": "单位签署人账号",
+        "unit_signer": "单位签署人",
         "unit_signed_at": "单位签署时间",
-        "community_signed_by": "社区签署人",
+        "community_signed_by": "社区签署人账号",
+        "community_signer": "社区签署人",
         "community_signed_at": "社区签署时间",
         "terminated_reason": "终止原因",
         "agreement_id": "协议",
@@ -136,7 +145,8 @@ LABELS = HistoryLabels(
         "description": "说明",
         "evidence": "佐证材料",
         "review_note": "审核意见",
-        "reviewed_by": "审核人",
+        "reviewed_by": "审核人账号",
+        "reviewer": "审核人",
         "year": "年度",
         "statement": "申报说明",
         "attachments": "附件",

@@ -10,6 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
@@ -159,9 +160,11 @@ def pledge_score(result: PledgeResult) -> dict[str, Any]:
         "target": rules.pledge_target(p.target_quantity, p.target_unit, p.per),
         "target_quantity": float(p.target_quantity),
         "target_unit": p.target_unit,
+        "target_unit_name": rules.target_unit_name(p.target_unit),
         "per": p.per,
         "required": round(float(result.required), 2),
         "done": float(result.done),
+        "unit_name": rules.counted_unit_name(p.target_unit),
         "percent": rules.percent(Fraction(result.done), result.required),
         "fulfilment": round(float(result.fulfilment), 4),
     }
@@ -251,30 +254,38 @@ async def publish(
 
 
 async def export_scores(
-    *, session: AsyncSession, area: str, period: Period, result: ScoresOut
+    *, session: AsyncSession, peers, token, area: str, period: Period, result: ScoresOut
 ) -> bytes:
-    """The scores (published or live) as the xlsx an official reads. A snapshot published
-    before values carried their unit takes it from the indicators of the period."""
+    """The scores (published or live) as the xlsx an official reads, the area named as the
+    registry names it now (asked with the official's own token: an area they reach). A
+    snapshot published before values carried their unit takes it from the indicators of
+    the period."""
     units = {i.code: i.unit for i in await indicators_for(session=session, period=period)}
     rows = [c.model_dump() for c in result.communities]
     for row in rows:
         for value in row["indicators"]:
             if value.get("unit") is None:
                 value["unit"] = units.get(value["code"])
+    named = await RegistryClient(peers, token=token).area(
+        code=area, errors={404: NotFound, 403: NotFound}
+    )
     status = f"已发布 第{result.version}版" if result.published else "实时数据(未发布)"
-    return scores_xlsx(area, result.period, rows, status=status)
+    return scores_xlsx(area, named.name, result.period, rows, status=status)
 
 
-def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]], *, status: str = "") -> bytes:
-    """One row per community: rank, total, and for each indicator its value as it reads
-    (0.75%, 320 m², 6 人, 无数据) and whether it is met (达标 / 未达标); under the header, what
-    each indicator asks. Every cell is data (``data_row``), never a formula."""
+def scores_xlsx(
+    area: str, area_name: str, period: str, rows: list[dict[str, Any]], *, status: str = ""
+) -> bytes:
+    """One row per community: rank, total, and for each indicator its value and whether it
+    is met (达标 / 未达标); under the header, what each indicator asks. Figures are numbers
+    an official can sum and sort, shown as they read (0.75%, 320 m², 6 人) by their number
+    format; 无数据 where there is none. Every cell is data (``data_row``), never a formula."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("考核结果")
     indicators = rows[0]["indicators"] if rows else []
-    ws.append(data_row(ws, ["区划", area, "考核期", period, "状态", status]))
+    ws.append(data_row(ws, ["区划", area_name, "区划代码", area, "考核期", period, "状态", status]))
     header = ["排名", "社区代码", "社区", "总分"]
     standard = ["达标标准", "", "", ""]
     for i in indicators:
@@ -286,16 +297,34 @@ def scores_xlsx(area: str, period: str, rows: list[dict[str, Any]], *, status: s
     ws.append(data_row(ws, header))
     ws.append(data_row(ws, standard))
     for row in rows:
-        cells = [row["rank"], row["community_code"], row["name"] or "", row["total"]]
+        cells = [
+            number_cell(ws, row["rank"], "0"),
+            row["community_code"],
+            row["name"] or "",
+            number_cell(ws, row["total"], rules.number_format(row["total"], None)),
+        ]
         for i in row["indicators"]:
+            value, unit = i["value"], i.get("unit")
             cells += [
-                rules.shown_value(i["value"], i.get("unit")),
-                rules.shown_result(i["value"], i["passed"]),
+                rules.NO_DATA
+                if value is None
+                else number_cell(ws, value, rules.number_format(value, unit), whole=unit != "%"),
+                rules.shown_result(value, i["passed"]),
             ]
         ws.append(data_row(ws, cells))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def number_cell(ws, value: float, number_format: str, *, whole: bool = True) -> WriteOnlyCell:
+    """A figure as a number cell that reads as ``number_format`` shows it; a whole figure
+    (a count, a rank) as an integer, unless ``whole`` is off (a ratio)."""
+    if whole and float(value).is_integer():
+        value = int(value)
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = number_format
+    return cell
 
 
 async def unit_scores(
@@ -321,6 +350,8 @@ async def unit_scores(
     for unit_id, results in table.items():
         mean = sum((r.fulfilment for r in results), Fraction(0)) / len(results)
         score = round(float(mean * 100), 2)
+        by_pledge = [pledge_score(r) for r in results]
+        flags = rules.unit_flags(score, settings.assessment_unit_flag_below, by_pledge)
         rows.append(
             {
                 "unit_id": unit_id,
@@ -329,8 +360,10 @@ async def unit_scores(
                 "fulfilment": round(float(mean), 4),
                 "score": score,
                 "advanced_candidate": score >= settings.assessment_advanced_unit_score,
-                "flagged": score < settings.assessment_unit_flag_below,
-                "by_pledge": [pledge_score(r) for r in results],
+                "flagged": bool(flags),
+                "flag_reasons": [sentence for _, sentence in flags],
+                "flag_codes": [code for code, _ in flags],
+                "by_pledge": by_pledge,
             }
         )
     rows.sort(key=lambda r: (-r["score"], r["unit_id"]))

@@ -17,7 +17,7 @@ from services.common.peers import forward_token
 from services.common.periods import period_or_422
 from services.common.validators import AreaCodeStr
 from services.grid import repository
-from services.grid.api.common import Paging, Reader, case_out, make_router
+from services.grid.api.common import Paging, Reader, case_out, category_names, make_router
 from services.grid.schemas import CaseCreate, CaseOut, CategoryOut, HolidayIn, KpiOut, TransitionIn
 from services.grid.service import cases as case_service
 
@@ -50,7 +50,8 @@ async def report_case(
         peers=state.peers,
         data=body,
     )
-    return case_out(case, clock.now(), principal, duplicates=duplicates)
+    names = await category_names(session, [case])
+    return case_out(case, clock.now(), principal, category_names=names, duplicates=duplicates)
 
 
 @router.get("/cases")
@@ -80,8 +81,12 @@ async def list_cases(
         category=category,
         now=now,
     )
+    names = await category_names(session, rows)
     return Page(
-        items=[case_out(c, now, principal, system=coord_system) for c in rows], next_cursor=cursor
+        items=[
+            case_out(c, now, principal, category_names=names, system=coord_system) for c in rows
+        ],
+        next_cursor=cursor,
     )
 
 
@@ -135,10 +140,18 @@ async def get_case(
     if case is None:
         raise NotFound()
     history = await repository.case_history(session, case.id)
+    names = await category_names(session, [case])
     return with_etag(
         request,
         response,
-        case_out(case, clock.now(), principal, system=coord_system, history=history),
+        case_out(
+            case,
+            clock.now(),
+            principal,
+            category_names=names,
+            system=coord_system,
+            history=history,
+        ),
     )
 
 
@@ -160,7 +173,8 @@ async def transition(
         data=body,
     )
     history = await repository.case_history(session, case.id)
-    return case_out(case, clock.now(), principal, history=history)
+    names = await category_names(session, [case])
+    return case_out(case, clock.now(), principal, category_names=names, history=history)
 
 
 @router.put("/holidays")

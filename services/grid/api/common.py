@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal, require
 from services.common.database import TransactionalRoute
 from services.common.geo import geojson_out, point_out
 from services.common.pagination import PageParams, page_params
+from services.grid import repository
 from services.grid.models import Case, CaseEvent, Cell, CellMember
 from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
 from services.grid.service.cases import may_take
 from services.grid.service.state import GridState
-from services.grid.workflow import OPEN_STATUSES, allowed_actions
+from services.grid.workflow import (
+    ACTION_NAMES,
+    OPEN_STATUSES,
+    PRIORITY_NAMES,
+    STATUS_NAMES,
+    allowed_actions,
+)
 
 Paging = Annotated[PageParams, Depends(page_params)]
 Reader = Annotated[Principal, Depends(require("grid:read"))]
@@ -51,11 +60,31 @@ def cell_out(cell: Cell, members: list[CellMember] | None = None, system: str = 
     )
 
 
+async def category_names(session: AsyncSession, cases: Iterable[Case]) -> dict[str, str]:
+    """The names of the categories of ``cases``, read once for a whole answer."""
+    return await repository.category_names(session, {c.category_code for c in cases})
+
+
+def status_name(status: str | None) -> str | None:
+    return None if status is None else STATUS_NAMES.get(status, status)
+
+
+def event_out(event: CaseEvent) -> CaseEventOut:
+    return CaseEventOut.model_validate(event, from_attributes=True).model_copy(
+        update={
+            "action_name": ACTION_NAMES.get(event.action, event.action),
+            "from_status_name": status_name(event.from_status),
+            "to_status_name": status_name(event.to_status),
+        }
+    )
+
+
 def case_out(
     case: Case,
     now,
     principal: Principal,
     *,
+    category_names: Mapping[str, str],
     system: str = "wgs84",
     history: list[CaseEvent] | None = None,
     duplicates=None,
@@ -65,6 +94,7 @@ def case_out(
     return CaseOut(
         id=case.id,
         category_code=case.category_code,
+        category_name=category_names.get(case.category_code, case.category_code),
         description=case.description,
         address=case.address,
         lat=lat,
@@ -75,7 +105,9 @@ def case_out(
         source=case.source,
         photos=case.photos,
         priority=case.priority,
+        priority_name=PRIORITY_NAMES.get(case.priority, case.priority),
         status=case.status,
+        status_name=STATUS_NAMES.get(case.status, case.status),
         step=case.step,
         deadline_at=case.deadline_at,
         overdue=bool(case.status in OPEN_STATUSES and case.deadline_at and case.deadline_at < now),
@@ -89,11 +121,15 @@ def case_out(
         created_at=case.created_at,
         updated_at=case.updated_at,
         closed_at=case.closed_at,
-        history=[CaseEventOut.model_validate(e, from_attributes=True) for e in history]
-        if history is not None
-        else None,
+        history=[event_out(e) for e in history] if history is not None else None,
         possible_duplicates=[
-            DuplicateOut(id=c.id, distance_m=d, status=c.status, created_at=c.created_at)
+            DuplicateOut(
+                id=c.id,
+                distance_m=d,
+                status=c.status,
+                status_name=STATUS_NAMES.get(c.status, c.status),
+                created_at=c.created_at,
+            )
             for c, d in duplicates
         ]
         if duplicates is not None

@@ -17,6 +17,7 @@ from services.common.errors import NotFound, Unauthorized
 from services.common.schemas import Timestamp
 from services.common.validators import significant_prefix
 from services.grid import repository
+from services.grid.api.common import category_names
 from services.grid.models import Case
 from services.grid.schemas import CaseCreate
 from services.grid.service import cases as case_service
@@ -156,7 +157,7 @@ async def get_requests(
         start=start_date,
         end=end_date,
     )
-    names = {c.code: c.name for c in await repository.list_categories(session)}
+    names = await category_names(session, rows)
     return [_request_out(c, names, _public(principal)) for c in rows]
 
 
@@ -168,5 +169,5 @@ async def get_request(
     case = await repository.case(session, principal, request_id)
     if case is None:
         raise NotFound()
-    names = {c.code: c.name for c in await repository.list_categories(session)}
+    names = await category_names(session, [case])
     return [_request_out(case, names, _public(principal))]

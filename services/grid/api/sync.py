@@ -15,7 +15,7 @@ from services.common.geo import AnswerCoords, CoordSystem
 from services.common.http import with_etag
 from services.common.peers import forward_token
 from services.grid import repository
-from services.grid.api.common import case_out, cell_out, make_router
+from services.grid.api.common import case_out, category_names, cell_out, make_router
 from services.grid.schemas import SyncOut
 from services.grid.service import sync as sync_service
 
@@ -95,6 +95,7 @@ async def sync(
             registry["deleted"][key] += part["deleted"][key]
     open_cases = [c for c in cases if c.status not in ("closed", "rejected")]
     closed = [c.id for c in cases if c.status in ("closed", "rejected")]
+    names = await category_names(session, open_cases)
     body = SyncOut(
         cursor=sync_service.encode_sync_cursor(next_cursor),
         full=since is None,
@@ -106,7 +107,10 @@ async def sync(
         buildings=registry["buildings"],
         households=registry["households"],
         residents=registry["residents"],
-        cases=[case_out(c, now, principal, system=coord_system) for c in open_cases],
+        cases=[
+            case_out(c, now, principal, category_names=names, system=coord_system)
+            for c in open_cases
+        ],
         deleted={
             # A cell here takes with it, on the phone, the buildings, households, residents
             # and cases it held.

@@ -8,7 +8,7 @@ from services.common.auth import PrincipalDep
 from services.common.database import SessionDep
 from services.common.geo import AnswerCoords
 from services.common.peers import forward_token
-from services.grid.api.common import case_out, make_router
+from services.grid.api.common import case_out, category_names, make_router
 from services.grid.schemas import MyWorkOut, VisitsToDo
 from services.grid.service import work
 
@@ -34,9 +34,13 @@ async def my_work(
         due_within_h=due_within_h,
     )
     now = found["now"]
-    return MyWorkOut(
-        assigned=[case_out(c, now, principal, system=coord_system) for c in found["assigned"]],
-        reported=[case_out(c, now, principal, system=coord_system) for c in found["reported"]],
-        due_soon=[case_out(c, now, principal, system=coord_system) for c in found["due_soon"]],
-        visits=[VisitsToDo(**v) for v in found["visits"]],
-    )
+    lists = ("assigned", "reported", "due_soon")
+    names = await category_names(session, [c for key in lists for c in found[key]])
+    cases = {
+        key: [
+            case_out(c, now, principal, category_names=names, system=coord_system)
+            for c in found[key]
+        ]
+        for key in lists
+    }
+    return MyWorkOut(**cases, visits=[VisitsToDo(**v) for v in found["visits"]])

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import HistoryLabels, record_change
+from services.common.history import HistoryLabels, named, record_change
 from services.common.pagination import PageParams
 from services.grid import repository
 from services.grid.models import change_history
-from services.grid.workflow import ACTION_NAMES, STATUS_NAMES
+from services.grid.workflow import ACTION_NAMES, PRIORITY_NAMES, STATUS_NAMES
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "cell": (
@@ -41,10 +41,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _named(name: str | None, record_id: str | None) -> str | None:
-    return f"{name or ''} ({record_id})".strip() if record_id else None
-
-
 def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     """A record's fields as a history compares them. A cell's boundary is given by its
     bounding box (the polygon itself is in the cell); ``extra`` adds what is not a column
@@ -52,8 +48,8 @@ def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     out = {name: getattr(record, name) for name in FIELDS[record_type]}
     if record_type == "case":
         # Whom it went to by name, the id beside it (who handled it is the step's actor).
-        out["unit"] = _named(record.dispatched_unit_name, record.dispatched_unit_id)
-        out["assignee"] = _named(record.assignee_name, record.assignee_id)
+        out["unit"] = named(record.dispatched_unit_name, record.dispatched_unit_id)
+        out["assignee"] = named(record.assignee_name, record.assignee_id)
     if record_type == "cell":
         out["boundary"] = [
             round(v, 6) if v is not None else None
@@ -113,7 +109,7 @@ async def read(
 
 
 LABELS = HistoryLabels(
-    actions={"reported": "上报", "report": "上报", **ACTION_NAMES},
+    actions={"reported": "上报", **ACTION_NAMES},
     fields={
         "community_code": "所属社区",
         "name": "名称",
@@ -141,7 +137,7 @@ LABELS = HistoryLabels(
     },
     values={
         "case.status": STATUS_NAMES,
-        "priority": {"normal": "一般", "urgent": "紧急"},
+        "priority": PRIORITY_NAMES,
         "kind": {"comprehensive": "综合网格", "dedicated": "专属网格"},
     },
 )
