@@ -18,6 +18,7 @@ from services.common.settings import Settings
 from services.common.validators import parse_id_number
 from services.volunteer import repository
 from services.volunteer.models import Team, TeamMember, Volunteer, outbox
+from services.volunteer.names import REVIEW_REASON_NAMES
 from services.volunteer.schemas import VolunteerCreate
 from services.volunteer.service import history, waitlist
 
@@ -39,13 +40,6 @@ async def _registry_match(
                 return resident.id, "phone_differs"
             return resident.id, None
     return None, "not_in_registry"
-
-
-# Why a registration waits for a person, as the resident and the worker read it.
-REVIEW_REASON_NAMES = {
-    "not_in_registry": "未在居民登记中找到",
-    "phone_differs": "手机号与登记不一致",
-}
 
 
 async def register(

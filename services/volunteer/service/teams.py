@@ -11,6 +11,7 @@ from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
 from services.volunteer import repository
 from services.volunteer.models import Team, TeamMember, Volunteer
+from services.volunteer.names import VOLUNTEER_STATUS_NAMES
 from services.volunteer.schemas import TeamCreate
 from services.volunteer.service import history
 
@@ -78,10 +79,43 @@ def may_join(team: Team, volunteer: Volunteer) -> bool:
     return team.kind == "party_member" and volunteer.in_service_party_member
 
 
-async def _own_team(session: AsyncSession, principal: Principal, team_id: str):
+# What a volunteer whose registration is not active can do about it, for the refusal.
+NEXT_STEP = {
+    "pending": ("请等待社区工作者审核。", "Wait for the community worker's review."),
+    "rejected": (
+        "如有疑问请联系社区工作者。",
+        "Ask the community worker if you think this is wrong.",
+    ),
+    "withdrawn": ("重新注册后即可加入。", "Register again to join."),
+}
+
+
+def not_approved(volunteer: Volunteer) -> Conflict:
+    """A registration waiting for review, rejected or withdrawn: told as it is (the teams
+    of the community are not shown to it, but "not found" would send it looking)."""
+    next_zh, next_en = NEXT_STEP.get(volunteer.status, ("", ""))
+    name = VOLUNTEER_STATUS_NAMES.get(volunteer.status, volunteer.status)
+    return Conflict(
+        "volunteer.not_approved",
+        extra={"volunteer_status": volunteer.status, "volunteer_status_name": name},
+        state=volunteer.status,
+        state_zh=name,
+        next_zh=next_zh,
+        next_en=next_en,
+    )
+
+
+async def _own_team(
+    session: AsyncSession, principal: Principal, team_id: str, *, joining: bool = False
+):
+    """The caller's volunteer record and a team of their community. To join, the
+    registration must be active: the answer to any other is the same whichever team it
+    names, so it tells nothing about the teams."""
     volunteer = await repository.volunteer_of_user(session, principal.user_id)
     if volunteer is None:
         raise NotFound("volunteer.not_registered")
+    if joining and volunteer.status != "active":
+        raise not_approved(volunteer)
     team = await repository.team(session, principal, team_id)
     if team is None or team.community_code != volunteer.community_code:
         raise NotFound()
@@ -90,9 +124,7 @@ async def _own_team(session: AsyncSession, principal: Principal, team_id: str):
 
 async def join_team(*, session: AsyncSession, principal: Principal, team_id: str) -> Team:
     """A volunteer joins a team of their community by themselves; a second join is none."""
-    volunteer, team = await _own_team(session, principal, team_id)
-    if volunteer.status != "active":
-        raise Conflict("volunteer.not_active")
+    volunteer, team = await _own_team(session, principal, team_id, joining=True)
     if not may_join(team, volunteer):
         raise Forbidden("team.invitation_only")
     was = history.snapshot("team", team, **await history.members(session, team.id))
