@@ -176,6 +176,16 @@ async def team_members(session: AsyncSession, team_id: str) -> list[TeamMember]:
     )
 
 
+async def team_member_names(session: AsyncSession, team_id: str) -> list[tuple[str, str]]:
+    """(volunteer id, name) of each member of the team."""
+    rows = await session.execute(
+        select(TeamMember.volunteer_id, Volunteer.name)
+        .join(Volunteer, Volunteer.id == TeamMember.volunteer_id)
+        .where(TeamMember.team_id == team_id)
+    )
+    return [(vid, name) for vid, name in rows.all()]
+
+
 async def add_team_member(session: AsyncSession, team_id: str, volunteer_id: str) -> None:
     """Joining twice, or twice at once, is one membership."""
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert

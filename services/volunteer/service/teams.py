@@ -29,7 +29,9 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
     )
     session.add(team)
     await session.flush()
-    await history.changed(session, principal, "team", team, "created", members=[])
+    await history.changed(
+        session, principal, "team", team, "created", **await history.roster(session, team)
+    )
     return team
 
 
@@ -55,7 +57,7 @@ async def set_team_members(
             errors=[FieldError("volunteer_ids", "not_found")],
             extra={"missing": missing},
         )
-    was = history.snapshot("team", team, **await history.members(session, team.id))
+    was = history.snapshot("team", team, **await history.roster(session, team))
     for member in await repository.team_members(session, team.id):
         await session.delete(member)
     await session.flush()
@@ -63,7 +65,7 @@ async def set_team_members(
         session.add(TeamMember(team_id=team.id, volunteer_id=vid))
     team.leader_id = leader
     await session.flush()
-    now = await history.members(session, team.id)
+    now = await history.roster(session, team)
     await history.changed(session, principal, "team", team, "members_set", was, **now)
     return team
 
@@ -127,18 +129,18 @@ async def join_team(*, session: AsyncSession, principal: Principal, team_id: str
     volunteer, team = await _own_team(session, principal, team_id, joining=True)
     if not may_join(team, volunteer):
         raise Forbidden("team.invitation_only")
-    was = history.snapshot("team", team, **await history.members(session, team.id))
+    was = history.snapshot("team", team, **await history.roster(session, team))
     await repository.add_team_member(session, team.id, volunteer.id)
-    now = await history.members(session, team.id)
+    now = await history.roster(session, team)
     await history.changed(session, principal, "team", team, "joined", was, **now)
     return team
 
 
 async def leave_team(*, session: AsyncSession, principal: Principal, team_id: str) -> Team:
     volunteer, team = await _own_team(session, principal, team_id)
-    was = history.snapshot("team", team, **await history.members(session, team.id))
+    was = history.snapshot("team", team, **await history.roster(session, team))
     await repository.remove_team_member(session, team.id, volunteer.id)
-    now = await history.members(session, team.id)
+    now = await history.roster(session, team)
     await history.changed(session, principal, "team", team, "left", was, **now)
     return team
 
