@@ -34,6 +34,10 @@ i18n.register(
             "Your volunteer registration is {state}, not an approved one, so you cannot "
             "join a team yet. {next_en}",
         ),
+        "team.party_team_exists": (
+            "本社区已有党员志愿服务队,每个社区只有一支。",
+            "The community has its party-member team already; there is one per community.",
+        ),
         "team.invitation_only": (
             "该服务队由社区工作者添加队员,不能自行加入。",
             "Members of this team are added by a community worker.",

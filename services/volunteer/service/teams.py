@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.clients.registry import RegistryClient
+from services.common.database import Database
+from services.common.errors import (
+    AppError,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+)
 from services.common.ids import new_id
 from services.common.pagination import PageParams
 from services.common.validators import significant_prefix
@@ -14,6 +26,12 @@ from services.volunteer.models import Team, TeamMember, Volunteer
 from services.volunteer.names import VOLUNTEER_STATUS_NAMES
 from services.volunteer.schemas import TeamCreate
 from services.volunteer.service import history
+
+log = logging.getLogger("gongjian.volunteer")
+
+
+# The team every community has for its in-service party members (seed 003).
+PARTY_TEAM_NAME = "党员志愿服务队"
 
 
 async def create_team(*, session: AsyncSession, principal: Principal, data: TeamCreate) -> Team:
@@ -27,12 +45,65 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
         leader_id=data.leader_id,
         joining=data.joining,
     )
-    session.add(team)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(team)
+            await session.flush()
+    except IntegrityError:  # the community's party-member team exists (one per community)
+        raise Conflict("team.party_team_exists") from None
     await history.changed(
         session, principal, "team", team, "created", **await history.roster(session, team)
     )
     return team
+
+
+async def party_team(session: AsyncSession, principal: Principal, community: str) -> Team:
+    """The community's party-member team, made now if it is not there yet, whoever else
+    makes it at the same moment; its making is in its history under ``principal``'s name
+    (who asked for the work)."""
+    made = await repository.insert_party_team(session, community, PARTY_TEAM_NAME)
+    team = await repository.party_team(session, community)
+    if made is not None:
+        await history.changed(
+            session, principal, "team", team, "created", **await history.roster(session, team)
+        )
+    return team
+
+
+class _NotAnArea(Exception):
+    pass
+
+
+async def ensure_party_teams(
+    *, database: Database, peers, principal: Principal, community: str | None
+) -> None:
+    """Every community has its party-member team before its first party member registers:
+    a listing of a community's teams makes it, for a community the registry knows. In short
+    transactions of their own, before the listing is read: the listing's is a read
+    transaction (which on SQLite cannot turn into a writer), and no transaction waits on
+    the registry. A registry that does not answer leaves the team for the next look."""
+    async with database.transaction(write=False) as session:
+        codes = await repository.communities_in_view(session, principal, community)
+        if not codes:
+            return
+        missing = sorted(set(codes) - await repository.communities_with_party_team(session, codes))
+    communities = []
+    for code in missing:
+        try:
+            area = await RegistryClient(peers).area(
+                code=code, errors={404: _NotAnArea, 422: _NotAnArea}
+            )
+        except _NotAnArea:
+            continue
+        except AppError as exc:
+            log.warning("party team not made", extra={"community": code, "code": exc.code})
+            continue
+        if area.level == "community":
+            communities.append(code)
+    if communities:
+        async with database.transaction() as session:
+            for code in communities:
+                await party_team(session, principal, code)
 
 
 async def list_teams(
