@@ -56,5 +56,6 @@ HOURS_KIND_NAMES = {
 
 
 def name_of(names: dict[str, str], code: str | None) -> str | None:
-    """The name of ``code``; None for no code, and for one this table does not know."""
-    return names.get(code) if code else None
+    """The name of ``code``; a code the table does not name is answered as itself, and no
+    code (no review reason) as None."""
+    return names.get(code, code) if code else None

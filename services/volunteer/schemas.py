@@ -62,9 +62,9 @@ class VolunteerOut(BaseModel):
     # The teams the volunteer is in: on their own record (GET /volunteers/me).
     teams: list[TeamBrief] | None = None
 
-    @computed_field
-    def status_name(self) -> str | None:
-        """有效, 待审核, 未通过审核, 已退出."""
+    @computed_field(description="有效, 待审核, 未通过审核 or 已退出")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
         return name_of(VOLUNTEER_STATUS_NAMES, self.status)
 
 
@@ -167,9 +167,9 @@ class ActivityOut(BaseModel):
     # Metres from the point of a "near me" search; absent otherwise.
     distance_m: float | None = None
 
-    @computed_field
-    def status_name(self) -> str | None:
-        """已发布, 已取消, 已结束."""
+    @computed_field(description="已发布, 已取消 or 已结束")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
         return name_of(ACTIVITY_STATUS_NAMES, self.status)
 
 
@@ -193,14 +193,14 @@ class SignupOut(BaseModel):
     # check_out_token_invalid, no_check_out; null otherwise.
     review_reason: str | None = None
 
-    @computed_field
-    def status_name(self) -> str | None:
-        """已确认, 候补中, 已取消, 未到场."""
+    @computed_field(description="已确认, 候补中, 已取消 or 未到场")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
         return name_of(SIGNUP_STATUS_NAMES, self.status)
 
-    @computed_field
+    @computed_field(description="review_reason by name, or null")  # type: ignore[prop-decorator]
+    @property
     def review_reason_name(self) -> str | None:
-        """签退时不在活动范围内...; null when nothing waits for a worker."""
         return name_of(SIGNUP_REVIEW_REASON_NAMES, self.review_reason)
 
 
@@ -251,14 +251,14 @@ class HoursEntryOut(BaseModel):
     approved_at: Timestamp | None = None
     created_at: Timestamp
 
-    @computed_field
-    def status_name(self) -> str | None:
-        """已通过, 待审核, 未通过."""
+    @computed_field(description="已通过, 待审核 or 未通过")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
         return name_of(HOURS_STATUS_NAMES, self.status)
 
-    @computed_field
-    def kind_name(self) -> str | None:
-        """活动服务, 更正, 补录."""
+    @computed_field(description="活动服务, 更正 or 补录")  # type: ignore[prop-decorator]
+    @property
+    def kind_name(self) -> str:
         return name_of(HOURS_KIND_NAMES, self.kind)
 
 
