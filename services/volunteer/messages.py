@@ -29,6 +29,15 @@ i18n.register(
             "志愿者状态不是有效,暂不能报名。",
             "Only active volunteers can sign up.",
         ),
+        "volunteer.not_approved": (
+            "您的志愿者注册当前为“{state_zh}”,不是审核通过的有效注册,暂不能加入服务队。{next_zh}",
+            "Your volunteer registration is {state}, not an approved one, so you cannot "
+            "join a team yet. {next_en}",
+        ),
+        "team.party_team_exists": (
+            "本社区已有党员志愿服务队,每个社区只有一支。",
+            "The community has its party-member team already; there is one per community.",
+        ),
         "team.invitation_only": (
             "该服务队由社区工作者添加队员,不能自行加入。",
             "Members of this team are added by a community worker.",

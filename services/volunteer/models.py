@@ -103,6 +103,18 @@ class Team(Base):
     joining: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
+    # One party-member team 党员志愿服务队 per community, however many first looks at once
+    # make it (INSERT ... ON CONFLICT DO NOTHING against this index).
+    __table_args__ = (
+        Index(
+            "uq_teams_party_member",
+            "community_code",
+            unique=True,
+            sqlite_where=text("kind = 'party_member'"),
+            postgresql_where=text("kind = 'party_member'"),
+        ),
+    )
+
 
 class TeamMember(Base):
     __tablename__ = "team_members"

@@ -39,8 +39,10 @@ from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.geo import box_around, nearness, nearness_bound
 from services.common.history import history_page
+from services.common.ids import new_id
 from services.common.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from services.common.scope import prefix_clause, scope_clause
+from services.common.validators import significant_prefix
 from services.volunteer.models import (
     Activity,
     HoursEntry,
@@ -170,10 +172,65 @@ async def party_team(session: AsyncSession, community: str) -> Team | None:
     )
 
 
+async def insert_party_team(session: AsyncSession, community: str, name: str) -> str | None:
+    """The community's party-member team, made unless it exists: one INSERT that does
+    nothing against the unique index when another request made it first (on PostgreSQL it
+    waits for that one's commit). The new team's id, or None when it was there."""
+    stmt = (
+        _upsert(session)(Team)
+        .values(
+            id=new_id(),
+            community_code=community,
+            name=name,
+            kind="party_member",
+            joining="invited",
+            created_at=clock.now(),
+        )
+        .on_conflict_do_nothing()
+        .returning(Team.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def communities_with_party_team(session: AsyncSession, codes: list[str]) -> set[str]:
+    rows = await session.scalars(
+        select(Team.community_code).where(
+            Team.community_code.in_(codes), Team.kind == "party_member"
+        )
+    )
+    return set(rows.all())
+
+
+async def communities_in_view(
+    session: AsyncSession, principal: Principal, community: str | None
+) -> list[str]:
+    """The communities whose teams a listing shows the caller, among ``community`` (a
+    12-digit code) or, without it, the communities the caller belongs to: staff, the
+    community-level codes of their scope; a volunteer, their own community while active.
+    (A wider scope's communities are the registry's to list.)"""
+    if principal.unrestricted or _staff(principal):
+        wanted = [community] if community else [c for c in principal.scope if len(c) == 12]
+        return [c for c in wanted if len(significant_prefix(c)) == 12 and principal.reaches(c)]
+    mine = await volunteer_of_user(session, principal.user_id)
+    if mine is None or mine.status != "active":
+        return []
+    return [mine.community_code] if community in (None, mine.community_code) else []
+
+
 async def team_members(session: AsyncSession, team_id: str) -> list[TeamMember]:
     return list(
         (await session.scalars(select(TeamMember).where(TeamMember.team_id == team_id))).all()
     )
+
+
+async def team_member_names(session: AsyncSession, team_id: str) -> list[tuple[str, str]]:
+    """(volunteer id, name) of each member of the team."""
+    rows = await session.execute(
+        select(TeamMember.volunteer_id, Volunteer.name)
+        .join(Volunteer, Volunteer.id == TeamMember.volunteer_id)
+        .where(TeamMember.team_id == team_id)
+    )
+    return [(vid, name) for vid, name in rows.all()]
 
 
 async def add_team_member(session: AsyncSession, team_id: str, volunteer_id: str) -> None:

@@ -6,11 +6,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
+from services.volunteer.names import (
+    ACTIVITY_STATUS_NAMES,
+    HOURS_KIND_NAMES,
+    HOURS_STATUS_NAMES,
+    SIGNUP_REVIEW_REASON_NAMES,
+    SIGNUP_STATUS_NAMES,
+    VOLUNTEER_STATUS_NAMES,
+    name_of,
+)
 
 
 class Guardian(WireModel):
@@ -43,7 +52,7 @@ class VolunteerOut(BaseModel):
     in_service_party_member: bool
     employer_unit_id: str | None
     party_reported_on: date | None
-    status: str
+    status: str  # active pending rejected withdrawn
     # Why a registration waits for review: not_in_registry, phone_differs; null otherwise.
     review_reason: str | None = None
     review_reason_name: str | None = None  # 未在居民登记中找到
@@ -52,6 +61,11 @@ class VolunteerOut(BaseModel):
     created_at: Timestamp
     # The teams the volunteer is in: on their own record (GET /volunteers/me).
     teams: list[TeamBrief] | None = None
+
+    @computed_field(description="有效, 待审核, 未通过审核 or 已退出")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
+        return name_of(VOLUNTEER_STATUS_NAMES, self.status)
 
 
 class TeamBrief(BaseModel):
@@ -149,16 +163,21 @@ class ActivityOut(BaseModel):
     waitlisted: int | None = None
     signup_deadline: Timestamp | None
     cancel_deadline: Timestamp | None
-    status: str
+    status: str  # published cancelled finished
     # Metres from the point of a "near me" search; absent otherwise.
     distance_m: float | None = None
+
+    @computed_field(description="已发布, 已取消 or 已结束")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
+        return name_of(ACTIVITY_STATUS_NAMES, self.status)
 
 
 class SignupOut(BaseModel):
     id: str
     activity_id: str
     volunteer_id: str
-    status: str
+    status: str  # confirmed waitlisted cancelled no_show
     position: int
     waitlist_rank: int | None = None
     start_at: Timestamp
@@ -171,8 +190,18 @@ class SignupOut(BaseModel):
     # A refused check-out not followed by a good one: the hours wait for a worker.
     flagged: bool = False
     # check_out_outside_window, check_out_outside_geofence, check_out_token_expired,
-    # check_out_token_invalid; null otherwise.
+    # check_out_token_invalid, no_check_out; null otherwise.
     review_reason: str | None = None
+
+    @computed_field(description="已确认, 候补中, 已取消 or 未到场")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
+        return name_of(SIGNUP_STATUS_NAMES, self.status)
+
+    @computed_field(description="review_reason by name, or null")  # type: ignore[prop-decorator]
+    @property
+    def review_reason_name(self) -> str | None:
+        return name_of(SIGNUP_REVIEW_REASON_NAMES, self.review_reason)
 
 
 class AttendanceIn(WireModel):
@@ -209,18 +238,28 @@ class FinishOut(BaseModel):
 
 class HoursEntryOut(BaseModel):
     id: str
-    kind: str
+    kind: str  # activity correction back_entry
     activity_id: str | None
     service_date: date
     hours: Decimal
     reason: str | None
-    status: str
+    status: str  # approved pending rejected
     entered_by: str
     entered_by_name: str | None = None
     approved_by: str | None
     approved_by_name: str | None = None
     approved_at: Timestamp | None = None
     created_at: Timestamp
+
+    @computed_field(description="已通过, 待审核 or 未通过")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str:
+        return name_of(HOURS_STATUS_NAMES, self.status)
+
+    @computed_field(description="活动服务, 更正 or 补录")  # type: ignore[prop-decorator]
+    @property
+    def kind_name(self) -> str:
+        return name_of(HOURS_KIND_NAMES, self.kind)
 
 
 class HoursOut(BaseModel):

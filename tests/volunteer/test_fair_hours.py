@@ -93,10 +93,13 @@ async def test_a_check_out_from_890_m_away_waits_for_a_worker_and_never_beats_an
     signups = (await admin.get(f"/api/v1/volunteer/activities/{event['id']}/signups")).json()[
         "items"
     ]
-    flags = {s["volunteer_id"]: (s["flagged"], s["review_reason"]) for s in signups}
+    flags = {
+        s["volunteer_id"]: (s["flagged"], s["review_reason"], s["review_reason_name"])
+        for s in signups
+    }
     assert flags == {
-        h["id"]: (False, None),
-        w["id"]: (True, "check_out_outside_geofence"),
+        h["id"]: (False, None, None),
+        w["id"]: (True, "check_out_outside_geofence", "签退时不在活动范围内"),
     }, flags
 
     # The community is told there are hours to look at.
@@ -220,7 +223,10 @@ async def test_a_check_out_after_its_window_is_flagged_and_a_later_good_one_clea
     signups = (await admin.get(f"/api/v1/volunteer/activities/{event['id']}/signups")).json()[
         "items"
     ]
-    reasons = {s["volunteer_id"]: s["review_reason"] for s in signups}
-    assert reasons == {v_late["id"]: "check_out_outside_window", v_back["id"]: None}, reasons
+    reasons = {s["volunteer_id"]: (s["review_reason"], s["review_reason_name"]) for s in signups}
+    assert reasons == {
+        v_late["id"]: ("check_out_outside_window", "签退时不在签退时间内"),
+        v_back["id"]: (None, None),
+    }, reasons
     # Attendance after the closing changes nothing.
     assert_problem(await _attend(late, event, "check_out", **PLACE), 409)

@@ -11,7 +11,7 @@ from tests.support import assert_problem, changes_of
 async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_community):
     community = await new_community()
     worker = await staff_account(api, "community_admin", community, "张社工")
-    caller, pending = await volunteer(api, community, matched=False)
+    caller, pending = await volunteer(api, community, matched=False, name="李志愿")
     assert pending["status"] == "pending"
     r = await worker.post(f"/api/v1/volunteer/volunteers/{pending['id']}/approve")
     assert r.status_code == 200, r.text
@@ -40,7 +40,9 @@ async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_co
     assert r.status_code == 200, r.text
     joined, created = r.json()["items"]  # the second join changed nothing
     assert joined["action"] == "joined" and joined["actor_id"] != created["actor_id"]
-    assert changes_of(joined) == [{"field": "members", "old": [], "new": [pending["id"]]}]
+    assert changes_of(joined) == [
+        {"field": "members", "old": [], "new": [f"李志愿 ({pending['id']})"]}
+    ]
     assert created["actor_name"] == "张社工"
 
     # An activity organised and cancelled.
@@ -60,3 +62,52 @@ async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_co
         f"activities/{event['id']}",
     ):
         assert_problem(await other.get(f"/api/v1/volunteer/{path}/history"), 404)
+
+
+async def test_a_teams_history_names_its_members_and_leader(api, new_community):
+    """The worker sets a team's members and leader, then changes them: the history reads
+    who came and went by name, each with their volunteer id beside it."""
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "张社工")
+    _, wang = await volunteer(api, community, name="王芳")
+    _, li = await volunteer(api, community, name="李强")
+    _, zhao = await volunteer(api, community, name="赵敏")
+    r = await worker.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "巡逻队", "kind": "patrol"},
+    )
+    team = r.json()["id"]
+    r = await worker.put(
+        f"/api/v1/volunteer/teams/{team}/members",
+        json={"volunteer_ids": [wang["id"], li["id"]], "leader_id": wang["id"]},
+    )
+    assert r.status_code == 200, r.text
+    r = await worker.put(
+        f"/api/v1/volunteer/teams/{team}/members",
+        json={"volunteer_ids": [li["id"], zhao["id"]], "leader_id": zhao["id"]},
+    )
+    assert r.status_code == 200, r.text
+
+    r = await worker.get(f"/api/v1/volunteer/teams/{team}/history")
+    assert r.status_code == 200, r.text
+    second, first, created = r.json()["items"]
+    assert created["action"] == "created"
+    assert {c["field"]: c["new"] for c in created["changes"]}["members"] == []
+    assert (first["action"], first["actor_name"]) == ("members_set", "张社工")
+    named = {
+        "wang": f"王芳 ({wang['id']})",
+        "li": f"李强 ({li['id']})",
+        "zhao": f"赵敏 ({zhao['id']})",
+    }
+    assert changes_of(first) == [
+        {"field": "leader", "old": None, "new": named["wang"]},
+        {"field": "members", "old": [], "new": [named["li"], named["wang"]]},
+    ]
+    assert changes_of(second) == [
+        {"field": "leader", "old": named["wang"], "new": named["zhao"]},
+        {
+            "field": "members",
+            "old": [named["li"], named["wang"]],
+            "new": [named["li"], named["zhao"]],
+        },
+    ]

@@ -3,8 +3,17 @@ they served here; a report by someone the registry does not know is marked unver
 
 from __future__ import annotations
 
+import asyncio
+
 from services.common.clock import clock, to_local
-from tests.factories import STREET_B, unit, unit_with_contact, volunteer
+from tests.factories import (
+    STREET_B,
+    resident_in_registry,
+    staff_account,
+    unit,
+    unit_with_contact,
+    volunteer,
+)
 from tests.support import assert_problem
 
 
@@ -130,3 +139,95 @@ async def test_a_units_contact_sees_its_own_members_reports_and_no_other_volunte
     for record in (mine, yours, someone):
         assert_problem(await contact.get(f"/api/v1/volunteer/volunteers/{record['id']}"), 404)
         assert_problem(await contact.get(f"/api/v1/volunteer/volunteers/{record['id']}/hours"), 404)
+
+
+def _party_teams(answer) -> list[dict]:
+    assert answer.status_code == 200, answer.text
+    return [t for t in answer.json()["items"] if t["kind"] == "party_member"]
+
+
+async def test_the_community_has_its_party_team_before_the_first_member_registers(
+    api, new_community
+):
+    """A community worker opens the teams page of a new community: the 党员志愿服务队 is
+    there already, invitation-only and empty. Many first looks at once (the worker on two
+    phones, the street) make one team, which the first in-service party member then joins."""
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "张社工")
+    answers = await asyncio.gather(
+        *(worker.get("/api/v1/volunteer/teams") for _ in range(4)),
+        *(worker.get("/api/v1/volunteer/teams", params={"community": community}) for _ in range(4)),
+        *(
+            api.street.get("/api/v1/volunteer/teams", params={"community": community})
+            for _ in range(4)
+        ),
+    )
+    seen = [_party_teams(r) for r in answers]
+    assert all(len(teams) == 1 for teams in seen), [r.text for r in answers]
+    [team] = seen[0]
+    assert {t[0]["id"] for t in seen} == {team["id"]}
+    assert (team["name"], team["joining"], team["members"]) == ("党员志愿服务队", "invited", 0)
+    assert team["community_code"] == community
+    # Made once: its history has one entry, under the name of whoever looked first.
+    r = await worker.get(f"/api/v1/volunteer/teams/{team['id']}/history")
+    assert r.status_code == 200, r.text
+    [created] = r.json()["items"]
+    assert created["action"] == "created" and created["actor_name"]
+
+    # A second one is refused: the community has its party-member team.
+    r = await worker.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "党员先锋队", "kind": "party_member"},
+    )
+    assert_problem(r, 409, "team.party_team_exists")
+
+    caller, _ = await volunteer(api, community, in_service_party_member=True, name="党员甲")
+    [again] = _party_teams(await worker.get("/api/v1/volunteer/teams"))
+    assert (again["id"], again["members"]) == (team["id"], 1)
+    mine = (await caller.get("/api/v1/volunteer/volunteers/me")).json()
+    assert [t["id"] for t in mine["teams"]] == [team["id"]]
+
+
+async def test_first_party_members_registering_at_once_share_one_team(api, new_community):
+    """Six in-service party members of a community nobody has looked at register while its
+    worker opens the teams page: one party-member team, all six in it."""
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "张社工")
+    people = []
+    for i in range(6):
+        number = await resident_in_registry(api, community, f"党员{i}")
+        caller = await api.resident()
+        body = {
+            "name": f"党员{i}",
+            "id_number": number,
+            "phone": "13700001234",
+            "community_code": community,
+            "in_service_party_member": True,
+        }
+        people.append((caller, body))
+    registering = [
+        caller.post("/api/v1/volunteer/volunteers", json=body) for caller, body in people
+    ]
+    looking = [worker.get("/api/v1/volunteer/teams") for _ in range(4)]
+    answers = await asyncio.gather(*registering[:3], *looking[:3], *registering[3:], looking[3])
+    registered, looks = answers[:3] + answers[6:9], answers[3:6] + answers[9:]
+    assert all(r.status_code == 201 for r in registered), [r.text for r in registered]
+    assert all(len(_party_teams(r)) == 1 for r in looks), [r.text for r in looks]
+    [team] = _party_teams(
+        await api.admin.get("/api/v1/volunteer/teams", params={"community": community})
+    )
+    assert team["members"] == 6
+    for caller, _ in people:
+        mine = (await caller.get("/api/v1/volunteer/volunteers/me")).json()
+        assert [t["id"] for t in mine["teams"]] == [team["id"]]
+
+
+async def test_no_party_team_is_made_for_a_code_that_is_not_a_community(api):
+    """A typo in the community filter finds nothing and makes nothing."""
+    code = "410105001987"
+    assert_problem(await api.admin.get(f"/api/v1/registry/areas/{code}"), 404)
+    for _ in range(2):
+        answer = await api.street.get("/api/v1/volunteer/teams", params={"community": code})
+        assert _party_teams(answer) == []
+    street = await api.street.get("/api/v1/volunteer/teams", params={"community": "410105001000"})
+    assert street.status_code == 200, street.text

@@ -130,3 +130,47 @@ async def test_a_staff_account_without_a_display_name_is_named_by_its_username(a
     r = await worker.get(f"/api/v1/registry/residents/{r.json()['id']}/history")
     [created] = r.json()["items"]
     assert created["actor_name"] == worker.username
+
+
+async def test_a_volunteer_not_approved_is_told_so_when_joining_a_team(api, new_community):
+    """Waiting for review, rejected or withdrawn: joining a team of their own community is
+    refused with the registration's status in Chinese, not a 404 that says the team is gone.
+    Once approved, the same tap joins."""
+    community = await new_community()
+    worker = await staff_account(api, "community_admin", community, "张社工")
+    r = await worker.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "助老服务队", "kind": "elderly_care"},
+    )
+    assert r.status_code == 201, r.text
+    team = r.json()["id"]
+
+    waiting, pending = await volunteer(api, community, matched=False)
+    refused, rejected = await volunteer(api, community, matched=False)
+    r = await worker.post(
+        f"/api/v1/volunteer/volunteers/{rejected['id']}/reject", json={"reason": "信息不符"}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+    leaving, _ = await volunteer(api, community)
+    assert (await leaving.post("/api/v1/volunteer/volunteers/me/withdraw")).is_success
+
+    for caller, status_zh in ((waiting, "待审核"), (refused, "未通过审核"), (leaving, "已退出")):
+        body = assert_problem(
+            await caller.post(f"/api/v1/volunteer/teams/{team}/join"),
+            409,
+            "volunteer.not_approved",
+        )
+        assert status_zh in body["detail"] and "服务队" in body["detail"], body
+    english = assert_problem(
+        await waiting.post(
+            f"/api/v1/volunteer/teams/{team}/join", headers={"Accept-Language": "en"}
+        ),
+        409,
+        "volunteer.not_approved",
+    )
+    assert "pending" in english["detail"] and "team" in english["detail"], english
+
+    r = await worker.post(f"/api/v1/volunteer/volunteers/{pending['id']}/approve")
+    assert r.status_code == 200, r.text
+    joined = await waiting.post(f"/api/v1/volunteer/teams/{team}/join")
+    assert joined.status_code == 200 and joined.json()["members"] == 1, joined.text

@@ -14,6 +14,7 @@ from tests.factories import (
     activity,
     community_with,
     resident_in_registry,
+    staff_account,
     volunteer,
 )
 from tests.support import assert_problem, make_id_number
@@ -120,6 +121,52 @@ async def test_five_hundred_sign_ups_for_fifty_places(api, new_community):
         "confirmed"
     ] == 50
     assert promoted  # the promoted volunteer is one of ours
+
+
+async def test_the_organiser_sees_each_waiting_volunteers_place_in_the_queue(api, new_community):
+    """Two places, six sign-ups: the organiser's list ranks the four who wait 1 to 4 (1 is
+    promoted next), as each of them was told on signing up, on every page; when one who
+    waits cancels, those behind move up. Confirmed and cancelled sign-ups have no rank."""
+    community = await new_community()
+    organiser = await staff_account(api, "community_admin", community, "张社工")
+    event = await activity(api, community, capacity=2)
+    url = f"/api/v1/volunteer/activities/{event['id']}/signups"
+    callers, own = [], []
+    for _ in range(6):
+        caller, _ = await volunteer(api, community)
+        r = await caller.post(url)
+        assert r.status_code == 201, r.text
+        callers.append(caller)
+        own.append(r.json())
+    told = {s["id"]: s["waitlist_rank"] for s in own}
+    assert list(told.values()) == [None, None, 1, 2, 3, 4]
+
+    async def organisers_list(limit: int) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            r = await organiser.get(url, params={"limit": limit, "cursor": cursor})
+            assert r.status_code == 200, r.text
+            items += r.json()["items"]
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                return items
+
+    for limit in (100, 4, 1):
+        listed = await organisers_list(limit)
+        assert {s["id"]: s["waitlist_rank"] for s in listed} == told, limit
+
+    r = await callers[3].delete(f"{url}/me")  # the second in the queue gives up
+    assert r.status_code == 200 and r.json()["waitlist_rank"] is None, r.text
+    for limit in (100, 3):
+        listed = await organisers_list(limit)
+        assert [(s["status"], s["waitlist_rank"]) for s in listed] == [
+            ("confirmed", None),
+            ("confirmed", None),
+            ("waitlisted", 1),
+            ("cancelled", None),
+            ("waitlisted", 2),
+            ("waitlisted", 3),
+        ], limit
 
 
 async def test_no_two_activities_that_overlap(api, new_community):

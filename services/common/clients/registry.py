@@ -110,7 +110,13 @@ class RosterChanges(_In):
     deleted: dict[str, list[Any]]
 
 
-AREA = Endpoint(SERVICE, "GET", "/api/v1/registry/areas/{code}", response=AreaRef)
+AREA = Endpoint(
+    SERVICE,
+    "GET",
+    "/api/v1/registry/areas/{code}",
+    response=AreaRef,
+    permissions=("registry:read",),
+)
 CHILDREN_STATS = Endpoint(
     SERVICE,
     "GET",

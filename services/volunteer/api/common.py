@@ -13,9 +13,9 @@ from services.common.database import TransactionalRoute
 from services.common.geo import CoordSystem, Near, point_out
 from services.common.pagination import PageParams, page_params
 from services.volunteer.models import Activity, Signup, Team, Volunteer
+from services.volunteer.names import REVIEW_REASON_NAMES
 from services.volunteer.schemas import ActivityOut, SignupOut, TeamBrief, TeamOut, VolunteerOut
 from services.volunteer.service import activities, teams
-from services.volunteer.service.registration import REVIEW_REASON_NAMES
 
 Paging = Annotated[PageParams, Depends(page_params)]
 Manager = Annotated[Principal, Depends(require("volunteer:manage"))]

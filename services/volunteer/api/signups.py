@@ -38,10 +38,11 @@ async def cancel_signup(activity_id: str, session: SessionDep, principal: Self) 
 async def list_signups(
     activity_id: str, session: SessionDep, principal: Manager, page: Paging
 ) -> Page[SignupOut]:
-    rows, cursor = await signups.list_signups(
+    """In order of arrival; each waiting one with their place in the queue."""
+    rows, cursor, ranks = await signups.list_signups(
         session=session, principal=principal, activity_id=activity_id, page=page
     )
-    return Page(items=[signup_out(s) for s in rows], next_cursor=cursor)
+    return Page(items=[signup_out(s, ranks.get(s.id)) for s in rows], next_cursor=cursor)
 
 
 @router.post("/activities/{activity_id}/attendance")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fastapi import Request
+
 from services.common.auth import PrincipalDep
-from services.common.database import SessionDep
+from services.common.database import SessionDep, request_database
 from services.common.pagination import Page
 from services.common.validators import AreaCodeStr
 from services.volunteer.api.common import Manager, Paging, Self, make_router, teams_out
@@ -21,9 +23,20 @@ async def create_team(body: TeamCreate, session: SessionDep, principal: Manager)
 
 @router.get("/teams")
 async def list_teams(
-    session: SessionDep, principal: PrincipalDep, page: Paging, community: AreaCodeStr | None = None
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Paging,
+    community: AreaCodeStr | None = None,
 ) -> Page[TeamOut]:
-    """Staff: the teams within their scope; a volunteer: the teams of their community."""
+    """Staff: the teams within their scope; a volunteer: the teams of their community. A
+    community's party-member team is among them from the start."""
+    await teams.ensure_party_teams(
+        database=request_database(request),
+        peers=request.app.state.peers,
+        principal=principal,
+        community=community,
+    )
     rows, cursor = await teams.list_teams(
         session=session, principal=principal, page=page, community=community
     )

@@ -33,7 +33,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "status",
         "review_reason",
     ),
-    "team": ("community_code", "name", "kind", "leader_id", "joining"),
+    # Its leader and members by name: ``roster``.
+    "team": ("community_code", "name", "kind", "joining"),
     "activity": (
         "community_code",
         "team_id",
@@ -102,10 +103,25 @@ async def changed(
     )
 
 
-async def members(session: AsyncSession, team_id: str) -> dict[str, Any]:
-    """A team's members as its history shows them: volunteer ids, sorted."""
+def _named(name: str | None, volunteer_id: str | None) -> str | None:
+    return f"{name or ''} ({volunteer_id})".strip() if volunteer_id else None
+
+
+async def roster(session: AsyncSession, team: Any) -> dict[str, Any]:
+    """A team's leader and members as its history shows them: each by the volunteer's name,
+    the volunteer id beside it (as a grid cell's workers are), members in the order of
+    their names."""
+    people = dict(await repository.team_member_names(session, team.id))
+    leader = None
+    if team.leader_id:
+        name = people.get(team.leader_id)
+        if name is None:
+            found = await repository.volunteer_row(session, team.leader_id)
+            name = found.name if found is not None else None
+        leader = _named(name, team.leader_id)
     return {
-        "members": sorted(m.volunteer_id for m in await repository.team_members(session, team_id))
+        "leader": leader,
+        "members": sorted(_named(name, vid) for vid, name in people.items()),
     }
 
 

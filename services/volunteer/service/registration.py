@@ -17,9 +17,10 @@ from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.common.settings import Settings
 from services.common.validators import parse_id_number
 from services.volunteer import repository
-from services.volunteer.models import Team, TeamMember, Volunteer, outbox
+from services.volunteer.models import Volunteer, outbox
+from services.volunteer.names import REVIEW_REASON_NAMES
 from services.volunteer.schemas import VolunteerCreate
-from services.volunteer.service import history, waitlist
+from services.volunteer.service import history, teams, waitlist
 
 
 async def _registry_match(
@@ -39,13 +40,6 @@ async def _registry_match(
                 return resident.id, "phone_differs"
             return resident.id, None
     return None, "not_in_registry"
-
-
-# Why a registration waits for a person, as the resident and the worker read it.
-REVIEW_REASON_NAMES = {
-    "not_in_registry": "未在居民登记中找到",
-    "phone_differs": "手机号与登记不一致",
-}
 
 
 async def register(
@@ -131,7 +125,7 @@ async def register(
         ) from None
     await history.changed(session, principal, "volunteer", volunteer, "registered", cipher=cipher)
     if data.in_service_party_member:
-        await _join_party_team(session, volunteer)
+        await _join_party_team(session, principal, volunteer)
     await _tell_if_active(session, volunteer)
     return volunteer
 
@@ -167,21 +161,14 @@ async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
         )
 
 
-async def _join_party_team(session: AsyncSession, volunteer: Volunteer) -> None:
-    """Every community has a party-member volunteer team (seed 003): made on first need."""
-    team = await repository.party_team(session, volunteer.community_code)
-    if team is None:
-        team = Team(
-            id=new_id(),
-            community_code=volunteer.community_code,
-            name="党员志愿服务队",
-            kind="party_member",
-            joining="invited",
-        )
-        session.add(team)
-        await session.flush()
-    session.add(TeamMember(team_id=team.id, volunteer_id=volunteer.id))
-    await session.flush()
+async def _join_party_team(session: AsyncSession, principal: Principal, volunteer: Volunteer):
+    """An in-service party member is in their community's party-member team (seed 003),
+    made now if no one has looked at the community's teams yet."""
+    team = await teams.party_team(session, principal, volunteer.community_code)
+    was = history.snapshot("team", team, **await history.roster(session, team))
+    await repository.add_team_member(session, team.id, volunteer.id)
+    now = await history.roster(session, team)
+    await history.changed(session, principal, "team", team, "joined", was, **now)
 
 
 async def volunteer_for(session: AsyncSession, principal: Principal) -> Volunteer:

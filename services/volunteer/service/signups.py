@@ -93,6 +93,22 @@ async def cancel_signup(*, session: AsyncSession, principal: Principal, activity
 
 async def list_signups(
     *, session: AsyncSession, principal: Principal, activity_id: str, page: PageParams
-) -> tuple[list[Signup], str | None]:
+) -> tuple[list[Signup], str | None, dict[str, int]]:
+    """A page of the sign-ups in order of arrival, and each waiting one's place in the
+    queue (1: promoted next), as the volunteer was told it."""
     activity = await managed_activity(session, principal, activity_id)
-    return await repository.list_signups(session, activity.id, page)
+    rows, cursor = await repository.list_signups(session, activity.id, page)
+    return rows, cursor, await waitlist_ranks(session, activity.id, rows)
+
+
+async def waitlist_ranks(
+    session: AsyncSession, activity_id: str, rows: list[Signup]
+) -> dict[str, int]:
+    """The ranks of the waiting sign-ups of a page in one count: a page is a run of the
+    activity's sign-ups in order of arrival, so every waiting one between its first and
+    its last is on it, and each ranks one after the one before."""
+    waiting = sorted((s for s in rows if s.status == "waitlisted"), key=lambda s: s.position)
+    if not waiting:
+        return {}
+    first = await repository.waitlist_rank(session, activity_id, waiting[0].position)
+    return {s.id: first + i for i, s in enumerate(waiting)}
