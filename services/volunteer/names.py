@@ -55,6 +55,16 @@ HOURS_KIND_NAMES = {
 }
 
 
+# A team 志愿服务队 (Team.kind, the built-in ones; a deployment adds its own) and how one joins.
+TEAM_KIND_NAMES = {
+    "party_member": "党员志愿服务队",
+    "youth": "青年志愿服务队",
+    "elderly_care": "为老服务队",
+    "patrol": "治安巡逻队",
+}
+TEAM_JOINING_NAMES = {"open": "自由加入", "invited": "邀请加入"}
+
+
 def name_of(names: dict[str, str], code: str | None) -> str | None:
     """The name of ``code``; a code the table does not name is answered as itself, and no
     code (no review reason) as None."""

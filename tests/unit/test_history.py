@@ -34,10 +34,11 @@ def test_every_field_a_service_records_reads_by_a_chinese_name():
     from services.assessment.service import history as assessment
     from services.grid.service import history as grid
     from services.registry.service import history as registry
+    from services.volunteer.service import history as volunteer
 
     unnamed = [
         (module.__name__, kind, name)
-        for module in (registry, grid, assessment)
+        for module in (registry, grid, volunteer, assessment)
         for kind, names in module.FIELDS.items()
         for name in names
         if module.LABELS.field_name(kind, name) == name

@@ -24,6 +24,9 @@ async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_co
     assert (approved["action"], approved["actor_name"]) == ("approved", "张社工")
     assert changes_of(approved) == [{"field": "status", "old": "pending", "new": "active"}]
     assert approved["at"].endswith("+08:00")
+    [status] = approved["changes"]
+    assert (approved["action_name"], status["field_name"]) == ("审核通过", "状态")
+    assert (status["old_name"], status["new_name"]) == ("待审核", "有效")
     fields = {c["field"]: c["new"] for c in registered["changes"]}
     assert registered["action"] == "registered"
     assert fields["phone"] == "137****1234" and "*" in fields["id_number"]
@@ -44,6 +47,9 @@ async def test_volunteers_teams_and_activities_keep_who_changed_them(api, new_co
         {"field": "members", "old": [], "new": [f"李志愿 ({pending['id']})"]}
     ]
     assert created["actor_name"] == "张社工"
+    assert (joined["action_name"], joined["changes"][0]["field_name"]) == ("加入", "队员")
+    kind = next(c for c in created["changes"] if c["field"] == "kind")
+    assert (kind["field_name"], kind["new_name"]) == ("队伍类型", "为老服务队")
 
     # An activity organised and cancelled.
     event = await activity(api, community)

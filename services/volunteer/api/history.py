@@ -14,7 +14,7 @@ from services.volunteer.service import history as service
 router = make_router()
 
 
-_page = history_pages(service.read)
+_page = history_pages(service.read, service.LABELS)
 
 
 @router.get("/volunteers/{volunteer_id}/history")

@@ -10,11 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import record_change
+from services.common.history import YES_NO, HistoryLabels, named, record_change
 from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.volunteer import repository
 from services.volunteer.models import change_history
+from services.volunteer.names import (
+    ACTIVITY_STATUS_NAMES,
+    REVIEW_REASON_NAMES,
+    TEAM_JOINING_NAMES,
+    TEAM_KIND_NAMES,
+    VOLUNTEER_STATUS_NAMES,
+)
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "volunteer": (
@@ -103,10 +110,6 @@ async def changed(
     )
 
 
-def _named(name: str | None, volunteer_id: str | None) -> str | None:
-    return f"{name or ''} ({volunteer_id})".strip() if volunteer_id else None
-
-
 async def roster(session: AsyncSession, team: Any) -> dict[str, Any]:
     """A team's leader and members as its history shows them: each by the volunteer's name,
     the volunteer id beside it (as a grid cell's workers are), members in the order of
@@ -118,10 +121,10 @@ async def roster(session: AsyncSession, team: Any) -> dict[str, Any]:
         if name is None:
             found = await repository.volunteer_row(session, team.leader_id)
             name = found.name if found is not None else None
-        leader = _named(name, team.leader_id)
+        leader = named(name, team.leader_id)
     return {
         "leader": leader,
-        "members": sorted(_named(name, vid) for vid, name in people.items()),
+        "members": sorted(named(name, vid) for vid, name in people.items()),
     }
 
 
@@ -142,3 +145,60 @@ async def read(
     if found is None:
         raise NotFound()
     return await repository.history(session, record_type, record_id, page)
+
+
+LABELS = HistoryLabels(
+    actions={
+        "registered": "注册",
+        "approved": "审核通过",
+        "rejected": "审核未通过",
+        "withdrawn": "退出",
+        "party_reported": "在职党员报到",
+        "joined": "加入",
+        "left": "退出队伍",
+        "cancelled": "取消",
+    },
+    fields={
+        "community_code": "所属社区",
+        "resident_id": "对应居民",
+        "name": "名称",
+        "volunteer.name": "姓名",
+        "id_number": "身份证号",
+        "phone": "手机号",
+        "skills": "技能特长",
+        "availability": "可服务时间",
+        "in_service_party_member": "在职党员",
+        "employer_unit_id": "工作单位",
+        "party_reported_on": "报到日期",
+        "guardian_name": "监护人",
+        "guardian_consent": "监护人同意",
+        "status": "状态",
+        "review_reason": "待审核原因",
+        "kind": "队伍类型",
+        "joining": "加入方式",
+        "leader": "队长",
+        "members": "队员",
+        "team_id": "所属队伍",
+        "title": "活动名称",
+        "category": "活动类别",
+        "description": "活动内容",
+        "start_at": "开始时间",
+        "end_at": "结束时间",
+        "address": "地点",
+        "lat": "纬度",
+        "lng": "经度",
+        "radius_m": "签到范围(米)",
+        "capacity": "人数上限",
+        "signup_deadline": "报名截止",
+        "cancel_deadline": "取消截止",
+    },
+    values={
+        "volunteer.status": VOLUNTEER_STATUS_NAMES,
+        "activity.status": ACTIVITY_STATUS_NAMES,
+        "review_reason": REVIEW_REASON_NAMES,
+        "kind": TEAM_KIND_NAMES,
+        "joining": TEAM_JOINING_NAMES,
+        "in_service_party_member": YES_NO,
+        "guardian_consent": YES_NO,
+    },
+)
