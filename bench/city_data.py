@@ -744,6 +744,13 @@ class CityLoader:
             status = "active" if roll < 0.95 else "pending" if roll < 0.98 else "withdrawn"
             in_service = party and 22 <= age <= 60 and rng.random() < 0.5
             phone = phone or _phone(rng)
+            # Their hours lines first: the volunteer keeps its last day of service.
+            lines = []
+            if status == "active":
+                for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
+                    day = self.today - timedelta(days=rng.randrange(1, 400))
+                    lines.append((day, rng.random() < 0.92, Decimal(rng.choice((1, 1.5, 2, 3, 4)))))
+            served = [day for day, approved, _ in lines if approved]
             sink.add(
                 "volunteer.volunteers",
                 id=vid,
@@ -767,6 +774,7 @@ class CityLoader:
                 status=status,
                 review_reason="phone_differs" if status == "pending" else None,
                 withdrawn_at=made + timedelta(days=30) if status == "withdrawn" else None,
+                last_served_on=max(served) if served else None,
                 created_at=made,
                 updated_at=made,
             )
@@ -780,9 +788,7 @@ class CityLoader:
                     volunteer_id=vid,
                     joined_at=made,
                 )
-            for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
-                day = self.today - timedelta(days=rng.randrange(1, 400))
-                approved = rng.random() < 0.92
+            for day, approved, hours in lines:
                 at = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
                 sink.add(
                     "volunteer.hours_entries",
@@ -791,7 +797,7 @@ class CityLoader:
                     community_code=c.code,
                     kind="activity",
                     service_date=day,
-                    hours=Decimal(rng.choice((1, 1.5, 2, 3, 4))),
+                    hours=hours,
                     status="approved" if approved else "pending",
                     entered_by="bench",
                     approved_by="bench-approver" if approved else None,

@@ -125,6 +125,14 @@ async def bench_rate(db: str, residents: int, volunteers: int) -> dict:
                     {seq} SELECT {vid}, {vid}, code, 'activity', '2026-10-01', 2, 'approved', 'bench', {now}
                     FROM seq JOIN communities ON communities.ci = i % {k} WHERE i % 3 = 0""")
                 )
+                # What approving those lines keeps on each volunteer (as the migration fills it).
+                await conn.execute(
+                    text(
+                        "UPDATE volunteers SET last_served_on = (SELECT max(h.service_date)"
+                        " FROM hours_entries h WHERE h.volunteer_id = volunteers.id"
+                        " AND h.status = 'approved' AND h.hours > 0)"
+                    )
+                )
             async with database.engine.connect() as conn:
                 await conn.execute(text("ANALYZE"))
                 await conn.commit()

@@ -74,11 +74,21 @@ class Volunteer(Base):
     # What the worker said with the review (why it was rejected), told to the resident.
     review_note: Mapped[str | None] = mapped_column(String(200))
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The latest day of approved hours that served (hours > 0), kept as they are approved:
+    # who was active within a year is read off the volunteers' index, not found among every
+    # hours line of the city (repository.mark_served).
+    last_served_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
-    # Counts per community read off this index alone (the id makes it cover them).
-    __table_args__ = (Index("ix_volunteers_status_community_id", "status", "community_code", "id"),)
+    __table_args__ = (
+        # Scoped lists page in (community, id) order off this index.
+        Index("ix_volunteers_status_community_id", "status", "community_code", "id"),
+        # The registration rate's counts per community, active share included, off this alone.
+        Index(
+            "ix_volunteers_status_community_served", "status", "community_code", "last_served_on"
+        ),
+    )
 
 
 class NumberCounter(Base):

@@ -601,25 +601,32 @@ async def registration_counts(
     session: AsyncSession, prefix: str, served_since: date
 ) -> dict[str, tuple[int, int]]:
     """Per community under ``prefix``: active volunteers (each person once: one record per
-    ID number) and those of them with approved hours since ``served_since``. One pass along
-    the (status, community, id) index, grouped by the community as the index orders it (a
-    group by a part of the code sorted every volunteer); the ids that served are read once,
-    off the hours index alone."""
-    served = select(HoursEntry.volunteer_id).where(
-        HoursEntry.status == "approved",
-        HoursEntry.service_date >= served_since,
-        HoursEntry.hours > 0,
-    )
+    ID number) and those of them who served since ``served_since``. One pass along the
+    (status, community, last served) index, grouped by the community as the index orders it
+    (a group by a part of the code sorted every volunteer)."""
     rows = await session.execute(
         select(
             Volunteer.community_code,
             func.count(),
-            func.count().filter(Volunteer.id.in_(served)),
+            func.count().filter(Volunteer.last_served_on >= served_since),
         )
         .where(Volunteer.status == "active", prefix_clause(Volunteer.community_code, prefix))
         .group_by(Volunteer.community_code)
     )
     return {community: (n, active) for community, n, active in rows}
+
+
+async def mark_served(session: AsyncSession, volunteer_id: str, day: date) -> None:
+    """Approved hours that served on ``day``: the volunteer's last day of service moves on to
+    it (never back: an older line approved later leaves a newer day as it is). One
+    conditional UPDATE, so approvals racing each other keep the latest."""
+    later = or_(Volunteer.last_served_on.is_(None), Volunteer.last_served_on < day)
+    await session.execute(
+        update(Volunteer)
+        .where(Volunteer.id == volunteer_id, later)
+        .values(last_served_on=day)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def reported_party_members(

@@ -83,6 +83,15 @@ async def test_a_check_out_from_890_m_away_waits_for_a_worker_and_never_beats_an
 
     honest_ledger = (await admin.get(f"/api/v1/volunteer/volunteers/{h['id']}/hours")).json()
     assert honest_ledger["total_hours"] == "0.02", honest_ledger
+
+    async def active() -> int:
+        rate = await admin.get(
+            "/api/v1/volunteer/stats/registration-rate", params={"area": community}
+        )
+        assert rate.status_code == 200, rate.text
+        return rate.json()["active_last_12_months"]
+
+    assert await active() == 1  # the honest one served; the walker's hours still wait
     walker_ledger = (await admin.get(f"/api/v1/volunteer/volunteers/{w['id']}/hours")).json()
     assert walker_ledger["total_hours"] == "0.00", walker_ledger  # not credited by itself
     [entry] = walker_ledger["entries"]
@@ -117,6 +126,7 @@ async def test_a_check_out_from_890_m_away_waits_for_a_worker_and_never_beats_an
     assert approved.status_code == 200 and approved.json()["status"] == "approved", approved.text
     walker_ledger = (await admin.get(f"/api/v1/volunteer/volunteers/{w['id']}/hours")).json()
     assert walker_ledger["total_hours"] <= honest_ledger["total_hours"]
+    assert await active() == 2  # approved: the walker served too
     # Read as people read it: who entered and approved it by name, the reason without a
     # "waiting" that is no longer true.
     [entry] = walker_ledger["entries"]

@@ -282,6 +282,8 @@ async def finish(
                 approved_at=None if over_cap else now,
             )
         )
+        if not over_cap and hours > 0:
+            await repository.mark_served(session, volunteer.id, service_date)
         tally["attended"] += 1
         tally["hours_entries"] += 1
         tally["pending_approval"] += int(over_cap)

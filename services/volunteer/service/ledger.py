@@ -82,6 +82,8 @@ async def review_entry(
     entry.approved_by_name = principal.name
     entry.approved_at = clock.now()
     await session.flush()
+    if approve and entry.hours > 0:
+        await repository.mark_served(session, entry.volunteer_id, entry.service_date)
     if entry.activity_id and not await repository.pending_hours_of(session, entry.activity_id):
         await settle_notices(
             session, outbox, "volunteer", "activity", entry.activity_id, "hours_to_review"
