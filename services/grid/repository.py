@@ -88,14 +88,18 @@ async def live_cell_rows(
     return await _in_parts(session, stmt)
 
 
-async def cell_map_fingerprint(session: AsyncSession) -> tuple[int, datetime | None]:
-    """(live cells, latest ``updated_at`` of any cell): a change of cells anywhere changes
-    it (a deletion stamps ``updated_at`` too), at the cost of one row."""
+async def cell_map_fingerprint(session: AsyncSession) -> tuple[int, int, datetime | None]:
+    """(cells ever drawn, live cells, latest ``updated_at`` of any cell): a change of cells
+    anywhere changes it (a deletion stamps ``updated_at`` too), at the cost of one row. The
+    counts catch what the latest time cannot: a cell drawn while some row carries a later
+    time (a replica whose clock runs ahead); an edit hidden that way waits for the scan."""
     stmt = select(
-        func.count(Cell.code).filter(Cell.deleted_at.is_(None)), func.max(Cell.updated_at)
+        func.count(Cell.code),
+        func.count(Cell.code).filter(Cell.deleted_at.is_(None)),
+        func.max(Cell.updated_at),
     )
-    count, latest = (await session.execute(stmt)).one()
-    return count, latest
+    drawn, live, latest = (await session.execute(stmt)).one()
+    return drawn, live, latest
 
 
 async def live_cell_versions(session: AsyncSession) -> dict[str, datetime]:

@@ -168,6 +168,50 @@ async def test_a_burst_of_changes_ends_in_one_more_build_and_a_correct_index(
     assert index.cell(first["code"]).name == "一"
 
 
+async def test_a_cell_drawn_beside_a_replica_whose_clock_runs_ahead_still_arrives(
+    api, new_community, spot, grid_app, state, monkeypatch
+):
+    """One replica's clock runs a day ahead and stamped a cell so; a cell another replica
+    draws now is older than that stamp, yet this one's poll brings it in."""
+    community = await new_community()
+    lat, lng = spot
+    first = await make_cell(api, community, lat, lng, size=0.001)
+    ahead = clock.now() + timedelta(days=1)
+    async with grid_app.state.database.transaction() as session:
+        session.add(
+            Cell(
+                code=f"{community}{901:03d}",
+                community_code=community,
+                name="时钟快的副本画的",
+                kind="comprehensive",
+                boundary=square(lat + 0.008, lng, 0.001),
+                updated_at=ahead,
+            )
+        )
+    monkeypatch.setattr(state, "polled_at", -1e9)
+    await _locate(api, lat + 0.0005, lng + 0.0005)
+    await state.settled()
+    drawn = f"{community}{902:03d}"
+    async with grid_app.state.database.transaction() as session:
+        session.add(
+            Cell(
+                code=drawn,
+                community_code=community,
+                name="刚画的",
+                kind="comprehensive",
+                boundary=square(lat + 0.004, lng, 0.001),
+            )
+        )
+        # ...as one is deleted: as many live cells as before, and no later time.
+        row = await session.get(Cell, first["code"])
+        row.deleted_at = row.updated_at = clock.now()
+    monkeypatch.setattr(state, "polled_at", -1e9)
+    await _locate(api, lat + 0.0005, lng + 0.0005)
+    index = await state.settled()
+    assert index.locate(lat + 0.0045, lng + 0.0005) == drawn
+    assert index.locate(lat + 0.0005, lng + 0.0005) is None
+
+
 async def test_cells_another_process_changes_arrive_with_the_poll(
     api, new_community, spot, grid_app, state, monkeypatch
 ):
