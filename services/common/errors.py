@@ -133,7 +133,7 @@ def problem(
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:gongjian:problem:{code}",
-        "title": i18n.message(code if code in i18n.MESSAGES else "request.invalid", "en", **params),
+        "title": i18n.title(status),
         "status": status,
         "detail": detail if detail is not None else _detail(code, params),
         "code": code,

@@ -214,6 +214,33 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# The title of a problem: its kind, by status, the same for every occurrence (RFC 9457 lets
+# it change only to be localised); ``detail`` says what happened this time.
+TITLES: dict[int, tuple[str, str]] = {
+    400: ("请求有误", "Bad request"),
+    401: ("未通过身份验证", "Unauthorized"),
+    403: ("没有权限", "Forbidden"),
+    404: ("记录不存在或无权查看", "Not found"),
+    405: ("不支持的请求方法", "Method not allowed"),
+    409: ("与当前状态冲突", "Conflict"),
+    412: ("记录已被修改", "Precondition failed"),
+    413: ("请求体过大", "Content too large"),
+    415: ("不支持的内容类型", "Unsupported media type"),
+    422: ("请求数据有误", "Unprocessable content"),
+    428: ("缺少前提条件", "Precondition required"),
+    429: ("请求过于频繁", "Too many requests"),
+    500: ("服务器内部错误", "Internal server error"),
+    502: ("上游服务答复无效", "Bad gateway"),
+    503: ("服务暂时不可用", "Service unavailable"),
+    504: ("上游服务超时", "Gateway timeout"),
+}
+
+
+def title(status: int, lang: Lang | None = None) -> str:
+    zh, en = TITLES.get(status) or (("请求有误", "Bad request") if status < 500 else TITLES[500])
+    return en if (lang or current_lang.get()) == "en" else zh
+
+
 def message(code: str, lang: Lang | None = None, catalog: dict | None = None, **params) -> str:
     table = MESSAGES if catalog is None else catalog
     pair = table.get(code)

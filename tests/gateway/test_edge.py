@@ -48,6 +48,19 @@ async def test_english_on_request(api):
         "/api/v1/auth/token", json={"username": "demo-admin", "password": "wrong-one"}
     )
     assert "用户名或密码错误" in zh.json()["detail"]
+    # The title names the kind of problem, in the reader's language, the same for every
+    # occurrence (RFC 9457: it changes only to be localised).
+    assert (body["title"], zh.json()["title"]) == ("Unauthorized", "未通过身份验证")
+
+
+async def test_a_problem_title_is_the_kind_of_problem_in_chinese(api):
+    first = await api.anon.post("/api/v1/auth/token", json={"username": ["a"], "password": "x"})
+    other = await api.admin.post(
+        "/api/v1/users", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert first.json()["title"] == other.json()["title"] == "请求数据有误"
+    missing = await api.admin.get("/api/v1/registry/residents/no-such-one")
+    assert missing.json()["title"] == "记录不存在或无权查看"
 
 
 async def test_a_body_over_the_limit_is_a_413(api):
