@@ -117,7 +117,13 @@ PROFILES = {
     "410105002002": dict(office_area_m2=360, full_time_staff=7),
 }
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志强文博子涵欣怡浩然雨轩"
+# Given names by the gender the ID number gives (its 17th digit), and the relations to the
+# head each may have: the demo reads like a real roster, not 王丽 (男), 女 of the head.
+GIVEN = {
+    "male": "伟强磊军洋勇杰涛明超刚华建国志文博浩然轩宇鹏辉",
+    "female": "芳娜秀英敏静丽艳娟兰霞平桂英欣怡子涵雨婷玉梅",
+}
+RELATIONS = {"male": ("配偶", "子", "父亲"), "female": ("配偶", "女", "母亲")}
 RESIDENTS_PER_COMMUNITY = 200
 DEMO_UNITS = (
     ("郑州市金水区经八路小学", "12410105MB1234567", "school", COMMUNITY),
@@ -171,18 +177,19 @@ def demo_residents_csv(today: date) -> bytes:
                 tags.append("老年人")
             if rng.random() < 0.02:
                 tags.append("低保")
+            gender = "male" if int(number[16]) % 2 else "female"
             building = f"{i % 8 + 1}号楼"
             door = f"{i % 3 + 1}单元{(i // 24) % 6 + 1}0{i % 4 + 1}"
             writer.writerow(
                 [
                     rng.choice(SURNAMES)
-                    + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
+                    + "".join(rng.choice(GIVEN[gender]) for _ in range(rng.choice((1, 2)))),
                     number,
                     f"13{rng.randrange(10)}{rng.randrange(10**8):08d}",
                     community,
                     building,
                     door,
-                    "户主" if i % 3 == 0 else rng.choice(("配偶", "子", "女", "父亲", "母亲")),
+                    "户主" if i % 3 == 0 else rng.choice(RELATIONS[gender]),
                     rng.choices(("户籍", "常住", "流动"), (6, 3, 1))[0],
                     "、".join(tags),
                 ]

@@ -74,3 +74,22 @@ async def test_every_demo_login_has_something_to_do_and_a_second_load_adds_nothi
             assert "application_step" in await inbox_kinds(street)
             applications = await http.get("/api/v1/assessment/applications", headers=street)
             assert [a["status"] for a in applications.json()["items"]] == ["submitted"]
+
+
+def test_the_demo_roster_reads_like_a_real_one():
+    """Daughters are women, fathers men: each relation to the head fits the gender the ID
+    number gives, as a community worker reading the demo would expect."""
+    import csv
+    import io
+
+    from gateway.demo import demo_residents_csv
+    from services.common.clock import clock
+
+    rows = list(csv.DictReader(io.StringIO(demo_residents_csv(clock.today()).decode("utf-8-sig"))))
+    men_only, women_only = {"子", "父亲"}, {"女", "母亲"}
+    odd = [
+        (r["姓名"], r["与户主关系"])
+        for r in rows
+        if r["与户主关系"] in (men_only if int(r["身份证号"][16]) % 2 == 0 else women_only)
+    ]
+    assert rows and odd == []
