@@ -32,8 +32,10 @@ i18n.register(
             "An attached file is not one you uploaded.",
         ),
         "file.attached_elsewhere": (
-            "所附文件已属于其他区域的记录,请重新上传。",
-            "An attached file already belongs to a record of another area.",
+            "所附文件已用在另一个网格或社区的记录上;一份文件只随一个区域的记录保存和查阅,"
+            "请为这条记录另行拍照上传。",
+            "An attached file is already part of a record of another cell or community; a file "
+            "stays with one area's records, so upload it again for this one.",
         ),
     }
 )
@@ -42,8 +44,8 @@ i18n.register(
         "file_not_found": ("文件不存在。", "No such file."),
         "file_not_yours": ("不是您上传的文件。", "Not a file you uploaded."),
         "file_attached_elsewhere": (
-            "文件已属于其他区域的记录。",
-            "The file belongs to a record of another area.",
+            "文件已用在另一个网格或社区的记录上,请另行上传。",
+            "The file is part of another area's record; upload it again.",
         ),
     },
     field=True,
