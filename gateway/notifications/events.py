@@ -43,6 +43,14 @@ def _when(value: str | None) -> str:
     return to_local(datetime.fromisoformat(value)).strftime("%m月%d日 %H:%M")
 
 
+def _hours(value: float | int | str | None) -> str:
+    """A number of hours as a sentence writes it: 8, 8.5 (never 8.0)."""
+    if value is None:
+        return ""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
 # Where the mini-program shows each kind of subject.
 PAGES = {
     "volunteer": "/pages/volunteer/review",
@@ -154,6 +162,25 @@ async def _case_dispatched(session: AsyncSession, p: Payload) -> tuple[list[str]
     )
 
 
+async def _case_returned(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    """A case the check sent back goes to whoever handles it again: the unit it was
+    dispatched to, the worker it was assigned to, and whoever handled it last."""
+    users: list[str] = []
+    if p.get("unit_id"):
+        users += await repository.unit_contacts(session, p["unit_id"])
+    users += [p[key] for key in ("assignee_id", "handler_id") if p.get(key)]
+    users = [u for u in users if u != p.get("actor_id")]
+    note = f"核查意见:{p['note']}。" if p.get("note") else ""
+    return users, about(
+        "case",
+        p["case_id"],
+        kind="case_returned",
+        title="事件核查未通过,请返工",
+        body=f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]},"
+        f"核查未通过,已退回返工。{note}请于{_when(p.get('deadline_at'))}前重新处置。",
+    )
+
+
 async def _case_due(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     """While a case is being handled, its handler answers for the deadline: the worker or
     the unit it was dispatched to; at every other step, the cell's workers and admins."""
@@ -203,6 +230,8 @@ async def _case_step(session: AsyncSession, p: Payload) -> tuple[list[str], Mess
     users = await repository.staff_reaching(session, p["cell_code"], ("community_admin",))
     if not users:
         users = await repository.staff_reaching(session, p["cell_code"], ("street_admin",))
+    # The cell's grid workers who may take the step (verifying: not whoever handled it).
+    users += p.get("verifier_ids") or []
     users = [u for u in users if u != p.get("actor_id")]
     return users, about("case", p["case_id"], kind=kind, title=title, body=f"{what}。{ask}。")
 
@@ -215,7 +244,29 @@ async def _extension_requested(session: AsyncSession, p: Payload) -> tuple[list[
         p["case_id"],
         kind="extension_requested",
         title="有事件延期申请待审批",
-        body=f"{p.get('category_name') or '事件'}申请延期 {p.get('hours')} 小时,请审批。",
+        body=f"{p.get('category_name') or '事件'}申请延期 {_hours(p.get('hours'))} 小时,请审批。",
+    )
+
+
+async def _extension_decided(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
+    what = f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
+    hours = _hours(p.get("hours"))
+    note = f"说明:{p['note']}。" if p.get("note") else ""
+    deadline = _when(p.get("deadline_at"))
+    if p["approved"]:
+        return [p["requested_by"]], about(
+            "case",
+            p["case_id"],
+            kind="extension_approved",
+            title="延期已批准",
+            body=f"{what}。延期 {hours} 小时已批准,请于{deadline}前处置。{note}",
+        )
+    return [p["requested_by"]], about(
+        "case",
+        p["case_id"],
+        kind="extension_rejected",
+        title="延期未获批准",
+        body=f"{what}。延期 {hours} 小时未获批准,仍请于{deadline}前处置。{note}",
     )
 
 
@@ -289,7 +340,9 @@ ROUTES = {
     "grid.case_dispatched": _case_dispatched,
     "grid.case_due": _case_due,
     "grid.case_step": _case_step,
+    "grid.case_returned": _case_returned,
     "grid.extension_requested": _extension_requested,
+    "grid.extension_decided": _extension_decided,
     "assessment.agreement_to_sign": _agreement_to_sign,
     "assessment.record_to_confirm": _record_to_confirm,
     "assessment.record_reviewed": _record_reviewed,

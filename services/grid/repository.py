@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -559,17 +559,31 @@ async def my_cases(
 
 
 async def due_in_cells(
-    session: AsyncSession, principal: Principal, cells: list[str], until: datetime, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    cells: list[str],
+    until: datetime,
+    limit: int,
+    *,
+    statuses: Iterable[str] = OPEN_STATUSES,
 ) -> list[Case]:
-    if not cells:
+    """Open cases of these cells due by ``until`` at ``statuses``; a handled case is not
+    the one who handled it to verify."""
+    wanted = [s for s in statuses if s in OPEN_STATUSES]
+    if not cells or not wanted:
         return []
     stmt = (
         select(Case)
         .where(
             cases_in_scope(principal),
             Case.cell_code.in_(cells),
-            Case.status.in_(OPEN_STATUSES),
+            Case.status.in_(wanted),
             Case.deadline_at <= until,
+            or_(
+                Case.status != "handled",
+                Case.handler_id.is_(None),
+                Case.handler_id != principal.user_id,
+            ),
         )
         .order_by(Case.deadline_at, Case.id)
         .limit(limit)

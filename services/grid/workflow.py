@@ -53,8 +53,10 @@ STEP_TAKERS = {
         ("社区或街道工作人员", "community or street staff"),
     ),
     "handle": ("网格员或承办单位", "the grid worker or unit it was sent to"),
-    "verify": ("社区或街道的核查人员", "community or street verifiers"),
-    "return": ("社区或街道的核查人员", "community or street verifiers"),
+    **dict.fromkeys(
+        ("verify", "return"),
+        ("网格员或社区、街道工作人员(处置人以外)", "grid workers or community or street staff"),
+    ),
     "request_extension": ("办理人", "whoever handles it"),
     "evaluate": ("上报人", "whoever reported it"),
 }
@@ -101,13 +103,14 @@ STEP_REQUESTS = ("case_reported", "case_to_verify", "case_to_close")
 
 def notices_settled(action: str, old: str, new: str) -> tuple[str, ...]:
     """The kinds of message about a case that a step answers: a step taken answers the
-    reminders of its deadline, handling answers the dispatch, a decision answers the
-    extension request, and the end of the case answers everything."""
+    reminders of its deadline, handling answers the dispatch and the rework, a decision
+    answers the extension request, and the end of the case answers everything."""
+    handling = ("case_dispatched", "case_returned")
     if new in TERMINAL:
-        return ("case_dispatched", "extension_requested", *DUE_REMINDERS, *STEP_REQUESTS)
+        return (*handling, "extension_requested", *DUE_REMINDERS, *STEP_REQUESTS)
     kinds: tuple[str, ...] = (*DUE_REMINDERS, *STEP_REQUESTS) if new != old else ()
     if action == "handle":
-        kinds += ("case_dispatched",)
+        kinds += handling
     if action in ("approve_extension", "reject_extension"):
         kinds += ("extension_requested",)
     return kinds

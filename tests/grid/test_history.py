@@ -140,3 +140,21 @@ async def test_the_unit_a_case_is_sent_to_sees_its_photo_and_another_unit_does_n
     r = await contact.get(f"/api/v1/files/{photo}")
     assert r.status_code == 200 and r.content, r.text
     assert_problem(await bystander.get(f"/api/v1/files/{photo}"), 404)
+
+
+async def test_a_cases_history_names_its_category_and_cell(api, new_community, spot, worker):
+    """The community reads 路灯损坏 (03.02) and 第一网格 (code), not the bare codes."""
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    case = await report(grid, point, category_code="03.02", description="路灯不亮")
+    r = await api.admin.get(f"/api/v1/grid/cases/{case['id']}/history")
+    assert r.status_code == 200, r.text
+    [reported] = r.json()["items"]
+    changes = {c["field"]: c for c in reported["changes"]}
+    assert changes["category"]["new"] == "路灯损坏 (03.02)"
+    assert changes["category"]["field_name"] == "事项类别"
+    assert changes["cell"]["new"] == f"第一网格 ({cell['code']})"
+    assert changes["cell"]["field_name"] == "所属网格"
+    assert (await step(api.admin, case["id"], "accept")).is_success
+    r = await api.admin.get(f"/api/v1/grid/cases/{case['id']}/history")
+    accepted = r.json()["items"][0]
+    assert {c["field"] for c in accepted["changes"]} & {"category", "cell"} == set()

@@ -15,7 +15,7 @@ from services.common.pagination import PageParams, page_params
 from services.grid import repository
 from services.grid.models import Case, CaseEvent, Cell, CellMember
 from services.grid.schemas import CaseEventOut, CaseOut, CellOut, DuplicateOut, MemberOut
-from services.grid.service.cases import may_take
+from services.grid.service.cases import my_actions
 from services.grid.service.state import GridState
 from services.grid.workflow import (
     ACTION_NAMES,
@@ -117,7 +117,7 @@ def case_out(
         extension_pending=case.extension_hours is not None,
         rating=case.rating,
         allowed_actions=allowed,
-        my_actions=[a for a in allowed if may_take(principal, a, case)],
+        my_actions=my_actions(principal, case, allowed),
         created_at=case.created_at,
         updated_at=case.updated_at,
         closed_at=case.closed_at,

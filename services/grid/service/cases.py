@@ -42,6 +42,7 @@ from services.grid.service import history
 from services.grid.service.state import GridState
 from services.grid.workflow import (
     ACTION_NAMES,
+    OPEN_STATUSES,
     STATUS_NAMES,
     STEP_OF_STATUS,
     STEP_TAKERS,
@@ -144,7 +145,9 @@ async def report_case(
         )
     )
     await session.flush()
-    await history.changed(session, principal, "case", case, "reported")
+    await history.changed(
+        session, principal, "case", case, "reported", **history.case_names(case, category, index)
+    )
     await _tell(session, case, category, "report", principal)
     return case, duplicates
 
@@ -190,6 +193,32 @@ def may_take(principal: Principal, action: str, case: Case) -> bool:
     if action == "evaluate":
         return case.reporter_id == principal.user_id
     return False
+
+
+def my_actions(principal: Principal, case: Case, allowed: list[str]) -> list[str]:
+    """Of the steps the case allows, the ones this caller may take: whoever handled a case
+    does not check their own work."""
+    own_work = case.status == "handled" and case.handler_id == principal.user_id
+    return [
+        a
+        for a in allowed
+        if may_take(principal, a, case) and not (own_work and a in ("verify", "return"))
+    ]
+
+
+def actionable_statuses(principal: Principal) -> list[str]:
+    """The open statuses at which this caller has a step of their own on a case of their
+    cells (a unit's dispatched cases aside: those are its ``assigned`` list)."""
+    anyone = Case()
+    return sorted(
+        status
+        for status in OPEN_STATUSES
+        if any(
+            may_take(principal, action, anyone)
+            for pending in (False, True)
+            for action in allowed_actions(status, extension_pending=pending)
+        )
+    )
 
 
 def step_names(action: str, status: str, allowed: list[str]) -> dict[str, str]:
@@ -240,13 +269,15 @@ async def transition(
             extra={"allowed": [], "current_status": "changed"},
             **step_names(data.action, case.status, []),
         )
-    await state.current(database)
+    index = await state.current(database)
     category = await repository.category(session, case.category_code)
+    names = history.case_names(case, category, index)
     now = clock.now()
     old = case.status
-    was = history.snapshot("case", case)
+    was = history.snapshot("case", case, **names)
     new = next_status(old, action)
     record: dict[str, Any] = {}
+    requested_by: str | None = None
     if action == "verify" and data.passed is False:
         action, new = "return", "dispatched"  # a failed check is rework
     if action == "dispatch":
@@ -310,6 +341,7 @@ async def transition(
     elif action in ("approve_extension", "reject_extension"):
         if case.extension_requested_by == principal.user_id:
             raise Forbidden("case.approver_is_requester")
+        requested_by = case.extension_requested_by  # told of the decision
         if action == "approve_extension":
             extended = state.calendar.add_working_hours(
                 case.deadline_at or now, case.extension_hours
@@ -327,7 +359,17 @@ async def transition(
     if new != old:
         case.status = new
         case.step = STEP_OF_STATUS.get(new)
-        case.deadline_at = step_deadline(state.calendar, category, case.step, now, case.priority)
+        deadline = step_deadline(state.calendar, category, case.step, now, case.priority)
+        if (
+            action == "return"
+            and deadline is not None
+            and case.handle_deadline_at is not None
+            and case.handle_deadline_at > deadline
+        ):
+            # Rework starts the handling time afresh, but takes back no time already
+            # granted: an approved extension's deadline stands when it is the later one.
+            deadline = case.handle_deadline_at
+        case.deadline_at = deadline
         if case.step == "handle":
             case.handle_deadline_at = case.deadline_at
     case.updated_at = now
@@ -346,11 +388,20 @@ async def transition(
         )
     )
     await session.flush()
-    await history.changed(session, principal, "case", case, action, was)
+    await history.changed(session, principal, "case", case, action, was, **names)
     settled = notices_settled(action, old, case.status)
     if settled:
         await settle_notices(session, outbox, "grid", "case", case.id, *settled)
-    await _tell(session, case, category, action, principal)
+    await _tell(
+        session,
+        case,
+        category,
+        action,
+        principal,
+        note=data.note,
+        requested_by=requested_by,
+        hours=record.get("hours"),
+    )
     return case
 
 
@@ -372,12 +423,21 @@ CASE_STEP_ACTIONS = frozenset({"report", "accept", "reject", "handle", "verify",
 
 
 async def _tell(
-    session: AsyncSession, case: Case, category: CaseCategory, action: str, principal: Principal
+    session: AsyncSession,
+    case: Case,
+    category: CaseCategory,
+    action: str,
+    principal: Principal,
+    *,
+    note: str | None = None,
+    requested_by: str | None = None,
+    hours: float | None = None,
 ) -> None:
     """Who must act now is told (the gateway's inbox): the unit or worker a case is
-    dispatched to, the admins an extension waits for, the community at each of its steps
-    (to accept, to verify, to close), and the one who reported it when it is accepted,
-    refused or closed."""
+    dispatched to, and again when it comes back for rework; the admins an extension waits
+    for, and its requester once it is decided; the community at each of its steps (to
+    accept, to verify, to close), the cell's grid workers too when it is to verify; and the
+    one who reported it when it is accepted, refused or closed."""
     base = {
         "case_id": case.id,
         "cell_code": case.cell_code,
@@ -386,17 +446,19 @@ async def _tell(
         "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
     }
     if action in CASE_STEP_ACTIONS:
-        await emit(
-            session,
-            outbox,
-            "grid.case_step",
-            {
-                **base,
-                "status": case.status,
-                "reporter_id": case.reporter_id,
-                "actor_id": principal.user_id,
-            },
-        )
+        step = {
+            **base,
+            "status": case.status,
+            "reporter_id": case.reporter_id,
+            "actor_id": principal.user_id,
+        }
+        if case.status == "handled":
+            # The cell's grid workers verify too (grid:verify), all but whoever handled it.
+            members = (await repository.members(session, [case.cell_code]))[case.cell_code]
+            step["verifier_ids"] = sorted(
+                {m.user_id for m in members if m.user_id != case.handler_id}
+            )
+        await emit(session, outbox, "grid.case_step", step)
     if action == "dispatch":
         await emit(
             session,
@@ -404,12 +466,40 @@ async def _tell(
             "grid.case_dispatched",
             {**base, "unit_id": case.dispatched_unit_id, "assignee_id": case.assignee_id},
         )
+    elif action == "return":
+        await emit(
+            session,
+            outbox,
+            "grid.case_returned",
+            {
+                **base,
+                "unit_id": case.dispatched_unit_id,
+                "assignee_id": case.assignee_id,
+                "handler_id": case.handler_id,
+                "actor_id": principal.user_id,
+                "note": note,
+                "rework_count": case.rework_count,
+            },
+        )
     elif action == "request_extension":
         await emit(
             session,
             outbox,
             "grid.extension_requested",
             {**base, "hours": case.extension_hours, "requested_by": principal.user_id},
+        )
+    elif action in ("approve_extension", "reject_extension") and requested_by:
+        await emit(
+            session,
+            outbox,
+            "grid.extension_decided",
+            {
+                **base,
+                "approved": action == "approve_extension",
+                "hours": hours,
+                "requested_by": requested_by,
+                "note": note,
+            },
         )
 
 

@@ -58,6 +58,17 @@ def snapshot(record_type: str, record: Any, **extra: Any) -> dict[str, Any]:
     return {**out, **extra}
 
 
+def case_names(case: Any, category: Any, index: Any) -> dict[str, Any]:
+    """A case's category and cell as its history shows them, by name with the code beside
+    (路灯损坏 (03.02), 第一网格 (4101…)): what the grid has at hand, the cell's name from the
+    locate index; the code alone when the name is not known."""
+    cell = index.cell(case.cell_code) if index is not None and case.cell_code else None
+    return {
+        "category": named(category.name if category else None, case.category_code),
+        "cell": named(cell.name if cell else None, case.cell_code),
+    }
+
+
 def _key(record_type: str, record: Any) -> tuple[str, str]:
     if record_type == "cell":
         return record.code, record.code
@@ -122,10 +133,12 @@ LABELS = HistoryLabels(
         "boundary": "边界范围",
         "workers": "网格员",
         "leader": "网格长",
-        "category_code": "事项类别",
+        "category_code": "事项类别代码",
+        "category": "事项类别",
         "description": "描述",
         "address": "地址",
-        "cell_code": "所属网格",
+        "cell_code": "所属网格代码",
+        "cell": "所属网格",
         "priority": "紧急程度",
         "status": "状态",
         "deadline_at": "办理时限",

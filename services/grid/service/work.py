@@ -13,6 +13,7 @@ from services.common.clients.registry import RegistryClient
 from services.common.clock import clock, local_zone
 from services.common.periods import parse_period
 from services.grid import repository
+from services.grid.service.cases import actionable_statuses
 
 LIMIT = 20
 
@@ -29,8 +30,15 @@ async def my_work(
     cells = await repository.cells_of_member(session, principal.user_id)
     assigned = await repository.my_cases(session, principal, assigned=True, limit=LIMIT)
     reported = await repository.my_cases(session, principal, assigned=False, limit=LIMIT)
+    # Due soon: what the caller can act on, not every case of their cells that waits on
+    # someone else (a reported case waits on the community).
     due = await repository.due_in_cells(
-        session, principal, cells, now + timedelta(hours=due_within_h), LIMIT
+        session,
+        principal,
+        cells,
+        now + timedelta(hours=due_within_h),
+        LIMIT,
+        statuses=actionable_statuses(principal),
     )
     period = parse_period(current_quarter())
     start, end = period.bounds(local_zone())
