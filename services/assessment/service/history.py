@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.assessment import repository
+from services.assessment import repository, rules
 from services.assessment.models import change_history
 from services.common.auth import Principal
 from services.common.errors import NotFound
@@ -111,14 +111,11 @@ LABELS = HistoryLabels(
     actions={
         "signed": "签署",
         "submitted": "提交",
-        "submit": "提交申请",
         "superseded": "被新版本替代",
         "terminated": "终止",
         "confirmed": "确认",
         "disputed": "提出异议",
-        "recommend": "街道推荐",
-        "approve": "区级批准",
-        "reject": "驳回",
+        **rules.APPLICATION_ACTION_NAMES,
     },
     fields={
         "root_id": "协议编号",
@@ -152,19 +149,8 @@ LABELS = HistoryLabels(
         "attachments": "附件",
     },
     values={
-        "agreement.status": {
-            "draft": "待签署",
-            "active": "生效中",
-            "terminated": "已终止",
-            "superseded": "已被替代",
-            "expired": "已到期",
-        },
-        "record.status": {"submitted": "待确认", "confirmed": "已确认", "disputed": "有异议"},
-        "application.status": {
-            "submitted": "待街道推荐",
-            "recommended": "待区级审批",
-            "approved": "已批准",
-            "rejected": "已驳回",
-        },
+        "agreement.status": rules.AGREEMENT_STATUS_NAMES,
+        "record.status": rules.RECORD_STATUS_NAMES,
+        "application.status": rules.APPLICATION_STATUS_NAMES,
     },
 )
