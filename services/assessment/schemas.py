@@ -210,12 +210,12 @@ class IndicatorValue(BaseModel):
 
     # How an official reads the figures, worded as the xlsx export words them (one formatter):
     # a fraction in per cent (0.0191 → 1.91%), a figure with its unit (12 次).
-    @computed_field(description="the value as it reads: 1.91%, 320 m², 12 次, or 无数据")  # type: ignore[prop-decorator]
+    @computed_field(description="1.91%, 320 m², 12 次 or 无数据")  # type: ignore[prop-decorator]
     @property
     def display(self) -> str:
         return rules.shown_value(self.value, self.unit)
 
-    @computed_field(description="true when the community has no figure (counted as not met)")  # type: ignore[prop-decorator]
+    @computed_field(description="no figure (counted as not met)")  # type: ignore[prop-decorator]
     @property
     def no_data(self) -> bool:
         return self.value is None
@@ -225,7 +225,7 @@ class IndicatorValue(BaseModel):
     def passed_name(self) -> str:
         return rules.shown_result(self.value, self.passed)
 
-    @computed_field(description="what the indicator asks, as it reads: ≥ 10%")  # type: ignore[prop-decorator]
+    @computed_field(description="what it asks: ≥ 10%")  # type: ignore[prop-decorator]
     @property
     def threshold_display(self) -> str:
         return rules.shown_standard(self.comparator, self.threshold, self.unit)
@@ -321,7 +321,7 @@ class ApplicationEventOut(BaseModel):
     def action_name(self) -> str | None:
         return rules.name_of(rules.APPLICATION_ACTION_NAMES, self.action)
 
-    @computed_field(description="from_status in words; null for the first step")  # type: ignore[prop-decorator]
+    @computed_field(description="null for the first step")  # type: ignore[prop-decorator]
     @property
     def from_status_name(self) -> str | None:
         return rules.name_of(rules.APPLICATION_STATUS_NAMES, self.from_status)
