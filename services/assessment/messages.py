@@ -28,8 +28,8 @@ i18n.register(
             "This step belongs to another level (street recommends, district approves).",
         ),
         "application.illegal_step": (
-            "当前状态不能办理该步骤。",
-            "Not allowed in the current status.",
+            "申请当前为“{state_zh}”,不能“{action_zh}”;现在可以:{allowed_zh}。",
+            "Action {action} is not allowed in status {state}; allowed now: {allowed}.",
         ),
         "validation.record_day": (
             "履约日期须在协议期内,且不晚于今天。",

@@ -142,6 +142,20 @@ async def pledge(*, session: AsyncSession, agreement_id: str, pledge_id: str) ->
     )
 
 
+async def agreement_and_pledge(
+    *, session: AsyncSession, record: FulfilmentRecord
+) -> tuple[Agreement, Pledge]:
+    """The agreement and pledge a record (read through scope) is against, in one query."""
+    row = (
+        await session.execute(
+            select(Agreement, Pledge)
+            .join(Pledge, Pledge.agreement_id == Agreement.id)
+            .where(Agreement.id == record.agreement_id, Pledge.id == record.pledge_id)
+        )
+    ).one()
+    return row[0], row[1]
+
+
 async def record_for_review(
     *, session: AsyncSession, principal: Principal, record_id: str
 ) -> FulfilmentRecord | None:
@@ -490,7 +504,3 @@ async def history(
     return await history_page(
         session, change_history, record_type=record_type, record_id=record_id, page=page
     )
-
-
-async def pledge_description(session: AsyncSession, pledge_id: str) -> str:
-    return await session.scalar(select(Pledge.description).where(Pledge.id == pledge_id)) or ""

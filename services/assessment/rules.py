@@ -30,10 +30,37 @@ TARGET_UNIT_NAMES = {
     "opening_hours_per_week": "小时/周",
 }
 PER_NAMES = {"quarter": "每季度", "half": "每半年", "year": "每年"}
+# The states and steps of agreements, fulfilment records and applications in words: the
+# answers name them beside their codes, and the change history reads by the same tables.
+AGREEMENT_STATUS_NAMES = {
+    "draft": "待签署",
+    "active": "生效中",
+    "terminated": "已终止",
+    "superseded": "已被替代",
+    "expired": "已到期",
+}
+RECORD_STATUS_NAMES = {"submitted": "待确认", "confirmed": "已确认", "disputed": "有异议"}
+APPLICATION_STATUS_NAMES = {
+    "submitted": "待街道推荐",
+    "recommended": "待区级审批",
+    "approved": "已批准",
+    "rejected": "已驳回",
+}
+APPLICATION_ACTION_NAMES = {
+    "submit": "提交申请",
+    "recommend": "街道推荐",
+    "approve": "区级批准",
+    "reject": "驳回",
+}
 # Units that are a rate per week: the pledge asks that many in every week of any period
 # (its ``per`` says nothing), a quarter being 13 weeks.
 WEEKLY_UNITS = frozenset({"opening_hours_per_week"})
 WEEKS_PER_QUARTER = 13
+
+
+def name_of(names: dict[str, str], code: str | None) -> str | None:
+    """A code in words; a code the table does not hold as itself, None as None."""
+    return None if code is None else names.get(code, code)
 
 
 def target_unit_name(unit: str) -> str:

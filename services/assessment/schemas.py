@@ -6,8 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
+from services.assessment import rules
 from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
 from services.common.validators import AreaCodeStr
@@ -51,6 +52,11 @@ class PledgeOut(PledgeIn):
     target_unit_name: str  # 次, 小时/周: target_unit in words
     progress: PledgeProgress | None = None
 
+    @computed_field(description="党建联创, 服务联办 ...: category in words")  # type: ignore[prop-decorator]
+    @property
+    def category_name(self) -> str | None:
+        return rules.name_of(rules.CATEGORY_NAMES, self.category)
+
 
 class AgreementCreate(WireModel):
     unit_id: str = Field(min_length=1, max_length=36)
@@ -76,6 +82,11 @@ class AgreementOut(BaseModel):
     community_signed_at: Timestamp | None
     terminated_reason: str | None
     pledges: list[PledgeOut]
+
+    @computed_field(description="待签署, 生效中, 已终止, 已被替代 or 已到期")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str | None:
+        return rules.name_of(rules.AGREEMENT_STATUS_NAMES, self.status)
 
 
 class SignIn(WireModel):
@@ -107,6 +118,11 @@ class RecordOut(BaseModel):
     status: str
     review_note: str | None
     created_at: Timestamp
+
+    @computed_field(description="待确认, 已确认 or 有异议")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str | None:
+        return rules.name_of(rules.RECORD_STATUS_NAMES, self.status)
 
 
 class ReviewIn(WireModel):
@@ -191,6 +207,28 @@ class IndicatorValue(BaseModel):
     weight: float
     # "%", "m²", "人"...: how the value reads (absent from snapshots published before it was)
     unit: str | None = None
+
+    # How an official reads the figures, worded as the xlsx export words them (one formatter):
+    # a fraction in per cent (0.0191 → 1.91%), a figure with its unit (12 次).
+    @computed_field(description="1.91%, 320 m², 12 次 or 无数据")  # type: ignore[prop-decorator]
+    @property
+    def display(self) -> str:
+        return rules.shown_value(self.value, self.unit)
+
+    @computed_field(description="no figure (counted as not met)")  # type: ignore[prop-decorator]
+    @property
+    def no_data(self) -> bool:
+        return self.value is None
+
+    @computed_field(description="达标, 未达标 or 未达标(无数据)")  # type: ignore[prop-decorator]
+    @property
+    def passed_name(self) -> str:
+        return rules.shown_result(self.value, self.passed)
+
+    @computed_field(description="what it asks: ≥ 10%")  # type: ignore[prop-decorator]
+    @property
+    def threshold_display(self) -> str:
+        return rules.shown_standard(self.comparator, self.threshold, self.unit)
 
 
 class CommunityScore(BaseModel):
@@ -278,6 +316,21 @@ class ApplicationEventOut(BaseModel):
     note: str | None
     at: Timestamp
 
+    @computed_field(description="提交申请, 街道推荐, 区级批准 or 驳回")  # type: ignore[prop-decorator]
+    @property
+    def action_name(self) -> str | None:
+        return rules.name_of(rules.APPLICATION_ACTION_NAMES, self.action)
+
+    @computed_field(description="null for the first step")  # type: ignore[prop-decorator]
+    @property
+    def from_status_name(self) -> str | None:
+        return rules.name_of(rules.APPLICATION_STATUS_NAMES, self.from_status)
+
+    @computed_field(description="to_status in words")  # type: ignore[prop-decorator]
+    @property
+    def to_status_name(self) -> str | None:
+        return rules.name_of(rules.APPLICATION_STATUS_NAMES, self.to_status)
+
 
 class ApplicationOut(BaseModel):
     id: str
@@ -288,6 +341,11 @@ class ApplicationOut(BaseModel):
     attachments: list[str]
     score: dict[str, Any]
     history: list[ApplicationEventOut]
+
+    @computed_field(description="待街道推荐, 待区级审批, 已批准 or 已驳回")  # type: ignore[prop-decorator]
+    @property
+    def status_name(self) -> str | None:
+        return rules.name_of(rules.APPLICATION_STATUS_NAMES, self.status)
 
 
 class ApplicationStep(WireModel):

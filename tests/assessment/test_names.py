@@ -180,3 +180,72 @@ async def test_the_score_export_holds_numbers_and_names_the_area(api, new_commun
     assert (cell["活动广场面积"].value, cell["活动广场面积"].data_type) == ("无数据", "s")
     assert cell["活动广场面积达标情况"].value == "未达标(无数据)"
     assert cell["社区"].value == "数字社区" and cell["社区代码"].data_type == "s"
+
+
+async def test_a_unit_contact_reads_the_areas_and_states_in_words(api, new_community):
+    """demo-unit opens its agreement and its records: 服务联办, 生效中, 待确认 / 已确认 / 有异议
+    beside the codes a client keys on."""
+    community = await new_community()
+    _, contact, agreement = await active_agreement(api, community)
+    assert (agreement["status"], agreement["status_name"]) == ("active", "生效中")
+    services, facility = agreement["pledges"]
+    assert (services["category"], services["category_name"]) == ("services", "服务联办")
+    assert (facility["category"], facility["category_name"]) == ("facilities", "设施联管")
+
+    read = (await contact.get(f"/api/v1/assessment/agreements/{agreement['id']}")).json()
+    assert [p["category_name"] for p in read["pledges"]] == ["服务联办", "设施联管"]
+    listed = (await contact.get("/api/v1/assessment/agreements")).json()["items"]
+    assert {a["status_name"] for a in listed if a["id"] == agreement["id"]} == {"生效中"}
+
+    r = await contact.post(
+        f"/api/v1/assessment/agreements/{agreement['id']}/records",
+        json={
+            "pledge_id": services["id"],
+            "day": TODAY.isoformat(),
+            "quantity": 1,
+            "description": "便民服务",
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["status"], r.json()["status_name"]) == ("submitted", "待确认")
+    confirmed, disputed = r.json()["id"], await record(contact, agreement, services["id"])
+
+    r = await api.street.post(f"/api/v1/assessment/records/{confirmed}/confirm", json={})
+    assert (r.json()["status"], r.json()["status_name"]) == ("confirmed", "已确认")
+    r = await api.street.post(f"/api/v1/assessment/records/{disputed}/dispute", json={})
+    assert (r.json()["status"], r.json()["status_name"]) == ("disputed", "有异议")
+    records = (
+        await contact.get(f"/api/v1/assessment/agreements/{agreement['id']}/records")
+    ).json()["items"]
+    assert {r["id"]: r["status_name"] for r in records} == {
+        confirmed: "已确认",
+        disputed: "有异议",
+    }
+
+
+async def test_a_record_history_names_its_agreement_and_pledge_beside_their_ids(api, new_community):
+    community = await new_community()
+    _, contact, agreement = await active_agreement(api, community)
+    services = agreement["pledges"][0]
+    done = await record(contact, agreement, services["id"])
+    r = await api.street.post(f"/api/v1/assessment/records/{done}/confirm", json={})
+    assert r.status_code == 200, r.text
+
+    r = await contact.get(f"/api/v1/assessment/records/{done}/history")
+    assert r.status_code == 200, r.text
+    confirmed, created = r.json()["items"]
+    fields = {c["field"]: c for c in created["changes"]}
+    assert fields["agreement_id"]["new"] == agreement["id"]  # the ids stay
+    assert fields["pledge_id"]["new"] == services["id"]
+    assert (fields["agreement"]["field_name"], fields["agreement"]["new"]) == (
+        "协议",
+        f"共驻共建协议 ({agreement['id']})",
+    )
+    assert (fields["pledge"]["field_name"], fields["pledge"]["new"]) == (
+        "承诺事项",
+        f"服务联办“每季度开展一次便民服务” ({services['id']})",
+    )
+    assert fields["status"]["new_name"] == "待确认"
+    # a review changes neither: it lists only what it changed
+    assert {c["field"] for c in confirmed["changes"]} >= {"status", "reviewer"}
+    assert not {"agreement", "pledge"} & {c["field"] for c in confirmed["changes"]}

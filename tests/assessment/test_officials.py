@@ -181,3 +181,121 @@ async def test_the_score_export_reads_as_an_official_reads_it(api, new_community
     assert not any(v.startswith(("✓", "✗")) for v in everything)
     assert None not in [c.value for c in line]
     assert values[0][:4] == ["区划", "测试社区", "区划代码", community]
+
+
+async def test_an_application_reads_in_words_and_an_illegal_step_says_what_is_possible(
+    api, new_community
+):
+    """demo-district tries to approve what the street has not recommended yet: told in words
+    what the application is waiting for and what can be done now."""
+    community = await new_community(STREET_A, "申报社区")
+    worker = await community_worker(api, community)
+    r = await worker.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "申报示范社区"},
+    )
+    assert r.status_code == 201, r.text
+    application = r.json()
+    assert (application["status"], application["status_name"]) == ("submitted", "待街道推荐")
+    [sent] = application["history"]
+    assert (sent["action_name"], sent["from_status_name"], sent["to_status_name"]) == (
+        "提交申请",
+        None,
+        "待街道推荐",
+    )
+    steps = f"/api/v1/assessment/applications/{application['id']}/transitions"
+
+    body = assert_problem(
+        await api.district.post(steps, json={"action": "approve"}), 409, "application.illegal_step"
+    )
+    assert body["detail"] == "申请当前为“待街道推荐”,不能“区级批准”;现在可以:街道推荐、驳回。"
+    assert (body["allowed"], body["allowed_names"]) == (
+        ["recommend", "reject"],
+        ["街道推荐", "驳回"],
+    )
+    body = assert_problem(
+        await api.district.post(
+            steps, json={"action": "approve"}, headers={"Accept-Language": "en"}
+        ),
+        409,
+    )
+    assert body["detail"] == (
+        "Action approve is not allowed in status submitted; allowed now: recommend, reject."
+    )
+
+    r = await api.street.post(steps, json={"action": "recommend"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status_name"] == "待区级审批"
+    recommended = r.json()["history"][1]
+    assert (
+        recommended["action_name"],
+        recommended["from_status_name"],
+        recommended["to_status_name"],
+    ) == ("街道推荐", "待街道推荐", "待区级审批")
+    r = await api.district.post(steps, json={"action": "reject", "note": "材料不全"})
+    assert (r.json()["status"], r.json()["status_name"]) == ("rejected", "已驳回")
+    # once decided, nothing more is possible, and the sentence says so
+    body = assert_problem(await api.district.post(steps, json={"action": "approve"}), 409)
+    assert body["detail"] == "申请当前为“已驳回”,不能“区级批准”;现在可以:无(申请已办结)。"
+    assert (body["allowed"], body["allowed_names"]) == ([], [])
+    listed = await api.district.get("/api/v1/assessment/applications", params={"year": YEAR})
+    mine = next(a for a in listed.json()["items"] if a["id"] == application["id"])
+    assert mine["status_name"] == "已驳回"
+
+
+async def test_the_score_json_says_how_each_value_reads(api, new_community):
+    """An official's client shows 0.75%, 320 m², 0 次 as the export does — not 0.0075% —
+    and a community without a figure reads 无数据, not met, explicitly."""
+    community = await community_with(api, new_community, 400, 3)
+    r = await api.admin.patch(
+        f"/api/v1/registry/areas/{community}",
+        json={"office_area_m2": 320, "full_time_staff": 6},
+    )
+    assert r.status_code == 200, r.text
+    r = await api.street.get(
+        "/api/v1/assessment/scores", params={"area": community, "period": str(YEAR)}
+    )
+    assert r.status_code == 200, r.text
+    [row] = r.json()["communities"]
+    by_code = {i["code"]: i for i in row["indicators"]}
+
+    rate = by_code["volunteer_rate"]
+    assert (rate["value"], rate["unit"]) == (0.0075, "%")  # the number stays a fraction
+    assert (rate["display"], rate["no_data"], rate["passed_name"]) == ("0.75%", False, "未达标")
+    assert rate["threshold_display"] == "≥ 10%"
+    office = by_code["office_service_space"]
+    assert (office["value"], office["display"], office["passed_name"]) == (320, "320 m²", "达标")
+    assert by_code["staff_minimum"]["display"] == "6 人"
+    assert by_code["coordination_meetings"]["display"] == "0 次"
+    square = by_code["activity_square"]
+    assert (square["value"], square["passed"]) == (None, False)
+    assert (square["display"], square["no_data"], square["passed_name"]) == (
+        "无数据",
+        True,
+        "未达标(无数据)",
+    )
+
+
+async def test_the_district_export_names_each_communitys_street(api, new_community):
+    """demo-district ranks communities across streets: each row says which street."""
+    here = await new_community(STREET_A, "东区社区")
+    there = await new_community(STREET_B, "西区社区")
+    r = await api.district.get(
+        "/api/v1/assessment/scores.xlsx", params={"area": "410105", "period": str(YEAR)}
+    )
+    assert r.status_code == 200, r.text
+    values = [[c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).active]
+    header = next(row for row in values if "社区代码" in row)
+    assert header[:5] == ["排名", "社区代码", "社区", "街道", "总分"]
+    rows = {
+        row[1]: dict(zip(header, row, strict=True)) for row in values if row[1] in (here, there)
+    }
+    assert (rows[here]["社区"], rows[here]["街道"]) == ("东区社区", "经八路街道")
+    assert (rows[there]["社区"], rows[there]["街道"]) == ("西区社区", "花园路街道")
+
+    # a street's own export needs no such column
+    r = await api.street.get(
+        "/api/v1/assessment/scores.xlsx", params={"area": STREET_A, "period": str(YEAR)}
+    )
+    values = [[c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).active]
+    assert "街道" not in next(row for row in values if "社区代码" in row)

@@ -380,7 +380,14 @@ async def add_record(
         area=agreement.community_code,
     )
     await repository.save(session=session, rows=[record])
-    await history.changed(session, principal, "record", record, "created")
+    await history.changed(
+        session,
+        principal,
+        "record",
+        record,
+        "created",
+        subjects=history.record_subjects(agreement, pledge),
+    )
     if not principal.has("assessment:manage"):
         await emit(
             session,
@@ -421,13 +428,17 @@ async def review_record(
         raise Forbidden()
     if record.status != "submitted":
         raise Conflict("record.reviewed")
-    was = history.snapshot("record", record)
+    agreement, pledge = await repository.agreement_and_pledge(session=session, record=record)
+    subjects = history.record_subjects(agreement, pledge)
+    was = history.snapshot("record", record, subjects)
     record.status = "confirmed" if confirm else "disputed"
     record.review_note = note
     record.reviewed_by = principal.user_id
     record.reviewed_by_name = principal.name or None
     await repository.save(session=session)
-    await history.changed(session, principal, "record", record, record.status, was)
+    await history.changed(
+        session, principal, "record", record, record.status, was, subjects=subjects
+    )
     await settle_notices(session, outbox, "assessment", "record", record.id, "record_to_confirm")
     await emit(
         session,
@@ -437,7 +448,7 @@ async def review_record(
             "record_id": record.id,
             "unit_id": record.unit_id,
             "confirmed": confirm,
-            "pledge": await repository.pledge_description(session, record.pledge_id),
+            "pledge": pledge.description,
             "day": record.day.isoformat(),
             "note": note,
         },

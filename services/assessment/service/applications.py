@@ -119,7 +119,14 @@ async def step_application(
     level = rules.level_of(principal.scope, principal.unrestricted, application.community_code)
     expected, permission, allowed = rules.APPLICATION_STEPS.get(application.status, (None, "", ()))
     if action not in allowed:
-        raise Conflict("application.illegal_step", extra={"allowed": list(allowed)})
+        raise Conflict(
+            "application.illegal_step",
+            extra={
+                "allowed": list(allowed),
+                "allowed_names": [rules.APPLICATION_ACTION_NAMES[a] for a in allowed],
+            },
+            **step_names(action, application.status, allowed),
+        )
     # The street's step by a street account, the district's by a district account: a scope
     # that reaches the district does not make a street office the district.
     if level != expected or not principal.has(permission):
@@ -144,6 +151,20 @@ async def step_application(
     )
     await tell_next_step(session, application)
     return application
+
+
+def step_names(action: str, status: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The step asked, the status and what may be done instead, for the sentence: codes for
+    English, names for Chinese (as a case's illegal step says it)."""
+    return {
+        "action": action,
+        "state": status,
+        "allowed": ", ".join(allowed) or "none (the application is decided)",
+        "action_zh": rules.name_of(rules.APPLICATION_ACTION_NAMES, action),
+        "state_zh": rules.name_of(rules.APPLICATION_STATUS_NAMES, status),
+        "allowed_zh": "、".join(rules.APPLICATION_ACTION_NAMES[a] for a in allowed)
+        or "无(申请已办结)",
+    }
 
 
 async def get_application(

@@ -4,11 +4,12 @@ applications (each step beside its ``ApplicationEvent``), read under the record'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.assessment import repository
+from services.assessment import repository, rules
 from services.assessment.models import change_history
 from services.common.auth import Principal
 from services.common.errors import NotFound
@@ -50,15 +51,30 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def snapshot(record_type: str, record: Any) -> dict[str, Any]:
+def snapshot(
+    record_type: str, record: Any, subjects: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """What a history compares of a record; for a fulfilment record, ``subjects`` (from
+    ``record_subjects``) names what it is against, given alike before and after a change."""
     out = {name: getattr(record, name) for name in FIELDS[record_type]}
     if record_type == "record":
         # Who reviewed it by name, the id beside it (as the grid names a case's assignee).
         out["reviewer"] = named(record.reviewed_by_name, record.reviewed_by)
+        out.update(subjects or {})
     if record_type == "agreement":
         out["unit_signer"] = named(record.unit_signed_by_name, record.unit_signed_by)
         out["community_signer"] = named(record.community_signed_by_name, record.community_signed_by)
     return out
+
+
+def record_subjects(agreement: Any, pledge: Any) -> dict[str, str | None]:
+    """协议 and 承诺事项 of a fulfilment record as its history reads them: the agreement's
+    title and the pledge's area and text (服务联办“每季度开展一次便民服务”), each id beside."""
+    area = rules.name_of(rules.CATEGORY_NAMES, pledge.category)
+    return {
+        "agreement": named(agreement.title, agreement.id),
+        "pledge": named(f"{area}“{pledge.description}”", pledge.id),
+    }
 
 
 async def changed(
@@ -68,6 +84,7 @@ async def changed(
     record: Any,
     action: str,
     before: dict[str, Any] | None = None,
+    subjects: Mapping[str, str | None] | None = None,
 ) -> None:
     await record_change(
         session,
@@ -78,7 +95,7 @@ async def changed(
         principal=principal,
         action=action,
         before=before,
-        after=snapshot(record_type, record),
+        after=snapshot(record_type, record, subjects),
     )
 
 
@@ -111,14 +128,11 @@ LABELS = HistoryLabels(
     actions={
         "signed": "签署",
         "submitted": "提交",
-        "submit": "提交申请",
         "superseded": "被新版本替代",
         "terminated": "终止",
         "confirmed": "确认",
         "disputed": "提出异议",
-        "recommend": "街道推荐",
-        "approve": "区级批准",
-        "reject": "驳回",
+        **rules.APPLICATION_ACTION_NAMES,
     },
     fields={
         "root_id": "协议编号",
@@ -137,8 +151,10 @@ LABELS = HistoryLabels(
         "community_signer": "社区签署人",
         "community_signed_at": "社区签署时间",
         "terminated_reason": "终止原因",
-        "agreement_id": "协议",
-        "pledge_id": "承诺事项",
+        "agreement_id": "协议编号",
+        "agreement": "协议",
+        "pledge_id": "承诺事项编号",
+        "pledge": "承诺事项",
         "day": "日期",
         "quantity": "数量",
         "participants": "参与人数",
@@ -152,19 +168,8 @@ LABELS = HistoryLabels(
         "attachments": "附件",
     },
     values={
-        "agreement.status": {
-            "draft": "待签署",
-            "active": "生效中",
-            "terminated": "已终止",
-            "superseded": "已被替代",
-            "expired": "已到期",
-        },
-        "record.status": {"submitted": "待确认", "confirmed": "已确认", "disputed": "有异议"},
-        "application.status": {
-            "submitted": "待街道推荐",
-            "recommended": "待区级审批",
-            "approved": "已批准",
-            "rejected": "已驳回",
-        },
+        "agreement.status": rules.AGREEMENT_STATUS_NAMES,
+        "record.status": rules.RECORD_STATUS_NAMES,
+        "application.status": rules.APPLICATION_STATUS_NAMES,
     },
 )

@@ -4,6 +4,7 @@ the resident units ranked by the fulfilment of their pledges."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import dataclass
 from decimal import Decimal
@@ -266,28 +267,54 @@ async def export_scores(
         for value in row["indicators"]:
             if value.get("unit") is None:
                 value["unit"] = units.get(value["code"])
-    named = await RegistryClient(peers, token=token).area(
-        code=area, errors={404: NotFound, 403: NotFound}
-    )
+    registry = RegistryClient(peers, token=token)
+    named = await registry.area(code=area, errors={404: NotFound, 403: NotFound})
+    streets = None
+    if len(significant_prefix(area)) < 9:
+        # Above a street, communities of several streets rank together: each row says which.
+        codes = sorted({street_of(row["community_code"]) for row in rows})
+        names = await asyncio.gather(*(_area_name(registry, c) for c in codes))
+        streets = dict(zip(codes, names, strict=True))
     status = f"已发布 第{result.version}版" if result.published else "实时数据(未发布)"
-    return scores_xlsx(area, named.name, result.period, rows, status=status)
+    return scores_xlsx(area, named.name, result.period, rows, status=status, streets=streets)
+
+
+async def _area_name(registry: RegistryClient, code: str) -> str:
+    """The registry's name of an area; its code when the registry holds none (a community
+    the platform placed under a street never entered)."""
+    try:
+        return (await registry.area(code=code, errors={404: NotFound, 403: NotFound})).name
+    except NotFound:
+        return code
+
+
+def street_of(community: str) -> str:
+    """The street (街道, 乡镇) a community's 12-digit code is under."""
+    return community[:9].ljust(12, "0")
 
 
 def scores_xlsx(
-    area: str, area_name: str, period: str, rows: list[dict[str, Any]], *, status: str = ""
+    area: str,
+    area_name: str,
+    period: str,
+    rows: list[dict[str, Any]],
+    *,
+    status: str = "",
+    streets: dict[str, str] | None = None,
 ) -> bytes:
     """One row per community: rank, total, and for each indicator its value and whether it
     is met (达标 / 未达标); under the header, what each indicator asks. Figures are numbers
     an official can sum and sort, shown as they read (0.75%, 320 m², 6 人) by their number
-    format; 无数据 where there is none. Every cell is data (``data_row``), never a formula."""
+    format; 无数据 where there is none. Every cell is data (``data_row``), never a formula.
+    With ``streets`` (street code → name), a 街道 column after the community's name."""
     from openpyxl import Workbook
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("考核结果")
     indicators = rows[0]["indicators"] if rows else []
     ws.append(data_row(ws, ["区划", area_name, "区划代码", area, "考核期", period, "状态", status]))
-    header = ["排名", "社区代码", "社区", "总分"]
-    standard = ["达标标准", "", "", ""]
+    header = ["排名", "社区代码", "社区", *(["街道"] if streets is not None else []), "总分"]
+    standard = ["达标标准", *[""] * (len(header) - 1)]
     for i in indicators:
         header += [i["name"], f"{i['name']}达标情况"]
         standard += [
@@ -301,6 +328,7 @@ def scores_xlsx(
             number_cell(ws, row["rank"], "0"),
             row["community_code"],
             row["name"] or "",
+            *([streets.get(street_of(row["community_code"]), "")] if streets is not None else []),
             number_cell(ws, row["total"], rules.number_format(row["total"], None)),
         ]
         for i in row["indicators"]:
