@@ -30,6 +30,7 @@ from services.registry.models import (
     Unit,
     change_history,
 )
+from services.registry.service.history import household_label
 
 MAX_ERRORS_KEPT = 100_000
 # Buildings a job created, listed on it (a roster of a new community may create a few
@@ -94,6 +95,10 @@ class Writer:
         self.buildings: dict[tuple[str, str], str] = {}
         self.building_names: dict[tuple[str, str], str] = {}
         self.households: dict[tuple[str, str], str] = {}
+        # Id → name of the buildings, and id → building and door of the households, read
+        # with them: a resident's history names their household without a query per row.
+        self.building_by_id: dict[str, str] = {}
+        self.household_names: dict[str, str] = {}
         self.loaded: set[str] = set()
         self.deltas: Counter = Counter()  # population counts changed by the current batch
 
@@ -108,6 +113,7 @@ class Writer:
                 Building.deleted_at.is_(None), Building.community_code.in_(wanted)
             )
         ):
+            self.building_by_id[bid] = name
             if self.buildings.setdefault(building_key(community, name), bid) == bid:
                 self.building_names[building_key(community, name)] = name
         for hid, building_id, door in await session.execute(
@@ -116,6 +122,7 @@ class Writer:
             )
         ):
             self.households.setdefault(household_key(building_id, door), hid)
+            self._name_household(hid, building_id, door)
         self.loaded.update(wanted)
 
     async def _building_ids(self, session, keys: set[tuple[str, str]], create: bool) -> None:
@@ -142,10 +149,19 @@ class Writer:
                 key = building_key(r["community_code"], r["name"])
                 self.buildings[key] = r["id"]
                 self.building_names[key] = r["name"]
+                self.building_by_id[r["id"]] = r["name"]
                 self.created.append(
                     {"id": r["id"], "community_code": r["community_code"], "name": r["name"]}
                 )
             self.suggestions.clear()
+
+    def _name_household(self, household_id: str, building_id: str | None, door: str) -> None:
+        building = self.building_by_id.get(building_id) if building_id else None
+        self.household_names[household_id] = f"{building} {door}" if building else door
+
+    def _household(self, household_id: str | None) -> str | None:
+        """A household as a resident's history names it (``6号楼 2单元301 (id)``)."""
+        return household_label(household_id, self.household_names)
 
     def _known_building(self, parsed: Parsed, community: str, name: str) -> bool:
         """Whether the building a row names exists (or was just created); if not, the row
@@ -188,6 +204,7 @@ class Writer:
             await bulk_insert(session, Household.__table__, new_rows)
             for r in new_rows:
                 self.households[household_key(r["building_id"], r["door_no"])] = r["id"]
+                self._name_household(r["id"], r["building_id"], r["door_no"])
                 self.deltas[counts.household_key(r["community_code"])] += 1
 
     async def write(self, kind: str, batch: list[Parsed], tally: Tally, renew=None) -> None:
@@ -387,10 +404,16 @@ class Writer:
                             "residence_type": old.residence_type,
                             "relation_to_head": old.relation_to_head,
                             "household_id": old.household_id,
+                            "household": self._household(old.household_id),
                             "moved_in_on": old.moved_in_on,
                             "tags": sorted(existing_tags.get(old.id, ())),
                         },
-                        _imported(d, values["household_id"], values["moved_in_on"]),
+                        _imported(
+                            d,
+                            values["household_id"],
+                            self._household(values["household_id"]),
+                            values["moved_in_on"],
+                        ),
                     )
                 )
                 if existing_tags.get(old.id, set()) != set(d["tags"]):
@@ -451,7 +474,12 @@ class Writer:
                         {
                             "community_code": row["community_code"],
                             "id_number": row["id_number_masked"],
-                            **_imported(d, row["household_id"], row["moved_in_on"]),
+                            **_imported(
+                                d,
+                                row["household_id"],
+                                self._household(row["household_id"]),
+                                row["moved_in_on"],
+                            ),
                         },
                     )
                 )
@@ -558,6 +586,7 @@ class Writer:
         for key, row in new_rows.items():
             self.buildings[key] = row["id"]
             self.building_names[key] = row["name"]
+            self.building_by_id[row["id"]] = row["name"]
         await _update_by_id(session, Building.__table__, updates.values(), now)
 
     async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
@@ -615,6 +644,7 @@ class Writer:
         await bulk_insert(session, Household.__table__, list(new_rows.values()))
         for key, row in new_rows.items():
             self.households[key] = row["id"]
+            self._name_household(row["id"], row["building_id"], row["door_no"])
         await _update_by_id(session, Household.__table__, updates.values(), now)
 
     async def _write_units(self, session, good: list[Parsed], tally: Tally) -> None:
@@ -692,7 +722,7 @@ def closest_buildings(name: str, names: list[str], most: int = 3) -> list[str]:
     return [by_form[form] for form in near]
 
 
-def _imported(d: dict, household_id: str | None, moved_in_on) -> dict:
+def _imported(d: dict, household_id: str | None, household: str | None, moved_in_on) -> dict:
     """A roster row's resident as a history keeps it: personal data by its masks only."""
     return {
         "name": d["name"],
@@ -700,6 +730,7 @@ def _imported(d: dict, household_id: str | None, moved_in_on) -> dict:
         "residence_type": d["residence_type"],
         "relation_to_head": d["relation_to_head"],
         "household_id": household_id,
+        "household": household,
         "moved_in_on": moved_in_on,
         "tags": sorted(d["tags"]),
     }
