@@ -248,13 +248,15 @@ async def review(
 
 async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
     """A volunteer may leave; their records stay (the 2021 rules on service records). The
-    places they held on activities still to come go to those activities' waitlists."""
+    places they held on activities still to come go to those activities' waitlists, and
+    they leave their teams."""
     volunteer = await volunteer_for(session, principal)
     was = history.snapshot("volunteer", volunteer)
     volunteer.status = "withdrawn"
     volunteer.withdrawn_at = clock.now()
     await session.flush()
     await history.changed(session, principal, "volunteer", volunteer, "withdrawn", was)
+    await teams.leave_all(session, principal, volunteer)
     await waitlist.give_up_future_places(session, volunteer.id)
     return volunteer
 
