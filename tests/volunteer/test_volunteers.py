@@ -425,7 +425,7 @@ async def test_in_service_party_members_report_and_are_counted_by_employer(api, 
     stats = (
         await api.admin.get("/api/v1/volunteer/stats/party-members", params={"area": community})
     ).json()
-    assert stats["by_unit"] == [{"key": "unit-123", "reported": 1, "hours": "0"}]
+    assert stats["by_unit"] == [{"key": "unit-123", "reported": 1, "hours": "0.00"}]
     assert stats["by_community"][0]["key"] == community
 
 
