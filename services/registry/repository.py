@@ -270,6 +270,17 @@ async def household(
     )
 
 
+async def household_labels(session: AsyncSession, ids: set[str]) -> dict[str, str]:
+    """Household id → its building's name and door number (``6号楼 2单元301``), as a
+    history names it; the door number alone for a household without a building."""
+    rows = await session.execute(
+        select(Household.id, Building.name, Household.door_no)
+        .outerjoin(Building, Building.id == Household.building_id)
+        .where(Household.id.in_(ids))
+    )
+    return {hid: f"{building} {door}" if building else door for hid, building, door in rows}
+
+
 async def list_households(
     session: AsyncSession,
     principal: Principal,

@@ -3,6 +3,7 @@ credit code implies, the residence types, relations and built-in tags."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from services.common.validators import significant_prefix
@@ -64,6 +65,18 @@ def resident_status_name(code: str) -> str:
 
 def gender_name(code: str) -> str:
     return GENDERS.get(code, code)
+
+
+def tag_lookup(definitions: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Code or name → code of the tags ``(code, name)`` defined (the tag table): the one
+    mapping by which a tag is taken as a worker names it, in the import's tag column, in
+    ``?tag=`` and in a resident's ``tags``. Floating population's names are not in it
+    (``FLOATING_NAMES``: a residence type)."""
+    lookup: dict[str, str] = {}
+    for code, name in definitions:
+        lookup[code] = code
+        lookup[name] = code
+    return lookup
 
 
 def builtin_tag_names() -> dict[str, str]:

@@ -95,6 +95,10 @@ i18n.register(
 i18n.register(
     {
         "too_young": ("未满 {age} 周岁不能自行注册。", "Under {age} cannot register themselves."),
+        "volunteer_already_registered": (
+            "该身份证号已注册志愿者。",
+            "This ID number is already a registered volunteer.",
+        ),
         "guardian_required": ("须填写监护人并取得同意。", "A guardian and consent are required."),
         "end_before_start": ("结束时间须晚于开始时间。", "The end must be after the start."),
         "outside_geofence": (

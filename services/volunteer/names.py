@@ -65,6 +65,15 @@ TEAM_KIND_NAMES = {
 TEAM_JOINING_NAMES = {"open": "自由加入", "invited": "邀请加入"}
 
 
+# An activity's category (Activity.category) is the organiser's own code, free text of up
+# to 32 characters: no fixed list to name, so it is shown as itself (often Chinese already).
+ACTIVITY_CATEGORY_NAMES: dict[str, str] = {}
+
+
+def activity_category_name(code: str) -> str:
+    return ACTIVITY_CATEGORY_NAMES.get(code, code)
+
+
 def name_of(names: dict[str, str], code: str | None) -> str | None:
     """The name of ``code``; a code the table does not name is answered as itself, and no
     code (no review reason) as None."""

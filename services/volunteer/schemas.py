@@ -17,7 +17,10 @@ from services.volunteer.names import (
     HOURS_STATUS_NAMES,
     SIGNUP_REVIEW_REASON_NAMES,
     SIGNUP_STATUS_NAMES,
+    TEAM_JOINING_NAMES,
+    TEAM_KIND_NAMES,
     VOLUNTEER_STATUS_NAMES,
+    activity_category_name,
     name_of,
 )
 
@@ -59,7 +62,8 @@ class VolunteerOut(BaseModel):
     review_note: str | None = None  # what the worker said with the review
     matched_resident: bool
     created_at: Timestamp
-    # The teams the volunteer is in: on their own record (GET /volunteers/me).
+    # The teams the volunteer is in: on their own record (registering, GET /volunteers/me,
+    # withdrawing, reporting); null where others read it (lists, reviews).
     teams: list[TeamBrief] | None = None
 
     @computed_field(description="有效, 待审核, 未通过审核 or 已退出")  # type: ignore[prop-decorator]
@@ -72,6 +76,11 @@ class TeamBrief(BaseModel):
     id: str
     name: str
     kind: str
+
+    @computed_field(description="党员志愿服务队, 为老服务队… or the deployment's own code")  # type: ignore[prop-decorator]
+    @property
+    def kind_name(self) -> str:
+        return name_of(TEAM_KIND_NAMES, self.kind)
 
 
 class Review(WireModel):
@@ -108,6 +117,16 @@ class TeamOut(BaseModel):
     leader_id: str | None
     joining: str
     members: int
+
+    @computed_field(description="党员志愿服务队, 为老服务队… or the deployment's own code")  # type: ignore[prop-decorator]
+    @property
+    def kind_name(self) -> str:
+        return name_of(TEAM_KIND_NAMES, self.kind)
+
+    @computed_field(description="自由加入 or 邀请加入")  # type: ignore[prop-decorator]
+    @property
+    def joining_name(self) -> str:
+        return name_of(TEAM_JOINING_NAMES, self.joining)
 
 
 class ActivityCreate(WireModel):
@@ -171,6 +190,11 @@ class ActivityOut(BaseModel):
     @property
     def status_name(self) -> str:
         return name_of(ACTIVITY_STATUS_NAMES, self.status)
+
+    @computed_field(description="the category's name; a code no table names, as itself")  # type: ignore[prop-decorator]
+    @property
+    def category_name(self) -> str:
+        return activity_category_name(self.category)
 
 
 class SignupOut(BaseModel):

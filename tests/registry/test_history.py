@@ -143,3 +143,67 @@ async def test_buildings_households_units_and_areas_keep_their_history(api, new_
         await other.get(f"/api/v1/registry/buildings/{second.json()['id']}/history"), 404
     )
     assert_problem(await other.get(f"/api/v1/registry/buildings/{building}/history"), 404)
+
+
+async def test_a_residents_history_names_the_household_beside_its_id(api, new_community):
+    """A worker reads where the resident lives, not a raw id: 6号楼 2单元301 (id) beside the
+    household_id, when registered, moved between households, and imported."""
+    from tests.registry.test_imports import csv_bytes, finished, upload
+
+    community = await new_community()
+    building = await api.admin.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": "6号楼"}
+    )
+    doors = {}
+    for door in ("2单元301", "2单元302"):
+        r = await api.admin.post(
+            "/api/v1/registry/households",
+            json={"building_id": building.json()["id"], "door_no": door},
+        )
+        doors[door] = r.json()["id"]
+    r = await api.street.post(
+        "/api/v1/registry/residents",
+        json={
+            "name": "黄博然",
+            "id_number": make_id_number(),
+            "community_code": community,
+            "household_id": doors["2单元301"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    r = await api.street.patch(
+        f"/api/v1/registry/residents/{rid}", json={"household_id": doors["2单元302"]}
+    )
+    assert r.status_code == 200, r.text
+    page = (await api.street.get(f"/api/v1/registry/residents/{rid}/history")).json()
+    moved, created = page["items"]
+    created_changes = {c["field"]: c for c in created["changes"]}
+    assert created_changes["household"]["new"] == f"6号楼 2单元301 ({doors['2单元301']})"
+    assert created_changes["household"]["field_name"] == "所在户"
+    fields = [c["field"] for c in moved["changes"]]
+    assert fields.index("household") == fields.index("household_id") + 1
+    household = next(c for c in moved["changes"] if c["field"] == "household")
+    assert (household["old"], household["new"]) == (
+        f"6号楼 2单元301 ({doors['2单元301']})",
+        f"6号楼 2单元302 ({doors['2单元302']})",
+    )
+
+    # A roster moves another resident into 2单元302 and a third into a new household.
+    rows = [
+        ["史一", make_id_number(), "", community, "6号楼", "2单元302", "", "", "", ""],
+        ["史二", make_id_number(), "", community, "6号楼", "3单元101", "", "", "", ""],
+    ]
+    r = await upload(api.admin, csv_bytes(rows), name="花名册.csv")
+    await finished(api.admin, r.json()["id"])
+    listed = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"]
+    by_name = {i["name"]: i for i in listed}
+    for name, door in (("史一", "2单元302"), ("史二", "3单元101")):
+        resident = by_name[name]
+        [entry] = (
+            await api.admin.get(f"/api/v1/registry/residents/{resident['id']}/history")
+        ).json()["items"]
+        changes = {c["field"]: c["new"] for c in entry["changes"]}
+        assert changes["household"] == f"6号楼 {door} ({resident['household_id']})"

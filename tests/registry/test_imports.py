@@ -696,6 +696,46 @@ async def test_a_household_roster_with_an_unknown_building_suggests_the_close_on
     assert [b["name"] for b in job["created_buildings"]] == ["A坐"]
 
 
+async def test_a_row_with_a_bad_phone_and_an_unknown_building_reports_both_at_once(
+    api, new_community
+):
+    """A community worker fixes a roster from one error sheet: a row with a bad phone and a
+    building the community lacks names both, not the phone now and the building on the next
+    import; 8号 楼 typed with a stray space (or a full-width one) is the community's 8号楼,
+    and 2单元 301 its household 2单元301, kept under their own names."""
+    community = await new_community()
+    building = await _building(api, community, "8号楼")
+    household = await api.admin.post(
+        "/api/v1/registry/households", json={"building_id": building, "door_no": "2单元301"}
+    )
+    assert household.status_code == 201, household.text
+    rows = [
+        _resident("黄博然", community, "火星基地", "1", 手机号="123"),
+        _resident("欧阳娜", community, "8号 楼", "2单元 301"),
+        _resident("李明", community, "8号\u3000楼", "2单元\u3000301"),
+        _resident("张伟", community, "8号 楼", "1", 手机号="456"),
+    ]
+    job = await finished(
+        api.admin, (await upload(api.admin, csv_bytes(rows), "r.csv")).json()["id"]
+    )
+    assert (job["total"], job["imported"], job["failed"]) == (4, 2, 2), job
+    by_row: dict[int, list[str]] = {}
+    for error in job["errors"]:
+        by_row.setdefault(error["row"], []).append(error["field"])
+    assert by_row == {2: ["手机号", "楼栋"], 5: ["手机号"]}
+    [building_error] = [e for e in job["errors"] if e["field"] == "楼栋"]
+    assert "火星基地" in building_error["message"]
+    assert job["created_buildings"] == []
+    assert await _building_names(api, community) == {"8号楼"}
+    residents = (
+        await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    ).json()["items"]
+    assert {(r["name"], r["building_id"], r["household_id"]) for r in residents} == {
+        ("欧阳娜", building, household.json()["id"]),
+        ("李明", building, household.json()["id"]),
+    }
+
+
 def _excel_csv(rows: list[list], encoding: str, bom: bytes = b"") -> bytes:
     """A roster as Chinese Excel saves "CSV (逗号分隔)": the system's ANSI code page (GBK,
     936) or GB18030, CRLF line ends."""

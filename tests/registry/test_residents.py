@@ -556,3 +556,40 @@ async def test_a_resident_answer_names_its_codes_in_chinese_beside_them(api, new
     )
     assert (r.json()["residence_type_name"], r.json()["tag_names"]) == ("户籍", ["老年人"])
     assert r.json()["status_name"] == "已迁出"
+
+
+async def test_a_worker_tags_a_resident_by_the_names_the_roster_uses(api, new_community):
+    """The worker types 党员、低保 as the roster and the search do: the record takes the
+    codes; 流动人口 among them is the residence type floating, as in the import; an unknown
+    name is a 422 that lists the known ones."""
+    community = await new_community()
+    r = await api.street.post(
+        "/api/v1/registry/residents", json=person(community, tags=["老年人", "流动人口"])
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["tags"] == ["elderly"] and r.json()["residence_type"] == "floating"
+    rid = r.json()["id"]
+    r = await api.street.patch(f"/api/v1/registry/residents/{rid}", json={"tags": ["党员", "低保"]})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["tags"]) == ["low_income", "party_member"]
+    assert r.json()["residence_type"] == "floating"  # the tags did not say otherwise
+    listed = await api.street.get(
+        "/api/v1/registry/residents", params={"community": community, "tag": "低保"}
+    )
+    assert [i["id"] for i in listed.json()["items"]] == [rid]
+    r = await api.street.patch(
+        f"/api/v1/registry/residents/{rid}", json={"tags": ["党员", "流动人口"]}
+    )
+    assert r.status_code == 200 and r.json()["tags"] == ["party_member"]
+    # The tags and the residence type must not contradict each other.
+    r = await api.street.patch(
+        f"/api/v1/registry/residents/{rid}",
+        json={"tags": ["流动人口"], "residence_type": "registered"},
+    )
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["field"] == "residence_type"
+    r = await api.street.patch(f"/api/v1/registry/residents/{rid}", json={"tags": ["贵宾"]})
+    body = assert_problem(r, 422, "validation.tag_unknown")
+    assert body["errors"][0]["field"] == "tags"
+    message = body["errors"][0]["message"]
+    assert "贵宾" in message and "党员" in message and "流动人口" in message

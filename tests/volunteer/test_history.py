@@ -117,3 +117,24 @@ async def test_a_teams_history_names_its_members_and_leader(api, new_community):
             "new": [named["li"], named["zhao"]],
         },
     ]
+
+
+async def test_a_resident_acting_for_themselves_is_named_before_they_log_in_again(
+    api, new_community
+):
+    """Straight after registering, on the same WeChat login: the registration and the
+    withdrawal name the resident (their token was issued before they had a name), and the
+    resident the registry matched is named beside its id."""
+    community = await new_community()
+    caller, record = await volunteer(api, community, name="赵一曼")
+    assert (await caller.get("/api/v1/me")).json()["display_name"] == "赵一曼"
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/withdraw")).is_success
+    r = await api.admin.get(f"/api/v1/volunteer/volunteers/{record['id']}/history")
+    withdrawn, registered = r.json()["items"]
+    assert (withdrawn["action"], withdrawn["actor_name"]) == ("withdrawn", "赵一曼")
+    assert (registered["action"], registered["actor_name"]) == ("registered", "赵一曼")
+    fields = {c["field"]: c for c in registered["changes"]}
+    resident_id = fields["resident_id"]["new"]
+    assert resident_id
+    assert fields["resident"]["new"] == f"赵一曼 ({resident_id})"
+    assert fields["resident"]["field_name"] == "对应居民"

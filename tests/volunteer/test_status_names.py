@@ -74,3 +74,47 @@ async def test_every_status_a_volunteer_reads_has_its_chinese_name(api, new_comm
     assert (r.json()["status"], r.json()["status_name"]) == ("approved", "已通过")
     ledger = (await caller.get(f"/api/v1/volunteer/volunteers/{pending['id']}/hours")).json()
     assert [(e["status_name"], e["kind_name"]) for e in ledger["entries"]] == [("已通过", "补录")]
+
+
+async def test_teams_and_activities_name_their_codes_and_a_leaver_leaves_their_teams(
+    api, new_community
+):
+    """A phone shows 为老服务队, 自由加入 and the activity's category beside the codes; the
+    registration answer lists the teams as /me does (an in-service party member is in the
+    party team at once); one who withdraws is in no team any more, the team's history says
+    they left; party-report hours read as the ledger's, 0.00, in the stats as well."""
+    community = await new_community()
+    r = await api.admin.post(
+        "/api/v1/volunteer/teams",
+        json={"community_code": community, "name": "助老服务队", "kind": "elderly_care"},
+    )
+    team = r.json()
+    assert (team["kind_name"], team["joining_name"]) == ("为老服务队", "自由加入")
+    listed = await api.admin.get("/api/v1/volunteer/teams", params={"community": community})
+    assert {t["kind_name"] for t in listed.json()["items"]} >= {"为老服务队"}
+    event = await activity(api, community)
+    assert event["category_name"] == "environment"  # a deployment's own code: as itself
+
+    plain, record = await volunteer(api, community)
+    assert record["teams"] == []
+    caller, member = await volunteer(api, community, in_service_party_member=True)
+    assert [t["kind_name"] for t in member["teams"]] == ["党员志愿服务队"]
+    assert (await caller.post(f"/api/v1/volunteer/teams/{team['id']}/join")).status_code == 200
+    mine = (await caller.get("/api/v1/volunteer/volunteers/me")).json()
+    assert {t["kind_name"] for t in mine["teams"]} == {"党员志愿服务队", "为老服务队"}
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/party-report")).is_success
+    reports = await api.admin.get(
+        "/api/v1/volunteer/party-reports", params={"community": community}
+    )
+    [report] = reports.json()["items"]
+    assert report["hours"] == "0.00"
+    stats = await api.admin.get("/api/v1/volunteer/stats/party-members", params={"area": community})
+    assert [row["hours"] for row in stats.json()["by_community"]] == ["0.00"]
+
+    r = await caller.post("/api/v1/volunteer/volunteers/me/withdraw")
+    assert r.status_code == 200 and r.json()["teams"] == []
+    assert (await caller.get("/api/v1/volunteer/volunteers/me")).json()["teams"] == []
+    listed = await api.admin.get("/api/v1/volunteer/teams", params={"community": community})
+    assert {t["id"]: t["members"] for t in listed.json()["items"]}[team["id"]] == 0
+    history = (await api.admin.get(f"/api/v1/volunteer/teams/{team['id']}/history")).json()
+    assert history["items"][0]["action"] == "left"

@@ -425,7 +425,7 @@ async def test_in_service_party_members_report_and_are_counted_by_employer(api, 
     stats = (
         await api.admin.get("/api/v1/volunteer/stats/party-members", params={"area": community})
     ).json()
-    assert stats["by_unit"] == [{"key": "unit-123", "reported": 1, "hours": "0"}]
+    assert stats["by_unit"] == [{"key": "unit-123", "reported": 1, "hours": "0.00"}]
     assert stats["by_community"][0]["key"] == community
 
 
@@ -445,3 +445,75 @@ async def test_a_volunteer_asks_for_a_correction_and_a_worker_decides(api, new_c
     assert (await caller.get(f"/api/v1/volunteer/volunteers/{v['id']}/hours")).json()[
         "total_hours"
     ] == "2.00"
+
+
+async def test_an_id_number_already_a_volunteer_is_told_so_in_the_volunteers_words(
+    api, new_community
+):
+    community = await new_community()
+    number = await resident_in_registry(api, community, "钱多")
+    body = {"name": "钱多", "id_number": number, "phone": "13700001234"}
+    first_of_number = await (await api.resident()).post(
+        "/api/v1/volunteer/volunteers", json={**body, "community_code": community}
+    )
+    assert first_of_number.status_code == 201, first_of_number.text
+    r = await (await api.resident()).post(
+        "/api/v1/volunteer/volunteers", json={**body, "community_code": community}
+    )
+    problem = assert_problem(r, 409, "volunteer.already_registered")
+    [error] = problem["errors"]
+    assert error["field"] == "id_number"
+    assert "志愿者" in error["message"] and "现住居民" not in error["message"]
+
+
+async def test_a_withdrawn_volunteer_registers_again_and_keeps_their_number(api, new_community):
+    """A resident who left the volunteers re-joins, from the same account or a new phone's:
+    the record they had reopens — the same id and number, active again by the same match
+    with the registry as a newcomer's — and the history says so; one still active is a 409."""
+    community = await new_community()
+    number = await resident_in_registry(api, community, "周红")
+    body = {
+        "name": "周红",
+        "id_number": number,
+        "phone": "13700001234",
+        "community_code": community,
+    }
+    caller = await api.resident()
+    first = (await caller.post("/api/v1/volunteer/volunteers", json=body)).json()
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/withdraw")).status_code == 200
+
+    again = await caller.post("/api/v1/volunteer/volunteers", json=body)
+    assert again.status_code == 201, again.text
+    assert (again.json()["id"], again.json()["number"]) == (first["id"], first["number"])
+    assert again.json()["status"] == "active"
+    assert (await caller.post("/api/v1/volunteer/volunteers/me/withdraw")).status_code == 200
+
+    # A new phone, a new WeChat account: the same person, the same record.
+    new_phone = await api.resident()
+    back = await new_phone.post("/api/v1/volunteer/volunteers", json=body)
+    assert back.status_code == 201, back.text
+    assert (back.json()["id"], back.json()["number"]) == (first["id"], first["number"])
+    assert back.json()["status"] == "active"
+    mine = (await new_phone.get("/api/v1/volunteer/volunteers/me")).json()
+    assert mine["id"] == first["id"] and mine["status"] == "active"
+    # Not the registry's phone: it waits for review, as a newcomer's would.
+    assert (await new_phone.post("/api/v1/volunteer/volunteers/me/withdraw")).status_code == 200
+    other = await api.resident()
+    r = await other.post("/api/v1/volunteer/volunteers", json={**body, "name": "周红红"})
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    assert r.json()["id"] == first["id"]
+    # Pending or active, it is a 409.
+    r = await (await api.resident()).post("/api/v1/volunteer/volunteers", json=body)
+    assert_problem(r, 409, "volunteer.already_registered")
+
+    history = await api.admin.get(f"/api/v1/volunteer/volunteers/{first['id']}/history")
+    actions = [e["action"] for e in history.json()["items"]]
+    assert actions == [
+        "registered",
+        "withdrawn",
+        "registered",
+        "withdrawn",
+        "registered",
+        "withdrawn",
+        "registered",
+    ]

@@ -24,7 +24,7 @@ from services.common.i18n import message
 from services.common.ids import new_id
 from services.common.pii import PiiCipher
 from services.common.storage import ObjectMissing, ObjectStore
-from services.registry import repository
+from services.registry import repository, rules
 from services.registry.imports.reading import check_header, open_rows, open_sealed, roster_suffix
 from services.registry.imports.rows import Context, Parsed, parse_chunk
 from services.registry.imports.writing import LeaseLost, Tally, Writer
@@ -49,10 +49,7 @@ async def _context(
 ) -> Context:
     async with database.transaction(write=False) as session:
         communities = await repository.community_codes(session)
-        tags = {}
-        for tag in await repository.list_tags(session):
-            tags[tag.code] = tag.code
-            tags[tag.name] = tag.code
+        tags = rules.tag_lookup((t.code, t.name) for t in await repository.list_tags(session))
     scope = list(job.scope or [])
     return Context(
         scope=[s for s in scope if s != "*"],

@@ -44,6 +44,10 @@ class Parsed:
     values: list[Any]
     data: dict[str, Any] = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
+    # (community, building) the row names, kept when it fails for another reason: the
+    # writer checks the building against the database for it too, so that one error sheet
+    # names every problem of the row (a bad phone and an unknown building, at once).
+    place: tuple[str, str] | None = None
 
     def fail(self, column: str, code: str, **params: Any) -> None:
         self.problems.append(
@@ -234,6 +238,8 @@ def parse_resident(row: int, values: list[Any], at: dict[str, int | None], ctx: 
     building = as_text(raw["building"])[:100]
     door = as_text(raw["door_no"])[:50]
     relation = as_text(raw["relation_to_head"])[:20] or None
+    if building and community and ctx.community_known(community):
+        parsed.place = (community, building)
     if citizen is not None:
         id_index = ctx.cipher.blind_index(citizen.number, "id_number")
         first = ctx.seen_ids.get(id_index)
@@ -292,6 +298,8 @@ def parse_generic(
         data["building"] = _required(parsed, columns["building"], raw, 100)
         data["door_no"] = _required(parsed, columns["door_no"], raw, 50)
         data["head_name"] = as_text(raw["head_name"])[:50] or None
+        if data["building"] and ctx.community_known(data["community_code"]):
+            parsed.place = (data["community_code"], data["building"])
     elif kind == "units":
         data["name"] = _required(parsed, columns["name"], raw, 200)
         try:

@@ -30,6 +30,7 @@ from services.registry.models import (
     Unit,
     change_history,
 )
+from services.registry.service.history import household_label
 
 MAX_ERRORS_KEPT = 100_000
 # Buildings a job created, listed on it (a roster of a new community may create a few
@@ -88,8 +89,16 @@ class Writer:
         self.created: list[dict] = []  # buildings created by the current batch
         self.listed_created = len(job.created_buildings or [])
         self.suggestions: dict[tuple[str, str], list[str]] = {}
+        # Buildings by (community, name as matched), households by (building id, door as
+        # matched): whitespace inside is ignored (8号 楼 is 8号楼), and the stored name is the
+        # existing building's (``building_names``) or, for a new one, as typed.
         self.buildings: dict[tuple[str, str], str] = {}
+        self.building_names: dict[tuple[str, str], str] = {}
         self.households: dict[tuple[str, str], str] = {}
+        # Id → name of the buildings, and id → building and door of the households, read
+        # with them: a resident's history names their household without a query per row.
+        self.building_by_id: dict[str, str] = {}
+        self.household_names: dict[str, str] = {}
         self.loaded: set[str] = set()
         self.deltas: Counter = Counter()  # population counts changed by the current batch
 
@@ -104,18 +113,25 @@ class Writer:
                 Building.deleted_at.is_(None), Building.community_code.in_(wanted)
             )
         ):
-            self.buildings.setdefault((community, name), bid)
+            self.building_by_id[bid] = name
+            if self.buildings.setdefault(building_key(community, name), bid) == bid:
+                self.building_names[building_key(community, name)] = name
         for hid, building_id, door in await session.execute(
             select(Household.id, Household.building_id, Household.door_no).where(
                 Household.community_code.in_(wanted)
             )
         ):
-            self.households.setdefault((building_id, door), hid)
+            self.households.setdefault(household_key(building_id, door), hid)
+            self._name_household(hid, building_id, door)
         self.loaded.update(wanted)
 
     async def _building_ids(self, session, keys: set[tuple[str, str]], create: bool) -> None:
         await self._load_communities(session, {c for c, _ in keys})
-        missing = sorted(k for k in keys if k not in self.buildings)
+        missing_by_key: dict[tuple[str, str], tuple[str, str]] = {}
+        for k in sorted(keys):
+            if building_key(*k) not in self.buildings:
+                missing_by_key.setdefault(building_key(*k), k)
+        missing = list(missing_by_key.values())
         if create and missing:
             now = clock.now()
             new_rows = [
@@ -130,21 +146,32 @@ class Writer:
             ]
             await bulk_insert(session, Building.__table__, new_rows)
             for r in new_rows:
-                self.buildings[(r["community_code"], r["name"])] = r["id"]
+                key = building_key(r["community_code"], r["name"])
+                self.buildings[key] = r["id"]
+                self.building_names[key] = r["name"]
+                self.building_by_id[r["id"]] = r["name"]
                 self.created.append(
                     {"id": r["id"], "community_code": r["community_code"], "name": r["name"]}
                 )
             self.suggestions.clear()
 
+    def _name_household(self, household_id: str, building_id: str | None, door: str) -> None:
+        building = self.building_by_id.get(building_id) if building_id else None
+        self.household_names[household_id] = f"{building} {door}" if building else door
+
+    def _household(self, household_id: str | None) -> str | None:
+        """A household as a resident's history names it (``6号楼 2单元301 (id)``)."""
+        return household_label(household_id, self.household_names)
+
     def _known_building(self, parsed: Parsed, community: str, name: str) -> bool:
         """Whether the building a row names exists (or was just created); if not, the row
         is refused naming what was typed and the community's closest building names."""
-        if (community, name) in self.buildings:
+        if building_key(community, name) in self.buildings:
             return True
         near = self.suggestions.get((community, name))
         if near is None:
             near = self.suggestions[(community, name)] = closest_buildings(
-                name, [n for c, n in self.buildings if c == community]
+                name, [n for (c, _), n in self.building_names.items() if c == community]
             )
         if near:
             parsed.fail("楼栋", "building_unknown_near", name=name, near="、".join(near))
@@ -153,8 +180,13 @@ class Writer:
         return False
 
     async def _household_ids(self, session, keys: set[tuple[str, str, str]]) -> None:
-        """keys: (community, building_id, door_no); households are created on first sight."""
+        """keys: (community, building_id, door_no); households are created on first sight,
+        with the door number as first typed."""
         await self._load_communities(session, {k[0] for k in keys})
+        missing: dict[tuple[str, str], tuple[str, str]] = {}
+        for c, b, d in sorted(keys):
+            if household_key(b, d) not in self.households:
+                missing.setdefault(household_key(b, d), (c, d))
         now = clock.now()
         new_rows = [
             {
@@ -166,13 +198,13 @@ class Writer:
                 "created_at": now,
                 "updated_at": now,
             }
-            for c, b, d in keys
-            if (b, d) not in self.households
+            for (b, _), (c, d) in missing.items()
         ]
         if new_rows:
             await bulk_insert(session, Household.__table__, new_rows)
             for r in new_rows:
-                self.households[(r["building_id"], r["door_no"])] = r["id"]
+                self.households[household_key(r["building_id"], r["door_no"])] = r["id"]
+                self._name_household(r["id"], r["building_id"], r["door_no"])
                 self.deltas[counts.household_key(r["community_code"])] += 1
 
     async def write(self, kind: str, batch: list[Parsed], tally: Tally, renew=None) -> None:
@@ -198,6 +230,7 @@ class Writer:
 
     async def _write(self, session, kind: str, batch: list[Parsed], tally: Tally) -> None:
         good = [p for p in batch if not p.problems]
+        await self._check_places(session, [p for p in batch if p.problems and p.place])
         # Writing may find more problems (a person registered elsewhere): errors come after.
         if kind == "residents":
             await self._write_residents(session, good, tally)
@@ -225,6 +258,20 @@ class Writer:
             unchanged=tally.unchanged,
             failed=tally.failed,
         )
+
+    async def _check_places(self, session, failed: list[Parsed]) -> None:
+        """The buildings that rows refused at parsing name, checked as a written row's are,
+        so that the row's errors name an unknown building beside its bad phone. Told to
+        create buildings, the import would create it: no error then."""
+        if self.create_buildings:
+            return
+        failed = [p for p in failed if not any(q.field in ("楼栋", "社区代码") for q in p.problems)]
+        if not failed:
+            return
+        await self._building_ids(session, {p.place for p in failed if p.place}, False)
+        for p in failed:
+            assert p.place is not None
+            self._known_building(p, *p.place)
 
     async def _write_errors(self, session, bad: list[Parsed], tally: Tally) -> None:
         rows = []
@@ -267,7 +314,7 @@ class Writer:
             {
                 (
                     p.data["community_code"],
-                    self.buildings[(p.data["community_code"], p.data["building"])],
+                    self.buildings[building_key(p.data["community_code"], p.data["building"])],
                     p.data["door_no"],
                 )
                 for p in good
@@ -308,10 +355,12 @@ class Writer:
         for p in good:
             d = p.data
             building_id = (
-                self.buildings.get((d["community_code"], d["building"])) if d["building"] else None
+                self.buildings.get(building_key(d["community_code"], d["building"]))
+                if d["building"]
+                else None
             )
             household_id = (
-                self.households.get((building_id, d["door_no"]))
+                self.households.get(household_key(building_id, d["door_no"]))
                 if building_id and d["door_no"]
                 else None
             )
@@ -355,10 +404,16 @@ class Writer:
                             "residence_type": old.residence_type,
                             "relation_to_head": old.relation_to_head,
                             "household_id": old.household_id,
+                            "household": self._household(old.household_id),
                             "moved_in_on": old.moved_in_on,
                             "tags": sorted(existing_tags.get(old.id, ())),
                         },
-                        _imported(d, values["household_id"], values["moved_in_on"]),
+                        _imported(
+                            d,
+                            values["household_id"],
+                            self._household(values["household_id"]),
+                            values["moved_in_on"],
+                        ),
                     )
                 )
                 if existing_tags.get(old.id, set()) != set(d["tags"]):
@@ -419,7 +474,12 @@ class Writer:
                         {
                             "community_code": row["community_code"],
                             "id_number": row["id_number_masked"],
-                            **_imported(d, row["household_id"], row["moved_in_on"]),
+                            **_imported(
+                                d,
+                                row["household_id"],
+                                self._household(row["household_id"]),
+                                row["moved_in_on"],
+                            ),
                         },
                     )
                 )
@@ -481,7 +541,9 @@ class Writer:
     async def _write_buildings(self, session, good: list[Parsed], tally: Tally) -> None:
         keys = {(p.data["community_code"], p.data["name"]) for p in good}
         await self._building_ids(session, keys, False)
-        known = [self.buildings[k] for k in keys if k in self.buildings]
+        known = [
+            self.buildings[building_key(*k)] for k in keys if building_key(*k) in self.buildings
+        ]
         current = {
             b.id: b
             for b in await session.execute(
@@ -495,7 +557,7 @@ class Writer:
         updates: dict[str, dict] = {}
         for p in good:
             d = p.data
-            key = (d["community_code"], d["name"])
+            key = building_key(d["community_code"], d["name"])
             fields = {k: d[k] for k in ("address", "floors", "lat", "lng") if d[k] is not None}
             if key in new_rows:  # named twice in this batch: the later row wins
                 new_rows[key].update(fields)
@@ -509,8 +571,8 @@ class Writer:
             else:
                 new_rows[key] = {
                     "id": new_id(),
-                    "community_code": key[0],
-                    "name": key[1],
+                    "community_code": d["community_code"],
+                    "name": d["name"],
                     "address": None,
                     "floors": None,
                     "lat": None,
@@ -521,8 +583,10 @@ class Writer:
                 }
             tally.imported += 1
         await bulk_insert(session, Building.__table__, list(new_rows.values()))
-        for row in new_rows.values():
-            self.buildings[(row["community_code"], row["name"])] = row["id"]
+        for key, row in new_rows.items():
+            self.buildings[key] = row["id"]
+            self.building_names[key] = row["name"]
+            self.building_by_id[row["id"]] = row["name"]
         await _update_by_id(session, Building.__table__, updates.values(), now)
 
     async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
@@ -533,11 +597,13 @@ class Writer:
         )
         known = []
         for p in good:
-            building_id = self.buildings.get((p.data["community_code"], p.data["building"]))
+            building_id = self.buildings.get(
+                building_key(p.data["community_code"], p.data["building"])
+            )
             if building_id is None:
                 self._known_building(p, p.data["community_code"], p.data["building"])
-            elif (building_id, p.data["door_no"]) in self.households:
-                known.append(self.households[(building_id, p.data["door_no"])])
+            elif household_key(building_id, p.data["door_no"]) in self.households:
+                known.append(self.households[household_key(building_id, p.data["door_no"])])
         heads = dict(
             (
                 await session.execute(
@@ -552,8 +618,8 @@ class Writer:
             if p.problems:
                 continue
             d = p.data
-            building_id = self.buildings[(d["community_code"], d["building"])]
-            key = (building_id, d["door_no"])
+            building_id = self.buildings[building_key(d["community_code"], d["building"])]
+            key = household_key(building_id, d["door_no"])
             if key in new_rows:
                 new_rows[key]["head_name"] = d["head_name"] or new_rows[key]["head_name"]
             elif key in self.households:
@@ -576,8 +642,9 @@ class Writer:
                 self.deltas[counts.household_key(d["community_code"])] += 1
             tally.imported += 1
         await bulk_insert(session, Household.__table__, list(new_rows.values()))
-        for row in new_rows.values():
-            self.households[(row["building_id"], row["door_no"])] = row["id"]
+        for key, row in new_rows.items():
+            self.households[key] = row["id"]
+            self._name_household(row["id"], row["building_id"], row["door_no"])
         await _update_by_id(session, Household.__table__, updates.values(), now)
 
     async def _write_units(self, session, good: list[Parsed], tally: Tally) -> None:
@@ -625,6 +692,20 @@ class Writer:
         await _update_by_id(session, Unit.__table__, updates.values(), now)
 
 
+def _spaceless(text: str) -> str:
+    """A name as matched: whitespace inside dropped, full-width spaces too (8号 楼 is
+    8号楼), since a stray space is how a roster typed by hand most often differs."""
+    return "".join(text.split())
+
+
+def building_key(community: str, name: str) -> tuple[str, str]:
+    return community, _spaceless(name)
+
+
+def household_key(building_id: str, door_no: str) -> tuple[str, str]:
+    return building_id, _spaceless(door_no)
+
+
 def _comparable(name: str) -> str:
     """A building name as compared for suggestions: full-width letters and digits as
     half-width (３号楼 is 3号楼), case and spaces ignored."""
@@ -641,7 +722,7 @@ def closest_buildings(name: str, names: list[str], most: int = 3) -> list[str]:
     return [by_form[form] for form in near]
 
 
-def _imported(d: dict, household_id: str | None, moved_in_on) -> dict:
+def _imported(d: dict, household_id: str | None, household: str | None, moved_in_on) -> dict:
     """A roster row's resident as a history keeps it: personal data by its masks only."""
     return {
         "name": d["name"],
@@ -649,6 +730,7 @@ def _imported(d: dict, household_id: str | None, moved_in_on) -> dict:
         "residence_type": d["residence_type"],
         "relation_to_head": d["relation_to_head"],
         "household_id": household_id,
+        "household": household,
         "moved_in_on": moved_in_on,
         "tags": sorted(d["tags"]),
     }

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.common.history import HistoryLabels, record_change
+from services.common.history import HistoryLabels, named, record_change
 from services.common.pagination import PageParams
 from services.common.pii import PiiCipher, mask_id_number, mask_phone
 from services.registry import repository
@@ -42,6 +42,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "id_number",
         "phone",
         "household_id",
+        "household",
         "building_id",
         "relation_to_head",
         "residence_type",
@@ -90,6 +91,8 @@ def snapshot(record_type: str, record: Any, cipher: PiiCipher | None = None) -> 
                 out[name] = cipher.decrypt(token, field) if token else None
             else:
                 out[name] = getattr(record, masked)
+        elif name == "household":
+            out[name] = None  # named by ``changed``, which may read the database
         elif name == "tags":
             out[name] = [t.tag for t in record.tag_rows]
         elif name == "facilities":
@@ -118,6 +121,9 @@ async def changed(
     deleted: bool = False,
 ) -> None:
     record_id, area_code = _key(record_type, record)
+    after = None if deleted else snapshot(record_type, record, cipher)
+    if record_type == "resident":
+        await name_households(session, [d for d in (before, after) if d is not None])
     await record_change(
         session,
         change_history,
@@ -127,9 +133,24 @@ async def changed(
         principal=principal,
         action=action,
         before=before,
-        after=None if deleted else snapshot(record_type, record, cipher),
+        after=after,
         masked_fields=MASKED,
     )
+
+
+def household_label(household_id: str | None, names: dict[str, str]) -> str | None:
+    """The household a resident lives in as a worker knows it, its building and door
+    number beside the id: ``6号楼 2单元301 (0191…)``."""
+    return named(names.get(household_id), household_id) if household_id else None
+
+
+async def name_households(session: AsyncSession, snapshots: list[dict[str, Any]]) -> None:
+    """Sets ``household`` in residents' snapshots from their ``household_id``: one query
+    for all of them, none when no one lives in a household."""
+    ids = {s["household_id"] for s in snapshots if s.get("household_id")}
+    names = await repository.household_labels(session, ids) if ids else {}
+    for s in snapshots:
+        s["household"] = household_label(s.get("household_id"), names)
 
 
 async def _find(session: AsyncSession, principal: Principal, record_type: str, record_id: str):
@@ -183,7 +204,8 @@ LABELS = HistoryLabels(
         "head_name": "户主姓名",
         "id_number": "身份证号",
         "phone": "手机号",
-        "household_id": "所在户",
+        "household_id": "所在户编号",
+        "household": "所在户",
         "relation_to_head": "与户主关系",
         "residence_type": "居住类型",
         "moved_in_on": "迁入日期",

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import clock
-from services.common.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from services.common.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    field_error,
+)
 from services.common.events import emit
 from services.common.observability import request_id_var
 from services.common.pagination import PageParams
@@ -38,16 +45,51 @@ from services.registry.service import history
 from services.registry.service.common import area_filter, community_for_write, today
 
 
-async def _check_tags(session: AsyncSession, tags: list[str]) -> list[str]:
-    tags = list(dict.fromkeys(tags))
-    known = await repository.tag_codes(session)
-    unknown = [t for t in tags if t not in known]
+def _known_tags(definitions: list[TagDefinition]) -> str:
+    return "、".join([d.name for d in definitions] + [rules.FLOATING_TAG[1]])
+
+
+async def _check_tags(session: AsyncSession, tags: list[str]) -> tuple[list[str], bool]:
+    """A resident's tags as a worker names them, by code or by the name the roster uses
+    (the import's mapping, ``rules.tag_lookup``): ``(codes, floating)``, floating when
+    流动人口 is among them, which is the residence type and not a tag. An unknown one is a
+    422 that lists the known ones."""
+    definitions = await repository.list_tags(session)
+    lookup = rules.tag_lookup((d.code, d.name) for d in definitions)
+    codes: list[str] = []
+    unknown: list[str] = []
+    floating = False
+    for tag in tags:
+        if tag in rules.FLOATING_NAMES:
+            floating = True
+        elif tag in lookup:
+            codes.append(lookup[tag])
+        else:
+            unknown.append(tag)
     if unknown:
         raise Unprocessable(
             "validation.tag_unknown",
-            errors=[FieldError("tags", "tag_unknown", {"tags": ", ".join(unknown)})],
+            errors=[
+                FieldError(
+                    "tags",
+                    "tag_unknown_known",
+                    {"tag": "、".join(unknown), "known": _known_tags(definitions)},
+                )
+            ],
         )
-    return tags
+    return list(dict.fromkeys(codes)), floating
+
+
+def _floating_residence(residence_type: str | None) -> str:
+    """The residence type when the tags say 流动人口: floating, unless the worker set
+    another in the same request, which is a contradiction to resolve (as in the import)."""
+    if residence_type not in (None, rules.FLOATING):
+        raise field_error(
+            "residence_type",
+            "residence_type_not_floating",
+            value=rules.residence_type_name(residence_type),
+        )
+    return rules.FLOATING
 
 
 async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool]:
@@ -57,13 +99,14 @@ async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool
     if tag in rules.FLOATING_NAMES:
         return None, True
     definitions = await repository.list_tags(session)
-    for definition in definitions:
-        if tag in (definition.code, definition.name):
-            return definition.code, False
-    known = "、".join([d.name for d in definitions] + [rules.FLOATING_TAG[1]])
+    code = rules.tag_lookup((d.code, d.name) for d in definitions).get(tag)
+    if code is not None:
+        return code, False
     raise Unprocessable(
         "validation.tag_unknown",
-        errors=[FieldError("tag", "tag_unknown_known", {"tag": tag, "known": known})],
+        errors=[
+            FieldError("tag", "tag_unknown_known", {"tag": tag, "known": _known_tags(definitions)})
+        ],
     )
 
 
@@ -123,7 +166,11 @@ async def create_resident(
 ) -> Resident:
     await community_for_write(session, principal, data.community_code, "community_code")
     citizen = parse_id_number(data.id_number, today())
-    tags = await _check_tags(session, data.tags)
+    tags, floating = await _check_tags(session, data.tags)
+    residence_type = data.residence_type
+    if floating:
+        explicit = data.residence_type if "residence_type" in data.model_fields_set else None
+        residence_type = _floating_residence(explicit)
     index = cipher.blind_index(citizen.number, "id_number")
     await _refuse_duplicate(session, principal, index)
     household = await _household_for(session, principal, data.household_id, data.community_code)
@@ -133,7 +180,7 @@ async def create_resident(
         building_id=household.building_id if household else None,
         name=data.name,
         relation_to_head=data.relation_to_head,
-        residence_type=data.residence_type,
+        residence_type=residence_type,
         moved_in_on=data.moved_in_on,
         **seal_id_number(cipher, citizen),
         **seal_phone(cipher, data.phone),
@@ -180,6 +227,11 @@ async def patch_resident(
     before = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
     )
+    tags = floating = None
+    if changes.get("tags") is not None:
+        tags, floating = await _check_tags(session, changes["tags"])
+        if floating:
+            changes["residence_type"] = _floating_residence(changes.get("residence_type"))
     if changes.get("id_number"):
         citizen = parse_id_number(changes["id_number"], today())
         index = cipher.blind_index(citizen.number, "id_number")
@@ -200,8 +252,7 @@ async def patch_resident(
             changes[name] is not None or name in ("relation_to_head", "moved_in_on")
         ):
             setattr(resident, name, changes[name])
-    if changes.get("tags") is not None:
-        tags = await _check_tags(session, changes["tags"])
+    if tags is not None:
         resident.tag_rows = [
             ResidentTag(tag=t, community_code=resident.community_code) for t in tags
         ]

@@ -30,7 +30,7 @@ async def register(
         settings=state.settings,
         data=body,
     )
-    return volunteer_out(volunteer)
+    return volunteer_out(volunteer, teams=await teams.teams_of(session, volunteer))
 
 
 @router.get("/volunteers/me")
@@ -42,13 +42,15 @@ async def me(session: SessionDep, principal: PrincipalDep) -> VolunteerOut:
 
 @router.post("/volunteers/me/withdraw")
 async def withdraw(session: SessionDep, principal: Self) -> VolunteerOut:
-    return volunteer_out(await registration.withdraw(session=session, principal=principal))
+    volunteer = await registration.withdraw(session=session, principal=principal)
+    return volunteer_out(volunteer, teams=await teams.teams_of(session, volunteer))
 
 
 @router.post("/volunteers/me/party-report")
 async def party_report(session: SessionDep, principal: Self) -> VolunteerOut:
     """An in-service party member reports to the community where they live (在职党员报到)."""
-    return volunteer_out(await registration.party_report(session=session, principal=principal))
+    volunteer = await registration.party_report(session=session, principal=principal)
+    return volunteer_out(volunteer, teams=await teams.teams_of(session, volunteer))
 
 
 @router.get("/volunteers")

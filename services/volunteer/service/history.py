@@ -4,6 +4,7 @@ activity's by those who organise it, though a published one is public to join.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "volunteer": (
         "community_code",
         "resident_id",
+        "resident",
         "name",
         "id_number",
         "phone",
@@ -77,6 +79,9 @@ def snapshot(
                 out[name] = cipher.decrypt(getattr(record, f"{name}_enc"), name)
             else:
                 out[name] = getattr(record, f"{name}_masked")
+        elif record_type == "volunteer" and name == "resident":
+            # The registry matched them by this name: the resident's, without asking it.
+            out[name] = named(record.name, record.resident_id)
         else:
             out[name] = getattr(record, name)
     if record_type == "volunteer" and cipher is not None:
@@ -96,6 +101,10 @@ async def changed(
     cipher: PiiCipher | None = None,
     **extra: Any,
 ) -> None:
+    if not principal.name and principal.kind == "user":
+        principal = replace(
+            principal, name=await _own_name(session, principal, record_type, record)
+        )
     await record_change(
         session,
         change_history,
@@ -108,6 +117,19 @@ async def changed(
         after=snapshot(record_type, record, cipher, **extra),
         masked_fields=MASKED,
     )
+
+
+async def _own_name(
+    session: AsyncSession, principal: Principal, record_type: str, record: Any
+) -> str | None:
+    """A resident acting for themselves, named by their volunteer record. A WeChat account
+    has no name until it registers, and the token it acts with was issued before: the
+    gateway names the account after the registration, so only the next login's token
+    carries the name (``/me`` shows it at once)."""
+    if record_type == "volunteer" and record.user_id == principal.user_id:
+        return record.name
+    own = await repository.volunteer_of_user(session, principal.user_id)
+    return own.name if own is not None else None
 
 
 async def roster(session: AsyncSession, team: Any) -> dict[str, Any]:
@@ -160,7 +182,8 @@ LABELS = HistoryLabels(
     },
     fields={
         "community_code": "所属社区",
-        "resident_id": "对应居民",
+        "resident_id": "对应居民编号",
+        "resident": "对应居民",
         "name": "名称",
         "volunteer.name": "姓名",
         "id_number": "身份证号",

@@ -66,12 +66,10 @@ async def register(
     index = cipher.blind_index(citizen.number, "id_number")
     existing = await repository.volunteer_by_id_number(session, index)
     mine = await repository.volunteer_of_user(session, principal.user_id)
-    if existing is not None and not (
-        existing.user_id == principal.user_id and existing.status == "withdrawn"
-    ):
-        raise Conflict(
-            "volunteer.already_registered", errors=[FieldError("id_number", "already_registered")]
-        )
+    # A withdrawn volunteer who registers again — from their account or a new one — has
+    # their record reopened (the same id and number), by the same match as a newcomer's.
+    if existing is not None and existing.status != "withdrawn":
+        raise _already_registered()
     if mine is not None and mine is not existing:
         raise Conflict("volunteer.account_has_volunteer")
     resident_id, review_reason = await _registry_match(peers, data, citizen.number)
@@ -101,11 +99,15 @@ async def register(
         was = history.snapshot("volunteer", existing, cipher)
         for name, value in fields.items():
             setattr(existing, name, value)
+        existing.user_id = principal.user_id
         existing.withdrawn_at = None
+        existing.reviewed_by = existing.reviewed_at = existing.review_note = None
         await session.flush()
         await history.changed(
             session, principal, "volunteer", existing, "registered", was, cipher=cipher
         )
+        if data.in_service_party_member:
+            await _join_party_team(session, principal, existing)
         await _tell_if_active(session, existing)
         return existing
     number = await repository.next_number(session, data.community_code)
@@ -120,14 +122,19 @@ async def register(
             session.add(volunteer)
             await session.flush()
     except IntegrityError:
-        raise Conflict(
-            "volunteer.already_registered", errors=[FieldError("id_number", "already_registered")]
-        ) from None
+        raise _already_registered() from None
     await history.changed(session, principal, "volunteer", volunteer, "registered", cipher=cipher)
     if data.in_service_party_member:
         await _join_party_team(session, principal, volunteer)
     await _tell_if_active(session, volunteer)
     return volunteer
+
+
+def _already_registered() -> Conflict:
+    return Conflict(
+        "volunteer.already_registered",
+        errors=[FieldError("id_number", "volunteer_already_registered")],
+    )
 
 
 async def _tell_if_active(session: AsyncSession, volunteer: Volunteer) -> None:
@@ -241,13 +248,15 @@ async def review(
 
 async def withdraw(*, session: AsyncSession, principal: Principal) -> Volunteer:
     """A volunteer may leave; their records stay (the 2021 rules on service records). The
-    places they held on activities still to come go to those activities' waitlists."""
+    places they held on activities still to come go to those activities' waitlists, and
+    they leave their teams."""
     volunteer = await volunteer_for(session, principal)
     was = history.snapshot("volunteer", volunteer)
     volunteer.status = "withdrawn"
     volunteer.withdrawn_at = clock.now()
     await session.flush()
     await history.changed(session, principal, "volunteer", volunteer, "withdrawn", was)
+    await teams.leave_all(session, principal, volunteer)
     await waitlist.give_up_future_places(session, volunteer.id)
     return volunteer
 

@@ -98,7 +98,11 @@ async def party_member_stats(
             entry[1] += h
 
     def shape(table: dict[str, list]) -> list[dict[str, Any]]:
-        return [{"key": k, "reported": v[0], "hours": v[1]} for k, v in sorted(table.items())]
+        # Hours as the ledger gives them: to the hundredth (0.00, 3.50).
+        return [
+            {"key": k, "reported": v[0], "hours": Decimal(v[1]).quantize(Decimal("0.01"))}
+            for k, v in sorted(table.items())
+        ]
 
     return {"area": area, "by_unit": shape(by_unit), "by_community": shape(by_community)}
 

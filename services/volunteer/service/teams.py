@@ -216,6 +216,19 @@ async def leave_team(*, session: AsyncSession, principal: Principal, team_id: st
     return team
 
 
+async def leave_all(session: AsyncSession, principal: Principal, volunteer: Volunteer) -> None:
+    """A volunteer who withdraws leaves their teams (and the lead of one they led): each
+    team's history says so, by name."""
+    for team in await repository.teams_of(session, volunteer.id):
+        was = history.snapshot("team", team, **await history.roster(session, team))
+        await repository.remove_team_member(session, team.id, volunteer.id)
+        if team.leader_id == volunteer.id:
+            team.leader_id = None
+            await session.flush()
+        now = await history.roster(session, team)
+        await history.changed(session, principal, "team", team, "left", was, **now)
+
+
 async def teams_of(session: AsyncSession, volunteer: Volunteer) -> list[Team]:
     return await repository.teams_of(session, volunteer.id)
 
