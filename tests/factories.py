@@ -384,3 +384,27 @@ async def staff_account(
     caller = await api.login(username, password)
     caller.user_id = r.json()["id"]
     return caller
+
+
+async def upload_roster(
+    caller,
+    content: bytes,
+    name: str = "roster.xlsx",
+    kind: str = "residents",
+    create_buildings: bool = False,
+):
+    """A roster sent to the import as a worker's browser sends it."""
+    data = {"kind": kind}
+    if create_buildings:
+        data["create_buildings"] = "true"
+    return await caller.post(
+        "/api/v1/registry/imports",
+        data=data,
+        files={"file": (name, content, "application/octet-stream")},
+    )
+
+
+async def finished_import(caller, job_id: str) -> dict:
+    job = (await caller.get(f"/api/v1/registry/imports/{job_id}")).json()
+    assert job["status"] == "done", job
+    return job

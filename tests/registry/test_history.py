@@ -148,7 +148,9 @@ async def test_buildings_households_units_and_areas_keep_their_history(api, new_
 async def test_a_residents_history_names_the_household_beside_its_id(api, new_community):
     """A worker reads where the resident lives, not a raw id: 6号楼 2单元301 (id) beside the
     household_id, when registered, moved between households, and imported."""
-    from tests.registry.test_imports import csv_bytes, finished, upload
+    from tests.factories import csv_roster as csv_bytes
+    from tests.factories import finished_import as finished
+    from tests.factories import upload_roster as upload
 
     community = await new_community()
     building = await api.admin.post(

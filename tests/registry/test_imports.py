@@ -9,7 +9,13 @@ from openpyxl import Workbook, load_workbook
 
 from services.registry.imports.limits import EXCEL_CELL_CHARS, expanded_size
 from services.registry.imports.reading import open_rows
-from tests.factories import RESIDENT_HEADER, csv_roster, staff_account
+from tests.factories import (
+    RESIDENT_HEADER,
+    csv_roster,
+    finished_import,
+    staff_account,
+    upload_roster,
+)
 from tests.support import assert_problem, make_id_number, streamed_upload, unique
 
 HEADER = RESIDENT_HEADER
@@ -41,27 +47,7 @@ def csv_bytes(rows: list[list], header=HEADER) -> bytes:
     return csv_roster(rows, header)
 
 
-async def upload(
-    caller,
-    content: bytes,
-    name: str = "roster.xlsx",
-    kind: str = "residents",
-    create_buildings: bool = False,
-):
-    data = {"kind": kind}
-    if create_buildings:
-        data["create_buildings"] = "true"
-    return await caller.post(
-        "/api/v1/registry/imports",
-        data=data,
-        files={"file": (name, content, "application/octet-stream")},
-    )
-
-
-async def finished(caller, job_id: str) -> dict:
-    job = (await caller.get(f"/api/v1/registry/imports/{job_id}")).json()
-    assert job["status"] == "done", job
-    return job
+upload, finished = upload_roster, finished_import
 
 
 async def test_a_mixed_file_keeps_the_good_rows_and_reports_each_bad_one(api, new_community):
