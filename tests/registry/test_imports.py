@@ -1161,3 +1161,38 @@ async def test_an_imported_resident_has_a_history_that_names_who_imported_it(api
     assert fields["id_number"] != number and "*" in fields["id_number"]  # masked, never in full
     assert number not in r.text and "13812345678" not in r.text
     assert {c["field"]: c["new"] for c in second["changes"]}["tags"] == ["party_member"]
+
+
+async def test_the_row_that_says_head_names_its_household(api, new_community):
+    """A roster says who heads each household (与户主关系 户主); the household created for it
+    reads by that name, and a household already there without one takes it — one that has a
+    head's name keeps it."""
+    community = await new_community()
+    building = await api.admin.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": "3号楼"}
+    )
+    assert building.status_code == 201, building.text
+    before = await api.admin.post(
+        "/api/v1/registry/households",
+        json={"building_id": building.json()["id"], "door_no": "101"},
+    )
+    assert before.status_code == 201, before.text
+
+    def row(name, door, relation):
+        return [name, make_id_number(), "", community, "3号楼", door, relation, "户籍", "", ""]
+
+    content = csv_bytes(
+        [
+            row("赵建国", "101", "户主"),
+            row("钱秀英", "101", "配偶"),
+            row("孙志强", "102", "子"),
+            row("孙浩然", "102", "户主"),
+        ]
+    )
+    r = await upload(api.admin, content, name="roster.csv")
+    assert r.status_code in (201, 202), r.text
+    job = await finished(api.admin, r.json()["id"])
+    assert job["imported"] == 4, job
+    listed = await api.admin.get("/api/v1/registry/households", params={"community": community})
+    heads = {h["door_no"]: h["head_name"] for h in listed.json()["items"]}
+    assert heads == {"101": "赵建国", "102": "孙浩然"}

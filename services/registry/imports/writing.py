@@ -179,9 +179,13 @@ class Writer:
             parsed.fail("楼栋", "building_unknown_named", name=name)
         return False
 
-    async def _household_ids(self, session, keys: set[tuple[str, str, str]]) -> None:
+    async def _household_ids(
+        self, session, keys: set[tuple[str, str, str]], heads: dict | None = None
+    ) -> None:
         """keys: (community, building_id, door_no); households are created on first sight,
-        with the door number as first typed."""
+        with the door number as first typed. ``heads``: the name of the row that says 户主,
+        by household key — a household takes it when it has no head's name yet."""
+        heads = heads or {}
         await self._load_communities(session, {k[0] for k in keys})
         missing: dict[tuple[str, str], tuple[str, str]] = {}
         for c, b, d in sorted(keys):
@@ -194,12 +198,28 @@ class Writer:
                 "community_code": c,
                 "building_id": b,
                 "door_no": d,
-                "head_name": None,
+                "head_name": heads.get((b, key_door)),
                 "created_at": now,
                 "updated_at": now,
             }
-            for (b, _), (c, d) in missing.items()
+            for (b, key_door), (c, d) in missing.items()
         ]
+        known_heads = [
+            {"b_id": self.households[key], "head": name}
+            for key, name in heads.items()
+            if key not in missing and key in self.households
+        ]
+        if known_heads:
+            # Only where no head is named yet: the household's own import or a worker decides.
+            await session.execute(
+                update(Household.__table__)
+                .where(
+                    Household.__table__.c.id == bindparam("b_id"),
+                    Household.__table__.c.head_name.is_(None),
+                )
+                .values(head_name=bindparam("head"), updated_at=now),
+                known_heads,
+            )
         if new_rows:
             await bulk_insert(session, Household.__table__, new_rows)
             for r in new_rows:
@@ -319,6 +339,14 @@ class Writer:
                 )
                 for p in good
                 if p.data["building"] and p.data["door_no"]
+            },
+            {
+                household_key(
+                    self.buildings[building_key(p.data["community_code"], p.data["building"])],
+                    p.data["door_no"],
+                ): p.data["name"]
+                for p in good
+                if p.data["building"] and p.data["door_no"] and p.data["relation_to_head"] == "户主"
             },
         )
         indexes = [p.data["id_number_index"] for p in good]
