@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+from services.common.clock import clock, local_zone
 from tests.support import assert_problem, make_id_number, unique
 
 
@@ -593,3 +594,41 @@ async def test_a_worker_tags_a_resident_by_the_names_the_roster_uses(api, new_co
     assert body["errors"][0]["field"] == "tags"
     message = body["errors"][0]["message"]
     assert "贵宾" in message and "党员" in message and "流动人口" in message
+
+
+async def test_a_change_of_tags_alone_reaches_the_grid_workers_phone(api, new_community):
+    """A worker marks a resident 低保 and nothing else: the phone's next delta brings it, as
+    it brings a new phone number."""
+    community = await new_community()
+    building = await api.street.post(
+        "/api/v1/registry/buildings",
+        json={"community_code": community, "name": "5号楼", "lat": 34.75, "lng": 113.63},
+    )
+    cell = f"{community}001"
+    r = await api.admin.patch(
+        f"/api/v1/registry/buildings/{building.json()['id']}", json={"cell_code": cell}
+    )
+    assert r.status_code == 200, r.text
+    household = await api.street.post(
+        "/api/v1/registry/households",
+        json={"building_id": building.json()["id"], "door_no": "1单元101"},
+    )
+    r = await api.street.post(
+        "/api/v1/registry/residents",
+        json=person(community, household_id=household.json()["id"], tags=["elderly"]),
+    )
+    assert r.status_code == 201, r.text
+    rid, first = r.json()["id"], r.json()["updated_at"]
+
+    clock.advance(timedelta(minutes=5))
+    synced_at = clock.now().astimezone(local_zone()).isoformat()
+    clock.advance(timedelta(minutes=5))
+    r = await api.street.patch(f"/api/v1/registry/residents/{rid}", json={"tags": ["低保"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["updated_at"] > first and r.json()["tags"] == ["low_income"]
+    delta = await api.admin.get(
+        "/api/v1/registry/sync",
+        params={"cells": cell, "since": synced_at, "until": "2100-01-01T00:00:00+08:00"},
+    )
+    assert delta.status_code == 200, delta.text
+    assert [(p["id"], p["tags"]) for p in delta.json()["residents"]] == [(rid, ["low_income"])]

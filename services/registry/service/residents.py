@@ -252,10 +252,12 @@ async def patch_resident(
             changes[name] is not None or name in ("relation_to_head", "moved_in_on")
         ):
             setattr(resident, name, changes[name])
-    if tags is not None:
+    if tags is not None and set(tags) != {t.tag for t in resident.tag_rows}:
         resident.tag_rows = [
             ResidentTag(tag=t, community_code=resident.community_code) for t in tags
         ]
+        # Tags live in their own rows: the resident's stamp must move for the phones' delta.
+        resident.updated_at = clock.now()
     await session.flush()
     after = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
