@@ -133,7 +133,7 @@ def problem(
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:gongjian:problem:{code}",
-        "title": i18n.title(status),
+        "title": i18n.title(status, code=code),
         "status": status,
         "detail": detail if detail is not None else _detail(code, params),
         "code": code,
@@ -168,6 +168,27 @@ def _field_path(loc: tuple) -> str:
     return out or str(loc[0] if loc else "body")
 
 
+# One allowed value in pydantic's "'a', 'b' or 'c'": quoted (a quote may hide a comma or an
+# "or") or bare (numbers), then the separator that follows it.
+_EXPECTED_ITEM = re.compile(
+    r"""\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,\s]+)\s*(?:,|or(?=\s)|$)"""
+)
+
+
+def _expected_values(expected: str) -> list[str]:
+    """The values of pydantic's ``expected`` ("'normal' or 'urgent'"), unquoted; the string
+    itself when it is not in that shape."""
+    values, pos = [], 0
+    while pos < len(expected):
+        m = _EXPECTED_ITEM.match(expected, pos)
+        if not m or m.end() == pos:
+            return [expected]
+        item = m.group(1)
+        values.append(item[1:-1] if item[:1] in "'\"" and len(item) > 1 else item)
+        pos = m.end()
+    return values or [expected]
+
+
 def pydantic_errors_to_fields(errors: list[dict]) -> list[FieldError]:
     result = []
     seen: set[str] = set()
@@ -182,6 +203,7 @@ def pydantic_errors_to_fields(errors: list[dict]) -> list[FieldError]:
             ctx["error"] = str(ctx["error"]).removeprefix("Value error, ")
         if etype in ("literal_error", "enum") and "expected" in ctx:
             ctx["expected"] = str(ctx["expected"])
+            ctx["choices_zh"] = i18n.choices_zh(_expected_values(ctx["expected"]))
         # A value error raised with a catalog code ("area_code_invalid: ...") uses that code.
         if (
             etype == "value_error"

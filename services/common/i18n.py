@@ -161,8 +161,9 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "greater_than_equal": ("应不小于 {ge}。", "Must be at least {ge}."),
     "less_than": ("应小于 {lt}。", "Must be less than {lt}."),
     "less_than_equal": ("应不大于 {le}。", "Must be at most {le}."),
-    "literal_error": ("取值应为:{expected}。", "Must be one of: {expected}."),
-    "enum": ("取值应为:{expected}。", "Must be one of: {expected}."),
+    # {choices_zh} is pydantic's "'a', 'b' or 'c'" written the Chinese way: a、b、c 之一.
+    "literal_error": ("取值应为:{choices_zh}。", "Must be one of: {expected}."),
+    "enum": ("取值应为:{choices_zh}。", "Must be one of: {expected}."),
     "date_parsing": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
     "date_from_datetime_parsing": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
     "date_type": ("日期格式应为 YYYY-MM-DD。", "Date must be YYYY-MM-DD."),
@@ -236,8 +237,19 @@ TITLES: dict[int, tuple[str, str]] = {
 }
 
 
-def title(status: int, lang: Lang | None = None) -> str:
-    zh, en = TITLES.get(status) or (("请求有误", "Bad request") if status < 500 else TITLES[500])
+# Where the status's title would mislead, the code names the kind instead: an address no
+# route has is not a record missing or out of scope. Still one title for every occurrence.
+CODE_TITLES: dict[str, tuple[str, str]] = {
+    "request.not_found": ("地址不存在", "No such endpoint"),
+}
+
+
+def title(status: int, lang: Lang | None = None, code: str | None = None) -> str:
+    zh, en = (
+        CODE_TITLES.get(code or "")
+        or TITLES.get(status)
+        or (("请求有误", "Bad request") if status < 500 else TITLES[500])
+    )
     return en if (lang or current_lang.get()) == "en" else zh
 
 
@@ -251,6 +263,11 @@ def message(code: str, lang: Lang | None = None, catalog: dict | None = None, **
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
         return text
+
+
+def choices_zh(values: list[str]) -> str:
+    """A list of allowed values as a Chinese sentence says it: ``normal、urgent 之一``."""
+    return values[0] if len(values) == 1 else "、".join(values) + " 之一"
 
 
 def register(messages: dict[str, tuple[str, str]], field: bool = False) -> None:

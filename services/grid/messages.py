@@ -71,6 +71,7 @@ i18n.register(
         "finding_unknown": ("未定义的走访发现:{tags}。", "Unknown findings: {tags}."),
         "category_unknown": ("事件类别不存在。", "No such case category."),
         "outside_grid": ("不在任何网格内。", "Inside no grid cell."),
+        "photos_required": ("处置须至少附一张照片。", "Handling needs at least one photo."),
     },
     field=True,
 )

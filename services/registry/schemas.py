@@ -91,6 +91,12 @@ class AreaStats(BaseModel):
     party_members: int
     minors: int
     tags: dict[str, int]
+    by_residence_type_names: dict[str, str] = Field(
+        default_factory=dict, description="residence type code → name: registered → 户籍"
+    )
+    tag_names: dict[str, str] = Field(
+        default_factory=dict, description="tag code → name, for each tag counted: elderly → 老年人"
+    )
     profile: dict[str, Decimal | int | None] | None = None
 
 

@@ -10,6 +10,7 @@ import httpx
 
 from gateway.app import create_app
 from services.common.clock import clock
+from tests.factories import report, setup_cell, step
 from tests.support import assert_problem
 
 
@@ -187,3 +188,49 @@ async def test_two_gateway_replicas_share_one_rate_limit(settings):
         # 5 s into a minute whose predecessor was quiet: room comes back when the next
         # minute starts, 55 s from now.
         assert int(r.headers["retry-after"]) == 55
+
+
+async def test_a_wrong_choice_lists_the_choices_in_chinese(api, new_community, spot, worker):
+    """A grid worker picks a priority or a step that does not exist: the message lists the
+    allowed values the Chinese way (、 and 之一), with no English "or" in it."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    r = await reporter.post(
+        "/api/v1/grid/cases",
+        json={
+            "category_code": "01.01",
+            "description": "路边堆放垃圾",
+            "lat": point[0],
+            "lng": point[1],
+            "priority": "asap",
+        },
+    )
+    body = assert_problem(r, 422, "validation.literal_error")
+    assert body["errors"][0]["field"] == "priority"
+    assert body["errors"][0]["message"] == "取值应为:normal、urgent 之一。"
+    case = await report(reporter, point)
+    body = assert_problem(await step(reporter, case["id"], "finish"), 422)
+    message = body["errors"][0]["message"]
+    assert message.startswith("取值应为:accept、reject、dispatch、") and message.endswith(
+        "、evaluate 之一。"
+    ), message
+    assert " or " not in message and "'" not in message
+    en = await reporter.post(
+        f"/api/v1/grid/cases/{case['id']}/transitions",
+        json={"action": "finish"},
+        headers={"Accept-Language": "en"},
+    )
+    assert en.json()["errors"][0]["message"].startswith("Must be one of: 'accept', 'reject'")
+    assert en.json()["errors"][0]["message"].endswith(" or 'evaluate'.")
+
+
+async def test_an_unknown_address_is_titled_as_one(api):
+    """A phone calls an address no service has: the title says the address does not exist,
+    not that a record is missing or out of scope; a missing record keeps its own title."""
+    for path in ("/api/v1/nothing-here", "/api/v1/registry/nothing-here"):
+        r = await api.admin.get(path)
+        body = assert_problem(r, 404, "request.not_found")
+        assert body["title"] == "地址不存在" and body["detail"] == "请求的地址不存在。"
+        en = await api.admin.get(path, headers={"Accept-Language": "en"})
+        assert en.json()["title"] == "No such endpoint"
+    missing = await api.admin.get("/api/v1/registry/residents/no-such-one")
+    assert missing.json()["title"] == "记录不存在或无权查看"

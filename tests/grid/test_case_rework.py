@@ -9,6 +9,7 @@ from datetime import datetime
 
 from services.common.clock import to_local
 from tests.factories import report, setup_cell, staff_account, step, unit_with_contact, uploaded
+from tests.support import assert_problem
 
 
 def beijing(value: str) -> str:
@@ -179,3 +180,36 @@ async def test_due_soon_lists_only_the_cases_the_worker_can_act_on(
     assert waiting["id"] not in due
     assert mine["id"] in due and due[mine["id"]]["my_actions"]
     assert all(c["my_actions"] for c in work["due_soon"])
+
+
+async def test_handling_again_after_rework_with_no_photo_asks_for_one(
+    api, new_community, spot, worker
+):
+    """Sent back for rework, the grid worker taps 处置 again with the photo list emptied: the
+    answer says a handling needs at least one photo, not that a field sent is missing; a
+    case's 409 names the steps it allows in Chinese beside their codes."""
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    case = await report(grid, point)
+    assert (await step(api.admin, case["id"], "accept")).is_success
+    assert (await step(api.admin, case["id"], "dispatch", dispatched_to="环卫所")).is_success
+    photo = await uploaded(grid)
+    assert (await step(grid, case["id"], "handle", photos=[photo])).is_success
+    assert (await step(api.street, case["id"], "verify", passed=False, note="未清理")).is_success
+
+    for sent in ({"photos": []}, {}):
+        r = await step(grid, case["id"], "handle", note="已重新清理", **sent)
+        body = assert_problem(r, 422, "validation.photos_required")
+        assert body["errors"] == [
+            {"field": "photos", "code": "photos_required", "message": "处置须至少附一张照片。"}
+        ]
+    en = await grid.post(
+        f"/api/v1/grid/cases/{case['id']}/transitions",
+        json={"action": "handle", "photos": []},
+        headers={"Accept-Language": "en"},
+    )
+    assert en.json()["errors"][0]["message"] == "Handling needs at least one photo."
+
+    closed = await step(api.admin, case["id"], "close")
+    body = assert_problem(closed, 409, "case.illegal_transition")
+    assert body["allowed"] == ["handle", "request_extension"], body["allowed"]
+    assert body["allowed_names"] == ["处置", "申请延期"]

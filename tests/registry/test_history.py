@@ -209,3 +209,46 @@ async def test_a_residents_history_names_the_household_beside_its_id(api, new_co
         ).json()["items"]
         changes = {c["field"]: c["new"] for c in entry["changes"]}
         assert changes["household"] == f"6号楼 {door} ({resident['household_id']})"
+
+
+async def test_households_a_roster_creates_have_their_history(api, new_community):
+    """A household that first appears in a roster — a resident's door, or a row of the
+    households roster — has its 'created' entry by whoever asked for the import, as one
+    added through the form has."""
+    from tests.factories import csv_roster, finished_import, upload_roster
+
+    community = await new_community()
+    r = await api.admin.post(
+        "/api/v1/registry/buildings", json={"community_code": community, "name": "7号楼"}
+    )
+    building = r.json()["id"]
+    rows = [
+        ["许一", make_id_number(), "", community, "7号楼", "1单元101", "", "", "", ""],
+        ["许二", make_id_number(), "", community, "7号楼", "1单元102", "", "", "", ""],
+    ]
+    job = await upload_roster(api.street, csv_roster(rows), name="花名册.csv")
+    await finished_import(api.street, job.json()["id"])
+    job = await upload_roster(
+        api.street,
+        csv_roster(
+            [[community, "7号楼", "2单元201", "许三"]],
+            header=["社区代码", "楼栋", "门牌号", "户主姓名"],
+        ),
+        name="住户.csv",
+        kind="households",
+    )
+    await finished_import(api.street, job.json()["id"])
+    listed = (
+        await api.street.get("/api/v1/registry/households", params={"building_id": building})
+    ).json()["items"]
+    assert sorted(h["door_no"] for h in listed) == ["1单元101", "1单元102", "2单元201"]
+    for household in listed:
+        r = await api.street.get(f"/api/v1/registry/households/{household['id']}/history")
+        [entry] = r.json()["items"]
+        assert entry["action"] == "created" and entry["actor_name"] == "经八路街道办", entry
+        changes = {c["field"]: c["new"] for c in entry["changes"]}
+        assert changes["door_no"] == household["door_no"]
+        assert changes["building_id"] == building and changes["community_code"] == community
+    head = next(h for h in listed if h["door_no"] == "2单元201")
+    r = await api.street.get(f"/api/v1/registry/households/{head['id']}/history")
+    assert {c["field"]: c["new"] for c in r.json()["items"][0]["changes"]}["head_name"] == "许三"

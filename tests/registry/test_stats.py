@@ -198,3 +198,30 @@ def test_an_upgraded_deployment_has_its_birth_years_counted_and_kept(tmp_path):
     finally:
         if created:
             drop_database(created)
+
+
+async def test_the_figures_name_what_they_count(api, new_community):
+    """A community head reads the figures on a screen: each residence type and each tag
+    counted carries its Chinese name beside the code the figures are keyed by, a
+    deployment's own tag too, the same in the children's figures."""
+    community = await new_community()
+    code = "t" + make_id_number()[-8:].lower()
+    r = await api.admin.post("/api/v1/registry/tags", json={"code": code, "name": "楼栋长"})
+    assert r.status_code == 201, r.text
+    await _add(api.admin, community, residence_type="registered", tags=["elderly", code])
+    await _add(api.admin, community, residence_type="floating")
+    figures = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert figures["by_residence_type"] == {"registered": 1, "permanent": 0, "floating": 1}
+    assert figures["by_residence_type_names"] == {
+        "registered": "户籍",
+        "permanent": "常住",
+        "floating": "流动",
+    }
+    assert figures["tags"] == {"elderly": 1, code: 1}
+    assert figures["tag_names"] == {"elderly": "老年人", code: "楼栋长"}
+    street = community[:9] + "000"
+    children = (await api.admin.get(f"/api/v1/registry/areas/{street}/children/stats")).json()
+    mine = next(c for c in children["children"] if c["code"] == community)
+    assert mine["tag_names"] == {"elderly": "老年人", code: "楼栋长"}
+    assert children["area"]["tag_names"][code] == "楼栋长"
+    assert children["area"]["by_residence_type_names"]["floating"] == "流动"

@@ -257,7 +257,11 @@ async def transition(
     if action not in allowed:
         raise Conflict(
             "case.illegal_transition",
-            extra={"allowed": allowed, "current_status": case.status},
+            extra={
+                "allowed": allowed,
+                "allowed_names": [ACTION_NAMES.get(a, a) for a in allowed],
+                "current_status": case.status,
+            },
             **step_names(action, case.status, allowed),
         )
     if not may_take(principal, action, case):
@@ -266,7 +270,7 @@ async def transition(
     if not await repository.claim_case_step(session, case, clock.now()):
         raise Conflict(
             "case.illegal_transition",
-            extra={"allowed": [], "current_status": "changed"},
+            extra={"allowed": [], "allowed_names": [], "current_status": "changed"},
             **step_names(data.action, case.status, []),
         )
     index = await state.current(database)
@@ -306,7 +310,10 @@ async def transition(
         record = {"dispatched_to": case.dispatched_to}
     elif action == "handle":
         if not data.photos:
-            raise Unprocessable("validation.missing", errors=[FieldError("photos", "missing")])
+            # Sent empty or left out alike: the rule is a photo of the result, not the field.
+            raise Unprocessable(
+                "validation.photos_required", errors=[FieldError("photos", "photos_required")]
+            )
         case.handler_id = principal.user_id
         case.handled_at = now
         await attach_uploads(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.common.i18n import FIELD_MESSAGES, message
+from services.common.i18n import FIELD_MESSAGES, choices_zh, message
 from services.common.pii import PiiCipher
 from services.common.validators import (
     InvalidValue,
@@ -21,6 +21,8 @@ from services.registry import rules
 from services.registry.imports.columns import COLUMNS, GENDERS, Column
 from services.registry.service.residents import seal_id_number, seal_phone
 
+# The coordinate systems a building row may name (GPS, or the Mars coordinates of Chinese maps).
+SYSTEMS = ["wgs84", "gcj02"]
 _TAG_SPLIT = re.compile(r"[,，、;；\s]+")
 _RESIDENCE_NAMES = {v: k for k, v in rules.RESIDENCE_TYPES.items()} | {
     k: k for k in rules.RESIDENCE_TYPES
@@ -282,8 +284,10 @@ def parse_generic(
         data["floors"] = _int(parsed, "层数", raw["floors"], 1, 200)
         lat, lng = _float(parsed, "纬度", raw["lat"]), _float(parsed, "经度", raw["lng"])
         system = (as_text(raw["coord_system"]) or "wgs84").lower()
-        if system not in ("wgs84", "gcj02"):
-            parsed.fail("坐标系", "literal_error", expected="wgs84, gcj02")
+        if system not in SYSTEMS:
+            parsed.fail(
+                "坐标系", "literal_error", expected="wgs84, gcj02", choices_zh=choices_zh(SYSTEMS)
+            )
         elif (lat is None) != (lng is None):
             parsed.fail("经度" if lng is None else "纬度", "missing")
         elif lat is not None and lng is not None:

@@ -30,6 +30,7 @@ from services.registry.models import (
     Unit,
     change_history,
 )
+from services.registry.service.history import FIELDS as HISTORY_FIELDS
 from services.registry.service.history import household_label
 
 MAX_ERRORS_KEPT = 100_000
@@ -222,10 +223,35 @@ class Writer:
             )
         if new_rows:
             await bulk_insert(session, Household.__table__, new_rows)
+            await self._record_created_households(session, new_rows)
             for r in new_rows:
                 self.households[household_key(r["building_id"], r["door_no"])] = r["id"]
                 self._name_household(r["id"], r["building_id"], r["door_no"])
                 self.deltas[counts.household_key(r["community_code"])] += 1
+
+    async def _record_created_households(self, session, rows: list[dict]) -> None:
+        """A "created" entry for each household the roster brought into being, as one added
+        through the form has, by whoever asked for the import and naming the file: one bulk
+        insert for the batch."""
+        if not rows:
+            return
+        await record_many(
+            session,
+            change_history,
+            record_type="household",
+            actor_id=self.actor[0],
+            actor_name=self.actor[1],
+            action="created",
+            entries=[
+                (
+                    r["id"],
+                    r["community_code"],
+                    None,
+                    {**{f: r[f] for f in HISTORY_FIELDS["household"]}, "file": self.filename},
+                )
+                for r in rows
+            ],
+        )
 
     async def write(self, kind: str, batch: list[Parsed], tally: Tally, renew=None) -> None:
         """``renew(session)``, when given, renews the job's lease in the batch's transaction;
@@ -670,6 +696,7 @@ class Writer:
                 self.deltas[counts.household_key(d["community_code"])] += 1
             tally.imported += 1
         await bulk_insert(session, Household.__table__, list(new_rows.values()))
+        await self._record_created_households(session, list(new_rows.values()))
         for key, row in new_rows.items():
             self.households[key] = row["id"]
             self._name_household(row["id"], row["building_id"], row["door_no"])

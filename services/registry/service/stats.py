@@ -22,7 +22,9 @@ async def area_stats(*, session: AsyncSession, principal: Principal, code: str) 
     stats = await repository.population_stats(
         session, prefix, len(prefix), rules.minors_born_after(today())
     )
-    return _stats_entry(area.code, area.name, area.level, stats.get(prefix))
+    figures = stats.get(prefix)
+    names = await _tag_names(session, [figures] if figures else [])
+    return _stats_entry(area.code, area.name, area.level, figures, names)
 
 
 async def children_stats(
@@ -41,9 +43,10 @@ async def children_stats(
     grouped = await repository.population_stats(
         session, prefix, group_len, rules.minors_born_after(today())
     )
+    names = await _tag_names(session, grouped.values())
     return {
         # The groups part everything under the prefix, children or not: their sum is the area.
-        "area": _stats_entry(area.code, area.name, area.level, _sum(grouped.values()))
+        "area": _stats_entry(area.code, area.name, area.level, _sum(grouped.values()), names)
         | (
             {"profile": {f: getattr(area, f) for f in PROFILE_FIELDS}}
             if area.level == "community"
@@ -51,7 +54,7 @@ async def children_stats(
         ),
         # Community rows carry their profile too: the assessment reads both in one call.
         "children": [
-            _stats_entry(c.code, c.name, c.level, grouped.get(rules.area_prefix(c.code)))
+            _stats_entry(c.code, c.name, c.level, grouped.get(rules.area_prefix(c.code)), names)
             | (
                 {"profile": {f: getattr(c, f) for f in PROFILE_FIELDS}}
                 if c.level == "community"
@@ -78,7 +81,19 @@ def _sum(groups: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def _stats_entry(code: str, name: str, level: str, figures: dict | None) -> dict[str, Any]:
+async def _tag_names(session: AsyncSession, groups: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Code → name of the tags the figures count: the built-in ones from the rules, a
+    deployment's own from its tag table (one query, and only when one is counted)."""
+    names = rules.builtin_tag_names()
+    others = {t for figures in groups for t in figures["tags"]} - names.keys()
+    if others:
+        names |= await repository.tag_names(session, others)
+    return names
+
+
+def _stats_entry(
+    code: str, name: str, level: str, figures: dict | None, tag_names: dict[str, str]
+) -> dict[str, Any]:
     figures = figures or {"by_residence_type": {}, "households": 0, "tags": {}, "minors": 0}
     by_type = {t: figures["by_residence_type"].get(t, 0) for t in rules.RESIDENCE_TYPES}
     return {
@@ -91,6 +106,9 @@ def _stats_entry(code: str, name: str, level: str, figures: dict | None) -> dict
         "party_members": figures["tags"].get("party_member", 0),
         "minors": figures["minors"],
         "tags": dict(sorted(figures["tags"].items())),
+        # The codes above keep their keys; their Chinese names sit beside them.
+        "by_residence_type_names": dict(rules.RESIDENCE_TYPES),
+        "tag_names": {t: tag_names.get(t, t) for t in sorted(figures["tags"])},
     }
 
 
