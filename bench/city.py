@@ -8,6 +8,8 @@ memory is read (VmHWM) after each figure, before it is restarted.
 
     python -m bench.city run [scale]   1.0 is the city; 0.1 a tenth of it (every count)
     BENCH_CITY_REUSE=1                 keep the loaded database and reuse it next time
+    BENCH_DB_PREFIX=gj_me_bench        what its databases are called after (one server,
+                                       several worktrees)
 
 ``make bench`` runs two scales (``BENCH_CITY_SCALES``, 0.1 and 1.0) and works out from them
 how each figure grows: what a province (x20) would need."""
@@ -36,7 +38,14 @@ import asyncpg
 from sqlalchemy import event
 
 from bench import city_data
-from bench.common import PG_SERVER, drop_postgres, fresh_postgres, peak_rss_mb, percentiles
+from bench.common import (
+    DB_PREFIX,
+    PG_SERVER,
+    drop_postgres,
+    fresh_postgres,
+    peak_rss_mb,
+    percentiles,
+)
 from bench.gateway import free_port, process_peak_mb
 from gateway.components import migrate_all
 from gateway.demo import DemoReport, ensure_demo_accounts
@@ -693,7 +702,7 @@ def judge(figures: dict) -> list[dict]:
 
 def run(scale: float) -> dict:
     reuse = os.environ.get("BENCH_CITY_REUSE") == "1"
-    name = f"gongjian_bench_city_{str(scale).replace('.', '_')}" + ("" if reuse else f"_{os.getpid()}")  # fmt: skip
+    name = f"{DB_PREFIX}_city_{str(scale).replace('.', '_')}" + ("" if reuse else f"_{os.getpid()}")  # fmt: skip
     plan = city_data.plan(scale)
     with tempfile.TemporaryDirectory(prefix="gongjian-city-") as tmp:
         loaded = asyncio.run(_loaded(name, scale)) if reuse else None
