@@ -1056,6 +1056,11 @@ class CityLoader:
             "rework_count": rework,
             "dispatched_at": dispatched,
             "handled_at": handled,
+            # What the workflow keeps at the handling step (sent back, counted again from
+            # the first dispatch to the last handling).
+            "handling_hours": self.calendar.working_hours_between(dispatched, handled)
+            if dispatched and handled
+            else None,
             "closed_at": closed,
             "closed_on_time": on_time,
             "updated_at": t,

@@ -117,6 +117,7 @@ async def case_kpis(
     }[group_by]
     rows = await case_service.kpis(
         session=session,
+        database=request.app.state.database,
         prefix=prefix,
         start=start,
         end=end,

@@ -34,7 +34,8 @@ INDEX_SCAN_S = 60.0
 READ_ALL_ABOVE = 500
 
 
-def _calendar(holidays) -> WorkCalendar:
+def work_calendar(holidays) -> WorkCalendar:
+    """The working calendar of the deployment's zone with these holidays and make-up days."""
     return WorkCalendar(
         zone=local_zone(),
         holidays=frozenset(h.day for h in holidays if not h.working),
@@ -107,7 +108,7 @@ class GridState:
         )
 
     def holidays_changed_with(self, session: AsyncSession, days) -> None:
-        calendar = _calendar(days)
+        calendar = work_calendar(days)
 
         def take(_session) -> None:
             self._calendar_changes += 1
@@ -211,7 +212,7 @@ class GridState:
         self.index = built.with_changes(self.index.changes_since(before))
 
     def _take_calendar(self, holidays, calendar_changes: int) -> None:
-        calendar = _calendar(holidays)
+        calendar = work_calendar(holidays)
         if self._calendar_changes == calendar_changes and calendar != self.calendar:
             self.calendar = calendar
 
