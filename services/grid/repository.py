@@ -354,11 +354,26 @@ async def case_kpis(
     session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int, now
 ) -> list[Any]:
     """Per group of cells (the first ``group_len`` digits of the code), the period's cases
-    in one pass of the database: reported, closed, closed on time, closed after rework,
-    open past their deadline at ``now``, and the median of the handling times kept (the
-    mean of the middle one or two of each group's, ranked: ``statistics.median``'s rule,
-    on SQLite too, which has no percentile)."""
+    in one query: reported, closed, closed on time, closed after rework, open past their
+    deadline at ``now``, and the median of the handling times kept — the mean of the middle
+    one or two of each group's, as ``statistics.median`` takes it, float for float."""
     group = func.substr(Case.cell_code, 1, group_len)
+    if session.bind.dialect.name == "postgresql":
+        # The lower and the upper middle: the first value at or past half way, ascending
+        # and descending (the same one when the count is odd). Each group's values are
+        # sorted on their own, in memory.
+        hours = Case.handling_hours
+        median = (
+            func.percentile_disc(0.5).within_group(hours)
+            + func.percentile_disc(0.5).within_group(hours.desc())
+        ) / 2
+        stmt = (
+            _kpi_counts(group, Case, median, now)
+            .where(*_kpi_cases(prefix, start, end))
+            .group_by(group)
+        )
+        return list((await session.execute(stmt)).all())
+    # SQLite has no percentile: each group's values ranked by a window, the middle kept.
     measured = Case.handling_hours.is_not(None)
     ranked = (
         select(
@@ -377,18 +392,23 @@ async def case_kpis(
         .subquery()
     )
     c = ranked.c
-    closed = c.status == "closed"
     middle = c.rank.in_(((c.measured + 1) // 2, (c.measured + 2) // 2))
-    stmt = select(
-        c.code,
+    median = func.avg(c.handling_hours).filter(c.handling_hours.is_not(None), middle)
+    stmt = _kpi_counts(c.code, c, median, now).group_by(c.code)
+    return list((await session.execute(stmt)).all())
+
+
+def _kpi_counts(code, c, median, now) -> Select:
+    closed = c.status == "closed"
+    return select(
+        code.label("code"),
         func.count().label("cases"),
         func.count().filter(closed).label("closed"),
         func.count().filter(closed, c.closed_on_time.is_(True)).label("on_time"),
         func.count().filter(closed, c.rework_count != 0).label("reworked"),
         func.count().filter(c.status.in_(OPEN_STATUSES), c.deadline_at < now).label("overdue"),
-        func.avg(c.handling_hours).filter(c.handling_hours.is_not(None), middle).label("median"),
-    ).group_by(c.code)
-    return list((await session.execute(stmt)).all())
+        median.label("median"),
+    )
 
 
 def _epoch_us(session: AsyncSession, column):
