@@ -127,6 +127,19 @@ class Peers:
         self._clients.clear()
 
 
+async def at_once(*calls: Awaitable[Any]) -> list[Any]:
+    """The calls made together (one to each peer, say), their answers in order. The first
+    to fail stops the others and its error is raised as it is: a peer's 503 stays a 503."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def forward_token(request) -> str | None:
     """The caller's own bearer token, to call a peer on the caller's behalf."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
