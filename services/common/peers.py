@@ -128,16 +128,14 @@ class Peers:
 
 
 async def at_once(*calls: Awaitable[Any]) -> list[Any]:
-    """The calls made together (one to each peer, say), their answers in order. The first
-    to fail stops the others and its error is raised as it is: a peer's 503 stays a 503."""
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    """The calls made together (a peer's figures and our own query, say), their answers in
+    order. A failure is raised as it is (a peer's 503 stays a 503) once every call has
+    ended: none is cut off halfway, a query on the request's session least of all."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
 
 
 def forward_token(request) -> str | None:
