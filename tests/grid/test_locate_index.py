@@ -271,9 +271,9 @@ async def test_cells_another_process_changes_arrive_with_the_poll(
 async def test_a_grid_process_just_started_answers_kpis_without_waiting_for_its_index(
     api, grid_app, state, monkeypatch
 ):
-    """The KPIs (and a case's step) count on the working calendar, not on the cells: a
-    process that has just started reads its holidays and answers, while its first index is
-    built off the request; the index is there once the build is let go."""
+    """The KPIs count on the working calendar, not on the cells: a process that has just
+    started reads its holidays and answers, while its first index is built off the request;
+    the index is there once the build is let go."""
     from services.grid.service.state import GridState
 
     fresh = GridState(grid_app.state.settings)
