@@ -25,6 +25,9 @@ from services.common.settings import DEMO_PASSWORD, Settings
 
 RESULTS = Path(__file__).parent / "results"
 PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+# What the databases a run makes are called after: runs that share one server (several
+# worktrees on one machine) each give their own, and keep off each other's.
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "gongjian_bench")
 
 
 def peak_rss_mb() -> float:
@@ -70,7 +73,7 @@ async def drop_postgres(name: str) -> None:
 async def platform_on(db: str, **overrides):
     """A migrated platform with demo accounts; yields (app, client, admin headers)."""
     tmp = tempfile.TemporaryDirectory(prefix="gongjian-bench-")
-    pg_name = f"gongjian_bench_{os.getpid()}"
+    pg_name = f"{DB_PREFIX}_{os.getpid()}"
     url = await fresh_postgres(pg_name) if db == "postgres" else ""
     settings = Settings(
         env="test",

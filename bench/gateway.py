@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import drop_postgres, fresh_postgres, percentiles
+from bench.common import DB_PREFIX, drop_postgres, fresh_postgres, percentiles
 from gateway.components import migrate_all
 from gateway.split import start, stop
 from services.common.clock import clock
@@ -213,7 +213,7 @@ def run(db: str, seconds: float, burst_size: int = 500) -> dict:
         "clients": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        pg_name = f"gongjian_bench_gw_{os.getpid()}"
+        pg_name = f"{DB_PREFIX}_gw_{os.getpid()}"
         url = asyncio.run(fresh_postgres(pg_name)) if db == "postgres" else ""
         settings = Settings(
             env="test",

@@ -28,6 +28,7 @@ from bench.common import Timer, peak_rss_mb, percentiles, platform_on
 from bench.synthetic import COMMUNITIES, DISTRICT, areas
 from services.common.clients.registry import BuildingRef
 from services.common.clock import clock, local_zone
+from services.grid.calendar import WorkCalendar
 from services.grid.geometry import CellIndex
 from services.grid.models import Case, Cell
 from services.grid.service.cells import placements
@@ -406,6 +407,7 @@ async def bench_kpis(db: str, cases: int) -> dict:
         year = clock.today().year - 1
         start = datetime(year, 1, 1, tzinfo=local_zone())
         rng = random.Random(5)
+        calendar = WorkCalendar(zone=local_zone())
         with Timer() as load:
             for first in range(0, cases, 5000):
                 rows = []
@@ -418,6 +420,7 @@ async def bench_kpis(db: str, cases: int) -> dict:
                     status = "closed" if kind < 0.6 else "rejected" if kind < 0.7 else "dispatched"
                     worked = status == "closed" or (status == "dispatched" and kind < 0.85)
                     dispatched = created + timedelta(hours=rng.randrange(1, 24))
+                    handled = dispatched + timedelta(hours=rng.randrange(1, 72))
                     rows.append(
                         {
                             "id": f"{i:036d}",
@@ -431,7 +434,9 @@ async def bench_kpis(db: str, cases: int) -> dict:
                             "photos": [],
                             "deadline_at": created + timedelta(days=rng.randrange(1, 400)),
                             "dispatched_at": dispatched if worked else None,
-                            "handled_at": dispatched + timedelta(hours=rng.randrange(1, 72))
+                            "handled_at": handled if worked else None,
+                            # what the workflow keeps when a case is handled
+                            "handling_hours": calendar.working_hours_between(dispatched, handled)
                             if worked
                             else None,
                             "closed_on_time": rng.random() < 0.7 if status == "closed" else None,

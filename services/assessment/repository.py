@@ -201,6 +201,46 @@ async def agreements_in_force(
     return list(rows.all())
 
 
+async def pledge_progress(
+    *, session: AsyncSession, principal: Principal, prefix: str, period: Period
+) -> list[Any]:
+    """Every pledge of an agreement in force in the period (as ``agreements_in_force``
+    reads them), as plain rows: its agreement's community, what it asks (target, per,
+    unit) and the quantity of its confirmed records dated in the period, summed by the
+    database."""
+    done = (
+        select(FulfilmentRecord.pledge_id, func.sum(FulfilmentRecord.quantity).label("done"))
+        .where(
+            FulfilmentRecord.status == "confirmed",
+            FulfilmentRecord.day >= period.start,
+            FulfilmentRecord.day < period.end,
+        )
+        .group_by(FulfilmentRecord.pledge_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Agreement.community_code,
+            Pledge.target_quantity,
+            Pledge.per,
+            Pledge.target_unit,
+            done.c.done,
+        )
+        .join(Pledge, Pledge.agreement_id == Agreement.id)
+        .outerjoin(done, done.c.pledge_id == Pledge.id)
+        .where(
+            prefix_clause(Agreement.community_code, prefix),
+            scope_clause(Agreement.community_code, principal),
+            Agreement.status.in_(IN_FORCE_ONCE),
+            Agreement.community_signed_at.is_not(None),
+            Agreement.unit_signed_at.is_not(None),
+            Agreement.term_start < period.end,
+            Agreement.term_end >= period.start,
+        )
+    )
+    return list((await session.execute(stmt)).all())
+
+
 async def confirmed_quantities(
     *, session: AsyncSession, agreement_ids: list[str], period: Period
 ) -> dict[str, Decimal]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 CATEGORIES = ("party_building", "ideology", "services", "facilities", "security", "sanitation")
@@ -94,32 +95,71 @@ class Evaluation:
 def _frac(value: Any) -> Fraction | None:
     if value is None:
         return None
+    if type(value) is int:  # a count: most figures, and the quick way
+        return Fraction(value)
     return Fraction(Decimal(str(value)))
+
+
+@lru_cache(maxsize=4096)
+def _constant(value: Any) -> Fraction:
+    """An indicator's threshold or factor as a fraction: the same few for every community."""
+    return Fraction(Decimal(str(value)))
+
+
+@dataclass(frozen=True)
+class Standard:
+    """An indicator made ready to judge many communities: its constants read and made
+    fractions once, not once a community (a city has thousands)."""
+
+    code: str
+    name: str
+    source: str
+    kind: str
+    numerator: str | None
+    denominator: str | None
+    factor: Fraction
+    threshold: Fraction
+    comparator: str
+    weight: Fraction
+    unit: str | None
+
+    @classmethod
+    def of(cls, indicator, quarters: int) -> Standard:
+        threshold = _constant(indicator.threshold)
+        if indicator.per_quarter:
+            threshold *= quarters
+        return cls(
+            code=indicator.code,
+            name=indicator.name,
+            source=indicator.source,
+            kind=indicator.kind,
+            numerator=indicator.numerator,
+            denominator=indicator.denominator,
+            factor=_constant(indicator.factor),
+            threshold=threshold,
+            comparator=indicator.comparator,
+            weight=Fraction(indicator.weight),
+            unit=indicator.unit,
+        )
+
+    def evaluate(self, figures: dict[str, Any]) -> Evaluation:
+        """``figures``: what the sources said of one community, by name."""
+        threshold, compare = self.threshold, COMPARE[self.comparator]
+        numerator = _frac(figures.get(self.numerator)) if self.numerator else None
+        if self.kind == "ratio":
+            denominator = _frac(figures.get(self.denominator))
+            if numerator is None or not denominator:
+                return Evaluation(None, numerator, denominator, threshold, False)
+            value = numerator / denominator * self.factor
+            return Evaluation(value, numerator, denominator, threshold, compare(value, threshold))
+        if numerator is None:
+            return Evaluation(None, None, None, threshold, False)
+        return Evaluation(numerator, numerator, None, threshold, compare(numerator, threshold))
 
 
 def evaluate(indicator, figures: dict[str, Any], quarters: int) -> Evaluation:
     """``figures``: what the sources said of one community, by name."""
-    threshold = _frac(indicator.threshold)
-    if indicator.per_quarter:
-        threshold *= quarters
-    numerator = _frac(figures.get(indicator.numerator)) if indicator.numerator else None
-    if indicator.kind == "ratio":
-        denominator = _frac(figures.get(indicator.denominator))
-        if numerator is None or not denominator:
-            return Evaluation(None, numerator, denominator, threshold, False)
-        value = numerator / denominator * _frac(indicator.factor)
-        return Evaluation(
-            value,
-            numerator,
-            denominator,
-            threshold,
-            COMPARE[indicator.comparator](value, threshold),
-        )
-    if numerator is None:
-        return Evaluation(None, None, None, threshold, False)
-    return Evaluation(
-        numerator, numerator, None, threshold, COMPARE[indicator.comparator](numerator, threshold)
-    )
+    return Standard.of(indicator, quarters).evaluate(figures)
 
 
 def as_number(value: Fraction | None, places: int = 4) -> float | None:
@@ -194,8 +234,9 @@ def pledge_target(target: Decimal, unit: str, per: str) -> str:
     return f"{PER_NAMES[per]} {_plain(float(target))} {TARGET_UNIT_NAMES.get(unit, unit)}"
 
 
+@lru_cache(maxsize=4096)
 def pledge_required(target: Decimal, per: str, quarters: int, unit: str = "") -> Fraction:
-    """What the pledge asks over ``quarters`` quarters."""
+    """What the pledge asks over ``quarters`` quarters (the same few targets recur: kept)."""
     if unit in WEEKLY_UNITS:
         return Fraction(Decimal(target)) * quarters * WEEKS_PER_QUARTER
     return Fraction(Decimal(target)) * Fraction(quarters, PER[per])

@@ -246,6 +246,8 @@ class ScoresOut(BaseModel):
     version: int | None = None
     published_at: Timestamp | None = None
     communities: list[CommunityScore]
+    # The next page of the ranking, when it comes a page at a time (``limit``, ``cursor``)
+    next_cursor: str | None = None
 
 
 class PublishIn(WireModel):

@@ -127,6 +127,17 @@ class Peers:
         self._clients.clear()
 
 
+async def at_once(*calls: Awaitable[Any]) -> list[Any]:
+    """The calls made together (a peer's figures and our own query, say), their answers in
+    order. A failure is raised as it is (a peer's 503 stays a 503) once every call has
+    ended: none is cut off halfway, a query on the request's session least of all."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
 def forward_token(request) -> str | None:
     """The caller's own bearer token, to call a peer on the caller's behalf."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -27,6 +28,7 @@ from services.common.history import history_page
 from services.common.pagination import PageParams, paginate
 from services.common.scope import any_prefix_clause, prefix_clause, scope_clause
 from services.grid.models import (
+    UNMEASURED,
     Case,
     CaseCategory,
     CaseEvent,
@@ -348,34 +350,70 @@ def _kpi_cases(prefix: str, start: datetime, end: datetime):
     )
 
 
-async def case_kpi_counts(
+async def case_kpis(
     session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int, now
 ) -> list[Any]:
     """Per group of cells (the first ``group_len`` digits of the code), the period's cases
-    counted in the database: reported, closed, closed on time, closed after rework, and
-    open past their deadline at ``now``."""
+    in one query: reported, closed, closed on time, closed after rework, open past their
+    deadline at ``now``, and the median of the handling times kept — the mean of the middle
+    one or two of each group's, as ``statistics.median`` takes it, float for float."""
     group = func.substr(Case.cell_code, 1, group_len)
-    closed = Case.status == "closed"
-    stmt = (
+    if session.bind.dialect.name == "postgresql":
+        # The lower and the upper middle: the first value at or past half way, ascending
+        # and descending (the same one when the count is odd). Each group's values are
+        # sorted on their own, in memory.
+        hours = Case.handling_hours
+        median = (
+            func.percentile_disc(0.5).within_group(hours)
+            + func.percentile_disc(0.5).within_group(hours.desc())
+        ) / 2
+        stmt = (
+            _kpi_counts(group, Case, median, now)
+            .where(*_kpi_cases(prefix, start, end))
+            .group_by(group)
+        )
+        return list((await session.execute(stmt)).all())
+    # SQLite has no percentile: each group's values ranked by a window, the middle kept.
+    measured = Case.handling_hours.is_not(None)
+    ranked = (
         select(
             group.label("code"),
-            func.count().label("cases"),
-            func.count().filter(closed).label("closed"),
-            func.count().filter(closed, Case.closed_on_time.is_(True)).label("on_time"),
-            func.count().filter(closed, Case.rework_count != 0).label("reworked"),
-            func.count()
-            .filter(Case.status.in_(OPEN_STATUSES), Case.deadline_at < now)
-            .label("overdue"),
+            Case.status,
+            Case.closed_on_time,
+            Case.rework_count,
+            Case.deadline_at,
+            Case.handling_hours,
+            func.row_number()
+            .over(partition_by=(group, measured), order_by=Case.handling_hours)
+            .label("rank"),
+            func.count(Case.handling_hours).over(partition_by=group).label("measured"),
         )
         .where(*_kpi_cases(prefix, start, end))
-        .group_by(group)
+        .subquery()
     )
+    c = ranked.c
+    middle = c.rank.in_(((c.measured + 1) // 2, (c.measured + 2) // 2))
+    median = func.avg(c.handling_hours).filter(c.handling_hours.is_not(None), middle)
+    stmt = _kpi_counts(c.code, c, median, now).group_by(c.code)
     return list((await session.execute(stmt)).all())
+
+
+def _kpi_counts(code, c, median, now) -> Select:
+    closed = c.status == "closed"
+    return select(
+        code.label("code"),
+        func.count().label("cases"),
+        func.count().filter(closed).label("closed"),
+        func.count().filter(closed, c.closed_on_time.is_(True)).label("on_time"),
+        func.count().filter(closed, c.rework_count != 0).label("reworked"),
+        func.count().filter(c.status.in_(OPEN_STATUSES), c.deadline_at < now).label("overdue"),
+        median.label("median"),
+    )
 
 
 def _epoch_us(session: AsyncSession, column):
     """A time column as whole microseconds since the epoch, computed by the database: no
-    datetime to make in Python per value (what made most of the KPIs' time)."""
+    datetime to make in Python per value."""
     if session.bind.dialect.name == "postgresql":
         return cast(func.extract("epoch", column) * 1_000_000, BigInteger)  # numeric: exact
     # SQLite keeps the UTC instant as text, 'YYYY-MM-DD HH:MM:SS.ffffff'.
@@ -384,23 +422,55 @@ def _epoch_us(session: AsyncSession, column):
     )
 
 
-async def case_handling_spans(
-    session: AsyncSession, prefix: str, start: datetime, end: datetime, group_len: int
-) -> AsyncIterator[list[Any]]:
-    """(group, dispatched_at, handled_at) of the period's handled cases, the times in UTC
-    microseconds, a part at a time: handling time is counted in working hours on the
-    calendar, which lives in Python."""
-    stmt = select(
-        func.substr(Case.cell_code, 1, group_len),
+def _spans(session: AsyncSession):
+    return (
+        Case.id,
+        _epoch_us(session, Case.dispatched_at).label("dispatched_us"),
+        _epoch_us(session, Case.handled_at).label("handled_us"),
+    )
+
+
+async def unmeasured_cases(
+    session: AsyncSession, prefix: str, start: datetime, end: datetime
+) -> list[Any]:
+    """(id, dispatched, handled) in UTC microseconds of the period's handled cases whose
+    handling time is not kept: none, unless rows came by other means than the workflow."""
+    stmt = select(*_spans(session)).where(*_kpi_cases(prefix, start, end), text(UNMEASURED))
+    return list((await session.execute(stmt)).all())
+
+
+async def handled_cases_over(session: AsyncSession, since: datetime, until: datetime) -> list[Any]:
+    """(id, dispatched, handled) in UTC microseconds of the handled cases whose time from
+    dispatch to handling overlaps [since, until)."""
+    stmt = select(*_spans(session)).where(Case.dispatched_at < until, Case.handled_at > since)
+    return list((await session.execute(stmt)).all())
+
+
+async def keep_handling_hours(session: AsyncSession, spans: list[Any], hours: list[float]) -> None:
+    """Each case's handling time, unless its dispatch or handling moved since ``spans`` was
+    read (a step taken meanwhile kept its own)."""
+    if not spans:
+        return
+    dispatched_us, handled_us = (
         _epoch_us(session, Case.dispatched_at),
         _epoch_us(session, Case.handled_at),
-    ).where(
-        *_kpi_cases(prefix, start, end),
-        Case.dispatched_at.is_not(None),
-        Case.handled_at.is_not(None),
     )
-    async for part in (await session.stream(stmt)).partitions(5000):
-        yield part
+    stmt = (
+        update(Case.__table__)
+        .where(
+            Case.__table__.c.id == bindparam("case_id"),
+            dispatched_us == bindparam("dispatched"),
+            handled_us == bindparam("handled"),
+        )
+        .values(handling_hours=bindparam("hours"))
+    )
+    await session.execute(
+        stmt,
+        [
+            {"case_id": s[0], "dispatched": s[1], "handled": s[2], "hours": h}
+            for s, h in zip(spans, hours, strict=True)
+        ],
+    )
 
 
 async def cells_joined(session: AsyncSession, user_id: str, since, until) -> set[str]:

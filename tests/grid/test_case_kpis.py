@@ -4,13 +4,22 @@ closed late is not, and a period without cases has no rows."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
+from gateway.components import MIGRATION_TREES
+from services.common.clock import clock, to_local
+from services.common.database import Database
+from services.common.migrations import alembic_config
+from services.common.settings import DEMO_PASSWORD
 from services.grid.models import Case
-from tests.factories import STREET_A
-from tests.support import unique
+from tests.factories import STREET_A, report, setup_cell, step, uploaded
+from tests.support import drop_database, fresh_database, unique
 
 BEIJING = timezone(timedelta(hours=8))
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -189,3 +198,159 @@ def test_many_spans_count_the_very_working_hours_one_span_at_a_time_does():
     many = calendar.working_hours_many([us(s) for s, _ in spans], [us(e) for _, e in spans])
     assert many == expected
     assert expected[-2:] == [1.0, 0.0] and calendar.working_hours_many([], []) == []
+
+
+async def test_handling_time_is_kept_when_a_case_is_handled_and_is_what_the_kpis_report(
+    api, grid_app, new_community, spot, worker
+):
+    """Two cases reported on a Friday afternoon in Beijing: one dispatched at 16:30 and
+    handled on Monday at 10:15 (1 h on Friday, 1.25 h on Monday), one dispatched at 19:00
+    that evening and handled on Monday at 09:45 (0.75 h: the evening and the weekend do not
+    count). Each keeps its working hours from the moment it is handled; the month's KPIs
+    report their median from what was kept."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    now = to_local(clock.now())
+    friday = (now + timedelta(days=(4 - now.weekday()) % 7 or 7)).replace(
+        hour=16, minute=0, second=0, microsecond=0
+    )
+    monday = friday + timedelta(days=3)
+
+    async def at_moment(moment: datetime):
+        """It is ``moment``: the admin and the grid worker log in afresh."""
+        clock.set(moment)
+        admin = await api.login("demo-admin", DEMO_PASSWORD)
+        return admin, await api.login(reporter.username, "grid-pass-1")
+
+    admin, worker_now = await at_moment(friday)
+    weekend = await report(worker_now, point)
+    evening = await report(worker_now, point, description="夜间占道经营")
+    for case in (weekend, evening):
+        assert (await step(admin, case["id"], "accept")).status_code == 200
+    admin, _ = await at_moment(friday.replace(minute=30))
+    assert (await step(admin, weekend["id"], "dispatch", dispatched_to="环卫所")).status_code == 200
+    admin, _ = await at_moment(friday.replace(hour=19))
+    assert (await step(admin, evening["id"], "dispatch", dispatched_to="城管")).status_code == 200
+    _, worker_now = await at_moment(monday.replace(hour=9, minute=45))
+    photo = await uploaded(worker_now)
+    r = await step(worker_now, evening["id"], "handle", photos=[photo])
+    assert r.status_code == 200, r.text
+    _, worker_now = await at_moment(monday.replace(hour=10, minute=15))
+    r = await step(worker_now, weekend["id"], "handle", photos=[photo])
+    assert r.status_code == 200, r.text
+
+    async with grid_app.state.database.transaction(write=False) as session:
+        kept = dict(
+            (
+                await session.execute(
+                    select(Case.id, Case.handling_hours).where(
+                        Case.id.in_([weekend["id"], evening["id"]])
+                    )
+                )
+            ).all()
+        )
+    # (the seconds the test itself takes carry over)
+    assert kept[weekend["id"]] == pytest.approx(2.25, abs=0.01)
+    assert kept[evening["id"]] == pytest.approx(0.75, abs=0.01)
+    admin, _ = await at_moment(monday.replace(hour=10, minute=20))
+    r = await admin.get(
+        "/api/v1/grid/cases/kpis",
+        params={"area": cell["code"], "period": f"{friday:%Y-%m}", "group_by": "cell"},
+    )
+    assert r.status_code == 200, r.text
+    [row] = r.json()["rows"]
+    assert row["cases"] == 2
+    assert row["median_handling_hours"] == round((kept[weekend["id"]] + kept[evening["id"]]) / 2, 2)
+
+
+async def test_a_holiday_declared_after_a_case_was_handled_is_counted_in_its_handling_time(
+    api, grid_app, new_community
+):
+    """A case dispatched on Friday 16:30 and handled on Tuesday 10:15 took 1 + 8.5 + 1.25
+    working hours; the street office then declares that Monday a holiday (a typhoon day)
+    and the KPIs say 2.25, as the calendar now does; taken back, 10.75 again."""
+    community = await new_community(STREET_A)
+    cell = f"{community}001"
+    async with grid_app.state.database.transaction() as session:
+        session.add(
+            Case(
+                id=unique("kpi")[:36],
+                category_code="01.01",
+                description="台风天",
+                cell_code=cell,
+                community_code=community,
+                source="grid_worker",
+                priority="normal",
+                status="handled",
+                dispatched_at=at("2025-03-07T16:30"),
+                handled_at=at("2025-03-11T10:15"),
+                created_at=at("2025-03-07T15:00"),
+                updated_at=at("2025-03-11T10:15"),
+            )
+        )
+
+    async def median() -> float:
+        [row] = await _kpis(api, cell, "2025-03", "cell")
+        return row["median_handling_hours"]
+
+    assert await median() == 10.75
+    typhoon = [{"day": "2025-03-10", "name": "台风停工"}]
+    try:
+        assert (await api.admin.put("/api/v1/grid/holidays", json=typhoon)).status_code == 200
+        assert await median() == 2.25
+    finally:
+        assert (await api.admin.put("/api/v1/grid/holidays", json=[])).status_code == 200
+    assert await median() == 10.75
+
+
+def test_an_upgraded_deployment_has_its_handled_cases_measured(tmp_path):
+    """The migration that keeps handling time fills it in for the cases already handled,
+    on the deployment's calendar (its holidays included); a downgrade takes it away."""
+    settings, created = fresh_database(tmp_path)
+    config = alembic_config("grid", MIGRATION_TREES["grid"], settings)
+
+    async def sql(statement: str) -> list[tuple]:
+        # An engine per call: each asyncio.run is a loop of its own (Alembic runs its own).
+        database = Database(settings.database_url_for("grid"), schema="grid")
+        try:
+            async with database.engine.begin() as conn:
+                result = await conn.execute(text(statement))
+                return [tuple(r) for r in result] if result.returns_rows else []
+        finally:
+            await database.dispose()
+
+    def moment(text: str | None) -> str:
+        """A Beijing time as the time column keeps it: UTC (SQLite's text has no offset)."""
+        if text is None:
+            return "NULL"
+        utc = at(text).astimezone(UTC)
+        return f"'{utc:%Y-%m-%d %H:%M:%S.%f}{'+00' if settings.is_postgres else ''}'"
+
+    def case(cid: str, dispatched: str | None, handled: str | None) -> str:
+        made = moment("2025-03-06T10:00")
+        return (
+            "INSERT INTO cases (id, category_code, description, source, photos, priority,"
+            " status, rework_count, dispatched_at, handled_at, created_at, updated_at)"
+            f" VALUES ('{cid}', '01.01', '垃圾', 'grid_worker', '[]', 'normal', 'handled', 0,"
+            f" {moment(dispatched)}, {moment(handled)}, {made}, {made})"
+        )
+
+    try:
+        command.upgrade(config, "a4c8e2f61b35")  # the last revision without it
+        for statement in (
+            # a holiday on the Monday: Friday 16:30 to Tuesday 10:15 is 1 h + 1.25 h
+            "INSERT INTO holidays (day, name, working) VALUES ('2025-03-10', '假日', false)",
+            case("weekend", "2025-03-07T16:30", "2025-03-11T10:15"),
+            case("evening", "2025-03-07T19:00", "2025-03-07T21:00"),  # none of it worked
+            case("undispatched", None, "2025-03-07T10:00"),
+            case("open", "2025-03-07T10:00", None),
+        ):
+            asyncio.run(sql(statement))
+        command.upgrade(config, "head")
+        rows = asyncio.run(sql("SELECT id, handling_hours FROM cases ORDER BY id"))
+        assert rows == [("evening", 0.0), ("open", None), ("undispatched", None), ("weekend", 2.25)]
+        command.downgrade(config, "a4c8e2f61b35")
+        with pytest.raises(DBAPIError):
+            asyncio.run(sql("SELECT handling_hours FROM cases"))
+    finally:
+        if created:
+            drop_database(created)

@@ -266,3 +266,30 @@ async def test_cells_another_process_changes_arrive_with_the_poll(
     monkeypatch.setattr(state, "scanned_at", -1e9)  # INDEX_SCAN_S has passed
     await _locate(api, lat + 0.0005, lng + 0.0005)
     assert (await state.settled()).locate(lat + 0.0085, lng + 0.0005) == kept["code"]
+
+
+async def test_a_grid_process_just_started_answers_kpis_without_waiting_for_its_index(
+    api, grid_app, state, monkeypatch
+):
+    """The KPIs count on the working calendar, not on the cells: a process that has just
+    started reads its holidays and answers, while its first index is built off the request;
+    the index is there once the build is let go."""
+    from services.grid.service.state import GridState
+
+    fresh = GridState(grid_app.state.settings)
+    grid_app.state.grid = fresh
+    gate = Gate()
+    monkeypatch.setattr(CellIndex, "build", classmethod(gate.wrap(CellIndex.build.__func__)))
+    try:
+        r = await api.admin.get(
+            "/api/v1/grid/cases/kpis",
+            params={"area": "410105", "period": str(clock.today().year), "group_by": "street"},
+        )
+        assert r.status_code == 200, r.text
+        assert fresh.calendar is not None and not fresh.loaded
+        await gate.reached()  # the first build began meanwhile, off the request
+    finally:
+        gate.open.set()
+        grid_app.state.grid = state
+    await fresh.settled()
+    assert fresh.loaded and fresh.index.cells

@@ -12,9 +12,11 @@ import pytest
 
 from bench import city_data
 from bench.city import growth
+from services.common.clock import local_zone
 from services.common.pii import PiiCipher
 from services.common.settings import Settings
 from services.common.validators import parse_id_number
+from services.grid.calendar import WorkCalendar
 from services.grid.workflow import OPEN_STATUSES, STEP_OF_STATUS
 from services.registry import rules
 
@@ -130,6 +132,7 @@ def test_every_case_is_where_the_workflow_could_have_left_it(small_city):
     _, _, rows, now = small_city
     cases = rows["grid.cases"]
     assert cases
+    calendar = WorkCalendar(zone=local_zone())
     for case in cases:
         # A deadline already passed was reminded of then: no backlog for the sweep.
         passed = case["deadline_at"] is not None and case["deadline_at"] <= now
@@ -138,6 +141,13 @@ def test_every_case_is_where_the_workflow_could_have_left_it(small_city):
         assert (case["deadline_at"] is not None) == (case["status"] in OPEN_STATUSES)
         if case["status"] == "closed":
             assert case["closed_on_time"] == (case["handled_at"] <= case["handle_deadline_at"])
+        # Handling time kept as the workflow keeps it: working hours, dispatch to handling.
+        if case["dispatched_at"] and case["handled_at"]:
+            assert case["handling_hours"] == calendar.working_hours_between(
+                case["dispatched_at"], case["handled_at"]
+            )
+        else:
+            assert case["handling_hours"] is None
     events = Counter(e["case_id"] for e in rows["grid.case_events"])
     assert all(events[c["id"]] >= 1 for c in cases)
 

@@ -207,3 +207,29 @@ def test_a_field_error_pydantic_names_but_the_catalog_does_not_is_still_chinese(
         assert unknown.as_dict()["message"] == "Input is odd"
     finally:
         current_lang.reset(token)
+
+
+async def test_calls_made_at_once_answer_in_order_and_a_failure_waits_for_the_others():
+    """The scores ask three services and their own database together: the answers come in
+    the order asked, and a peer's failure is raised as it is, once the query beside it has
+    ended (never cut off halfway on the request's session)."""
+    import asyncio
+
+    from services.common.errors import AppError
+    from services.common.peers import at_once
+
+    ended = []
+
+    async def answer(value, delay: float):
+        await asyncio.sleep(delay)
+        ended.append(value)
+        return value
+
+    async def down():
+        raise AppError("upstream.unavailable", 503, service="grid")
+
+    assert await at_once(answer("slow", 0.02), answer("quick", 0)) == ["slow", "quick"]
+    ended.clear()
+    with pytest.raises(AppError) as failed:
+        await at_once(down(), answer("query", 0.02))
+    assert failed.value.status == 503 and ended == ["query"]

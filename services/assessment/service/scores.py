@@ -5,6 +5,7 @@ the resident units ranked by the fulfilment of their pledges."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import io
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,6 +13,8 @@ from fractions import Fraction
 from typing import Any
 
 from openpyxl.cell import WriteOnlyCell
+from sqlalchemy import Float, String
+from sqlalchemy import column as sa_column
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
@@ -24,6 +27,8 @@ from services.common.clients.registry import RegistryClient
 from services.common.clients.volunteer import VolunteerClient
 from services.common.errors import Conflict, NotFound
 from services.common.ids import new_id
+from services.common.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from services.common.peers import at_once
 from services.common.periods import Period, quarters_in
 from services.common.settings import Settings
 from services.common.spreadsheets import data_row
@@ -31,11 +36,14 @@ from services.common.validators import significant_prefix
 
 
 async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]:
-    """Every community's figures under ``area``, one call per service. A service that is
-    down makes the scores a 503, never a community failing an indicator it may pass."""
+    """Every community's figures under ``area``, one call per service, the three at once. A
+    service that is down makes the scores a 503, never a community failing an indicator it
+    may pass."""
     level = "community" if len(significant_prefix(area)) < 12 else None
-    stats = await RegistryClient(peers).children_figures(
-        area=area, level=level, errors={404: NotFound}
+    stats, rates, kpis = await at_once(
+        RegistryClient(peers).children_figures(area=area, level=level, errors={404: NotFound}),
+        VolunteerClient(peers).registration_rates(area=area, level=level),
+        GridClient(peers).case_kpis(area=area, period=period.label, group_by="community"),
     )
     communities = stats.children if stats.children else [stats.area]
     figures: dict[str, dict[str, Any]] = {}
@@ -58,11 +66,9 @@ async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]
             "households": a.households,
             "party_members": a.party_members,
         }
-    rates = await VolunteerClient(peers).registration_rates(area=area, level=level)
     for row in rates.children or [rates]:
         if row.area in figures:
             figures[row.area]["volunteers"] = row.volunteers
-    kpis = await GridClient(peers).case_kpis(area=area, period=period.label, group_by="community")
     for row in kpis:
         if row.code in figures:
             figures[row.code].update(
@@ -77,6 +83,9 @@ async def _gather(peers, area: str, period: Period) -> dict[str, dict[str, Any]]
 async def _co_building(
     *, session: AsyncSession, principal: Principal, prefix: str, period: Period
 ) -> dict[str, dict[str, Any]]:
+    """Per community: the period's coordination meetings, and the mean fulfilment of the
+    pledges in force there (each capped at 1), in exact fractions. The database sums each
+    pledge's confirmed records; what a pledge asks over the period is the rule's."""
     out: dict[str, dict[str, Any]] = {}
     meetings = await repository.meetings_by_community(
         session=session, principal=principal, prefix=prefix, period=period
@@ -84,11 +93,16 @@ async def _co_building(
     for community, n in meetings.items():
         out.setdefault(community, {})["meetings"] = n
     quarters = len(quarters_in(period))
-    table = await pledge_table(
-        session=session, principal=principal, prefix=prefix, period=period, quarters=quarters
-    )
-    for community, results in table.items():
-        mean = sum((r.fulfilment for r in results), Fraction(0)) / len(results)
+    sums: dict[str, list] = {}
+    for community, target, per, unit, done in await repository.pledge_progress(
+        session=session, principal=principal, prefix=prefix, period=period
+    ):
+        fulfilment = rules.pledge_fulfilment(target, per, quarters, done or Decimal(0), unit)
+        total = sums.setdefault(community, [Fraction(0), 0])
+        total[0] += fulfilment
+        total[1] += 1
+    for community, (summed, n) in sums.items():
+        mean = summed / n
         out.setdefault(community, {})["pledge_fulfilment"] = Decimal(mean.numerator) / Decimal(
             mean.denominator
         )
@@ -177,35 +191,48 @@ async def compute_scores(
     prefix = significant_prefix(area)
     if not principal.reaches(prefix):
         raise NotFound()
-    figures = await _gather(peers, area, period)
-    co_building = await _co_building(
-        session=session, principal=principal, prefix=prefix, period=period
-    )
-    indicators = await indicators_for(session=session, period=period)
+
+    async def ours() -> tuple[dict[str, dict[str, Any]], list]:
+        co_building = await _co_building(
+            session=session, principal=principal, prefix=prefix, period=period
+        )
+        return co_building, await indicators_for(session=session, period=period)
+
+    # The peers' figures and our own, read at the same time.
+    figures, (co_building, indicators) = await at_once(_gather(peers, area, period), ours())
     quarters = len(quarters_in(period))
-    total_weight = sum((Fraction(i.weight) for i in indicators), Fraction(0)) or Fraction(1)
+    standards = [rules.Standard.of(i, quarters) for i in indicators]
+    total_weight = sum((s.weight for s in standards), Fraction(0)) or Fraction(1)
+    # What each indicator says the same way for every community, once.
+    constant = [
+        {
+            "code": s.code,
+            "name": s.name,
+            "source": s.source,
+            "threshold": rules.as_number(s.threshold),
+            "comparator": s.comparator,
+            "weight": float(s.weight),
+            "unit": s.unit,
+        }
+        for s in standards
+    ]
+    number = rules.as_number
     rows = []
     for code in sorted(figures):
         data = {**figures[code], **co_building.get(code, {})}
         data.setdefault("meetings", 0)
         values, earned = [], Fraction(0)
-        for indicator in indicators:
-            result = rules.evaluate(indicator, data, quarters)
+        for standard, same in zip(standards, constant, strict=True):
+            result = standard.evaluate(data)
             if result.passed:
-                earned += Fraction(indicator.weight)
+                earned += standard.weight
             values.append(
                 {
-                    "code": indicator.code,
-                    "name": indicator.name,
-                    "value": rules.as_number(result.value),
-                    "numerator": rules.as_number(result.numerator),
-                    "denominator": rules.as_number(result.denominator),
-                    "source": indicator.source,
-                    "threshold": rules.as_number(result.threshold),
-                    "comparator": indicator.comparator,
+                    **same,
+                    "value": number(result.value),
+                    "numerator": number(result.numerator),
+                    "denominator": number(result.denominator),
                     "passed": result.passed,
-                    "weight": float(indicator.weight),
-                    "unit": indicator.unit,
                 }
             )
         rows.append(
@@ -223,6 +250,31 @@ async def compute_scores(
             rank, previous = position, row["total"]
         row["rank"] = rank
     return rows
+
+
+# Above a district (a city, a province) the ranking comes a page at a time unless asked.
+PAGED_ABOVE_DIGITS = 6
+_RANK_KEY = (sa_column("total", Float()), sa_column("community_code", String()))
+
+
+def ranking_page(
+    rows: list[dict[str, Any]], *, area: str, limit: int | None, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The ranking (in rank order) from after ``cursor`` (the total and code of the last
+    community served), ``limit`` communities of it, and the cursor to the next page; the
+    whole ranking when no page is asked and the area is a district or below."""
+    if limit is None and cursor is None and len(significant_prefix(area)) >= PAGED_ABOVE_DIGITS:
+        return rows, None
+    limit = limit or DEFAULT_LIMIT
+    start = 0
+    if cursor:
+        total, code = decode_cursor(cursor, _RANK_KEY)
+        keys = [(-r["total"], r["community_code"]) for r in rows]
+        start = bisect.bisect_right(keys, (-total, code))
+    page = rows[start : start + limit]
+    if start + limit >= len(rows):
+        return page, None
+    return page, encode_cursor([page[-1]["total"], page[-1]["community_code"]])
 
 
 async def published_scores(

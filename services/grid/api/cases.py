@@ -107,8 +107,7 @@ async def case_kpis(
     prefix = significant_prefix(area)
     if not principal.reaches(prefix):
         raise NotFound()
-    state = request.app.state.grid
-    await state.current(request.app.state.database)
+    calendar = await request.app.state.grid.current_calendar(request.app.state.database)
     start, end = parsed.bounds(local_zone())
     length = {
         "cell": 12 + request.app.state.settings.grid_cell_seq_digits,
@@ -117,12 +116,13 @@ async def case_kpis(
     }[group_by]
     rows = await case_service.kpis(
         session=session,
+        database=request.app.state.database,
         prefix=prefix,
         start=start,
         end=end,
         group_len=length,
         now=clock.now(),
-        calendar=state.calendar,
+        calendar=calendar,
     )
     return KpiOut(area=area, period=parsed.label, group_by=group_by, rows=rows)
 

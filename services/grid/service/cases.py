@@ -3,7 +3,6 @@ KPIs of a period."""
 
 from __future__ import annotations
 
-import statistics
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient, UnitRef
-from services.common.clock import clock
+from services.common.clock import clock, start_of_day
 from services.common.errors import (
     Conflict,
     FieldError,
@@ -39,7 +38,7 @@ from services.grid.schemas import (
     TransitionIn,
 )
 from services.grid.service import history
-from services.grid.service.state import GridState
+from services.grid.service.state import GridState, work_calendar
 from services.grid.workflow import (
     ACTION_NAMES,
     OPEN_STATUSES,
@@ -363,6 +362,10 @@ async def transition(
             raise Unprocessable("validation.missing", errors=[FieldError("rating", "missing")])
         case.rating = data.rating
         record = {"rating": data.rating}
+    if action in ("dispatch", "handle"):
+        # Kept at the step that settles it; sent out again after handling, it is counted
+        # from the new dispatch, as it always was.
+        case.handling_hours = handling_hours(state.calendar, case)
     if new != old:
         case.status = new
         case.step = STEP_OF_STATUS.get(new)
@@ -510,9 +513,32 @@ async def _tell(
         )
 
 
+def handling_hours(calendar: WorkCalendar, case: Case) -> float | None:
+    """Handling time 处置用时: working hours from dispatch to handling, once both happened."""
+    if case.dispatched_at is None or case.handled_at is None:
+        return None
+    return calendar.working_hours_between(case.dispatched_at, case.handled_at)
+
+
+async def measure_unmeasured(
+    *, database, prefix: str, start: datetime, end: datetime, calendar: WorkCalendar
+) -> None:
+    """The period's handled cases whose handling time is not kept (rows written by other
+    means than the workflow: a load, a repair by hand) get it, in a transaction of its own,
+    before the KPIs read them. Asking costs nothing: an index holds only such cases."""
+    async with database.transaction(write=False) as session:
+        spans = await repository.unmeasured_cases(session, prefix, start, end)
+    if not spans:
+        return
+    hours = calendar.working_hours_many([s[1] for s in spans], [s[2] for s in spans])
+    async with database.transaction() as session:
+        await repository.keep_handling_hours(session, spans, hours)
+
+
 async def kpis(
     *,
     session: AsyncSession,
+    database,
     prefix: str,
     start: datetime,
     end: datetime,
@@ -521,36 +547,40 @@ async def kpis(
     calendar: WorkCalendar,
 ) -> list[dict]:
     """On-time close rate, median handling time (working hours), rework rate and overdue
-    count per group of cells: the counts are one GROUP BY; only the handled cases' two
-    moments come to Python, for the working-time calendar."""
-    counts = await repository.case_kpi_counts(session, prefix, start, end, group_len, now)
-    handling: dict[str, list[float]] = {}
-    async for part in repository.case_handling_spans(session, prefix, start, end, group_len):
-        hours = calendar.working_hours_many([r[1] for r in part], [r[2] for r in part])
-        for (code, _, _), worked in zip(part, hours, strict=True):
-            handling.setdefault(code, []).append(worked)
-    rows = []
+    count per group of cells, in one query of the database: each case keeps its handling
+    time from the moment it is handled."""
+    await measure_unmeasured(
+        database=database, prefix=prefix, start=start, end=end, calendar=calendar
+    )
+    groups = await repository.case_kpis(session, prefix, start, end, group_len, now)
     # Sorted here: the same order whatever the database's collation.
-    for group in sorted(counts, key=lambda g: g.code):
-        spans = handling.get(group.code)
-        rows.append(
-            {
-                "code": group.code,
-                "cases": group.cases,
-                "closed": group.closed,
-                "on_time_close_rate": round(group.on_time / group.closed, 4)
-                if group.closed
-                else None,
-                "median_handling_hours": round(statistics.median(spans), 2) if spans else None,
-                "rework_rate": round(group.reworked / group.closed, 4) if group.closed else None,
-                "overdue": group.overdue,
-            }
-        )
-    return rows
+    return [
+        {
+            "code": group.code,
+            "cases": group.cases,
+            "closed": group.closed,
+            "on_time_close_rate": round(group.on_time / group.closed, 4) if group.closed else None,
+            "median_handling_hours": round(group.median, 2) if group.median is not None else None,
+            "rework_rate": round(group.reworked / group.closed, 4) if group.closed else None,
+            "overdue": group.overdue,
+        }
+        for group in sorted(groups, key=lambda g: g.code)
+    ]
 
 
 async def set_holidays(*, session: AsyncSession, days) -> None:
-    """The deployment's holidays and make-up working days (调休), replaced as a whole."""
+    """The deployment's holidays and make-up working days (调休), replaced as a whole. The
+    cases handled over a day that changed are measured again on the new calendar: the
+    handling time they keep is always what the calendar says of it."""
+    before = {h.day: h.working for h in await repository.holidays(session)}
     await repository.replace_holidays(
         session, [Holiday(day=d.day, name=d.name, working=d.working) for d in days]
     )
+    after = {d.day: d.working for d in days}
+    changed = [day for day in before.keys() | after.keys() if before.get(day) != after.get(day)]
+    if not changed:
+        return
+    since, until = start_of_day(min(changed)), start_of_day(max(changed) + timedelta(days=1))
+    spans = await repository.handled_cases_over(session, since, until)
+    hours = work_calendar(days).working_hours_many([s[1] for s in spans], [s[2] for s in spans])
+    await repository.keep_handling_hours(session, spans, hours)

@@ -34,7 +34,8 @@ INDEX_SCAN_S = 60.0
 READ_ALL_ABOVE = 500
 
 
-def _calendar(holidays) -> WorkCalendar:
+def work_calendar(holidays) -> WorkCalendar:
+    """The working calendar of the deployment's zone with these holidays and make-up days."""
     return WorkCalendar(
         zone=local_zone(),
         holidays=frozenset(h.day for h in holidays if not h.working),
@@ -81,6 +82,21 @@ class GridState:
             self._want("poll", database)
         return self.index
 
+    async def current_calendar(self, database) -> WorkCalendar:
+        """The working calendar to count with now (KPIs, deadlines): it never waits for the
+        cell index. A process that has just started reads its holidays alone and has its
+        first index built off the request."""
+        if self.loaded:
+            await self.current(database)  # polls, holidays included, when due
+            return self.calendar
+        if self.calendar is None:
+            changes = self._calendar_changes
+            async with database.transaction(write=False) as session:
+                holidays = await repository.holidays(session)
+            self._take_calendar(holidays, changes)
+        self._want("load", database)
+        return self.calendar
+
     async def refreshed(self, database) -> CellIndex:
         """The index once other processes' committed changes are in it, for work that acts
         on a change another process may have made (placing buildings after a cell's event).
@@ -107,7 +123,7 @@ class GridState:
         )
 
     def holidays_changed_with(self, session: AsyncSession, days) -> None:
-        calendar = _calendar(days)
+        calendar = work_calendar(days)
 
         def take(_session) -> None:
             self._calendar_changes += 1
@@ -132,11 +148,14 @@ class GridState:
 
     async def _work(self) -> None:
         while self._wanted:
-            job = "poll" if "poll" in self._wanted else "compact"
+            job = next(j for j in ("load", "poll", "compact") if j in self._wanted)
             self._wanted.discard(job)
             try:
                 async with self.lock:
-                    if job == "poll":
+                    if job == "load":
+                        if not self.loaded:  # the first request may have loaded it meanwhile
+                            await self._load(self._database)
+                    elif job == "poll":
                         await self._poll(self._database)
                     else:
                         await self._compact()
@@ -211,7 +230,7 @@ class GridState:
         self.index = built.with_changes(self.index.changes_since(before))
 
     def _take_calendar(self, holidays, calendar_changes: int) -> None:
-        calendar = _calendar(holidays)
+        calendar = work_calendar(holidays)
         if self._calendar_changes == calendar_changes and calendar != self.calendar:
             self.calendar = calendar
 

@@ -15,6 +15,7 @@ from services.common.auth import Principal
 from services.common.clients.registry import RegistryClient
 from services.common.clock import clock
 from services.common.errors import NotFound
+from services.common.peers import at_once
 from services.common.settings import Settings
 from services.common.validators import significant_prefix
 from services.volunteer import repository
@@ -36,17 +37,17 @@ async def registration_rate(
         raise NotFound()
     # ``level``: every area at that level below (a district's communities, for the scores)
     # instead of the direct children; the registry draws the same line for the residents.
-    stats = await RegistryClient(peers).children_figures(
-        area=area, level=level, errors={404: NotFound}
+    # The registry's residents and our own counts, asked at the same time.
+    year_ago = clock.today() - timedelta(days=365)
+    stats, counts = await at_once(
+        RegistryClient(peers).children_figures(area=area, level=level, errors={404: NotFound}),
+        repository.registration_counts(session, prefix, year_ago),
     )
     children = stats.children
     group_len = len(significant_prefix(children[0].code)) if children else len(prefix)
-    year_ago = clock.today() - timedelta(days=365)
     volunteers: Counter = Counter()
     active: Counter = Counter()
-    for community, (n, served) in (
-        await repository.registration_counts(session, prefix, year_ago)
-    ).items():
+    for community, (n, served) in counts.items():
         volunteers[community[:group_len]] += n
         active[community[:group_len]] += served
     total_v = sum(volunteers.values())
