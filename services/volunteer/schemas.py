@@ -358,6 +358,13 @@ class PartyReportOut(BaseModel):
 
 
 class ReviewIn(WireModel):
-    """What a worker says with a review: why a registration was rejected, for the resident."""
+    """What a worker says with a review, kept as its review_note: how an approved
+    registration was checked, or why one was rejected, for the resident. ``note`` is the
+    word the other reviews use; ``reason`` is the older name, still read."""
 
+    note: str | None = Field(default=None, min_length=1, max_length=200)
     reason: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @property
+    def text(self) -> str | None:
+        return self.note or self.reason
