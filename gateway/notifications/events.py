@@ -75,7 +75,11 @@ def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: st
 
 
 async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    """A registration waits for its community's workers, as a case step does; its street
+    is asked only when the community has no one to review it yet."""
+    users = await repository.staff_reaching(session, p["community_code"], ("community_admin",))
+    if not users:
+        users = await repository.staff_reaching(session, p["community_code"], ("street_admin",))
     reason = p.get("reason_name") or ""
     return users, about(
         "volunteer",
