@@ -216,6 +216,11 @@ class SignupOut(BaseModel):
     # check_out_outside_window, check_out_outside_geofence, check_out_token_expired,
     # check_out_token_invalid, no_check_out; null otherwise.
     review_reason: str | None = None
+    # Who signed up, for the organiser's roll call (the list of an activity's sign-ups):
+    # the volunteer's name, number and phone, masked as on the volunteer; null elsewhere.
+    volunteer_name: str | None = None
+    volunteer_number: str | None = None
+    volunteer_phone: str | None = None
 
     @computed_field(description="已确认, 候补中, 已取消 or 未到场")  # type: ignore[prop-decorator]
     @property
