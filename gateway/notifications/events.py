@@ -75,7 +75,11 @@ def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: st
 
 
 async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    """A registration waits for its community's workers, as a case step does; its street
+    is asked only when the community has no one to review it yet."""
+    users = await repository.staff_reaching(session, p["community_code"], ("community_admin",))
+    if not users:
+        users = await repository.staff_reaching(session, p["community_code"], ("street_admin",))
     reason = p.get("reason_name") or ""
     return users, about(
         "volunteer",
@@ -220,11 +224,15 @@ CASE_NEWS = {
 
 async def _case_step(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     """At each step the community's workers are asked for the next one (its street's
-    when the community has none); the reporter hears of acceptance, refusal and the end."""
+    when the community has none); the reporter hears of acceptance, refusal (and why) and
+    the end."""
     what = f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
     if p["status"] in CASE_NEWS:
         users = [p["reporter_id"]] if p.get("reporter_id") != p.get("actor_id") else []
         kind, title = CASE_NEWS[p["status"]]
+        # A refusal says why, as a rework message carries the verifier's note.
+        if p["status"] == "rejected" and p.get("note"):
+            what = f"{what}。原因:{p['note']}。"
         return users, about("case", p["case_id"], kind=kind, title=title, body=what)
     kind, title, ask = CASE_ASKS[p["status"]]
     users = await repository.staff_reaching(session, p["cell_code"], ("community_admin",))

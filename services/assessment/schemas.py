@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -341,7 +341,9 @@ class ApplicationOut(BaseModel):
     status: str
     statement: str
     attachments: list[str]
-    score: dict[str, Any]
+    # The community's score when it applied, read as /scores reads it (one formatter); null
+    # when there was no figure to score.
+    score: CommunityScore | None
     history: list[ApplicationEventOut]
 
     @computed_field(description="待街道推荐, 待区级审批, 已批准 or 已驳回")  # type: ignore[prop-decorator]

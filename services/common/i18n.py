@@ -174,6 +174,11 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "value_unknown": ("取值无效。", "Invalid value."),
     "day_in_future": ("日期不能晚于今天({today})。", "Not after today ({today})."),
     "time_in_past": ("时间已过({now}),不能再安排。", "That time has passed ({now})."),
+    "signup_closes_at_start": (
+        "开始时间已过({now}):报名截止默认为开始时间,无人能报名;请设置晚于现在的报名截止时间。",
+        "The start has passed ({now}) and sign-up closes at the start unless a later "
+        "signup_deadline is set: nobody could sign up.",
+    ),
     "datetime_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_from_date_parsing": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),
     "datetime_type": ("时间格式应为 RFC 3339。", "Time must be RFC 3339."),

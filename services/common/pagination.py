@@ -112,18 +112,22 @@ async def paginate(
     params: PageParams,
     *,
     descending: bool = False,
+    rows: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Run a one-entity ``stmt`` ordered by the ``order_by`` columns (strings or integers;
     the last must be unique, usually the id) from after the cursor; return the page's
-    objects and the next cursor. ``descending`` serves newest first."""
+    objects and the next cursor. ``descending`` serves newest first. With ``rows``, the
+    statement selects the entity first and columns joined to it, and the page is its rows."""
     if params.cursor:
         after = decode_cursor(params.cursor, order_by)
         key, bound = tuple_(*order_by), tuple_(*after)
         stmt = stmt.where(key < bound if descending else key > bound)
     ordering = [c.desc() for c in order_by] if descending else list(order_by)
     stmt = stmt.order_by(*ordering).limit(params.limit + 1)
-    items = list((await session.scalars(stmt)).all())
+    result = await (session.execute(stmt) if rows else session.scalars(stmt))
+    items = list(result.all())
     if len(items) <= params.limit:
         return items, None
     items = items[: params.limit]
-    return items, encode_cursor([getattr(items[-1], c.key) for c in order_by])
+    last = items[-1][0] if rows else items[-1]
+    return items, encode_cursor([getattr(last, c.key) for c in order_by])

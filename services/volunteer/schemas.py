@@ -216,6 +216,11 @@ class SignupOut(BaseModel):
     # check_out_outside_window, check_out_outside_geofence, check_out_token_expired,
     # check_out_token_invalid, no_check_out; null otherwise.
     review_reason: str | None = None
+    # Who signed up, for the organiser's roll call (the list of an activity's sign-ups):
+    # the volunteer's name, number and phone, masked as on the volunteer; null elsewhere.
+    volunteer_name: str | None = None
+    volunteer_number: str | None = None
+    volunteer_phone: str | None = None
 
     @computed_field(description="已确认, 候补中, 已取消 or 未到场")  # type: ignore[prop-decorator]
     @property
@@ -358,6 +363,13 @@ class PartyReportOut(BaseModel):
 
 
 class ReviewIn(WireModel):
-    """What a worker says with a review: why a registration was rejected, for the resident."""
+    """What a worker says with a review, kept as its review_note: how an approved
+    registration was checked, or why one was rejected, for the resident. ``note`` is the
+    word the other reviews use; ``reason`` is the older name, still read."""
 
+    note: str | None = Field(default=None, min_length=1, max_length=200)
     reason: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @property
+    def text(self) -> str | None:
+        return self.note or self.reason

@@ -299,3 +299,41 @@ async def test_the_district_export_names_each_communitys_street(api, new_communi
     )
     values = [[c.value for c in row] for row in load_workbook(io.BytesIO(r.content)).active]
     assert "街道" not in next(row for row in values if "社区代码" in row)
+
+
+async def test_an_application_reads_its_score_as_the_scores_page_does(api, new_community):
+    """The street official opens a model-community application: each indicator of the score
+    it came with reads 0.75%, 320 m², 无数据 and 达标 / 未达标, worded as /scores words it."""
+    community = await community_with(api, new_community, 400, 3)
+    r = await api.admin.patch(
+        f"/api/v1/registry/areas/{community}",
+        json={"office_area_m2": 320, "full_time_staff": 6},
+    )
+    assert r.status_code == 200, r.text
+    worker = await community_worker(api, community)
+    r = await worker.post(
+        "/api/v1/assessment/applications",
+        json={"community_code": community, "year": YEAR, "statement": "申报示范社区"},
+    )
+    assert r.status_code == 201, r.text
+    read = await api.street.get(f"/api/v1/assessment/applications/{r.json()['id']}")
+    assert read.status_code == 200, read.text
+    score = read.json()["score"]
+    by_code = {i["code"]: i for i in score["indicators"]}
+    rate = by_code["volunteer_rate"]
+    assert (rate["display"], rate["no_data"], rate["passed_name"]) == ("0.75%", False, "未达标")
+    assert rate["threshold_display"] == "≥ 10%"
+    office = by_code["office_service_space"]
+    assert (office["display"], office["passed_name"]) == ("320 m²", "达标")
+    square = by_code["activity_square"]
+    assert (square["display"], square["no_data"], square["passed_name"]) == (
+        "无数据",
+        True,
+        "未达标(无数据)",
+    )
+
+    live = await api.street.get(
+        "/api/v1/assessment/scores", params={"area": community, "period": str(YEAR)}
+    )
+    [row] = live.json()["communities"]
+    assert set(score) == set(row) and set(rate) == set(row["indicators"][0])

@@ -198,3 +198,13 @@ async def test_a_facility_place_is_checked(api, new_community):
     assert_problem(r, 422)
     r = await resident.get("/api/v1/assessment/facilities", params={"lat": 34.75})
     assert assert_problem(r, 422)["errors"][0]["field"] == "lng"
+
+
+async def test_a_community_confirms_a_record_without_saying_anything(api, new_community):
+    community = await new_community()
+    _, contact, agreement = await active_agreement(api, community)
+    services, _ = agreement["pledges"]
+    done = await record(contact, agreement, services["id"])
+    r = await api.street.post(f"/api/v1/assessment/records/{done['id']}/confirm")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["review_note"]) == ("confirmed", None)

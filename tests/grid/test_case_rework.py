@@ -213,3 +213,30 @@ async def test_handling_again_after_rework_with_no_photo_asks_for_one(
     body = assert_problem(closed, 409, "case.illegal_transition")
     assert body["allowed"] == ["handle", "request_extension"], body["allowed"]
     assert body["allowed_names"] == ["处置", "申请延期"]
+
+
+async def test_a_resident_whose_report_is_refused_reads_why(api, new_community, spot, worker):
+    """A resident reports rubbish already reported; the community refuses it as 重复上报 and
+    the resident's message says so, as a rework message carries the verifier's note."""
+    cell, _, point = await setup_cell(api, new_community, spot, worker)
+    manager = await staff_account(api, "community_admin", cell["community_code"], "张主任")
+    resident = await api.resident()
+    case = await report(resident, point, description="小区门口垃圾堆积")
+    r = await step(manager, case["id"], "reject", note="重复上报")
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+
+    [told] = await about(resident, case["id"], "case_rejected")
+    assert told["title"] == "您上报的事件不予立案"
+    assert "小区门口垃圾堆积" in told["body"] and "重复上报" in told["body"]
+
+
+async def test_a_refusal_without_a_note_says_only_what_was_refused(
+    api, new_community, spot, worker
+):
+    cell, _, point = await setup_cell(api, new_community, spot, worker)
+    manager = await staff_account(api, "community_admin", cell["community_code"])
+    resident = await api.resident()
+    case = await report(resident, point, description="楼道灯不亮")
+    assert (await step(manager, case["id"], "reject")).is_success
+    [told] = await about(resident, case["id"], "case_rejected")
+    assert "楼道灯不亮" in told["body"] and "原因" not in told["body"]

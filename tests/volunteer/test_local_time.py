@@ -76,7 +76,38 @@ async def test_an_activity_already_over_is_not_published(api, new_community):
     r = await api.admin.post("/api/v1/volunteer/activities", json=_body(community, start))
     body = assert_problem(r, 422, "validation.in_past")
     assert body["errors"][0]["field"] == "end_at"
-    # One that has begun but not ended may still be put up.
+    # One that has begun but not ended may still be put up, with sign-up open till later.
     begun = to_local(clock.now() - timedelta(minutes=30))
-    r = await api.admin.post("/api/v1/volunteer/activities", json=_body(community, begun))
+    later = to_local(clock.now() + timedelta(minutes=30))
+    r = await api.admin.post(
+        "/api/v1/volunteer/activities",
+        json={**_body(community, begun), "signup_deadline": later.isoformat()},
+    )
     assert r.status_code == 201, r.text
+
+
+async def test_an_activity_nobody_could_join_is_not_published(api, new_community):
+    """A worker puts up this morning's 09:00 class at 09:30 Beijing time without a sign-up
+    deadline: sign-up would have closed at the start, so it is refused, naming start_at and
+    saying why; a deadline already past is refused by its own name."""
+    community = await new_community()
+    now = to_local(clock.now())
+    begun = now - timedelta(minutes=30)
+    r = await api.admin.post("/api/v1/volunteer/activities", json=_body(community, begun))
+    body = assert_problem(r, 422, "validation.in_past")
+    [error] = body["errors"]
+    assert error["field"] == "start_at" and "报名截止" in error["message"], error
+
+    tomorrow = now + timedelta(days=1)
+    r = await api.admin.post(
+        "/api/v1/volunteer/activities",
+        json={
+            **_body(community, tomorrow),
+            "signup_deadline": (now - timedelta(hours=1)).isoformat(),
+        },
+    )
+    body = assert_problem(r, 422, "validation.in_past")
+    [error] = body["errors"]
+    assert error["field"] == "signup_deadline" and "已过" in error["message"], error
+    listed = await api.admin.get("/api/v1/volunteer/activities", params={"community": community})
+    assert listed.json()["items"] == []

@@ -139,10 +139,15 @@ async def list_records(
 
 @router.post("/records/{record_id}/confirm")
 async def confirm_record(
-    record_id: str, body: ReviewIn, session: SessionDep, principal: Manager
+    record_id: str, session: SessionDep, principal: Manager, body: ReviewIn | None = None
 ) -> RecordOut:
+    """Confirming needs no words: the body, and its note, are optional."""
     record = await agreements.review_record(
-        session=session, principal=principal, record_id=record_id, confirm=True, note=body.note
+        session=session,
+        principal=principal,
+        record_id=record_id,
+        confirm=True,
+        note=body.note if body else None,
     )
     return RecordOut.model_validate(record, from_attributes=True)
 

@@ -7,7 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import repository, rules
 from services.assessment.models import Application, ApplicationEvent, outbox
-from services.assessment.schemas import ApplicationEventOut, ApplicationIn, ApplicationOut
+from services.assessment.schemas import (
+    ApplicationEventOut,
+    ApplicationIn,
+    ApplicationOut,
+    CommunityScore,
+)
 from services.assessment.service import history
 from services.assessment.service.scores import compute_scores
 from services.common.auth import Principal
@@ -202,7 +207,7 @@ async def application_views(
             status=a.status,
             statement=a.statement,
             attachments=a.attachments,
-            score=a.score,
+            score=CommunityScore.model_validate(a.score) if a.score else None,
             history=[
                 ApplicationEventOut.model_validate(e, from_attributes=True) for e in histories[a.id]
             ],

@@ -447,7 +447,7 @@ async def _tell(
     dispatched to, and again when it comes back for rework; the admins an extension waits
     for, and its requester once it is decided; the community at each of its steps (to
     accept, to verify, to close), the cell's grid workers too when it is to verify; and the
-    one who reported it when it is accepted, refused or closed."""
+    one who reported it when it is accepted, refused (with the reason given) or closed."""
     base = {
         "case_id": case.id,
         "cell_code": case.cell_code,
@@ -461,6 +461,8 @@ async def _tell(
             "status": case.status,
             "reporter_id": case.reporter_id,
             "actor_id": principal.user_id,
+            # What the worker said with the step: a refusal's reason reaches the reporter.
+            "note": note,
         }
         if case.status == "handled":
             # The cell's grid workers verify too (grid:verify), all but whoever handled it.

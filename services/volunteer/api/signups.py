@@ -38,11 +38,24 @@ async def cancel_signup(activity_id: str, session: SessionDep, principal: Self) 
 async def list_signups(
     activity_id: str, session: SessionDep, principal: Manager, page: Paging
 ) -> Page[SignupOut]:
-    """In order of arrival; each waiting one with their place in the queue."""
+    """In order of arrival, each with the volunteer's name, number and masked phone for the
+    roll call; each waiting one with their place in the queue."""
     rows, cursor, ranks = await signups.list_signups(
         session=session, principal=principal, activity_id=activity_id, page=page
     )
-    return Page(items=[signup_out(s, ranks.get(s.id)) for s in rows], next_cursor=cursor)
+    return Page(
+        items=[
+            signup_out(s, ranks.get(s.id)).model_copy(
+                update={
+                    "volunteer_name": name,
+                    "volunteer_number": number,
+                    "volunteer_phone": phone,
+                }
+            )
+            for s, name, number, phone in rows
+        ],
+        next_cursor=cursor,
+    )
 
 
 @router.post("/activities/{activity_id}/attendance")

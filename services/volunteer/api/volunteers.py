@@ -77,7 +77,7 @@ async def approve(
             principal=principal,
             volunteer_id=volunteer_id,
             approve=True,
-            note=body.reason if body else None,
+            note=body.text if body else None,
         )
     )
 
@@ -93,6 +93,6 @@ async def reject(
             principal=principal,
             volunteer_id=volunteer_id,
             approve=False,
-            note=body.reason if body else None,
+            note=body.text if body else None,
         )
     )

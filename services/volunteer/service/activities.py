@@ -36,6 +36,16 @@ async def create_activity(
             "validation.in_past",
             errors=[FieldError("end_at", "time_in_past", {"now": to_local(now).isoformat()})],
         )
+    if (data.signup_deadline or data.start_at) < now:
+        # Sign-up would be closed before it opened: nobody could ever join. The deadline
+        # is the start unless one is given, so the field named is the one that set it.
+        said = {"now": to_local(now).isoformat()}
+        error = (
+            FieldError("signup_deadline", "time_in_past", said)
+            if data.signup_deadline is not None
+            else FieldError("start_at", "signup_closes_at_start", said)
+        )
+        raise Unprocessable("validation.in_past", errors=[error])
     lat = lng = None
     if data.lat is not None and data.lng is not None:
         if not in_china_box(data.lat, data.lng):

@@ -93,12 +93,14 @@ async def cancel_signup(*, session: AsyncSession, principal: Principal, activity
 
 async def list_signups(
     *, session: AsyncSession, principal: Principal, activity_id: str, page: PageParams
-) -> tuple[list[Signup], str | None, dict[str, int]]:
-    """A page of the sign-ups in order of arrival, and each waiting one's place in the
-    queue (1: promoted next), as the volunteer was told it."""
+) -> tuple[list[tuple[Signup, str, str, str]], str | None, dict[str, int]]:
+    """A page of the sign-ups in order of arrival, each with the volunteer's name, number
+    and masked phone, and each waiting one's place in the queue (1: promoted next), as the
+    volunteer was told it."""
     activity = await managed_activity(session, principal, activity_id)
     rows, cursor = await repository.list_signups(session, activity.id, page)
-    return rows, cursor, await waitlist_ranks(session, activity.id, rows)
+    ranks = await waitlist_ranks(session, activity.id, [row[0] for row in rows])
+    return rows, cursor, ranks
 
 
 async def waitlist_ranks(
