@@ -4,10 +4,13 @@ move-out, an import, many workers at once — and minors are counted on the day 
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import date, timedelta
 
+import asyncpg
+import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from gateway.components import MIGRATION_TREES
 from services.common.clock import clock, start_of_day
@@ -225,3 +228,35 @@ async def test_the_figures_name_what_they_count(api, new_community):
     assert mine["tag_names"] == {"elderly": "老年人", code: "楼栋长"}
     assert children["area"]["tag_names"][code] == "楼栋长"
     assert children["area"]["by_residence_type_names"]["floating"] == "流动"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="a PostgreSQL function's search path; SQLite has no schemas",
+)
+async def test_a_repair_by_hand_in_psql_keeps_the_counts(api, settings, new_community):
+    """An operator fixes a birth date from psql, whose connection does not have the
+    registry's search path: the counting trigger still finds its table, and the count moves."""
+    community = await new_community()
+    r = await api.street.post(
+        "/api/v1/registry/residents",
+        json={
+            "name": "张三",
+            "id_number": make_id_number(date(1980, 3, 3)),
+            "community_code": community,
+        },
+    )
+    assert r.status_code == 201, r.text
+    child = clock.today().replace(year=clock.today().year - 5, day=1)
+    url = make_url(settings.database_url_for("registry"))
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    try:
+        await conn.execute(
+            "UPDATE registry.residents SET birth_date = $1 WHERE id = $2", child, r.json()["id"]
+        )
+    finally:
+        await conn.close()
+    stats = (await api.street.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert (stats["residents"], stats["minors"]) == (1, 1), stats
