@@ -32,6 +32,10 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         log_config=None,
         proxy_headers=False,
+        # uvicorn's 5 s is what httpx, okhttp and nginx's upstream pools keep an idle
+        # connection for too: a request sent on one as the server closes it is lost
+        # ("server disconnected"). The gateway keeps them longer than its clients do.
+        timeout_keep_alive=settings.service_keep_alive_s,
     )
 
 
