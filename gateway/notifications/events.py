@@ -74,12 +74,17 @@ def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: st
     )
 
 
+async def _community_first(session: AsyncSession, code: str) -> list[str]:
+    """Who is asked to act on a community's work: its own workers; its street office only
+    while the community has none (the street sees every community's, and would drown)."""
+    users = await repository.staff_reaching(session, code, ("community_admin",))
+    return users or await repository.staff_reaching(session, code, ("street_admin",))
+
+
 async def _volunteer_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
     """A registration waits for its community's workers, as a case step does; its street
     is asked only when the community has no one to review it yet."""
-    users = await repository.staff_reaching(session, p["community_code"], ("community_admin",))
-    if not users:
-        users = await repository.staff_reaching(session, p["community_code"], ("street_admin",))
+    users = await _community_first(session, p["community_code"])
     reason = p.get("reason_name") or ""
     return users, about(
         "volunteer",
@@ -110,7 +115,7 @@ async def _volunteer_reviewed(session: AsyncSession, p: Payload) -> tuple[list[s
 
 
 async def _hours_to_review(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    users = await _community_first(session, p["community_code"])
     return users, about(
         "activity",
         p["activity_id"],
@@ -235,9 +240,7 @@ async def _case_step(session: AsyncSession, p: Payload) -> tuple[list[str], Mess
             what = f"{what}。原因:{p['note']}。"
         return users, about("case", p["case_id"], kind=kind, title=title, body=what)
     kind, title, ask = CASE_ASKS[p["status"]]
-    users = await repository.staff_reaching(session, p["cell_code"], ("community_admin",))
-    if not users:
-        users = await repository.staff_reaching(session, p["cell_code"], ("street_admin",))
+    users = await _community_first(session, p["cell_code"])
     # The cell's grid workers who may take the step (verifying: not whoever handled it).
     users += p.get("verifier_ids") or []
     users = [u for u in users if u != p.get("actor_id")]
@@ -298,7 +301,7 @@ async def _agreement_to_sign(session: AsyncSession, p: Payload) -> tuple[list[st
 
 
 async def _record_to_confirm(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    users = await repository.staff_reaching(session, p["community_code"], MANAGERS)
+    users = await _community_first(session, p["community_code"])
     return users, about(
         "record",
         p["record_id"],

@@ -245,3 +245,44 @@ async def test_a_unit_and_its_community_are_told_what_waits_for_them(api, new_co
 
 async def district_admin(api):
     return await staff_account(api, "district_admin", DISTRICT)
+
+
+async def test_a_record_to_confirm_goes_to_its_community_and_to_the_street_only_without_one(
+    api, new_community
+):
+    """The community confirms its units' records; its street office, which sees every
+    community's, is asked only for a community that has no worker yet."""
+    from tests.factories import STREET_A, active_agreement
+
+    street = await staff_account(api, "street_admin", STREET_A, "街道王")
+
+    async def record_in(community: str) -> str:
+        _, contact, agreement = await active_agreement(api, community)
+        r = await contact.post(
+            f"/api/v1/assessment/agreements/{agreement['id']}/records",
+            json={
+                "pledge_id": agreement["pledges"][0]["id"],
+                "day": clock.today().isoformat(),
+                "quantity": 1,
+                "description": "便民服务",
+            },
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    async def asked(caller, record: str) -> list[str]:
+        return [
+            n["kind"]
+            for n in (await inbox(caller, limit=100))["items"]
+            if n["subject_id"] == record
+        ]
+
+    staffed = await new_community()
+    worker = await community_worker(api, staffed)
+    record = await record_in(staffed)
+    assert await asked(worker, record) == ["record_to_confirm"]
+    assert await asked(street, record) == []
+
+    unstaffed = await new_community()
+    record = await record_in(unstaffed)
+    assert await asked(street, record) == ["record_to_confirm"]
