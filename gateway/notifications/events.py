@@ -62,6 +62,11 @@ PAGES = {
 }
 
 
+def _case(p: Payload) -> str:
+    """A case as a message names it: its category and the start of what was reported."""
+    return f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
+
+
 def about(subject_type: str, subject_id: str, *, kind: str, title: str, body: str) -> Message:
     """A message about one record, linked to the page that shows it."""
     return Message(
@@ -166,8 +171,7 @@ async def _case_dispatched(session: AsyncSession, p: Payload) -> tuple[list[str]
         p["case_id"],
         kind="case_dispatched",
         title="有事件派遣给您",
-        body=f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]},"
-        f"请于{_when(p.get('deadline_at'))}前处置。",
+        body=f"{_case(p)},请于{_when(p.get('deadline_at'))}前处置。",
     )
 
 
@@ -185,7 +189,7 @@ async def _case_returned(session: AsyncSession, p: Payload) -> tuple[list[str], 
         p["case_id"],
         kind="case_returned",
         title="事件核查未通过,请返工",
-        body=f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]},"
+        body=f"{_case(p)},"
         f"核查未通过,已退回返工。{note}请于{_when(p.get('deadline_at'))}前重新处置。",
     )
 
@@ -231,7 +235,7 @@ async def _case_step(session: AsyncSession, p: Payload) -> tuple[list[str], Mess
     """At each step the community's workers are asked for the next one (its street's
     when the community has none); the reporter hears of acceptance, refusal (and why) and
     the end."""
-    what = f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
+    what = _case(p)
     if p["status"] in CASE_NEWS:
         users = [p["reporter_id"]] if p.get("reporter_id") != p.get("actor_id") else []
         kind, title = CASE_NEWS[p["status"]]
@@ -260,7 +264,7 @@ async def _extension_requested(session: AsyncSession, p: Payload) -> tuple[list[
 
 
 async def _extension_decided(session: AsyncSession, p: Payload) -> tuple[list[str], Message]:
-    what = f"{p.get('category_name') or '事件'}:{(p.get('description') or '')[:40]}"
+    what = _case(p)
     hours = _hours(p.get("hours"))
     note = f"说明:{p['note']}。" if p.get("note") else ""
     deadline = _when(p.get("deadline_at"))

@@ -180,6 +180,20 @@ async def list_records(
     return await paginate(session, stmt, [FulfilmentRecord.id], page)
 
 
+def _in_force(principal: Principal, prefix: str, period: Period) -> tuple:
+    """Agreements signed by both sides whose term meets the period, under ``prefix`` and in
+    the caller's scope: what the figures of a period count, agreements and pledges alike."""
+    return (
+        prefix_clause(Agreement.community_code, prefix),
+        scope_clause(Agreement.community_code, principal),
+        Agreement.status.in_(IN_FORCE_ONCE),
+        Agreement.community_signed_at.is_not(None),
+        Agreement.unit_signed_at.is_not(None),
+        Agreement.term_start < period.end,
+        Agreement.term_end >= period.start,
+    )
+
+
 async def agreements_in_force(
     *, session: AsyncSession, principal: Principal, prefix: str, period: Period
 ) -> list[Agreement]:
@@ -187,17 +201,7 @@ async def agreements_in_force(
     area scope. By area, for a unit's contact too: a community's figures and the ranking of
     its units are made of every unit's pledges; the service decides which rows a unit's
     contact then reads."""
-    rows = await session.scalars(
-        select(Agreement).where(
-            prefix_clause(Agreement.community_code, prefix),
-            scope_clause(Agreement.community_code, principal),
-            Agreement.status.in_(IN_FORCE_ONCE),
-            Agreement.community_signed_at.is_not(None),
-            Agreement.unit_signed_at.is_not(None),
-            Agreement.term_start < period.end,
-            Agreement.term_end >= period.start,
-        )
-    )
+    rows = await session.scalars(select(Agreement).where(*_in_force(principal, prefix, period)))
     return list(rows.all())
 
 
@@ -228,15 +232,7 @@ async def pledge_progress(
         )
         .join(Pledge, Pledge.agreement_id == Agreement.id)
         .outerjoin(done, done.c.pledge_id == Pledge.id)
-        .where(
-            prefix_clause(Agreement.community_code, prefix),
-            scope_clause(Agreement.community_code, principal),
-            Agreement.status.in_(IN_FORCE_ONCE),
-            Agreement.community_signed_at.is_not(None),
-            Agreement.unit_signed_at.is_not(None),
-            Agreement.term_start < period.end,
-            Agreement.term_end >= period.start,
-        )
+        .where(*_in_force(principal, prefix, period))
     )
     return list((await session.execute(stmt)).all())
 
