@@ -28,6 +28,19 @@ from tests.factories import DISTRICT, HOME, STREET_A, STREET_B
 from tests.support import DEMO_USERS, Api, unique
 
 
+def pytest_asyncio_loop_factories(config, item):
+    """Every story runs on the event loop the deployment runs on: uvicorn takes uvloop
+    where it is installed. On asyncio's own loop a task that keeps the loop busy (a phone
+    polling /locate) starves the threads that answer SQLite queries for seconds (each waits
+    for the GIL the loop hands back and retakes at every select), which no served process
+    sees."""
+    try:
+        import uvloop
+    except ImportError:  # a platform uvloop does not build on: uvicorn falls back the same
+        return {"asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``runs_last`` (the schemathesis run, which may set holidays, indicators
     and publish scores) go after every other test."""

@@ -63,18 +63,37 @@ async def test_a_new_cell_is_found_by_locate_as_soon_as_its_201_arrives(
     community = await new_community()
     lat, lng = spot
     elsewhere = {"lat": lat + 0.009, "lng": lng + 0.009}
-    for i in range(8):
-        corner = (lat + (i // 4) * 0.002, lng + (i % 4) * 0.002)
-        create = asyncio.ensure_future(
-            api.admin.post("/api/v1/grid/cells", json=_cell(community, *corner, size=0.0015))
-        )
-        while not create.done():  # the index is read (and rebuilt) all the while
+    drawing = asyncio.Event()
+    asked = 0
+
+    async def phone() -> None:
+        """Asks /locate every few milliseconds, as a crowd of phones in the cell's street
+        would: the index is read (and rebuilt) all the while the cells are drawn. Paced, as
+        requests from the network are: a loop kept busy every instant by its own client
+        starves the threads that answer SQLite (each waits for the GIL the loop retakes at
+        every turn), which no served process sees."""
+        nonlocal asked
+        while not drawing.is_set():
             await api.admin.get("/api/v1/grid/locate", params=elsewhere)
-            await asyncio.sleep(0)  # a turn for the creation (a yield, not a wait)
-        cell = (await create).json()
-        found = await api.admin.get(
-            "/api/v1/grid/locate",
-            params={"lat": corner[0] + 0.0007, "lng": corner[1] + 0.0007},
-        )
-        assert found.status_code == 200, (i, found.text)
-        assert found.json()["code"] == cell["code"]
+            asked += 1
+            await asyncio.sleep(0.002)
+
+    phones = [asyncio.ensure_future(phone()) for _ in range(3)]
+    try:
+        for i in range(8):
+            corner = (lat + (i // 4) * 0.002, lng + (i % 4) * 0.002)
+            before = asked
+            created = await api.admin.post(
+                "/api/v1/grid/cells", json=_cell(community, *corner, size=0.0015)
+            )
+            assert created.status_code == 201, (i, created.text)
+            assert asked > before  # the phones were answered while the cell was drawn
+            found = await api.admin.get(
+                "/api/v1/grid/locate",
+                params={"lat": corner[0] + 0.0007, "lng": corner[1] + 0.0007},
+            )
+            assert found.status_code == 200, (i, found.text)
+            assert found.json()["code"] == created.json()["code"]
+    finally:
+        drawing.set()
+        await asyncio.gather(*phones)
