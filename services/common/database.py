@@ -211,17 +211,38 @@ async def bulk_insert(session: AsyncSession, table, rows: list[dict[str, Any]]) 
     ``copy_records_to_table``) where available, a batched multi-row INSERT otherwise."""
     if not rows:
         return
-    if session.bind.dialect.name == "postgresql":
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
         columns = list(rows[0])
-        connection = await session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
+        bound = _binder(connection.dialect, table, columns)
         await raw.copy_records_to_table(
-            table.name, records=list(map(_values_of(columns), rows)), columns=columns
+            table.name, records=[tuple(bound(row)) for row in rows], columns=columns
         )
         return
-    connection = await session.connection()
     for statement, params in _sqlite_inserts(connection.dialect, table, rows):
         await connection.exec_driver_sql(statement, params)
+
+
+def _binder(dialect, table, columns: list[str]):
+    """A row's values in ``columns``' order, each bound as its column's type binds it (JSON
+    serialised, times made UTC): what the driver is handed."""
+    binders = []
+    for i, name in enumerate(columns):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binders.append((i, _memoized(process)))
+    values_of = _values_of(columns)
+    if not binders:
+        return values_of
+
+    def bound(row: dict[str, Any]) -> list[Any]:
+        values = list(values_of(row))
+        for i, bind in binders:
+            values[i] = bind(values[i])
+        return values
+
+    return bound
 
 
 # Rows per multi-row INSERT on SQLite. One size only: the driver keeps each statement it
@@ -238,21 +259,10 @@ def _sqlite_inserts(dialect, table, rows: list[dict[str, Any]]):
     that way beside a busy thread, 18 s this way (SQLite alone: about the same). Each
     distinct value is bound once: a batch shares its timestamps and many of its dates."""
     columns = list(rows[0])
-    binders = []
-    for i, name in enumerate(columns):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            binders.append((i, _memoized(process)))
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"
-    values_of = _values_of(columns)
-
-    def bound(row: dict[str, Any]) -> list[Any]:
-        values = list(values_of(row))
-        for i, bind in binders:
-            values[i] = bind(values[i])
-        return values
+    bound = _binder(dialect, table, columns)
 
     per = _SQLITE_ROWS_PER_INSERT
     full = len(rows) - len(rows) % per

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import clock, to_local
-from services.common.database import UTCDateTime
+from services.common.database import UTCDateTime, bulk_insert
 from services.common.ids import new_id
 from services.common.pagination import Page, PageParams, decode_cursor, encode_cursor
 from services.common.schemas import Timestamp
@@ -106,6 +106,8 @@ def diff(
     """Each field whose value differs, ``{"field", "old", "new"}``, in field order. A masked
     field is compared on its full value and given as its mask."""
     masked_fields = masked_fields or {}
+    if not before and after:
+        return _created(after, masked_fields)
     before, after = before or {}, after or {}
     changes = []
     for name in dict.fromkeys([*before, *after]):
@@ -117,6 +119,20 @@ def diff(
             old = mask(old) if old is not None else None
             new = mask(new) if new is not None else None
         changes.append({"field": name, "old": old, "new": new})
+    return changes
+
+
+def _created(after: Mapping[str, Any], masked_fields: Mapping[str, Masker]) -> list[dict]:
+    """``diff`` from nothing: every field that has a value (a roster writes a history
+    entry for each of its rows, so this is the one that runs a hundred thousand times)."""
+    changes = []
+    for name, value in after.items():
+        new = _plain(value)
+        if new is None:
+            continue
+        if name in masked_fields:
+            new = masked_fields[name](new)
+        changes.append({"field": name, "old": None, "new": new})
     return changes
 
 
@@ -189,8 +205,8 @@ async def record_many(
                     "at": now,
                 }
             )
-    if rows:
-        await session.execute(insert(table), rows)
+    # COPY on PostgreSQL: a roster writes one entry for each of its rows.
+    await bulk_insert(session, table, rows)
     return len(rows)
 
 

@@ -59,3 +59,18 @@ def test_an_enumerated_value_is_named_and_a_free_one_is_not():
     assert labels.value_name("cell", "status", "closed") is None
     assert labels.value_name("resident", "tags", ["elderly", "custom"]) == ["老年人", "custom"]
     assert labels.action("created") == "新建" and labels.action("odd") == "odd"
+
+
+def test_a_record_created_is_listed_as_a_change_from_every_field_empty():
+    """A roster's rows take the quick path for records created; it lists what the general
+    comparison lists, masks and empty fields alike."""
+    after = {
+        "name": "黄博然",
+        "phone": "13812345678",
+        "tags": {"elderly", "disabled"},
+        "moved_in_on": date(2026, 3, 1),
+        "household_id": None,
+    }
+    masks = {"phone": mask_phone}
+    assert diff(None, after, masks) == diff({"household_id": None}, after, masks)
+    assert diff({}, after, masks)[1] == {"field": "phone", "old": None, "new": "138****5678"}
