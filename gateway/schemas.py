@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.common.auth import STAFF_ROLES
 from services.common.schemas import Timestamp
-from services.common.validators import ScopeCodeStr
+from services.common.validators import FileIdStr, ScopeCodeStr
 
 
 class TokenRequest(BaseModel):
@@ -89,7 +89,7 @@ class FileLookupIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=100)
+    ids: list[FileIdStr] = Field(max_length=100)
 
 
 class FileState(BaseModel):

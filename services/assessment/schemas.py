@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, computed_field
 from services.assessment import rules
 from services.common.geo import CoordSystem
 from services.common.schemas import Timestamp, WireModel
-from services.common.validators import AreaCodeStr
+from services.common.validators import AreaCodeStr, FileIdStr
 
 Category = Literal["party_building", "ideology", "services", "facilities", "security", "sanitation"]
 TargetUnit = Literal["times", "people", "hours", "yuan", "m2", "opening_hours_per_week"]
@@ -103,7 +103,7 @@ class RecordIn(WireModel):
     quantity: Decimal = Field(gt=0, le=10**9)
     participants: int | None = Field(default=None, ge=0, le=1_000_000)
     description: str = Field(min_length=1, max_length=4000)
-    evidence: list[str] = Field(default_factory=list, max_length=20)
+    evidence: list[FileIdStr] = Field(default_factory=list, max_length=20)
 
 
 class RecordOut(BaseModel):

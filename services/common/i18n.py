@@ -203,6 +203,10 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
         "A scope entry is an area or grid-cell code.",
     ),
     "username_taken": ("用户名已被使用。", "That username is taken."),
+    "time_out_of_range": (
+        "时间的年份应在 {first}–{last} 之间,请检查手机时间或所填年份。",
+        "The year must be between {first} and {last}.",
+    ),
     "outside_china": ("坐标不在中国境内,请检查经纬度是否写反。", "The point is outside China."),
     "period_invalid": ("期间无效:{reason}。", "Invalid period: {reason}."),
     "password_weak": ("密码至少 8 位,且不能全为数字。", "Password: 8+ chars, not all digits."),

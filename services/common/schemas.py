@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from services.common.clock import to_local, to_utc
 from services.common.geo import CoordSystem, in_china_box
+from services.common.periods import FIRST_YEAR, LAST_YEAR
 
 
 def _show(value: datetime) -> str:
@@ -27,7 +28,20 @@ def _show(value: datetime) -> str:
 
 # Stored in UTC; on the wire RFC 3339 in the deployment's zone (Asia/Shanghai by default).
 # A time sent without an offset is a time in that zone.
-Timestamp = Annotated[datetime, AfterValidator(to_utc), PlainSerializer(_show, return_type=str)]
+def _instant(value: datetime) -> datetime:
+    """In UTC, if its year is one the platform holds records for: year 1 or 9999 (a broken
+    clock, a typed year) overflowed on its way to UTC, and a year before 1901 came back in
+    Shanghai's old local mean time (+08:05:43)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "time_out_of_range",
+            "the year is outside {first}–{last}",
+            {"first": FIRST_YEAR, "last": LAST_YEAR},
+        )
+    return to_utc(value)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_instant), PlainSerializer(_show, return_type=str)]
 
 
 def _not_null(value):

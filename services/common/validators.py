@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from phonenumbers import PhoneMetadata
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric, uscc
@@ -226,3 +226,6 @@ UsccStr = Annotated[str, BeforeValidator(_strip), AfterValidator(_pydantic(norma
 MobileStr = Annotated[str, BeforeValidator(_strip), AfterValidator(_pydantic(normalize_mobile))]
 AreaCodeStr = Annotated[str, AfterValidator(_pydantic(normalize_area_code))]
 ScopeCodeStr = Annotated[str, AfterValidator(_pydantic(normalize_scope_code))]
+# An upload's id as a record names it (a case's photos, a record's evidence): checked here,
+# so that a blank or garbled one is the sender's 422 on that field, not a failed lookup.
+FileIdStr = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=64)]

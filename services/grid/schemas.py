@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
 from services.common.schemas import NOT_NULL, Timestamp, WireModel
-from services.common.validators import AreaCodeStr
+from services.common.validators import AreaCodeStr, FileIdStr
 
 
 class CellCreate(WireModel):
@@ -89,7 +89,7 @@ class VisitCreate(WireModel):
     visited_at: Timestamp
     findings: list[str] = Field(default_factory=list, max_length=20)
     note: str | None = Field(default=None, max_length=2000)
-    photos: list[str] = Field(default_factory=list, max_length=9)
+    photos: list[FileIdStr] = Field(default_factory=list, max_length=9)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     coord_system: CoordSystem = "wgs84"
@@ -134,7 +134,7 @@ class CaseCreate(WireModel):
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     coord_system: CoordSystem = "wgs84"
-    photos: list[str] = Field(default_factory=list, max_length=9)
+    photos: list[FileIdStr] = Field(default_factory=list, max_length=9)
     source: Literal["grid_worker", "resident", "hotline", "open311"] | None = None
     priority: Literal["normal", "urgent"] | None = None
 
@@ -220,7 +220,7 @@ class TransitionIn(WireModel):
     assignee_id: str | None = Field(
         default=None, max_length=36, description="dispatch: a grid worker of the case's cell"
     )
-    photos: list[str] = Field(
+    photos: list[FileIdStr] = Field(
         default_factory=list, max_length=9, description="handle: after-photos"
     )
     passed: bool | None = Field(default=None, description="verify: false sends it back (rework)")

@@ -235,3 +235,19 @@ async def test_a_model_community_application_names_only_its_authors_attachments(
     r = await author.post("/api/v1/assessment/applications", json={**body, "attachments": [mine]})
     assert r.status_code == 201, r.text
     assert (await api.street.get(f"/api/v1/files/{mine}")).status_code == 200
+
+
+async def test_a_blank_or_overlong_photo_id_is_the_senders_422(api, new_community, spot, worker):
+    """A phone that sends an empty or garbled id got a 502 telling the worker to call an
+    administrator: the gateway's 422 on the lookup was no answer the grid understood."""
+    cell, reporter, point = await setup_cell(api, new_community, spot, worker)
+    body = {"category_code": "01.01", "description": "井盖缺失", "lat": point[0], "lng": point[1]}
+    for bad in ("", " ", "a" * 5000):
+        r = await reporter.post("/api/v1/grid/cases", json={**body, "photos": [bad]})
+        assert r.status_code == 422, (bad[:10], r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["photos[0]"], r.text
+    _, households, _ = await populate(api, cell, point)
+    visit = {"household_id": households[0], "visited_at": "2020-01-01T10:00:00+08:00"}
+    r = await reporter.post("/api/v1/grid/visits", json={**visit, "photos": [""]})
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["photos[0]"], r.text
