@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from services.common.clock import to_local, to_utc
+from services.common.errors import FieldError, Unprocessable
 from services.common.geo import CoordSystem, in_china_box
 from services.common.periods import FIRST_YEAR, LAST_YEAR
 
@@ -59,6 +60,19 @@ class WireModel(BaseModel):
     """Input models refuse fields they do not know, so a typo is an error, not a no-op."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WithPoint(WireModel):
+    """An input that may carry a place as optional ``lat`` and ``lng``: both or neither
+    (half of one was dropped without a word, and an activity lost its geofence). A patch
+    is not one: there a single coordinate changes and the other stays."""
+
+    @model_validator(mode="after")
+    def _whole_point(self):
+        if (self.lat is None) != (self.lng is None):
+            missing = "lat" if self.lat is None else "lng"
+            raise Unprocessable("validation.missing", errors=[FieldError(missing, "missing")])
+        return self
 
 
 class PointIn(WireModel):

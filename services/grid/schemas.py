@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import NOT_NULL, Timestamp, WireModel
+from services.common.schemas import NOT_NULL, Timestamp, WireModel, WithPoint
 from services.common.validators import AreaCodeStr, FileIdStr
 
 
@@ -81,7 +81,7 @@ class CoverageOut(BaseModel):
     coverage: float | None
 
 
-class VisitCreate(WireModel):
+class VisitCreate(WithPoint):
     id: str | None = Field(
         default=None, pattern=r"^[0-9a-fA-F-]{32,36}$", description="made by the phone, offline"
     )

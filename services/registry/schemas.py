@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import NOT_NULL, Timestamp, WireModel
+from services.common.schemas import NOT_NULL, Timestamp, WireModel, WithPoint
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr, UsccStr
 from services.registry import rules
 
@@ -108,7 +108,7 @@ class ChildrenStats(BaseModel):
 # --- buildings and households --------------------------------------------------------------
 
 
-class BuildingCreate(WireModel):
+class BuildingCreate(WithPoint):
     community_code: AreaCodeStr
     name: str = Field(min_length=1, max_length=100)
     address: str | None = Field(default=None, max_length=255)

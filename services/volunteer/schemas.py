@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, computed_field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import Timestamp, WireModel
+from services.common.schemas import Timestamp, WireModel, WithPoint
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
 from services.volunteer.names import (
     ACTIVITY_STATUS_NAMES,
@@ -129,7 +129,7 @@ class TeamOut(BaseModel):
         return name_of(TEAM_JOINING_NAMES, self.joining)
 
 
-class ActivityCreate(WireModel):
+class ActivityCreate(WithPoint):
     community_code: AreaCodeStr
     team_id: str | None = Field(default=None, max_length=36)
     title: str = Field(min_length=1, max_length=200)
@@ -233,7 +233,7 @@ class SignupOut(BaseModel):
         return name_of(SIGNUP_REVIEW_REASON_NAMES, self.review_reason)
 
 
-class AttendanceIn(WireModel):
+class AttendanceIn(WithPoint):
     action: Literal["check_in", "check_out"]
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)

@@ -53,3 +53,35 @@ async def test_an_activity_in_the_year_9999_is_a_422(api, new_community):
     )
     problem = assert_problem(r, 422)
     assert {e["code"] for e in problem["errors"]} == {"time_out_of_range"}, r.text
+
+
+async def test_half_a_point_is_refused_not_dropped(api, new_community, spot, worker):
+    """An activity sent with its lat and no lng was created with no place at all (and so no
+    geofence); a visit likewise lost its point. Both coordinates or neither."""
+    community = await new_community()
+    r = await api.admin.post(
+        "/api/v1/volunteer/activities",
+        json={
+            "community_code": community,
+            "title": "清理楼道",
+            "category": "environment",
+            "start_at": "2030-05-01T09:00:00+08:00",
+            "end_at": "2030-05-01T11:00:00+08:00",
+            "capacity": 10,
+            "lat": 34.78,
+        },
+    )
+    problem = assert_problem(r, 422)
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("lng", "missing")], r.text
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    _, households, _ = await populate(api, cell, point)
+    r = await grid.post(
+        "/api/v1/grid/visits",
+        json={
+            "household_id": households[0],
+            "visited_at": "2026-01-05T10:00:00+08:00",
+            "lng": point[1],
+        },
+    )
+    problem = assert_problem(r, 422)
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("lat", "missing")], r.text
