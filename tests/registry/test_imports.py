@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from openpyxl import Workbook, load_workbook
 
+from services.common.clock import clock
 from services.registry.imports.limits import EXCEL_CELL_CHARS, expanded_size
 from services.registry.imports.reading import open_rows
 from tests.factories import (
@@ -1137,6 +1138,39 @@ async def test_dates_as_chinese_excel_writes_them_import_and_a_bad_one_is_quoted
         "日期2": "2019-10-08",
         "日期3": "2020-01-02",
     }
+
+
+async def test_a_move_in_day_still_to_come_is_a_row_error_and_on_the_form_a_422(api, new_community):
+    """A roster (or a worker's form) said a resident moved in next year: taken as it was,
+    the population of a day to come."""
+    community = await new_community()
+    tomorrow = clock.today() + timedelta(days=1)
+    rows = [
+        ["今天迁入", make_id_number(), "", community, "", "", "", "", "", str(clock.today())],
+        ["明年迁入", make_id_number(), "", community, "", "", "", "", "", str(tomorrow)],
+    ]
+    r = await upload(api.admin, csv_bytes(rows), name="roster.csv")
+    job = await finished(api.admin, r.json()["id"])
+    assert (job["imported"], job["failed"]) == (1, 1), job["errors"]
+    [error] = job["errors"]
+    assert error["field"] == "迁入日期" and str(clock.today()) in error["message"], error
+    made = await api.admin.post(
+        "/api/v1/registry/residents",
+        json={
+            "name": "黄博然",
+            "id_number": make_id_number(),
+            "community_code": community,
+            "moved_in_on": str(tomorrow),
+        },
+    )
+    body = assert_problem(made, 422, "validation.in_future")
+    assert body["errors"][0]["field"] == "moved_in_on"
+    page = await api.admin.get("/api/v1/registry/residents", params={"community": community})
+    resident = page.json()["items"][0]["id"]
+    r = await api.admin.patch(
+        f"/api/v1/registry/residents/{resident}", json={"moved_in_on": str(tomorrow)}
+    )
+    assert assert_problem(r, 422, "validation.in_future")["errors"][0]["field"] == "moved_in_on"
 
 
 async def test_an_imported_resident_has_a_history_that_names_who_imported_it(api, new_community):

@@ -237,6 +237,8 @@ def parse_resident(row: int, values: list[Any], at: dict[str, int | None], ctx: 
             parsed.fail("居住类型", "residence_type_not_floating", value=residence_text)
         residence = rules.FLOATING
     moved_in = _date(parsed, "迁入日期", raw["moved_in_on"])
+    if moved_in is not None and moved_in > ctx.today:
+        parsed.fail("迁入日期", "day_in_future", today=ctx.today.isoformat())
     building = as_text(raw["building"])[:100]
     door = as_text(raw["door_no"])[:50]
     relation = as_text(raw["relation_to_head"])[:20] or None

@@ -161,9 +161,19 @@ async def _household_for(
     return household
 
 
+def _not_after_today(field: str, day) -> None:
+    """A move in or out is recorded once it has happened: a day still to come is refused."""
+    if day is not None and day > today():
+        raise Unprocessable(
+            "validation.in_future",
+            errors=[FieldError(field, "day_in_future", {"today": today().isoformat()})],
+        )
+
+
 async def create_resident(
     *, session: AsyncSession, principal: Principal, cipher: PiiCipher, data: ResidentCreate
 ) -> Resident:
+    _not_after_today("moved_in_on", data.moved_in_on)
     await community_for_write(session, principal, data.community_code, "community_code")
     citizen = parse_id_number(data.id_number, today())
     tags, floating = await _check_tags(session, data.tags)
@@ -223,6 +233,7 @@ async def patch_resident(
     if resident.status != "current":
         raise Conflict("resident.not_current")
     changes = data.model_dump(exclude_unset=True)
+    _not_after_today("moved_in_on", changes.get("moved_in_on"))
     was = history.snapshot("resident", resident, cipher)
     before = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
@@ -275,12 +286,7 @@ async def move_out(
     resident = await get_resident(session=session, principal=principal, resident_id=resident_id)
     if resident.status != "current":
         raise Conflict("resident.not_current")
-    today = clock.today()
-    if data.moved_out_on > today:
-        raise Unprocessable(
-            "validation.in_future",
-            errors=[FieldError("moved_out_on", "day_in_future", {"today": today.isoformat()})],
-        )
+    _not_after_today("moved_out_on", data.moved_out_on)
     was = history.snapshot("resident", resident)
     gone = counts.resident_keys(
         resident.community_code, resident.residence_type, [t.tag for t in resident.tag_rows]
