@@ -584,10 +584,13 @@ async def test_two_gateway_replicas_hold_one_rate_limit_between_them(split):
                     headers={"X-Forwarded-For": phone},
                 )
                 codes.append(r.status_code)
+                # A phone's pace, not a flood: the overshoot is what arrives between two
+                # syncs, and a machine loaded by other work delays a sync by a few tenths.
+                await asyncio.sleep(0.01)
         allowed = sum(1 for code in codes if code != 429)
         # Two limits of their own would let 200 through; one shared limit lets the 100
         # through, and above them at most what the replicas admit between two syncs of
-        # their counts (a few dozen here, however large the limit).
+        # their counts (a few here, however large the limit).
         assert limit <= allowed < 1.5 * limit, (allowed, codes)
         assert codes[-1] == 429
     finally:
