@@ -27,12 +27,10 @@ def _show(value: datetime) -> str:
     return to_local(value).isoformat()
 
 
-# Stored in UTC; on the wire RFC 3339 in the deployment's zone (Asia/Shanghai by default).
-# A time sent without an offset is a time in that zone.
-def _instant(value: datetime) -> datetime:
-    """In UTC, if its year is one the platform holds records for: year 1 or 9999 (a broken
-    clock, a typed year) overflowed on its way to UTC, and a year before 1901 came back in
-    Shanghai's old local mean time (+08:05:43)."""
+def _sent(value: datetime) -> datetime:
+    """A time a caller sends, in UTC, if its year is one the platform holds records for:
+    year 1 or 9999 (a broken clock, a typed year) overflowed on its way to UTC, and a year
+    before 1901 came back in Shanghai's old local mean time (+08:05:43)."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise PydanticCustomError(
             "time_out_of_range",
@@ -42,7 +40,12 @@ def _instant(value: datetime) -> datetime:
     return to_utc(value)
 
 
-Timestamp = Annotated[datetime, AfterValidator(_instant), PlainSerializer(_show, return_type=str)]
+# Stored in UTC; on the wire RFC 3339 in the deployment's zone (Asia/Shanghai by default).
+# A time sent without an offset is a time in that zone. ``Timestamp`` is for answers: what
+# is kept is shown, whatever its year (an earlier release took years the bound now refuses);
+# ``SentTimestamp`` for what callers send.
+Timestamp = Annotated[datetime, AfterValidator(to_utc), PlainSerializer(_show, return_type=str)]
+SentTimestamp = Annotated[datetime, AfterValidator(_sent), PlainSerializer(_show, return_type=str)]
 
 
 def _not_null(value):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import NOT_NULL, Timestamp, WireModel, WithPoint
+from services.common.schemas import NOT_NULL, SentTimestamp, Timestamp, WireModel, WithPoint
 from services.common.validators import AreaCodeStr, FileIdStr
 
 
@@ -86,7 +86,7 @@ class VisitCreate(WithPoint):
         default=None, pattern=r"^[0-9a-fA-F-]{32,36}$", description="made by the phone, offline"
     )
     household_id: str = Field(min_length=1, max_length=36)
-    visited_at: Timestamp
+    visited_at: SentTimestamp
     findings: list[str] = Field(default_factory=list, max_length=20)
     note: str | None = Field(default=None, max_length=2000)
     photos: list[FileIdStr] = Field(default_factory=list, max_length=9)

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, computed_field
 
 from services.common.geo import CoordSystem
-from services.common.schemas import Timestamp, WireModel, WithPoint
+from services.common.schemas import SentTimestamp, Timestamp, WireModel, WithPoint
 from services.common.validators import AreaCodeStr, IdNumberStr, MobileStr
 from services.volunteer.names import (
     ACTIVITY_STATUS_NAMES,
@@ -135,16 +135,16 @@ class ActivityCreate(WithPoint):
     title: str = Field(min_length=1, max_length=200)
     category: str = Field(min_length=1, max_length=32)
     description: str | None = Field(default=None, max_length=4000)
-    start_at: Timestamp
-    end_at: Timestamp
+    start_at: SentTimestamp
+    end_at: SentTimestamp
     address: str | None = Field(default=None, max_length=255)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lng: float | None = Field(default=None, ge=-180, le=180)
     coord_system: CoordSystem = "wgs84"
     radius_m: float = Field(default=200, gt=0, le=5000)
     capacity: int = Field(ge=1, le=100_000)
-    signup_deadline: Timestamp | None = None
-    cancel_deadline: Timestamp | None = None
+    signup_deadline: SentTimestamp | None = None
+    cancel_deadline: SentTimestamp | None = None
 
 
 class ActivityUpdate(WireModel):
@@ -153,8 +153,8 @@ class ActivityUpdate(WireModel):
 
     title: str = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
-    start_at: Timestamp = None
-    end_at: Timestamp = None
+    start_at: SentTimestamp = None
+    end_at: SentTimestamp = None
     address: str | None = Field(default=None, max_length=255)
     lat: float = Field(default=None, ge=-90, le=90)
     lng: float = Field(default=None, ge=-180, le=180)

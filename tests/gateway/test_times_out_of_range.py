@@ -5,8 +5,12 @@ phone's connection; and a year before 1901 came back in Shanghai's old local mea
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import update
+
+from services.grid.models import Visit
 from tests.factories import populate, setup_cell
 from tests.support import assert_problem
 
@@ -85,3 +89,27 @@ async def test_half_a_point_is_refused_not_dropped(api, new_community, spot, wor
     )
     problem = assert_problem(r, 422)
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("lat", "missing")], r.text
+
+
+async def test_a_time_kept_before_the_bound_is_still_shown(app, api, new_community, spot, worker):
+    """The bound is on what callers send. A visit an earlier release took at year 0202 (the
+    typo the bound now refuses) is still in the database: its cell's list is answered,
+    with it in it, not a 500."""
+    cell, grid, point = await setup_cell(api, new_community, spot, worker)
+    _, households, _ = await populate(api, cell, point)
+    r = await grid.post(
+        "/api/v1/grid/visits",
+        json={"household_id": households[0], "visited_at": "2026-01-05T10:00:00+08:00"},
+    )
+    assert r.status_code == 201, r.text
+    grid_app = next(sub for sub in app.state.embedded_apps if sub.state.component == "grid")
+    async with grid_app.state.database.transaction() as session:
+        await session.execute(
+            update(Visit)
+            .where(Visit.id == r.json()["id"])
+            .values(visited_at=datetime(202, 12, 5, 2, 0, tzinfo=UTC))
+        )
+    listed = await grid.get("/api/v1/grid/visits", params={"cell": cell["code"]})
+    assert listed.status_code == 200, listed.text
+    [visit] = listed.json()["items"]
+    assert visit["visited_at"].startswith("0202-12-05")

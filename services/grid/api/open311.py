@@ -14,7 +14,7 @@ from services.common.auth import Principal, bearer_token, decode_access_token
 from services.common.clock import local_zone
 from services.common.database import SessionDep, TransactionalRoute
 from services.common.errors import NotFound, Unauthorized
-from services.common.schemas import Timestamp
+from services.common.schemas import SentTimestamp
 from services.common.validators import significant_prefix
 from services.grid import repository
 from services.grid.api.common import category_names
@@ -144,8 +144,8 @@ async def get_requests(
     api_key: str | None = Query(default=None, max_length=200),
     service_code: str | None = Query(default=None, max_length=16),
     status: str | None = Query(default=None, pattern="^(open|closed)$"),
-    start_date: Timestamp | None = None,
-    end_date: Timestamp | None = None,
+    start_date: SentTimestamp | None = None,
+    end_date: SentTimestamp | None = None,
 ) -> list[dict[str, Any]]:
     """Requests the caller may see, newest first (at most 100, as the spec's default)."""
     principal = _caller(request, api_key)

@@ -10,7 +10,7 @@ from fastapi import Depends, Query
 from services.common.auth import Principal, require
 from services.common.database import SessionDep
 from services.common.geo import AnswerCoords
-from services.common.schemas import Timestamp
+from services.common.schemas import SentTimestamp
 from services.registry.api.common import Reader, building_out, make_router, residents_out
 from services.registry.schemas import (
     CellAssignmentResult,
@@ -76,8 +76,8 @@ async def registry_sync(
     session: SessionDep,
     principal: Reader,
     cells: CellList,
-    since: Timestamp | None = None,
-    until: Timestamp = Query(),
+    since: SentTimestamp | None = None,
+    until: SentTimestamp = Query(),
     coord_system: AnswerCoords = "wgs84",
 ) -> RegistrySyncOut:
     """What a grid worker's phone holds of its cells, changed in (since, until]: the grid
