@@ -39,7 +39,7 @@ from services.grid.calendar import WorkCalendar
 from services.grid.service.cases import step_deadline
 from services.grid.workflow import STEP_OF_STATUS
 from services.registry import counts
-from services.registry.service.residents import seal_id_number, seal_phone
+from services.registry.personal import seal_id_number, seal_phone
 
 CITY = "410100000000"  # 郑州市: seed 002's figures are a city's
 # (code, name, urban): urban districts hold the streets, counties the towns and villages.

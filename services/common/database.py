@@ -10,19 +10,23 @@ before the response leaves (a client never sees 201 for a write that later faile
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.sqlite.base import SQLiteCompiler
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -74,12 +78,24 @@ class UTCDateTime(TypeDecorator):
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as the database keeps it: UTF-8 text, Chinese as itself rather
+    than ``\\u`` escapes. orjson (Rust) rather than the standard library: a roster writes a
+    history entry for each of its rows, and json.dumps took 10 µs an entry to orjson's 1.7."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 class Database:
     def __init__(self, url: str, *, schema: str, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.schema = schema
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "pool_pre_ping": not self.is_sqlite,
+            "json_serializer": json_text,
+            "json_deserializer": orjson.loads,
+        }
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
@@ -104,9 +120,17 @@ class Database:
         return (self._write if write else self._read)()
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """A unit of work outside a request (jobs, demo data, start-up): commit or roll back."""
-        async with self.session(write=write) as session:
+    async def transaction(
+        self, *, write: bool = True, connection: AsyncConnection | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A unit of work outside a request (jobs, demo data, start-up): commit or roll back.
+        On ``connection`` when the caller holds one (an import's batches, one after another
+        on one connection), on one from the pool otherwise."""
+        if connection is not None:
+            session = AsyncSession(bind=connection, expire_on_commit=False)
+        else:
+            session = self.session(write=write)
+        async with session:
             try:
                 yield session
                 await session.commit()
@@ -207,37 +231,83 @@ async def _finish(request: Request, *, commit: bool) -> None:
 
 
 async def bulk_insert(session: AsyncSession, table, rows: list[dict[str, Any]]) -> None:
-    """Many rows into ``table`` within the session's transaction: PostgreSQL's COPY (asyncpg
-    ``copy_records_to_table``) where available, a batched multi-row INSERT otherwise."""
-    if not rows:
+    """Many rows into ``table`` within the session's transaction, each a dict of the same
+    columns: ``bulk_insert_rows`` with their values."""
+    if rows:
+        columns = list(rows[0])
+        values_of = _values_of(columns)
+        await bulk_insert_rows(session, table, columns, [values_of(row) for row in rows])
+
+
+async def bulk_insert_rows(
+    session: AsyncSession, table, columns: Sequence[str], rows: list[tuple]
+) -> None:
+    """Many rows into ``table`` within the session's transaction, each a tuple of values in
+    ``columns``' order (a roster's hot path builds those, not dicts): PostgreSQL's COPY
+    (asyncpg ``copy_records_to_table``), batched multi-row INSERTs on SQLite."""
+    if rows:
+        connection = await session.connection()
+        await insert_bound(session, bind_insert(connection.dialect, table, columns, rows))
+
+
+@dataclass(frozen=True)
+class BoundInsert:
+    """Rows of a table bound as the driver takes them, ready to go in: worked out ahead of
+    the transaction that inserts them (an import binds a batch while the last is written,
+    so that the writing holds the event loop no longer than the driver's calls take)."""
+
+    table: Any
+    columns: tuple[str, ...]
+    rows: int
+    sqlite: list[tuple[str, Any]]  # multi-row INSERTs and their parameters
+    postgresql: list[list[Any]]  # COPY's records
+
+
+def bind_insert(dialect, table, columns: Sequence[str], rows: list[tuple]) -> BoundInsert:
+    """``rows`` bound for ``dialect`` (the engine's: ``database.engine.dialect``)."""
+    bound = _binder(dialect, table, columns)
+    if dialect.name == "postgresql":
+        records = rows if bound is None else [bound(row) for row in rows]
+        return BoundInsert(table, tuple(columns), len(rows), [], records)
+    statements = list(_sqlite_inserts(dialect, table, columns, rows, bound))
+    return BoundInsert(table, tuple(columns), len(rows), statements, [])
+
+
+async def insert_bound(session: AsyncSession, insert: BoundInsert) -> None:
+    if not insert.rows:
         return
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
-        columns = list(rows[0])
+        from asyncpg.exceptions import IntegrityConstraintViolationError
+
         raw = (await connection.get_raw_connection()).driver_connection
-        bound = _binder(connection.dialect, table, columns)
-        await raw.copy_records_to_table(
-            table.name, records=[tuple(bound(row)) for row in rows], columns=columns
-        )
+        try:
+            await raw.copy_records_to_table(
+                insert.table.name, records=insert.postgresql, columns=list(insert.columns)
+            )
+        except IntegrityConstraintViolationError as exc:
+            # The driver's own error, past SQLAlchemy: raised as the one a caller catches on
+            # both databases (a person registered meanwhile refuses a roster's row, not its
+            # batch).
+            raise IntegrityError(f"COPY {insert.table.name}", None, exc) from exc
         return
-    for statement, params in _sqlite_inserts(connection.dialect, table, rows):
+    for statement, params in insert.sqlite:
         await connection.exec_driver_sql(statement, params)
 
 
-def _binder(dialect, table, columns: list[str]):
-    """A row's values in ``columns``' order, each bound as its column's type binds it (JSON
-    serialised, times made UTC): what the driver is handed."""
+def _binder(dialect, table, columns: Sequence[str]):
+    """A row's values, each bound as its column's type binds it (JSON serialised, times made
+    UTC): what the driver is handed; None when no column needs it."""
     binders = []
     for i, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binders.append((i, _memoized(process)))
-    values_of = _values_of(columns)
     if not binders:
-        return values_of
+        return None
 
-    def bound(row: dict[str, Any]) -> list[Any]:
-        values = list(values_of(row))
+    def bound(row: tuple) -> list[Any]:
+        values = list(row)
         for i, bind in binders:
             values[i] = bind(values[i])
         return values
@@ -251,29 +321,27 @@ def _binder(dialect, table, columns: list[str]):
 _SQLITE_ROWS_PER_INSERT = 100
 
 
-def _sqlite_inserts(dialect, table, rows: list[dict[str, Any]]):
-    """The rows as multi-row ``INSERT ... VALUES (...), (...)`` statements, each value bound
-    as its column's type binds it. The driver lets go of the GIL once for each statement;
-    ``executemany`` lets go and takes it back for every row, and waits for it each time
-    another thread holds it (an import's parser): 100,000 residents took 26 s of wall time
-    that way beside a busy thread, 18 s this way (SQLite alone: about the same). Each
-    distinct value is bound once: a batch shares its timestamps and many of its dates."""
-    columns = list(rows[0])
+def _sqlite_inserts(dialect, table, columns: Sequence[str], rows: list[tuple], bound):
+    """The rows as multi-row ``INSERT ... VALUES (...), (...)`` statements. The driver lets
+    go of the GIL once for each statement; ``executemany`` lets go and takes it back for
+    every row, and waits for it each time another thread holds it: 100,000 residents took
+    26 s of wall time that way beside a busy thread, 18 s this way (SQLite alone: about the
+    same). Each distinct value is bound once: a batch shares its timestamps and many of its
+    dates."""
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     one = "(" + ", ".join("?" * len(columns)) + ")"
-    bound = _binder(dialect, table, columns)
-
     per = _SQLITE_ROWS_PER_INSERT
     full = len(rows) - len(rows) % per
     many = head + ", ".join([one] * per)
     for start in range(0, full, per):
         params: list[Any] = []
         for row in rows[start : start + per]:
-            params.extend(bound(row))
+            params.extend(row if bound is None else bound(row))
         yield many, tuple(params)
     if full < len(rows):
-        yield head + one, [tuple(bound(row)) for row in rows[full:]]
+        rest = rows[full:]
+        yield head + one, [tuple(row) for row in (rest if bound is None else map(bound, rest))]
 
 
 def _values_of(columns: list[str]):
@@ -283,10 +351,15 @@ def _values_of(columns: list[str]):
     return get if len(columns) > 1 else lambda row: (get(row),)
 
 
+_UNHASHABLE = frozenset({list, dict})
+
+
 def _memoized(process):
     seen: dict[Any, Any] = {}
 
     def bind(value):
+        if value.__class__ in _UNHASHABLE:  # a JSON value: each is its own
+            return process(value)
         try:
             return seen[value]
         except KeyError:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.clock import clock, to_local
-from services.common.database import UTCDateTime, bulk_insert
+from services.common.database import UTCDateTime, bulk_insert_rows
 from services.common.ids import new_id
 from services.common.pagination import Page, PageParams, decode_cursor, encode_cursor
 from services.common.schemas import Timestamp
@@ -65,6 +65,20 @@ def history_table(metadata: MetaData) -> Table:
         Column("at", UTCDateTime(), nullable=False),
         Index("ix_change_history_record", "record_type", "record_id", "id"),
     )
+
+
+# An entry's columns in the order ``record_many`` writes them.
+ENTRY_COLUMNS = (
+    "id",
+    "record_type",
+    "record_id",
+    "area_code",
+    "action",
+    "actor_id",
+    "actor_name",
+    "changes",
+    "at",
+)
 
 
 def named(name: str | None, record_id: str | None) -> str | None:
@@ -186,28 +200,39 @@ async def record_many(
     """One entry per record for one change made to many at once (buildings placed in new
     cells, a roster's rows), by one actor (an account, or who asked for the work a job
     does): ``entries`` are (record id, area code, before, after), written in one bulk
-    insert; answers how many were written."""
+    insert (COPY on PostgreSQL); answers how many were written."""
+    rows = entry_rows(
+        record_type=record_type,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        action=action,
+        entries=entries,
+        masked_fields=masked_fields,
+    )
+    await bulk_insert_rows(session, table, ENTRY_COLUMNS, rows)
+    return len(rows)
+
+
+def entry_rows(
+    *,
+    record_type: str,
+    actor_id: str,
+    actor_name: str | None,
+    action: str,
+    entries: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]],
+    masked_fields: Mapping[str, Masker] | None = None,
+) -> list[tuple]:
+    """``record_many``'s rows (``ENTRY_COLUMNS``), worked out without writing them: an
+    import works out a batch's entries before the transaction that writes them. An entry
+    that changed nothing has no row."""
     now = clock.now()
     rows = []
     for record_id, area_code, before, after in entries:
         changes = diff(before, after, masked_fields)
         if changes:
-            rows.append(
-                {
-                    "id": new_id(),
-                    "record_type": record_type,
-                    "record_id": record_id,
-                    "area_code": area_code or "",
-                    "action": action,
-                    "actor_id": actor_id,
-                    "actor_name": actor_name,
-                    "changes": changes,
-                    "at": now,
-                }
-            )
-    # COPY on PostgreSQL: a roster writes one entry for each of its rows.
-    await bulk_insert(session, table, rows)
-    return len(rows)
+            entry = (record_id, area_code or "", action, actor_id, actor_name, changes, now)
+            rows.append((new_id(), record_type, *entry))
+    return rows
 
 
 async def history_page(

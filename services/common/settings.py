@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # which holds the sheet (~95 MB for 1,000,000 cells of a roster) and reads it in a tenth
     # of openpyxl's time; a larger one is streamed by openpyxl, in flat memory.
     import_xlsx_in_memory_max_cells: int = 1_200_000
+    # A roster of this size or more (as stored) is parsed in a process of its own, beside the
+    # writer, rather than in a thread that shares its GIL (registry/imports/pipeline.py): the
+    # process costs about a second to start, and ~9,000 rows of CSV take that to parse.
+    import_parse_process_min_bytes: int = 1024 * 1024
     # A replica running an import holds it on a lease this long, renewed after every batch;
     # another replica takes a job up only once its lease has run out (its replica died).
     import_lease_s: int = 120

@@ -41,8 +41,10 @@ SPLIT_OVERRIDES = {
     "GONGJIAN_RATE_LIMIT_USER_PER_MIN": "1000000",
     "GONGJIAN_PROXY_POOL_SIZE": "10",
     "GONGJIAN_PROXY_POOL_WAIT_S": "60",
-    # Every import runs on past its answer, so that another gateway sees it finish.
+    # Every import runs on past its answer, so that another gateway sees it finish, and is
+    # parsed in a process of its own, as a large roster is, which reads it from the bucket.
     "GONGJIAN_IMPORT_INLINE_MAX_BYTES": "0",
+    "GONGJIAN_IMPORT_PARSE_PROCESS_MIN_BYTES": "0",
 }
 # A second gateway in front of the same services gives up on an answer after this long, so
 # that the stories of a frozen service stay short; the first keeps the deployment's default.
@@ -468,8 +470,9 @@ async def test_a_photo_and_a_roster_sent_through_one_gateway_are_read_through_an
         stranger = {"Authorization": f"Bearer {wx['access_token']}"}
         assert_problem(await other.get(url, headers=stranger), 404)
 
-        # A roster large enough to run on past the answer (GONGJIAN_IMPORT_INLINE_MAX_BYTES
-        # is 0 here), as an xlsx that openpyxl reads back from the store by seeking.
+        # A roster large enough to run on past the answer and to be parsed in a process of
+        # its own (both bounds are 0 here), as an xlsx that the parser reads back from the
+        # bucket by seeking.
         good = [["甲", make_id_number(), "13912345678", community, "", "", "", "常住", "", ""]]
         bad = [["乙", make_id_number(), "1391", community, "", "", "", "常住", "", ""]]
         book = Workbook()

@@ -140,6 +140,6 @@ async def test_a_replica_that_lost_the_lease_writes_nothing_of_its_next_batch(ap
     async with database.transaction(write=False) as session:
         assert (await repository.import_job_by_id(session, job_id)).total == 0
         found = await session.execute(
-            select(Resident.id).where(Resident.id_number_index == batch[0].data["id_number_index"])
+            select(Resident.id).where(Resident.id_number_index == batch[0].data.id_number_index)
         )
         assert found.first() is None

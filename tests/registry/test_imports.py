@@ -1230,3 +1230,107 @@ async def test_the_row_that_says_head_names_its_household(api, new_community):
     listed = await api.admin.get("/api/v1/registry/households", params={"community": community})
     heads = {h["door_no"]: h["head_name"] for h in listed.json()["items"]}
     assert heads == {"101": "赵建国", "102": "孙浩然"}
+
+
+async def test_a_person_registered_while_the_roster_is_written_refuses_only_that_row(
+    api, new_community, monkeypatch
+):
+    """A street worker registers 黄博然 at the counter just as the roster naming him is
+    being written (after the import looked him up, before its rows went in): his row is
+    refused, naming his ID number, the rest of the batch is kept, and the community counts
+    each person once."""
+    from services.registry.imports.writing import Writer
+
+    community = await new_community()
+    rows = [
+        _resident("黄博然", community, 标签="党员"),
+        _resident("欧阳娜", community, 标签="党员"),
+        _resident("李明", community),
+    ]
+    apply = Writer.apply
+
+    async def at_the_counter_meanwhile(self, plan, tally, renew=None):
+        monkeypatch.setattr(Writer, "apply", apply)  # once, before the first batch goes in
+        r = await api.street.post(
+            "/api/v1/registry/residents",
+            json={"name": "黄博然", "id_number": rows[0][1], "community_code": community},
+        )
+        assert r.status_code == 201, r.text
+        await apply(self, plan, tally, renew)
+
+    monkeypatch.setattr(Writer, "apply", at_the_counter_meanwhile)
+    r = await upload(api.admin, csv_bytes(rows), name="roster.csv")
+    job = await finished(api.admin, r.json()["id"])
+    assert (job["imported"], job["failed"]) == (2, 1), job
+    assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "身份证号")]
+    listed = await api.admin.get(
+        "/api/v1/registry/residents", params={"community": community, "limit": 10}
+    )
+    assert sorted(p["name"] for p in listed.json()["items"]) == ["李明", "欧阳娜", "黄博然"]
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["residents"] == 3, stats
+    assert stats["tags"]["party_member"] == 1, stats
+
+
+async def test_a_roster_parsed_in_a_process_of_its_own_imports_as_one_parsed_beside_the_writer(
+    api, new_community, settings, monkeypatch
+):
+    """Past import_parse_process_min_bytes a roster is parsed in a process of its own. A
+    community's roster with typos (a bad ID number, a person twice, an unknown tag, a
+    building typed wrong) keeps the same good rows and reports the same bad ones either way,
+    as CSV and as xlsx, and its bad rows come back to fix with what was typed."""
+    outcomes = []
+    for smallest, suffix in ((10**12, "csv"), (0, "csv"), (10**12, "xlsx"), (0, "xlsx")):
+        monkeypatch.setattr(settings, "import_parse_process_min_bytes", smallest)
+        community = await new_community()
+        await _building(api, community, "3号楼")
+        twice = make_id_number()
+        rows = [
+            _resident("黄博然", community, "3号楼", "1单元101", 手机号="13812345678"),
+            _resident("欧阳娜", community, "3号楼", "1单元101", 标签="党员、老年人"),
+            _resident("李明", community, "3号搂", "1单元102"),
+            _resident("张伟", community, 身份证号="410105199001011230"),
+            _resident("王芳", community, 身份证号=twice),
+            _resident("王芳", community, 身份证号=twice),
+            _resident("刘洋", community, 标签="会员"),
+        ]
+        content = csv_bytes(rows) if suffix == "csv" else xlsx(rows)
+        job = await finished(
+            api.admin, (await upload(api.admin, content, name=f"roster.{suffix}")).json()["id"]
+        )
+        listed = await api.admin.get(
+            "/api/v1/registry/residents", params={"community": community, "limit": 10}
+        )
+        people = sorted((p["name"], p["phone"], p["tags"]) for p in listed.json()["items"])
+        sheet = await api.admin.get(f"/api/v1/registry/imports/{job['id']}/errors.xlsx")
+        typed = [
+            row[0]
+            for row in load_workbook(io.BytesIO(sheet.content)).active.iter_rows(
+                min_row=2, values_only=True
+            )
+        ]
+        outcomes.append(
+            (
+                job["imported"],
+                job["failed"],
+                [(e["row"], e["field"], e["message"]) for e in job["errors"]],
+                people,
+                typed,
+            )
+        )
+    assert outcomes[0] == outcomes[1] and outcomes[2] == outcomes[3], outcomes
+    imported, failed, errors, people, typed = outcomes[0]
+    assert (imported, failed) == (3, 4), outcomes[0]
+    assert [(row, field) for row, field, _ in errors] == [
+        (4, "楼栋"),
+        (5, "身份证号"),
+        (7, "身份证号"),
+        (8, "标签"),
+    ]
+    assert "3号楼" in errors[0][2]
+    assert people == [
+        ("欧阳娜", None, ["elderly", "party_member"]),
+        ("王芳", None, []),
+        ("黄博然", "138****5678", []),
+    ]
+    assert typed == ["李明", "张伟", "王芳", "刘洋"]

@@ -14,20 +14,29 @@ with its values, for the error spreadsheet.
 ``jobs`` runs a job from its stored file to the end (and again after a restart).
 """
 
-from services.registry.imports.columns import COLUMNS, KINDS, errors_xlsx, template_xlsx
-from services.registry.imports.jobs import run_import
-from services.registry.imports.limits import check_csv, expanded_size
-from services.registry.imports.reading import SEALED, check_header, read_header
+from importlib import import_module
 
-__all__ = [
-    "COLUMNS",
-    "KINDS",
-    "check_csv",
-    "check_header",
-    "errors_xlsx",
-    "read_header",
-    "expanded_size",
-    "SEALED",
-    "run_import",
-    "template_xlsx",
-]
+# Where each name lives. Loaded on first use, so that the roster's parsing process, which
+# imports ``pipeline`` and what parsing needs, starts without the writer and the models.
+_NAMES = {
+    "COLUMNS": "columns",
+    "KINDS": "columns",
+    "errors_xlsx": "columns",
+    "template_xlsx": "columns",
+    "run_import": "jobs",
+    "check_csv": "limits",
+    "expanded_size": "limits",
+    "SEALED": "reading",
+    "check_header": "reading",
+    "read_header": "reading",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_NAMES[name]}"), name)
+    globals()[name] = value
+    return value

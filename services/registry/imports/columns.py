@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -14,7 +15,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from services.common.pii import mask_id_number, mask_phone
 from services.common.spreadsheets import data_row, set_data
 from services.registry import rules
-from services.registry.models import ImportError_
+
+if TYPE_CHECKING:
+    from services.registry.models import ImportError_
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,15 @@
-"""An import job from its stored file to the end: the file read and parsed in a thread one
-batch ahead of the writer, each batch written in its own transaction, the outcome recorded
-on the job."""
+"""An import job from its stored file to the end: the file read and parsed one batch ahead of
+the writer (``pipeline``), each batch written in its own transaction, the outcome recorded on
+the job."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
-from collections.abc import Iterator
+from contextlib import aclosing
 from datetime import date, timedelta
-from itertools import islice
-from typing import BinaryIO
 
-import anyio
 from fastapi import FastAPI
 from sqlalchemy import text
 from starlette.datastructures import State
@@ -23,10 +20,12 @@ from services.common.errors import AppError
 from services.common.i18n import message
 from services.common.ids import new_id
 from services.common.pii import PiiCipher
+from services.common.settings import Settings
 from services.common.storage import ObjectMissing, ObjectStore
 from services.registry import repository, rules
-from services.registry.imports.reading import check_header, open_rows, open_sealed, roster_suffix
-from services.registry.imports.rows import Context, Parsed, parse_chunk
+from services.registry.imports import pipeline
+from services.registry.imports.reading import roster_suffix
+from services.registry.imports.rows import Context
 from services.registry.imports.writing import LeaseLost, Tally, Writer
 from services.registry.models import ImportJob
 
@@ -62,55 +61,6 @@ async def _context(
     )
 
 
-def _parsed_batches(
-    plain: BinaryIO,
-    suffix: str,
-    kind: str,
-    ctx: Context,
-    encoding: str | None,
-    batch_rows: int = BATCH_ROWS,
-    in_memory: bool = False,
-) -> Iterator[list[Parsed]]:
-    """The parsed rows of each batch of the file, header checked first."""
-    rows = open_rows(plain, suffix, encoding, in_memory=in_memory)
-    first = next(rows, None)
-    if first is None:
-        raise AppError("import.empty", 422)
-    header = [str(h).strip() for h in first]
-    check_header(kind, header)
-    index = {h: i for i, h in enumerate(header) if h}
-    row_number = 1
-    while chunk := list(islice(rows, batch_rows)):
-        yield parse_chunk(kind, chunk, row_number, index, ctx)
-        row_number += len(chunk)
-
-
-async def _in_thread(
-    plain: BinaryIO,
-    suffix: str,
-    kind: str,
-    ctx: Context,
-    encoding: str | None,
-    batch_rows: int,
-    in_memory: bool,
-):
-    """Read and parse in a worker thread, one batch ahead of the writer (the store's reads
-    block: they happen in that thread too)."""
-    batches = _parsed_batches(plain, suffix, kind, ctx, encoding, batch_rows, in_memory)
-    done = object()
-
-    def step():
-        return next(batches, done)
-
-    upcoming = asyncio.ensure_future(anyio.to_thread.run_sync(step))
-    try:
-        while (item := await upcoming) is not done:
-            upcoming = asyncio.ensure_future(anyio.to_thread.run_sync(step))
-            yield item
-    finally:
-        upcoming.cancel()
-
-
 def _lease_until(lease_s: float):
     return clock.now() + timedelta(seconds=lease_s)
 
@@ -122,27 +72,64 @@ async def run_import(
     job_id: str,
     *,
     replica: str,
-    lease_s: float,
-    max_cell_chars: int,
-    in_memory_cells: int = 0,
+    settings: Settings,
 ) -> None:
     """Claim a queued job for ``replica`` and process it from its stored file (a sealed
     object in the store) to the end."""
     async with database.transaction() as session:
         job = await repository.claim_import_job(
-            session, job_id, replica=replica, now=clock.now(), lease_until=_lease_until(lease_s)
+            session,
+            job_id,
+            replica=replica,
+            now=clock.now(),
+            lease_until=_lease_until(settings.import_lease_s),
         )
     if job is not None:
-        await run_claimed(
-            database,
-            cipher,
-            store,
-            job,
-            replica=replica,
-            lease_s=lease_s,
-            max_cell_chars=max_cell_chars,
-            in_memory_cells=in_memory_cells,
-        )
+        await run_claimed(database, cipher, store, job, replica=replica, settings=settings)
+
+
+async def _batches(store: ObjectStore, job: ImportJob, ctx: Context, settings: Settings, sqlite):
+    """The job's parsed batches: from a process of its own for a roster of
+    ``import_parse_process_min_bytes`` or more, from a thread for a smaller one. An xlsx of
+    up to ``import_xlsx_in_memory_max_cells`` cells is read whole (python-calamine), a larger
+    one streamed."""
+    roster = pipeline.Roster(
+        key=job.file_path,
+        suffix=roster_suffix(job.file_path),
+        kind=job.kind,
+        encoding=job.encoding,
+        in_memory=job.sheet_cells is not None
+        and job.sheet_cells <= settings.import_xlsx_in_memory_max_cells,
+        batch_rows=SQLITE_BATCH_ROWS if sqlite else BATCH_ROWS,
+    )
+    try:
+        size = await store.size(job.file_path)
+    except ObjectMissing:
+        raise AppError("import.file_unreadable", 422) from None
+    if size >= settings.import_parse_process_min_bytes:
+        return pipeline.in_process(settings, roster, ctx)
+    return pipeline.in_thread(store, roster, ctx)
+
+
+async def _write_all(writer: Writer, kind: str, batches, tally: Tally, renew) -> None:
+    """A pipeline of three: the parser reads ahead (``pipeline``), and each batch is
+    prepared while the one before it is applied. The lease is renewed in each batch's own
+    transaction: a batch is written only by the replica that still holds the job."""
+    applying: asyncio.Task | None = None
+    try:
+        async for batch in batches:
+            plan = await writer.prepare(kind, batch)
+            if applying is not None:
+                await applying
+            applying = asyncio.create_task(writer.apply(plan, tally, renew))
+        if applying is not None:
+            await applying
+    except BaseException:
+        # A failure, a lost lease or a shutdown: the batch in flight goes no further.
+        if applying is not None and not applying.done():
+            applying.cancel()
+            await asyncio.gather(applying, return_exceptions=True)
+        raise
 
 
 async def run_claimed(
@@ -152,23 +139,14 @@ async def run_claimed(
     job: ImportJob,
     *,
     replica: str,
-    lease_s: float,
-    max_cell_chars: int,
-    in_memory_cells: int = 0,
+    settings: Settings,
 ) -> None:
-    """Process a job ``replica`` holds, renewing its lease with every batch. An xlsx of up
-    to ``in_memory_cells`` cells is read whole (python-calamine), a larger one streamed."""
+    """Process a job ``replica`` holds, renewing its lease with every batch."""
     job_id = job.id
     tally = Tally()
-    raw = None
+    lease_s = settings.import_lease_s
     try:
-        ctx = await _context(database, job, cipher, clock.today(), max_cell_chars)
-        try:
-            raw = await store.open(job.file_path)
-            # Its header is read here: in a worker thread, as every read of the store.
-            plain = await anyio.to_thread.run_sync(open_sealed, raw, job.file_path, cipher)
-        except (ObjectMissing, ValueError):
-            raise AppError("import.file_unreadable", 422) from None
+        ctx = await _context(database, job, cipher, clock.today(), settings.import_max_cell_chars)
         writer = Writer(database, cipher, job)
 
         async def renew(session) -> bool:
@@ -176,18 +154,9 @@ async def run_claimed(
                 session, job_id, replica=replica, lease_until=_lease_until(lease_s)
             )
 
-        # A pipeline of two: the next batch is parsed while this one is written. (A parser
-        # process instead of the thread was measured slower: pickling the parsed rows back
-        # cost more than the GIL it freed.)
-        suffix = roster_suffix(job.file_path)
-        batch_rows = SQLITE_BATCH_ROWS if database.is_sqlite else BATCH_ROWS
-        in_memory = job.sheet_cells is not None and job.sheet_cells <= in_memory_cells
-        async for batch in _in_thread(
-            plain, suffix, job.kind, ctx, job.encoding, batch_rows, in_memory
-        ):
-            # The lease is renewed in the batch's own transaction: a batch is written only
-            # by the replica that still holds the job, and costs no commit of its own.
-            await writer.write(job.kind, batch, tally, renew)
+        batches = await _batches(store, job, ctx, settings, database.is_sqlite)
+        async with aclosing(batches), writer.holding_connection():
+            await _write_all(writer, job.kind, batches, tally, renew)
         status, note = "done", None
     except LeaseLost:
         log.warning("import lease lost; another replica runs it", extra={"job": job_id})
@@ -197,9 +166,6 @@ async def run_claimed(
     except Exception:
         log.exception("import failed", extra={"job": job_id})
         status, note = "failed", message("server.error", "zh")
-    finally:
-        if raw is not None:
-            await anyio.to_thread.run_sync(raw.close)
     if not database.is_sqlite and tally.imported:
         async with database.engine.connect() as conn:  # fresh statistics for what came in
             await conn.execute(text("ANALYZE residents, resident_tags, households, buildings"))
@@ -241,9 +207,7 @@ def run_in_background(state: State, job_id: str) -> None:
             state.store,
             job_id,
             replica=state.replica_id,
-            lease_s=state.settings.import_lease_s,
-            max_cell_chars=state.settings.import_max_cell_chars,
-            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
+            settings=state.settings,
         ),
     )
 
@@ -257,9 +221,7 @@ def run_claimed_in_background(state: State, job: ImportJob) -> None:
             state.store,
             job,
             replica=state.replica_id,
-            lease_s=state.settings.import_lease_s,
-            max_cell_chars=state.settings.import_max_cell_chars,
-            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
+            settings=state.settings,
         ),
     )
 

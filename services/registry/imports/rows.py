@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.common.i18n import FIELD_MESSAGES, choices_zh, message
 from services.common.pii import PiiCipher
@@ -17,9 +17,12 @@ from services.common.validators import (
     normalize_uscc,
     parse_id_number,
 )
-from services.registry import rules
+from services.registry import (
+    messages,  # noqa: F401 - the sentences a row is refused with
+    rules,
+)
 from services.registry.imports.columns import COLUMNS, GENDERS, Column
-from services.registry.service.residents import seal_id_number, seal_phone
+from services.registry.personal import seal_id_number, seal_phone
 
 # The coordinate systems a building row may name (GPS, or the Mars coordinates of Chinese maps).
 SYSTEMS = ["wgs84", "gcj02"]
@@ -44,7 +47,8 @@ class RowProblem:
 class Parsed:
     row: int
     values: list[Any]
-    data: dict[str, Any] = field(default_factory=dict)
+    # A resident's row as ``RosterResident``, another kind's as a dict; empty when refused.
+    data: Any = field(default_factory=dict)
     problems: list[RowProblem] = field(default_factory=list)
     # (community, building) the row names, kept when it fails for another reason: the
     # writer checks the building against the database for it too, so that one error sheet
@@ -57,6 +61,46 @@ class Parsed:
                 self.row, column, message(code, "zh", catalog=FIELD_MESSAGES, **params), code
             )
         )
+
+
+# The personal columns of a resident as ``seal_id_number`` and ``seal_phone`` give them.
+SEALED_COLUMNS = (
+    "id_number_enc",
+    "id_number_index",
+    "id_number_masked",
+    "gender",
+    "birth_date",
+    "phone_enc",
+    "phone_index",
+    "phone_masked",
+)
+PHONE_COLUMNS = SEALED_COLUMNS[5:]
+
+
+class RosterResident(NamedTuple):
+    """A resident's row, validated and sealed: what the writer stores. A tuple, so that a
+    batch crosses from the parsing process cheaply (a dict a row took twice as long)."""
+
+    name: str
+    community_code: str
+    residence_type: str
+    relation_to_head: str | None
+    moved_in_on: date | None
+    tags: list[str]  # codes, sorted
+    building: str
+    door_no: str
+    # How the writer matches them with what exists, worked out here, in the parser.
+    building_key: tuple[str, str] | None
+    door_key: str
+    id_number_index: str
+    # Sealed here, beside the database's work on the last batch; in ``SEALED_COLUMNS`` order.
+    sealed: tuple
+
+
+def spaceless(text: str) -> str:
+    """A building or door as matched: whitespace inside dropped, full-width spaces too (8号 楼
+    is 8号楼), since a stray space is how a roster typed by hand most often differs."""
+    return "".join(text.split())
 
 
 def as_text(value: Any) -> str:
@@ -253,20 +297,22 @@ def parse_resident(row: int, values: list[Any], at: dict[str, int | None], ctx: 
             ctx.seen_ids[id_index] = row
     if parsed.problems:
         return parsed
-    parsed.data = {
-        "name": name,
-        "community_code": community,
-        "residence_type": _RESIDENCE_NAMES[residence],
-        "relation_to_head": relation,
-        "moved_in_on": moved_in,
-        "tags": sorted(set(tags)) if tags else tags,
-        "building": building,
-        "door_no": door,
-        "id_number_index": id_index,
-        # Sealed here, in the parsing thread, while the database digests the last batch.
-        "sealed_id": seal_id_number(ctx.cipher, citizen, id_index),
-        "sealed_phone": seal_phone(ctx.cipher, phone),
-    }
+    sealed_id = seal_id_number(ctx.cipher, citizen, id_index)
+    sealed_phone = seal_phone(ctx.cipher, phone)
+    parsed.data = RosterResident(
+        name=name,
+        community_code=community,
+        residence_type=_RESIDENCE_NAMES[residence],
+        relation_to_head=relation,
+        moved_in_on=moved_in,
+        tags=sorted(set(tags)) if tags else tags,
+        building=building,
+        door_no=door,
+        building_key=(community, spaceless(building)) if building else None,
+        door_key=spaceless(door),
+        id_number_index=id_index,
+        sealed=(*sealed_id.values(), *sealed_phone.values()),
+    )
     return parsed
 
 
@@ -368,8 +414,8 @@ def parse_chunk(
         if most is not None and _has_long_cell(values, most):
             refused_before = bool(parsed.problems)
             _check_cell_lengths(parsed, headers, most)
-            if not refused_before and "id_number_index" in parsed.data:
+            if not refused_before and isinstance(parsed.data, RosterResident):
                 # refused after all: a later row with this ID number is no duplicate of it
-                ctx.seen_ids.pop(parsed.data["id_number_index"], None)
+                ctx.seen_ids.pop(parsed.data.id_number_index, None)
         out.append(parsed)
     return out

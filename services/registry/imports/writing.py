@@ -1,25 +1,56 @@
-"""Writing one batch of validated rows in one transaction: a read of what exists, then bulk
-inserts and executemany updates (COPY on PostgreSQL), the population counts moved by the
-batch, the bad rows kept, and the job's progress."""
+"""Writing a roster's rows a batch at a time, in two steps that overlap across batches.
+
+``Writer.prepare`` reads what exists (on a reading connection) and works out everything the
+batch writes: new and changed rows, history entries, the population counts it moves, the
+rows it refuses. ``Writer.apply`` writes that in one transaction (COPY on PostgreSQL,
+multi-row inserts on SQLite) with the bad rows kept and the job's progress. The job
+prepares the next batch while this one is applied, so our Python and the database's work on
+the last batch run at once instead of in turn (jobs.py).
+
+Preparing ahead of the last batch's commit is sound because a roster names each person once
+(the parser refuses a repeated ID number), and the buildings and households a batch creates
+are known to the writer from the moment it plans them. Someone registering a roster's person
+through the form between the two steps is met in ``apply``: that row is refused, the rest
+kept.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.clock import clock
-from services.common.database import Database, bulk_insert, one_of
-from services.common.history import record_many
+from services.common.database import (
+    BoundInsert,
+    Database,
+    bind_insert,
+    bulk_insert_rows,
+    insert_bound,
+    one_of,
+)
+from services.common.history import ENTRY_COLUMNS, entry_rows
 from services.common.ids import new_id
 from services.common.pii import PiiCipher, mask_phone
 from services.registry import counts, repository
-from services.registry.imports.rows import Parsed, as_text
+from services.registry.imports.rows import (
+    PHONE_COLUMNS,
+    SEALED_COLUMNS,
+    Parsed,
+    RosterResident,
+    as_text,
+    spaceless,
+)
 from services.registry.models import (
     Building,
     Household,
@@ -39,12 +70,38 @@ MAX_ERRORS_KEPT = 100_000
 MAX_CREATED_LISTED = 1_000
 
 
-# The page cache of the connection that writes a batch on SQLite, in KiB (its default is
-# 2 MiB): a batch dirties pages all over the blind indexes, and a cache smaller than those
-# spills them to the WAL before the commit and reads them back (100,000 residents: 24 s of
-# CPU at the default, 20 s with 64 MiB, at +68 MB of peak memory; measured on a loaded
-# machine, so roughly). Given back after each batch.
+# The page cache of the connection that writes a job's batches on SQLite, in KiB (its default
+# is 2 MiB): a batch dirties pages all over the blind indexes, and a cache smaller than those
+# spills them to the WAL before the commit and reads them back. Given back after the job.
 SQLITE_BATCH_CACHE_KIB = 16 * 1024
+
+
+# The columns of the rows a batch inserts, in the order ``prepare`` builds them.
+RESIDENT_COLUMNS = (
+    "id",
+    "community_code",
+    "household_id",
+    "building_id",
+    "name",
+    "relation_to_head",
+    "residence_type",
+    "moved_in_on",
+    "status",
+    "created_at",
+    "updated_at",
+    *SEALED_COLUMNS,
+)
+TAG_COLUMNS = ("resident_id", "tag", "community_code", "current")
+BUILDING_COLUMNS = ("id", "community_code", "name", "created_at", "updated_at")
+HOUSEHOLD_COLUMNS = (
+    "id",
+    "community_code",
+    "building_id",
+    "door_no",
+    "head_name",
+    "created_at",
+    "updated_at",
+)
 
 
 class LeaseLost(Exception):
@@ -58,6 +115,38 @@ class Tally:
     unchanged: int = 0
     failed: int = 0
     kept_errors: int = 0
+
+
+@dataclass
+class Plan:
+    """What one batch writes, worked out by ``prepare`` for ``apply``: the rows to insert
+    bound already as the driver takes them (``bind``), so that applying holds the event
+    loop no longer than the driver's calls take."""
+
+    batch: list[Parsed]
+    # New buildings and households, in the order they go in.
+    inserts: list[BoundInsert] = field(default_factory=list)
+    # New residents, apart: one registered meanwhile refuses its row, not the batch.
+    residents: list[tuple] = field(default_factory=list)
+    resident_rows: dict[str, Parsed] = field(default_factory=dict)  # by new resident id
+    tags: list[tuple] = field(default_factory=list)
+    # Changes to what exists: (statement, the executemany's parameters).
+    updates: list[tuple[Any, list[dict]]] = field(default_factory=list)
+    retags: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    history: list[tuple] = field(default_factory=list)  # change_history rows
+    deltas: Counter = field(default_factory=Counter)  # population counts moved
+    created: list[dict] = field(default_factory=list)  # buildings created, to list on the job
+    imported: int = 0
+    unchanged: int = 0
+    bound: dict[str, BoundInsert] = field(default_factory=dict)  # residents, tags, history
+
+    def bind(self, dialect) -> None:
+        for name, table, columns, rows in (
+            ("residents", Resident.__table__, RESIDENT_COLUMNS, self.residents),
+            ("tags", ResidentTag.__table__, TAG_COLUMNS, self.tags),
+            ("history", change_history, ENTRY_COLUMNS, self.history),
+        ):
+            self.bound[name] = bind_insert(dialect, table, columns, rows)
 
 
 ROW_FIELD = "import_row"
@@ -74,7 +163,8 @@ def open_row(cipher: PiiCipher, sealed: str) -> list[str]:
 
 
 class Writer:
-    """Writes one batch of parsed rows in one transaction."""
+    """Prepares and applies the batches of one job. What it knows of the job's communities
+    (their buildings and households, read once) lives as long as the job."""
 
     def __init__(self, database: Database, cipher: PiiCipher, job: ImportJob) -> None:
         self.database = database
@@ -87,7 +177,6 @@ class Writer:
         # Whether a building the roster names and the community lacks is created (without a
         # location: no grid cell reaches it) or the row refused, pointing at close names.
         self.create_buildings = bool(job.create_buildings)
-        self.created: list[dict] = []  # buildings created by the current batch
         self.listed_created = len(job.created_buildings or [])
         self.suggestions: dict[tuple[str, str], list[str]] = {}
         # Buildings by (community, name as matched), households by (building id, door as
@@ -101,7 +190,159 @@ class Writer:
         self.building_by_id: dict[str, str] = {}
         self.household_names: dict[str, str] = {}
         self.loaded: set[str] = set()
-        self.deltas: Counter = Counter()  # population counts changed by the current batch
+        self._connection: AsyncConnection | None = None  # see ``holding_connection``
+        self.dialect = database.engine.dialect
+
+    # --- the two steps -------------------------------------------------------------------
+
+    async def prepare(self, kind: str, batch: list[Parsed]) -> Plan:
+        """Everything ``batch`` writes, read and worked out on a reading connection."""
+        plan = Plan(batch)
+        if not batch:
+            return plan
+        async with self.database.transaction(write=False) as session:
+            if not self.database.is_sqlite:
+                # The tables grow under this import: a plan cached when they were small (a
+                # scan) must not serve the lookups once they are large.
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            good = [p for p in batch if not p.problems]
+            await self._check_places(session, plan, [p for p in batch if p.problems and p.place])
+            # Preparing may find more problems (a building nobody has): errors come after.
+            if kind == "residents":
+                await self._prepare_residents(session, plan, good)
+            elif kind == "buildings":
+                await self._prepare_buildings(session, plan, good)
+            elif kind == "households":
+                await self._prepare_households(session, plan, good)
+            else:
+                await self._prepare_units(session, plan, good)
+        plan.bind(self.dialect)
+        return plan
+
+    @asynccontextmanager
+    async def holding_connection(self) -> AsyncIterator[None]:
+        """The job's batches are applied on one connection, held for the job. On SQLite its
+        page cache, made large for the job, then stays warm from one batch to the next: a
+        connection from the pool for each batch read the indexes in again, and a 100,000-row
+        roster's last batches took twice its first's time."""
+        async with self.database.write_engine.connect() as connection:
+            if self.database.is_sqlite:
+                cache = await connection.scalar(text("PRAGMA cache_size"))
+                await connection.execute(text(f"PRAGMA cache_size = -{SQLITE_BATCH_CACHE_KIB}"))
+                await connection.commit()
+            self._connection = connection
+            try:
+                yield
+            finally:
+                self._connection = None
+                if self.database.is_sqlite:
+                    await connection.rollback()
+                    await connection.execute(text(f"PRAGMA cache_size = {int(cache)}"))
+                    await connection.commit()
+
+    async def apply(self, plan: Plan, tally: Tally, renew=None) -> None:
+        """Writes a prepared batch in one transaction. ``renew(session)``, when given, renews
+        the job's lease in it; False (the job is no longer ours) writes nothing and raises
+        ``LeaseLost``."""
+        async with self.database.transaction(connection=self._connection) as session:
+            if renew is not None and not await renew(session):
+                raise LeaseLost()
+            if plan.batch:
+                await self._apply(session, plan, tally)
+
+    async def write(self, kind: str, batch: list[Parsed], tally: Tally, renew=None) -> None:
+        """Both steps for one batch, one after the other."""
+        await self.apply(await self.prepare(kind, batch), tally, renew)
+
+    async def _apply(self, session, plan: Plan, tally: Tally) -> None:
+        for bound in plan.inserts:
+            await insert_bound(session, bound)
+        for statement, params in plan.updates:
+            await session.execute(statement, params)
+        if plan.residents:
+            await self._insert_residents(session, plan)
+        await insert_bound(session, plan.bound["tags"])
+        for rid, community, tags in plan.retags:
+            await session.execute(
+                ResidentTag.__table__.delete().where(ResidentTag.resident_id == rid)
+            )
+            if tags:
+                await session.execute(
+                    insert(ResidentTag.__table__),
+                    [
+                        {"resident_id": rid, "tag": t, "community_code": community, "current": True}
+                        for t in tags
+                    ],
+                )
+        await insert_bound(session, plan.bound["history"])
+        await counts.add(session, plan.deltas)
+        if plan.created:
+            room = MAX_CREATED_LISTED - self.listed_created
+            if room > 0:
+                await repository.add_created_buildings(session, self.job_id, plan.created[:room])
+                self.listed_created += min(room, len(plan.created))
+        await self._write_errors(session, [p for p in plan.batch if p.problems], tally)
+        tally.total += len(plan.batch)
+        tally.imported += plan.imported
+        tally.unchanged += plan.unchanged
+        await repository.update_import_job(
+            session,
+            self.job_id,
+            total=tally.total,
+            imported=tally.imported,
+            unchanged=tally.unchanged,
+            failed=tally.failed,
+        )
+
+    async def _insert_residents(self, session, plan: Plan) -> None:
+        """The batch's new residents; if someone registered one of them meanwhile (the form,
+        another replica's roster), row by row, refusing that person's row and whatever the
+        plan would have written for them."""
+        table = Resident.__table__
+        try:
+            async with session.begin_nested():
+                await insert_bound(session, plan.bound["residents"])
+            return
+        except IntegrityError:
+            pass
+        refused = set()
+        for row in plan.residents:
+            try:
+                async with session.begin_nested():
+                    await bulk_insert_rows(session, table, RESIDENT_COLUMNS, [row])
+            except IntegrityError:
+                refused.add(row[0])
+                plan.resident_rows[row[0]].fail("身份证号", "registered_elsewhere")
+                plan.deltas[(row[1], "residence", row[6])] -= 1
+        plan.imported -= len(refused)
+        for tag in plan.tags:
+            if tag[0] in refused:
+                plan.deltas[(tag[2], "tag", tag[1])] -= 1
+        plan.tags = [t for t in plan.tags if t[0] not in refused]
+        plan.history = [h for h in plan.history if h[2] not in refused]
+        plan.bind(self.dialect)
+
+    async def _write_errors(self, session, bad: list[Parsed], tally: Tally) -> None:
+        rows = []
+        for parsed in bad:
+            tally.failed += 1
+            for problem in parsed.problems:
+                if tally.kept_errors >= MAX_ERRORS_KEPT:
+                    break
+                tally.kept_errors += 1
+                rows.append(
+                    {
+                        "job_id": self.job_id,
+                        "row": problem.row,
+                        "field": problem.field,
+                        "message": problem.message[:255],
+                        "values_enc": seal_row(self.cipher, [as_text(v) for v in parsed.values]),
+                    }
+                )
+        if rows:
+            await session.execute(insert(ImportError_.__table__), rows)
+
+    # --- what exists: buildings and households --------------------------------------------
 
     async def _load_communities(self, session, communities: set[str]) -> None:
         """Buildings and households of each community, read once per import: rows of one
@@ -126,35 +367,27 @@ class Writer:
             self._name_household(hid, building_id, door)
         self.loaded.update(wanted)
 
-    async def _building_ids(self, session, keys: set[tuple[str, str]], create: bool) -> None:
+    async def _building_ids(
+        self, session, plan: Plan, keys: set[tuple[str, str]], create: bool
+    ) -> None:
         await self._load_communities(session, {c for c, _ in keys})
         missing_by_key: dict[tuple[str, str], tuple[str, str]] = {}
         for k in sorted(keys):
             if building_key(*k) not in self.buildings:
                 missing_by_key.setdefault(building_key(*k), k)
-        missing = list(missing_by_key.values())
-        if create and missing:
-            now = clock.now()
-            new_rows = [
-                {
-                    "id": new_id(),
-                    "community_code": c,
-                    "name": n,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for c, n in missing
-            ]
-            await bulk_insert(session, Building.__table__, new_rows)
-            for r in new_rows:
-                key = building_key(r["community_code"], r["name"])
-                self.buildings[key] = r["id"]
-                self.building_names[key] = r["name"]
-                self.building_by_id[r["id"]] = r["name"]
-                self.created.append(
-                    {"id": r["id"], "community_code": r["community_code"], "name": r["name"]}
-                )
-            self.suggestions.clear()
+        if not (create and missing_by_key):
+            return
+        now = clock.now()
+        rows = []
+        for key, (community, name) in missing_by_key.items():
+            bid = new_id()
+            rows.append((bid, community, name, now, now))
+            self.buildings[key] = bid
+            self.building_names[key] = name
+            self.building_by_id[bid] = name
+            plan.created.append({"id": bid, "community_code": community, "name": name})
+        plan.inserts.append(bind_insert(self.dialect, Building.__table__, BUILDING_COLUMNS, rows))
+        self.suggestions.clear()
 
     def _name_household(self, household_id: str, building_id: str | None, door: str) -> None:
         building = self.building_by_id.get(building_id) if building_id else None
@@ -181,131 +414,60 @@ class Writer:
         return False
 
     async def _household_ids(
-        self, session, keys: set[tuple[str, str, str]], heads: dict | None = None
+        self, session, plan: Plan, keys: set[tuple[str, str, str]], heads: dict
     ) -> None:
         """keys: (community, building_id, door_no); households are created on first sight,
         with the door number as first typed. ``heads``: the name of the row that says 户主,
         by household key — a household takes it when it has no head's name yet."""
-        heads = heads or {}
         await self._load_communities(session, {k[0] for k in keys})
         missing: dict[tuple[str, str], tuple[str, str]] = {}
         for c, b, d in sorted(keys):
             if household_key(b, d) not in self.households:
                 missing.setdefault(household_key(b, d), (c, d))
-        now = clock.now()
-        new_rows = [
-            {
-                "id": new_id(),
-                "community_code": c,
-                "building_id": b,
-                "door_no": d,
-                "head_name": heads.get((b, key_door)),
-                "created_at": now,
-                "updated_at": now,
-            }
-            for (b, key_door), (c, d) in missing.items()
-        ]
         known_heads = [
             {"b_id": self.households[key], "head": name}
             for key, name in heads.items()
             if key not in missing and key in self.households
         ]
+        now = clock.now()
         if known_heads:
             # Only where no head is named yet: the household's own import or a worker decides.
-            await session.execute(
-                update(Household.__table__)
-                .where(
-                    Household.__table__.c.id == bindparam("b_id"),
-                    Household.__table__.c.head_name.is_(None),
-                )
-                .values(head_name=bindparam("head"), updated_at=now),
-                known_heads,
+            table = Household.__table__
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.head_name.is_(None))
+                .values(head_name=bindparam("head"), updated_at=now)
             )
-        if new_rows:
-            await bulk_insert(session, Household.__table__, new_rows)
-            await self._record_created_households(session, new_rows)
-            for r in new_rows:
-                self.households[household_key(r["building_id"], r["door_no"])] = r["id"]
-                self._name_household(r["id"], r["building_id"], r["door_no"])
-                self.deltas[counts.household_key(r["community_code"])] += 1
+            plan.updates.append((statement, known_heads))
+        rows = []
+        for (b, key_door), (c, d) in missing.items():
+            hid = new_id()
+            rows.append((hid, c, b, d, heads.get((b, key_door)), now, now))
+            self.households[(b, key_door)] = hid
+            self._name_household(hid, b, d)
+            plan.deltas[counts.household_key(c)] += 1
+        self._created_households(plan, rows)
 
-    async def _record_created_households(self, session, rows: list[dict]) -> None:
-        """A "created" entry for each household the roster brought into being, as one added
-        through the form has, by whoever asked for the import and naming the file: one bulk
-        insert for the batch."""
+    def _created_households(self, plan: Plan, rows: list[tuple]) -> None:
+        """New households (``HOUSEHOLD_COLUMNS``) into the plan, each with a "created" entry
+        in its history as one added through the form has, by whoever asked for the import
+        and naming the file."""
         if not rows:
             return
-        await record_many(
-            session,
-            change_history,
+        plan.inserts.append(bind_insert(self.dialect, Household.__table__, HOUSEHOLD_COLUMNS, rows))
+        at = {f: HOUSEHOLD_COLUMNS.index(f) for f in HISTORY_FIELDS["household"]}
+        plan.history += entry_rows(
             record_type="household",
             actor_id=self.actor[0],
             actor_name=self.actor[1],
             action="created",
             entries=[
-                (
-                    r["id"],
-                    r["community_code"],
-                    None,
-                    {**{f: r[f] for f in HISTORY_FIELDS["household"]}, "file": self.filename},
-                )
-                for r in rows
+                (row[0], row[1], None, {f: row[i] for f, i in at.items()} | {"file": self.filename})
+                for row in rows
             ],
         )
 
-    async def write(self, kind: str, batch: list[Parsed], tally: Tally, renew=None) -> None:
-        """``renew(session)``, when given, renews the job's lease in the batch's transaction;
-        False (the job is no longer ours) writes nothing and raises ``LeaseLost``."""
-        async with self.database.transaction() as session:
-            if renew is not None and not await renew(session):
-                raise LeaseLost()
-            if not batch:
-                return
-            if self.database.is_sqlite:
-                cache = (await session.execute(text("PRAGMA cache_size"))).scalar_one()
-                await session.execute(text(f"PRAGMA cache_size = -{SQLITE_BATCH_CACHE_KIB}"))
-                try:
-                    await self._write(session, kind, batch, tally)
-                finally:
-                    await session.execute(text(f"PRAGMA cache_size = {int(cache)}"))
-            else:
-                # The tables grow under this import: a plan cached when they were small
-                # (a scan) must not serve the lookups once they are large.
-                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-                await self._write(session, kind, batch, tally)
-
-    async def _write(self, session, kind: str, batch: list[Parsed], tally: Tally) -> None:
-        good = [p for p in batch if not p.problems]
-        await self._check_places(session, [p for p in batch if p.problems and p.place])
-        # Writing may find more problems (a person registered elsewhere): errors come after.
-        if kind == "residents":
-            await self._write_residents(session, good, tally)
-        elif kind == "buildings":
-            await self._write_buildings(session, good, tally)
-        elif kind == "households":
-            await self._write_households(session, good, tally)
-        else:
-            await self._write_units(session, good, tally)
-        await counts.add(session, self.deltas)
-        self.deltas = Counter()
-        if self.created:
-            room = MAX_CREATED_LISTED - self.listed_created
-            if room > 0:
-                await repository.add_created_buildings(session, self.job_id, self.created[:room])
-                self.listed_created += min(room, len(self.created))
-            self.created = []
-        await self._write_errors(session, [p for p in batch if p.problems], tally)
-        tally.total += len(batch)
-        await repository.update_import_job(
-            session,
-            self.job_id,
-            total=tally.total,
-            imported=tally.imported,
-            unchanged=tally.unchanged,
-            failed=tally.failed,
-        )
-
-    async def _check_places(self, session, failed: list[Parsed]) -> None:
+    async def _check_places(self, session, plan: Plan, failed: list[Parsed]) -> None:
         """The buildings that rows refused at parsing name, checked as a written row's are,
         so that the row's errors name an unknown building beside its bad phone. Told to
         create buildings, the import would create it: no error then."""
@@ -314,68 +476,183 @@ class Writer:
         failed = [p for p in failed if not any(q.field in ("楼栋", "社区代码") for q in p.problems)]
         if not failed:
             return
-        await self._building_ids(session, {p.place for p in failed if p.place}, False)
+        await self._building_ids(session, plan, {p.place for p in failed if p.place}, False)
         for p in failed:
             assert p.place is not None
             self._known_building(p, *p.place)
 
-    async def _write_errors(self, session, bad: list[Parsed], tally: Tally) -> None:
-        rows = []
-        for parsed in bad:
-            tally.failed += 1
-            for problem in parsed.problems:
-                if tally.kept_errors >= MAX_ERRORS_KEPT:
-                    break
-                tally.kept_errors += 1
-                rows.append(
-                    {
-                        "job_id": self.job_id,
-                        "row": problem.row,
-                        "field": problem.field,
-                        "message": problem.message[:255],
-                        "values_enc": seal_row(self.cipher, [as_text(v) for v in parsed.values]),
-                    }
-                )
+    def _insert_dicts(self, plan: Plan, table: Table, rows: list[dict]) -> None:
+        """New rows given as dicts of the same columns, into the plan."""
         if rows:
-            await session.execute(insert(ImportError_.__table__), rows)
+            columns = tuple(rows[0])
+            values = [tuple(r[c] for c in columns) for r in rows]
+            plan.inserts.append(bind_insert(self.dialect, table, columns, values))
 
-    async def _write_residents(self, session, good: list[Parsed], tally: Tally) -> None:
+    # --- residents ------------------------------------------------------------------------
+
+    async def _prepare_residents(self, session, plan: Plan, good: list[Parsed]) -> None:
         if not good:
             return
         await self._building_ids(
             session,
-            {(p.data["community_code"], p.data["building"]) for p in good if p.data["building"]},
+            plan,
+            {(p.data.community_code, p.data.building) for p in good if p.data.building},
             self.create_buildings,
         )
         good = [
             p
             for p in good
-            if not p.data["building"]
-            or self._known_building(p, p.data["community_code"], p.data["building"])
+            if not p.data.building
+            or self._known_building(p, p.data.community_code, p.data.building)
         ]
         if not good:
             return
-        await self._household_ids(
-            session,
-            {
-                (
-                    p.data["community_code"],
-                    self.buildings[building_key(p.data["community_code"], p.data["building"])],
-                    p.data["door_no"],
-                )
-                for p in good
-                if p.data["building"] and p.data["door_no"]
-            },
-            {
-                household_key(
-                    self.buildings[building_key(p.data["community_code"], p.data["building"])],
-                    p.data["door_no"],
-                ): p.data["name"]
-                for p in good
-                if p.data["building"] and p.data["door_no"] and p.data["relation_to_head"] == "户主"
-            },
+        buildings = self.buildings
+        keys, heads = set(), {}
+        for p in good:
+            d = p.data
+            if d.building and d.door_no:
+                building_id = buildings[d.building_key]
+                keys.add((d.community_code, building_id, d.door_no))
+                if d.relation_to_head == "户主":
+                    heads[(building_id, d.door_key)] = d.name
+        await self._household_ids(session, plan, keys, heads)
+        existing, existing_tags = await self._current_residents(
+            session, [p.data.id_number_index for p in good]
         )
-        indexes = [p.data["id_number_index"] for p in good]
+
+        now = clock.now()
+        households = self.households
+        deltas = plan.deltas
+        updates = []
+        changed: list[tuple] = []  # (id, community, before, after) of each resident written
+        for i, p in enumerate(good):
+            if i % 64 == 63:
+                await asyncio.sleep(0)
+            d = p.data
+            community = d.community_code
+            building_id = buildings.get(d.building_key) if d.building else None
+            household_id = (
+                households.get((building_id, d.door_key)) if building_id and d.door_no else None
+            )
+            sealed = d.sealed
+            old = existing.get(d.id_number_index)
+            if old is None:
+                rid = new_id()
+                plan.residents.append(
+                    (
+                        rid,
+                        community,
+                        household_id,
+                        building_id,
+                        d.name,
+                        d.relation_to_head,
+                        d.residence_type,
+                        d.moved_in_on,
+                        "current",
+                        now,
+                        now,
+                        *sealed,
+                    )
+                )
+                plan.resident_rows[rid] = p
+                for tag in d.tags:
+                    plan.tags.append((rid, tag, community, True))
+                    deltas[(community, "tag", tag)] += 1
+                deltas[(community, "residence", d.residence_type)] += 1
+                after = {"community_code": community, "id_number": sealed[2]}
+                changed.append(
+                    (rid, community, None, after | self._imported(d, household_id, d.moved_in_on))
+                )
+                continue
+            if old.community_code != community:
+                p.fail("身份证号", "registered_elsewhere")
+                continue
+            old_tags = existing_tags.get(old.id, set())
+            same = (
+                old.name == d.name
+                and old.phone_index == sealed[6]
+                and old.residence_type == d.residence_type
+                and old.relation_to_head == d.relation_to_head
+                and (household_id is None or old.household_id == household_id)
+                and (d.moved_in_on is None or old.moved_in_on == d.moved_in_on)
+                and old_tags == set(d.tags)
+            )
+            if same:
+                plan.unchanged += 1
+                continue
+            values = {
+                "b_id": old.id,
+                "name": d.name,
+                "residence_type": d.residence_type,
+                "relation_to_head": d.relation_to_head,
+                "household_id": household_id or old.household_id,
+                "building_id": building_id,
+                "moved_in_on": d.moved_in_on or old.moved_in_on,
+                "updated_at": now,
+                **dict(zip(PHONE_COLUMNS, sealed[5:], strict=True)),
+            }
+            updates.append(values)
+            before = {
+                "name": old.name,
+                "phone": old.phone_masked,
+                "residence_type": old.residence_type,
+                "relation_to_head": old.relation_to_head,
+                "household_id": old.household_id,
+                "household": self._household(old.household_id),
+                "moved_in_on": old.moved_in_on,
+                "tags": sorted(old_tags),
+            }
+            changed.append(
+                (
+                    old.id,
+                    community,
+                    before,
+                    self._imported(d, values["household_id"], values["moved_in_on"]),
+                )
+            )
+            if old_tags != set(d.tags):
+                plan.retags.append((old.id, community, d.tags))
+            deltas.update(counts.resident_keys(community, d.residence_type, d.tags))
+            deltas.subtract(counts.resident_keys(old.community_code, old.residence_type, old_tags))
+            plan.imported += 1
+        plan.imported += len(plan.residents)
+        if updates:
+            columns = [k for k in updates[0] if k != "b_id"]
+            table = Resident.__table__
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values({c: bindparam(c) for c in columns})
+            )
+            plan.updates.append((statement, updates))
+        for start in range(0, len(changed), 256):
+            await asyncio.sleep(0)
+            plan.history += entry_rows(
+                record_type="resident",
+                actor_id=self.actor[0],
+                actor_name=self.actor[1],
+                action="imported",
+                entries=changed[start : start + 256],
+            )
+
+    def _imported(self, d: RosterResident, household_id: str | None, moved_in_on) -> dict:
+        """A roster row's resident as a history keeps it: personal data by its masks only,
+        and the file it came from."""
+        return {
+            "name": d.name,
+            "phone": d.sealed[7],
+            "residence_type": d.residence_type,
+            "relation_to_head": d.relation_to_head,
+            "household_id": household_id,
+            "household": self._household(household_id),
+            "moved_in_on": moved_in_on,
+            "tags": d.tags,  # sorted by the parser
+            "file": self.filename,
+        }
+
+    async def _current_residents(self, session, indexes: list[str]) -> tuple[dict, dict]:
+        """The current residents with these ID numbers (by blind index), and their tags."""
         # By the blind index alone, so the planner takes that index even before the table has
         # statistics; moved-out rows are dropped here.
         found = await session.execute(
@@ -394,207 +671,22 @@ class Writer:
             ).where(one_of(session, Resident.id_number_index, indexes))
         )
         existing = {r.id_number_index: r for r in found if r.status == "current"}
-        existing_tags: dict[str, set[str]] = {}
+        tags: dict[str, set[str]] = {}
         if existing:
             for rid, tag in await session.execute(
                 select(ResidentTag.resident_id, ResidentTag.tag).where(
                     ResidentTag.resident_id.in_([r.id for r in existing.values()])
                 )
             ):
-                existing_tags.setdefault(rid, set()).add(tag)
+                tags.setdefault(rid, set()).add(tag)
+        return existing, tags
 
-        now = clock.now()
-        inserts, tag_rows, updates, retag = [], [], [], []
-        changed: list[tuple] = []  # (id, community, before, after) of updated residents
-        for p in good:
-            d = p.data
-            building_id = (
-                self.buildings.get(building_key(d["community_code"], d["building"]))
-                if d["building"]
-                else None
-            )
-            household_id = (
-                self.households.get(household_key(building_id, d["door_no"]))
-                if building_id and d["door_no"]
-                else None
-            )
-            phone_index = d["sealed_phone"]["phone_index"]
-            old = existing.get(d["id_number_index"])
-            if old is not None:
-                if old.community_code != d["community_code"]:
-                    p.fail("身份证号", "registered_elsewhere")
-                    continue
-                same = (
-                    old.name == d["name"]
-                    and old.phone_index == phone_index
-                    and old.residence_type == d["residence_type"]
-                    and old.relation_to_head == d["relation_to_head"]
-                    and (household_id is None or old.household_id == household_id)
-                    and (d["moved_in_on"] is None or old.moved_in_on == d["moved_in_on"])
-                    and existing_tags.get(old.id, set()) == set(d["tags"])
-                )
-                if same:
-                    tally.unchanged += 1
-                    continue
-                values = {
-                    "b_id": old.id,
-                    "name": d["name"],
-                    "residence_type": d["residence_type"],
-                    "relation_to_head": d["relation_to_head"],
-                    "household_id": household_id or old.household_id,
-                    "building_id": building_id,
-                    "moved_in_on": d["moved_in_on"] or old.moved_in_on,
-                    "updated_at": now,
-                    **d["sealed_phone"],
-                }
-                updates.append(values)
-                changed.append(
-                    (
-                        old.id,
-                        d["community_code"],
-                        {
-                            "name": old.name,
-                            "phone": old.phone_masked,
-                            "residence_type": old.residence_type,
-                            "relation_to_head": old.relation_to_head,
-                            "household_id": old.household_id,
-                            "household": self._household(old.household_id),
-                            "moved_in_on": old.moved_in_on,
-                            "tags": sorted(existing_tags.get(old.id, ())),
-                        },
-                        _imported(
-                            d,
-                            values["household_id"],
-                            self._household(values["household_id"]),
-                            values["moved_in_on"],
-                        ),
-                    )
-                )
-                if existing_tags.get(old.id, set()) != set(d["tags"]):
-                    retag.append((old.id, d["community_code"], d["tags"]))
-                self.deltas.update(
-                    counts.resident_keys(d["community_code"], d["residence_type"], d["tags"])
-                )
-                self.deltas.subtract(
-                    counts.resident_keys(
-                        old.community_code, old.residence_type, existing_tags.get(old.id, ())
-                    )
-                )
-                tally.imported += 1
-                continue
-            rid = new_id()
-            inserts.append(
-                {
-                    "id": rid,
-                    "community_code": d["community_code"],
-                    "household_id": household_id,
-                    "building_id": building_id,
-                    "name": d["name"],
-                    "relation_to_head": d["relation_to_head"],
-                    "residence_type": d["residence_type"],
-                    "moved_in_on": d["moved_in_on"],
-                    "status": "current",
-                    "created_at": now,
-                    "updated_at": now,
-                    **d["sealed_id"],
-                    **d["sealed_phone"],
-                }
-            )
-            tag_rows.extend(
-                {
-                    "resident_id": rid,
-                    "tag": t,
-                    "community_code": d["community_code"],
-                    "current": True,
-                }
-                for t in d["tags"]
-            )
-        if inserts:
-            try:
-                async with session.begin_nested():
-                    await bulk_insert(session, Resident.__table__, inserts)
-            except IntegrityError:
-                # Someone registered one of these people meanwhile: go row by row.
-                inserts, tag_rows = await self._insert_one_by_one(session, good, inserts, tag_rows)
-            tally.imported += len(inserts)
-            by_id = {p.data["id_number_index"]: p.data for p in good}
-            for row in inserts:
-                d = by_id[row["id_number_index"]]
-                changed.append(
-                    (
-                        row["id"],
-                        row["community_code"],
-                        None,
-                        {
-                            "community_code": row["community_code"],
-                            "id_number": row["id_number_masked"],
-                            **_imported(
-                                d,
-                                row["household_id"],
-                                self._household(row["household_id"]),
-                                row["moved_in_on"],
-                            ),
-                        },
-                    )
-                )
-            for row in inserts:
-                self.deltas[(row["community_code"], "residence", row["residence_type"])] += 1
-            for tag in tag_rows:
-                self.deltas[(tag["community_code"], "tag", tag["tag"])] += 1
-        await bulk_insert(session, ResidentTag.__table__, tag_rows)
-        if updates:
-            columns = [k for k in updates[0] if k != "b_id"]
-            await session.execute(
-                update(Resident.__table__)
-                .where(Resident.__table__.c.id == bindparam("b_id"))
-                .values({c: bindparam(c) for c in columns}),
-                updates,
-            )
-        if changed:
-            await record_many(
-                session,
-                change_history,
-                record_type="resident",
-                actor_id=self.actor[0],
-                actor_name=self.actor[1],
-                action="imported",
-                entries=[
-                    (rid, community, before, {**after, "file": self.filename})
-                    for rid, community, before, after in changed
-                ],
-            )
-        for rid, community, tags in retag:
-            await session.execute(
-                ResidentTag.__table__.delete().where(ResidentTag.resident_id == rid)
-            )
-            if tags:
-                await session.execute(
-                    insert(ResidentTag.__table__),
-                    [
-                        {"resident_id": rid, "tag": t, "community_code": community, "current": True}
-                        for t in tags
-                    ],
-                )
+    # --- buildings, households and units: one read for the batch, then one bulk insert and
+    # one executemany update, as for residents (a household roster runs to thousands of rows)
 
-    async def _insert_one_by_one(self, session, good, inserts, tag_rows):
-        by_index = {p.data["id_number_index"]: p for p in good}
-        kept, kept_ids = [], set()
-        for row in inserts:
-            try:
-                async with session.begin_nested():
-                    await session.execute(insert(Resident.__table__), [row])
-                kept.append(row)
-                kept_ids.add(row["id"])
-            except IntegrityError:
-                by_index[row["id_number_index"]].fail("身份证号", "registered_elsewhere")
-        return kept, [t for t in tag_rows if t["resident_id"] in kept_ids]
-
-    # Buildings, households and units: one read for the batch, then one bulk insert and one
-    # executemany update, as for residents (a household roster runs to thousands of rows).
-
-    async def _write_buildings(self, session, good: list[Parsed], tally: Tally) -> None:
+    async def _prepare_buildings(self, session, plan: Plan, good: list[Parsed]) -> None:
         keys = {(p.data["community_code"], p.data["name"]) for p in good}
-        await self._building_ids(session, keys, False)
+        await self._building_ids(session, plan, keys, False)
         known = [
             self.buildings[building_key(*k)] for k in keys if building_key(*k) in self.buildings
         ]
@@ -619,7 +711,7 @@ class Writer:
                 bid = self.buildings[key]
                 before = updates.get(bid) or current[bid]._asdict()
                 if all(before[k] == v for k, v in fields.items()):
-                    tally.unchanged += 1
+                    plan.unchanged += 1
                     continue
                 updates[bid] = {**before, **fields}
             else:
@@ -635,17 +727,18 @@ class Writer:
                     "updated_at": now,
                     **fields,
                 }
-            tally.imported += 1
-        await bulk_insert(session, Building.__table__, list(new_rows.values()))
+            plan.imported += 1
+        self._insert_dicts(plan, Building.__table__, list(new_rows.values()))
         for key, row in new_rows.items():
             self.buildings[key] = row["id"]
             self.building_names[key] = row["name"]
             self.building_by_id[row["id"]] = row["name"]
-        await _update_by_id(session, Building.__table__, updates.values(), now)
+        _update_by_id(plan, Building.__table__, updates.values(), now)
 
-    async def _write_households(self, session, good: list[Parsed], tally: Tally) -> None:
+    async def _prepare_households(self, session, plan: Plan, good: list[Parsed]) -> None:
         await self._building_ids(
             session,
+            plan,
             {(p.data["community_code"], p.data["building"]) for p in good},
             self.create_buildings,
         )
@@ -666,8 +759,9 @@ class Writer:
             ).all()
         )
         now = clock.now()
-        new_rows: dict[tuple[str, str], dict] = {}
+        new_rows: dict[tuple[str, str], list] = {}
         updates: dict[str, dict] = {}
+        head_at = HOUSEHOLD_COLUMNS.index("head_name")
         for p in good:
             if p.problems:
                 continue
@@ -675,34 +769,33 @@ class Writer:
             building_id = self.buildings[building_key(d["community_code"], d["building"])]
             key = household_key(building_id, d["door_no"])
             if key in new_rows:
-                new_rows[key]["head_name"] = d["head_name"] or new_rows[key]["head_name"]
+                new_rows[key][head_at] = d["head_name"] or new_rows[key][head_at]
             elif key in self.households:
                 hid = self.households[key]
                 head = updates.get(hid, {}).get("head_name", heads.get(hid))
                 if d["head_name"] in (None, head):
-                    tally.unchanged += 1
+                    plan.unchanged += 1
                     continue
                 updates[hid] = {"id": hid, "head_name": d["head_name"]}
             else:
-                new_rows[key] = {
-                    "id": new_id(),
-                    "community_code": d["community_code"],
-                    "building_id": building_id,
-                    "door_no": d["door_no"],
-                    "head_name": d["head_name"],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                self.deltas[counts.household_key(d["community_code"])] += 1
-            tally.imported += 1
-        await bulk_insert(session, Household.__table__, list(new_rows.values()))
-        await self._record_created_households(session, list(new_rows.values()))
+                new_rows[key] = [
+                    new_id(),
+                    d["community_code"],
+                    building_id,
+                    d["door_no"],
+                    d["head_name"],
+                    now,
+                    now,
+                ]
+                plan.deltas[counts.household_key(d["community_code"])] += 1
+            plan.imported += 1
+        self._created_households(plan, [tuple(row) for row in new_rows.values()])
         for key, row in new_rows.items():
-            self.households[key] = row["id"]
-            self._name_household(row["id"], row["building_id"], row["door_no"])
-        await _update_by_id(session, Household.__table__, updates.values(), now)
+            self.households[key] = row[0]
+            self._name_household(row[0], row[2], row[3])
+        _update_by_id(plan, Household.__table__, updates.values(), now)
 
-    async def _write_units(self, session, good: list[Parsed], tally: Tally) -> None:
+    async def _prepare_units(self, session, plan: Plan, good: list[Parsed]) -> None:
         columns = [c for c in Unit.__table__.c if c.name not in ("created_at", "updated_at")]
         existing = {
             u.uscc: u._asdict()
@@ -727,7 +820,7 @@ class Writer:
                 if all(target[k] == v for k, v in d.items()) and (
                     not phone or target["contact_phone_masked"] == masked
                 ):
-                    tally.unchanged += 1
+                    plan.unchanged += 1
                     continue
                 target = updates.setdefault(target["id"], dict(target))
             else:
@@ -742,23 +835,17 @@ class Writer:
             if phone:
                 target["contact_phone_enc"] = self.cipher.encrypt(phone, "phone")
                 target["contact_phone_masked"] = masked
-            tally.imported += 1
-        await bulk_insert(session, Unit.__table__, list(new_rows.values()))
-        await _update_by_id(session, Unit.__table__, updates.values(), now)
-
-
-def _spaceless(text: str) -> str:
-    """A name as matched: whitespace inside dropped, full-width spaces too (8号 楼 is
-    8号楼), since a stray space is how a roster typed by hand most often differs."""
-    return "".join(text.split())
+            plan.imported += 1
+        self._insert_dicts(plan, Unit.__table__, list(new_rows.values()))
+        _update_by_id(plan, Unit.__table__, updates.values(), now)
 
 
 def building_key(community: str, name: str) -> tuple[str, str]:
-    return community, _spaceless(name)
+    return community, spaceless(name)
 
 
 def household_key(building_id: str, door_no: str) -> tuple[str, str]:
-    return building_id, _spaceless(door_no)
+    return building_id, spaceless(door_no)
 
 
 def _comparable(name: str) -> str:
@@ -777,29 +864,15 @@ def closest_buildings(name: str, names: list[str], most: int = 3) -> list[str]:
     return [by_form[form] for form in near]
 
 
-def _imported(d: dict, household_id: str | None, household: str | None, moved_in_on) -> dict:
-    """A roster row's resident as a history keeps it: personal data by its masks only."""
-    return {
-        "name": d["name"],
-        "phone": d["sealed_phone"]["phone_masked"],
-        "residence_type": d["residence_type"],
-        "relation_to_head": d["relation_to_head"],
-        "household_id": household_id,
-        "household": household,
-        "moved_in_on": moved_in_on,
-        "tags": sorted(d["tags"]),
-    }
-
-
-async def _update_by_id(session, table, rows, now) -> None:
-    """Rows (dicts with ``id`` and the columns to set) written in one executemany."""
+def _update_by_id(plan: Plan, table: Table, rows, now) -> None:
+    """Rows (dicts with ``id`` and the columns to set) as one executemany, into the plan."""
     rows = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]} for r in rows]
     if not rows:
         return
     columns = [k for k in rows[0] if k != "b_id"]
-    await session.execute(
+    statement = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
-        .values({**{c: bindparam(c) for c in columns}, "updated_at": now}),
-        rows,
+        .values({**{c: bindparam(c) for c in columns}, "updated_at": now})
     )
+    plan.updates.append((statement, rows))

@@ -90,9 +90,7 @@ async def start_import(
             state.store,
             job_id,
             replica=state.replica_id,
-            lease_s=state.settings.import_lease_s,
-            max_cell_chars=state.settings.import_max_cell_chars,
-            in_memory_cells=state.settings.import_xlsx_in_memory_max_cells,
+            settings=state.settings,
         )
     else:
         jobs.run_in_background(state, job_id)

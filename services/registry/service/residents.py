@@ -23,8 +23,8 @@ from services.common.errors import (
 from services.common.events import emit
 from services.common.observability import request_id_var
 from services.common.pagination import PageParams
-from services.common.pii import PiiCipher, mask_id_number, mask_phone
-from services.common.validators import CitizenId, parse_id_number
+from services.common.pii import PiiCipher
+from services.common.validators import parse_id_number
 from services.registry import counts, repository, rules
 from services.registry.models import (
     Household,
@@ -34,6 +34,7 @@ from services.registry.models import (
     TagDefinition,
     outbox,
 )
+from services.registry.personal import seal_id_number, seal_phone
 from services.registry.schemas import (
     MoveOut,
     ResidentCreate,
@@ -108,29 +109,6 @@ async def resolve_tag(session: AsyncSession, tag: str) -> tuple[str | None, bool
             FieldError("tag", "tag_unknown_known", {"tag": tag, "known": _known_tags(definitions)})
         ],
     )
-
-
-def seal_id_number(
-    cipher: PiiCipher, citizen: CitizenId, index: str | None = None
-) -> dict[str, Any]:
-    """The stored columns of an ID number; ``index`` when the caller has it already."""
-    return {
-        "id_number_enc": cipher.encrypt(citizen.number, "id_number"),
-        "id_number_index": index or cipher.blind_index(citizen.number, "id_number"),
-        "id_number_masked": mask_id_number(citizen.number),
-        "gender": citizen.gender,
-        "birth_date": citizen.birth_date,
-    }
-
-
-def seal_phone(cipher: PiiCipher, phone: str | None) -> dict[str, Any]:
-    if not phone:
-        return {"phone_enc": None, "phone_index": None, "phone_masked": None}
-    return {
-        "phone_enc": cipher.encrypt(phone, "phone"),
-        "phone_index": cipher.blind_index(phone, "phone"),
-        "phone_masked": mask_phone(phone),
-    }
 
 
 async def _refuse_duplicate(
