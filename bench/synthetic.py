@@ -42,20 +42,27 @@ def id_number(rng: random.Random, serial: int) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
+RELATIONS = ("户主", "配偶", "子女")
+
+
 def resident_rows(n: int, seed: int = 7):
+    """A district's roster: the communities' rows interleaved, three people to a door (the
+    head first; 2.6 is a Chinese household's mean), 120 doors to a building (three units of
+    forty)."""
     rng = random.Random(seed)
     for i in range(n):
         community = COMMUNITIES[i % len(COMMUNITIES)]
         k = i // len(COMMUNITIES)
+        door = k // 3
         tags = "党员" if rng.random() < 0.08 else ""
         yield [
             rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
             id_number(rng, i),
             f"13{rng.randrange(10)}{rng.randrange(10**8):08d}",
             community,
-            f"{k // 120 % 40 + 1}号楼",
-            f"{k // 40 % 3 + 1}单元{k % 40 + 101}",
-            "户主" if k % 3 == 0 else "配偶",
+            f"{door // 120 % 40 + 1}号楼",
+            f"{door // 40 % 3 + 1}单元{door % 40 + 101}",
+            RELATIONS[k % 3],
             rng.choice(("户籍", "户籍", "常住", "流动")),
             tags,
             "",
