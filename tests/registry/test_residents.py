@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 from services.common.clock import clock, local_zone
@@ -92,6 +93,41 @@ async def test_one_person_is_current_in_one_place(api, base_areas):
         409,
         "resident.not_current",
     )
+
+
+async def test_two_counters_registering_one_person_at_once_make_one_current_resident(
+    api, base_areas
+):
+    """A family registers grandmother at the street office and at the community's counter in
+    the same minute, each counter's phone retrying: one current resident, every other try a
+    409 that says she is registered; moved out, she is registered again."""
+    number = make_id_number()
+    home, other = base_areas["home"], "410105002001"
+    tries = [(api.admin, other)] * 4 + [(api.community, home)] * 4
+    answers = await asyncio.gather(
+        *(
+            caller.post("/api/v1/registry/residents", json=person(community, id_number=number))
+            for caller, community in tries
+        )
+    )
+    created = [r for r in answers if r.status_code == 201]
+    assert len(created) == 1, [r.text for r in answers]
+    for r in answers:
+        if r.status_code != 201:
+            assert_problem(r, 409, "resident.already_registered")
+    rid = created[0].json()["id"]
+    r = await api.admin.post(
+        f"/api/v1/registry/residents/{rid}/move-out",
+        json={"moved_out_on": clock.today().isoformat(), "reason": "迁居"},
+    )
+    assert r.status_code == 200, r.text
+    again = await api.admin.post("/api/v1/registry/residents", json=person(other, id_number=number))
+    assert again.status_code == 201, again.text
+    found = await api.admin.get(
+        "/api/v1/registry/residents", params={"id_number": number, "status": "all"}
+    )
+    assert found.status_code == 200, found.text
+    assert sorted(p["status"] for p in found.json()["items"]) == ["current", "moved_out"]
 
 
 async def test_a_worker_of_one_community_gets_404_for_another(api, base_areas):

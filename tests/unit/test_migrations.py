@@ -4,6 +4,7 @@ suite runs on: a column added to a model without a migration fails here, not in 
 from __future__ import annotations
 
 import importlib
+import warnings
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -41,7 +42,10 @@ async def test_migrations_match_the_models(settings, component):
                 "include_object": modelled,
             },
         )
-        return compare_metadata(context, metadata)
+        with warnings.catch_warnings():
+            # SQLite reads back no index on an expression: those are outside the models.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            return compare_metadata(context, metadata)
 
     try:
         async with database.engine.connect() as connection:
