@@ -105,7 +105,7 @@ _PIPE_BYTES = 1024 * 1024
 # What the writer's side holds before it stops reading: a whole batch or two while the writer
 # is busy with the last. Less, and the parser waits half-way through sending for the writer
 # to ask for the next batch, and the writer then waits for the one after.
-_BUFFERED_BYTES = 16 * 1024 * 1024
+_BUFFERED_BYTES = 4 * 1024 * 1024
 
 
 def _child_main() -> None:
