@@ -19,6 +19,7 @@ from services.common.database import Database
 from services.common.errors import AppError
 from services.common.i18n import message
 from services.common.ids import new_id
+from services.common.memory import give_back_memory
 from services.common.pii import PiiCipher
 from services.common.settings import Settings
 from services.common.storage import ObjectMissing, ObjectStore
@@ -183,6 +184,7 @@ async def run_claimed(
             unchanged=tally.unchanged,
             failed=tally.failed,
         )
+    await give_back_memory()  # the batches' memory, which the heap would otherwise keep
     if not finished:  # another replica took it up meanwhile: the file is its to delete
         return
     # The roster has done its work: its bad rows are kept (encrypted), the file is not.
