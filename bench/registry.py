@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import Timer, peak_rss_mb, percentiles, platform_on
+from bench.common import Timer, peak_rss_mb, percentiles, platform_on, rss_mb
 from bench.synthetic import (
     COMMUNITIES,
     DISTRICT,
@@ -88,6 +88,7 @@ async def bench_import(db: str, fmt: str, rows: int) -> dict:
                     for who, after in cpu_seconds().items()
                 },
                 "parser_peak_rss_mb": round(parser.mb, 1),
+                "rss_mb_at_rest_after_import": round(rss_mb(), 1),
                 "written": await written(database),
             }
             with Timer() as again:
