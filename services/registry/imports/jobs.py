@@ -37,9 +37,9 @@ log = logging.getLogger("gongjian.registry.imports")
 # 2,500 ~6,000 rows/s with +40 MB, 5,000 ~6,600 rows/s with +55 MB (bench/registry.py).
 # On SQLite a commit writes every page the batch touched to the WAL, and the blind indexes
 # are random: 2,500 rows touch most of their pages, so twice the rows cost little more to
-# commit. Not more: a batch in hand is ~5 KB a row, twice over (one written, one parsed),
-# and 10,000 rows took the peak from 250 to 360 MB for a CPU time within the noise of a
-# shared machine.
+# commit. Not more: a batch in hand is ~5 KB a row, and the writer holds two (one applied,
+# one prepared) and part of a third (arriving from the parser); 10,000 rows took the peak
+# from 250 to 360 MB for a CPU time within the noise of a shared machine.
 BATCH_ROWS = 2500
 SQLITE_BATCH_ROWS = 5_000
 
@@ -89,7 +89,9 @@ async def run_import(
         await run_claimed(database, cipher, store, job, replica=replica, settings=settings)
 
 
-async def _batches(store: ObjectStore, job: ImportJob, ctx: Context, settings: Settings, sqlite):
+async def _batches(
+    store: ObjectStore, job: ImportJob, ctx: Context, settings: Settings, is_sqlite: bool
+):
     """The job's parsed batches: from a process of its own for a roster of
     ``import_parse_process_min_bytes`` or more, from a thread for a smaller one. An xlsx of
     up to ``import_xlsx_in_memory_max_cells`` cells is read whole (python-calamine), a larger
@@ -101,7 +103,7 @@ async def _batches(store: ObjectStore, job: ImportJob, ctx: Context, settings: S
         encoding=job.encoding,
         in_memory=job.sheet_cells is not None
         and job.sheet_cells <= settings.import_xlsx_in_memory_max_cells,
-        batch_rows=SQLITE_BATCH_ROWS if sqlite else BATCH_ROWS,
+        batch_rows=SQLITE_BATCH_ROWS if is_sqlite else BATCH_ROWS,
     )
     try:
         size = await store.size(job.file_path)

@@ -26,8 +26,7 @@ ONE_CURRENT = "(CASE WHEN status = 'current' THEN '' ELSE id END)"
 
 def upgrade() -> None:
     op.execute(
-        "CREATE UNIQUE INDEX uq_residents_id_number"
-        f" ON residents (id_number_index, {ONE_CURRENT})"
+        f"CREATE UNIQUE INDEX uq_residents_id_number ON residents (id_number_index, {ONE_CURRENT})"
     )
     op.execute("DROP INDEX uq_residents_current_id_number")
     op.execute("DROP INDEX ix_residents_id_number_index")
