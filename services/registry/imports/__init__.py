@@ -10,8 +10,10 @@ number, buildings by name, households by door, units by credit code. Every bad r
 with its values, for the error spreadsheet.
 
 ``columns`` names the columns of each kind and makes the spreadsheets handed out,
-``reading`` streams a file's rows, ``rows`` validates one row, ``writing`` writes a batch,
-``jobs`` runs a job from its stored file to the end (and again after a restart).
+``reading`` streams a file's rows, ``rows`` validates one row, ``pipeline`` brings the
+parsed batches to the writer (from a thread, or from a process of its own for a large
+roster), ``writing`` prepares a batch and applies it, ``jobs`` runs a job from its stored
+file to the end (and again after a restart).
 """
 
 from importlib import import_module
