@@ -127,10 +127,16 @@ async def _write_all(writer: Writer, kind: str, batches, tally: Tally, renew) ->
             applying = asyncio.create_task(writer.apply(plan, tally, renew))
         if applying is not None:
             await applying
-    except BaseException:
-        # A failure, a lost lease or a shutdown: the batch in flight goes no further.
+    except asyncio.CancelledError:
+        # A shutdown: the batch in flight is rolled back; the job runs again from the start.
         if applying is not None and not applying.done():
             applying.cancel()
+            await asyncio.gather(applying, return_exceptions=True)
+        raise
+    except BaseException:
+        # Preparing failed: the batch in flight is written or fails on its own, as it would
+        # have before this one was read, and the job's counts say what was written.
+        if applying is not None:
             await asyncio.gather(applying, return_exceptions=True)
         raise
 
