@@ -5,6 +5,7 @@ run out (their replica died), never another live replica's job."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -15,11 +16,11 @@ from starlette.datastructures import State
 from services.common.clock import clock
 from services.common.ids import new_id
 from services.registry import repository
-from services.registry.imports import jobs
+from services.registry.imports import jobs, pipeline
 from services.registry.imports.rows import Context, parse_chunk
 from services.registry.imports.writing import LeaseLost, Tally, Writer
 from services.registry.models import ImportJob, Resident
-from tests.factories import RESIDENT_HEADER
+from tests.factories import RESIDENT_HEADER, csv_roster, upload_roster
 from tests.support import make_id_number
 
 
@@ -143,3 +144,72 @@ async def test_a_replica_that_lost_the_lease_writes_nothing_of_its_next_batch(ap
             select(Resident.id).where(Resident.id_number_index == batch[0].data.id_number_index)
         )
         assert found.first() is None
+
+
+def _parsers() -> list[str]:
+    """This process's children that are a roster's parsing process."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as handle:
+            for pid in handle.read().split():
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                        if b"services.registry.imports.pipeline" in cmdline.read():
+                            found.append(pid)
+                except OSError:  # gone meanwhile
+                    continue
+    return found
+
+
+async def test_a_roster_parsed_in_its_own_process_when_the_server_stops_is_taken_up_again(
+    api, app, new_community, settings, monkeypatch
+):
+    """A deploy stops the registry while a large roster is being written, parsed in a
+    process of its own: that process ends with the job (none is left behind), the job is
+    queued again, and the replica that starts next imports every row once."""
+    registry = _registry(app)
+    monkeypatch.setattr(settings, "import_parse_process_min_bytes", 0)
+    monkeypatch.setattr(settings, "import_inline_max_bytes", 0)
+    # Batches of 1,000 rows, and little held of what the parser sends: the parser is still
+    # sending (its pipe full) when the server stops, as with a roster of 100,000 rows.
+    monkeypatch.setattr(jobs, "BATCH_ROWS", 1_000)
+    monkeypatch.setattr(jobs, "SQLITE_BATCH_ROWS", 1_000)
+    monkeypatch.setattr(pipeline, "_BUFFERED_BYTES", 64 * 1024)
+    community = await new_community()
+    people = 10_100
+    rows = [
+        [f"居民{i}", make_id_number(), "", community, "", "", "", "常住", "", ""]
+        for i in range(people)
+    ]
+    first_written, stop = asyncio.Event(), asyncio.Event()
+    apply = Writer.apply
+
+    async def pausing_after_the_first_batch(self, plan, tally, renew=None):
+        await apply(self, plan, tally, renew)
+        first_written.set()
+        await stop.wait()  # the deploy comes now
+
+    monkeypatch.setattr(Writer, "apply", pausing_after_the_first_batch)
+    r = await upload_roster(api.admin, csv_roster(rows), name="roster.csv")
+    assert r.status_code == 202 and r.json()["status"] in ("queued", "running"), r.text
+    job_url = f"/api/v1/registry/imports/{r.json()['id']}"
+    await asyncio.wait_for(first_written.wait(), 60)
+    assert _parsers(), "the roster is parsed in a process of its own"
+
+    running = list(registry.state.import_tasks)
+    await jobs.cancel_running(registry)
+    await asyncio.gather(*running, return_exceptions=True)
+    assert _parsers() == []
+    assert (await api.admin.get(job_url)).json()["status"] == "queued"
+
+    monkeypatch.setattr(Writer, "apply", apply)
+    await jobs.resume_stalled(registry)
+    await asyncio.gather(*registry.state.import_tasks)
+    job = (await api.admin.get(job_url)).json()
+    assert (job["status"], job["imported"] + job["unchanged"], job["failed"]) == (
+        "done",
+        people,
+        0,
+    ), job
+    stats = (await api.admin.get(f"/api/v1/registry/areas/{community}/stats")).json()
+    assert stats["residents"] == people
